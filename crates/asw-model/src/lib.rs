@@ -1,0 +1,18 @@
+//! The ASW domain model: member states, document kinds, the message envelope header, the business
+//! documents and their XML mapping, a bounded XML reader for untrusted input, and sample documents.
+//!
+//! This crate is pure: no I/O, no async, no C libraries, so everything above it can test offline.
+
+pub mod document;
+mod error;
+mod header;
+mod kind;
+mod member_state;
+pub mod ns;
+pub mod sample;
+pub mod xml;
+
+pub use error::ModelError;
+pub use header::Header;
+pub use kind::DocumentKind;
+pub use member_state::{MEMBER_STATES, MemberState, MemberStateInfo};

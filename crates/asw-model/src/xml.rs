@@ -1,0 +1,465 @@
+//! A bounded, non-validating XML reader for untrusted input, producing a small element tree with
+//! line numbers.
+//!
+//! It is the first thing that touches bytes from a partner or a back-office: it enforces the size
+//! and depth limits, refuses DTDs (so no entity expansion and no external resource can ever be
+//! reached), refuses any encoding but UTF-8, and never panics. Only after it accepted a document is
+//! the document handed to libxml2 for XSD validation.
+
+use std::borrow::Cow;
+
+use quick_xml::escape::resolve_predefined_entity;
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+use crate::ModelError;
+
+/// Limits applied while reading untrusted XML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest document accepted, in bytes.
+    pub max_bytes: usize,
+    /// Deepest element nesting accepted (the root element is depth 1).
+    pub max_depth: usize,
+}
+
+impl Limits {
+    /// Default size limit: 10 MB.
+    pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
+    /// Default depth limit; the deepest ASW document nests 7 levels.
+    pub const DEFAULT_MAX_DEPTH: usize = 32;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: Limits::DEFAULT_MAX_BYTES,
+            max_depth: Limits::DEFAULT_MAX_DEPTH,
+        }
+    }
+}
+
+/// An element of a parsed document: namespace, local name, attributes, text and children.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Element {
+    /// Namespace URI, empty when the element is in no namespace.
+    pub namespace: String,
+    /// Local name.
+    pub name: String,
+    /// Attributes as (local name, value); namespace declarations are not included.
+    pub attributes: Vec<(String, String)>,
+    /// Character data directly inside this element (entity references resolved).
+    pub text: String,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+    /// 1-based line of the start tag.
+    pub line: u32,
+}
+
+impl Element {
+    /// The first child with this namespace and local name.
+    pub fn child(&self, namespace: &str, name: &str) -> Option<&Element> {
+        self.children
+            .iter()
+            .find(|c| c.namespace == namespace && c.name == name)
+    }
+
+    /// Every child with this namespace and local name.
+    pub fn children_named<'a>(
+        &'a self,
+        namespace: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children
+            .iter()
+            .filter(move |c| c.namespace == namespace && c.name == name)
+    }
+
+    /// Follows a path of children in one namespace, e.g. `["Transport", "DepartureDate"]`.
+    pub fn path(&self, namespace: &str, names: &[&str]) -> Option<&Element> {
+        names
+            .iter()
+            .try_fold(self, |e, name| e.child(namespace, name))
+    }
+
+    /// The text of this element with surrounding XML white space removed.
+    pub fn trimmed(&self) -> &str {
+        self.text
+            .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+    }
+
+    /// The value of an attribute without namespace.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True if this element has this namespace and local name.
+    pub fn is(&self, namespace: &str, name: &str) -> bool {
+        self.namespace == namespace && self.name == name
+    }
+}
+
+/// Parses untrusted bytes into an element tree, enforcing `limits`.
+///
+/// Rejects: more than `limits.max_bytes`, nesting deeper than `limits.max_depth`, any DOCTYPE,
+/// any entity other than the five predefined ones and character references, bytes that are not
+/// UTF-8 or an encoding declaration other than UTF-8, unbound namespace prefixes, and anything
+/// that is not well-formed. Comments and processing instructions are skipped.
+pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, ModelError> {
+    if bytes.len() > limits.max_bytes {
+        return Err(xml_error(
+            "XML-SIZE",
+            1,
+            format!(
+                "document is {} bytes, the limit is {}",
+                bytes.len(),
+                limits.max_bytes
+            ),
+        ));
+    }
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let line = line_at(bytes, e.valid_up_to());
+            return Err(xml_error(
+                "XML-ENCODING",
+                line,
+                format!("not UTF-8 at byte {}", e.valid_up_to()),
+            ));
+        }
+    };
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    TreeBuilder::new(text, limits).run()
+}
+
+fn xml_error(rule: &'static str, line: u32, message: String) -> ModelError {
+    ModelError::Xml {
+        rule,
+        line,
+        message,
+    }
+}
+
+fn line_at(bytes: &[u8], offset: usize) -> u32 {
+    let end = offset.min(bytes.len());
+    let newlines = bytes[..end].iter().filter(|&&b| b == b'\n').count();
+    u32::try_from(newlines)
+        .unwrap_or(u32::MAX)
+        .saturating_add(1)
+}
+
+struct TreeBuilder<'a> {
+    text: &'a str,
+    reader: NsReader<&'a [u8]>,
+    limits: &'a Limits,
+    /// Line number at `counted_to`.
+    line: u32,
+    counted_to: usize,
+    stack: Vec<Element>,
+    root: Option<Element>,
+}
+
+impl<'a> TreeBuilder<'a> {
+    fn new(text: &'a str, limits: &'a Limits) -> Self {
+        let mut reader = NsReader::from_str(text);
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.check_comments = true;
+        config.expand_empty_elements = false;
+        TreeBuilder {
+            text,
+            reader,
+            limits,
+            line: 1,
+            counted_to: 0,
+            stack: Vec::new(),
+            root: None,
+        }
+    }
+
+    /// The line of byte `offset`, counting forward from the last position asked for.
+    fn line_of(&mut self, offset: usize) -> u32 {
+        let offset = offset.min(self.text.len());
+        if offset >= self.counted_to {
+            let added = self.text.as_bytes()[self.counted_to..offset]
+                .iter()
+                .filter(|&&b| b == b'\n');
+            self.line = self
+                .line
+                .saturating_add(u32::try_from(added.count()).unwrap_or(u32::MAX));
+            self.counted_to = offset;
+            self.line
+        } else {
+            line_at(self.text.as_bytes(), offset)
+        }
+    }
+
+    fn error(
+        &mut self,
+        rule: &'static str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> ModelError {
+        let line = self.line_of(offset);
+        xml_error(rule, line, message.into())
+    }
+
+    fn position(&self) -> usize {
+        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
+    }
+
+    fn run(mut self) -> Result<Element, ModelError> {
+        loop {
+            let start = self.position();
+            let event = match self.reader.read_resolved_event() {
+                Ok((ns, event)) => {
+                    let ns = match ns {
+                        ResolveResult::Bound(ns) => Ok(ns.into_inner().to_owned()),
+                        ResolveResult::Unbound => Ok(String::new()),
+                        ResolveResult::Unknown(prefix) => Err(prefix),
+                    };
+                    (ns, event.into_owned())
+                }
+                Err(e) => {
+                    let at = usize::try_from(self.reader.error_position()).unwrap_or(start);
+                    return Err(self.error("XML", at, format!("not well-formed: {e}")));
+                }
+            };
+            match event {
+                (ns, Event::Start(start_tag)) => {
+                    let element = self.open(ns, &start_tag, start)?;
+                    self.stack.push(element);
+                }
+                (ns, Event::Empty(start_tag)) => {
+                    let element = self.open(ns, &start_tag, start)?;
+                    self.close(element, start)?;
+                }
+                (_, Event::End(_)) => {
+                    let Some(element) = self.stack.pop() else {
+                        return Err(self.error("XML", start, "end tag without start tag"));
+                    };
+                    self.close(element, start)?;
+                }
+                (_, Event::Text(t)) => {
+                    let content = t.xml10_content();
+                    self.push_text(&content, start)?;
+                }
+                (_, Event::CData(c)) => {
+                    let content = c.xml10_content();
+                    self.push_text(&content, start)?;
+                }
+                (_, Event::GeneralRef(r)) => {
+                    let resolved: Cow<'_, str> = match r.resolve_char_ref() {
+                        Ok(Some(c)) => Cow::Owned(c.to_string()),
+                        Ok(None) => match resolve_predefined_entity(&r) {
+                            Some(s) => Cow::Borrowed(s),
+                            None => {
+                                return Err(self.error(
+                                    "XML-DTD",
+                                    start,
+                                    format!("entity &{}; is not allowed", &*r),
+                                ));
+                            }
+                        },
+                        Err(e) => {
+                            return Err(self.error(
+                                "XML",
+                                start,
+                                format!("bad character reference: {e}"),
+                            ));
+                        }
+                    };
+                    let resolved = resolved.into_owned();
+                    self.push_text(&resolved, start)?;
+                }
+                (_, Event::DocType(_)) => {
+                    return Err(self.error("XML-DTD", start, "DOCTYPE is not allowed"));
+                }
+                (_, Event::Decl(decl)) => {
+                    if let Some(Ok(encoding)) = decl.encoding() {
+                        if !encoding.eq_ignore_ascii_case("UTF-8") {
+                            return Err(self.error(
+                                "XML-ENCODING",
+                                start,
+                                format!("encoding {encoding:?} is not accepted, only UTF-8"),
+                            ));
+                        }
+                    }
+                }
+                (_, Event::Comment(_) | Event::PI(_)) => {}
+                (_, Event::Eof) => break,
+            }
+        }
+        if let Some(open) = self.stack.last() {
+            let message = format!("document ends inside <{}> (truncated?)", open.name);
+            let end = self.text.len();
+            return Err(self.error("XML", end, message));
+        }
+        match self.root.take() {
+            Some(root) => Ok(root),
+            None => Err(xml_error("XML", 1, "no root element".into())),
+        }
+    }
+
+    fn open(
+        &mut self,
+        ns: Result<String, String>,
+        tag: &quick_xml::events::BytesStart<'_>,
+        offset: usize,
+    ) -> Result<Element, ModelError> {
+        let line = self.line_of(offset);
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(xml_error(
+                "XML-DEPTH",
+                line,
+                format!("elements nest deeper than {}", self.limits.max_depth),
+            ));
+        }
+        if self.root.is_some() && self.stack.is_empty() {
+            return Err(xml_error("XML", line, "more than one root element".into()));
+        }
+        let namespace = match ns {
+            Ok(ns) => ns,
+            Err(prefix) => {
+                return Err(xml_error(
+                    "XML",
+                    line,
+                    format!("namespace prefix {prefix:?} is not declared"),
+                ));
+            }
+        };
+        let name = tag.local_name().into_inner().to_owned();
+        let mut attributes = Vec::new();
+        for attr in tag.attributes() {
+            let attr = attr.map_err(|e| xml_error("XML", line, format!("bad attribute: {e}")))?;
+            let qname = attr.key.into_inner();
+            if qname == "xmlns" || qname.starts_with("xmlns:") {
+                continue;
+            }
+            let value = attr
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| xml_error("XML-DTD", line, format!("bad attribute value: {e}")))?;
+            attributes.push((
+                attr.key.local_name().into_inner().to_owned(),
+                value.into_owned(),
+            ));
+        }
+        Ok(Element {
+            namespace,
+            name,
+            attributes,
+            text: String::new(),
+            children: Vec::new(),
+            line,
+        })
+    }
+
+    fn close(&mut self, element: Element, offset: usize) -> Result<(), ModelError> {
+        match self.stack.last_mut() {
+            Some(parent) => parent.children.push(element),
+            None => {
+                if self.root.is_some() {
+                    return Err(self.error("XML", offset, "more than one root element"));
+                }
+                self.root = Some(element);
+            }
+        }
+        Ok(())
+    }
+
+    fn push_text(&mut self, content: &str, offset: usize) -> Result<(), ModelError> {
+        match self.stack.last_mut() {
+            Some(element) => {
+                element.text.push_str(content);
+                Ok(())
+            }
+            None if content
+                .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
+                .is_empty() =>
+            {
+                Ok(())
+            }
+            None => Err(self.error("XML", offset, "text outside the root element")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_default(xml: &str) -> Result<Element, ModelError> {
+        parse(xml.as_bytes(), &Limits::default())
+    }
+
+    fn rule_and_line(result: Result<Element, ModelError>) -> (&'static str, u32) {
+        match result {
+            Err(ModelError::Xml { rule, line, .. }) => (rule, line),
+            other => panic!("expected an XML error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn builds_tree_with_namespaces_lines_and_entities() {
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<a:R xmlns:a=\"urn:a\" xmlns=\"urn:d\">\n  <a:X u=\"K&amp;G\">1 &lt; 2 &#x41;<![CDATA[<z>]]></a:X>\n  <Y/>\n</a:R>";
+        let root = parse_default(xml).expect("valid");
+        assert!(root.is("urn:a", "R"));
+        assert_eq!(root.line, 2);
+        let x = root.child("urn:a", "X").expect("X");
+        assert_eq!(x.text, "1 < 2 A<z>");
+        assert_eq!(x.attribute("u"), Some("K&G"));
+        assert_eq!(x.line, 3);
+        let y = root.child("urn:d", "Y").expect("Y");
+        assert_eq!(y.line, 4);
+    }
+
+    #[test]
+    fn rejects_doctype_and_entities() {
+        let laughs = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;\">]>\n<lolz>&lol2;</lolz>";
+        assert_eq!(rule_and_line(parse_default(laughs)), ("XML-DTD", 2));
+        let xxe = "<r>&xxe;</r>";
+        assert_eq!(rule_and_line(parse_default(xxe)).0, "XML-DTD");
+    }
+
+    #[test]
+    fn enforces_size_and_depth() {
+        let limits = Limits {
+            max_bytes: 10,
+            max_depth: 3,
+        };
+        assert_eq!(
+            rule_and_line(parse(b"<a>0123456789</a>", &limits)).0,
+            "XML-SIZE"
+        );
+        let limits = Limits {
+            max_bytes: 1000,
+            max_depth: 3,
+        };
+        assert!(parse(b"<a><b><c/></b></a>", &limits).is_ok());
+        assert_eq!(
+            rule_and_line(parse(b"<a><b>\n<c><d/></c></b></a>", &limits)),
+            ("XML-DEPTH", 2)
+        );
+        let deep = "<a>".repeat(100_000);
+        assert_eq!(rule_and_line(parse_default(&deep)).0, "XML-DEPTH");
+    }
+
+    #[test]
+    fn rejects_malformed_truncated_and_foreign_encodings() {
+        assert_eq!(rule_and_line(parse_default("<a>\n<b></a>")).0, "XML");
+        assert_eq!(rule_and_line(parse_default("<a>\n<b>text")), ("XML", 2));
+        assert_eq!(rule_and_line(parse_default("")).0, "XML");
+        assert_eq!(rule_and_line(parse_default("<a/><b/>")).0, "XML");
+        assert_eq!(rule_and_line(parse_default("<p:a/>")).0, "XML");
+        assert_eq!(
+            rule_and_line(parse(b"<a>\n\xff\xfe</a>", &Limits::default())),
+            ("XML-ENCODING", 2)
+        );
+        let latin1 = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>";
+        assert_eq!(rule_and_line(parse_default(latin1)).0, "XML-ENCODING");
+    }
+}
