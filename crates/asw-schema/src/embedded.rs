@@ -1,0 +1,117 @@
+//! The ASW XSDs, compiled into the binary and written once per process to a private directory so
+//! that libxml2 can resolve their `xs:import`s from files (loading imports from memory buffers
+//! resolves them against the working directory, and owned buffers are freed too early).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The schema files, entry point first.
+const FILES: &[(&str, &str)] = &[
+    (
+        "asw-envelope-1.xsd",
+        include_str!("../../../schemas/asw-envelope-1.xsd"),
+    ),
+    (
+        "asw-common-1.xsd",
+        include_str!("../../../schemas/asw-common-1.xsd"),
+    ),
+    ("formd-1.xsd", include_str!("../../../schemas/formd-1.xsd")),
+    ("acdd-1.xsd", include_str!("../../../schemas/acdd-1.xsd")),
+    ("ack-1.xsd", include_str!("../../../schemas/ack-1.xsd")),
+    (
+        "formd-status-1.xsd",
+        include_str!("../../../schemas/formd-status-1.xsd"),
+    ),
+    (
+        "acdd-response-1.xsd",
+        include_str!("../../../schemas/acdd-response-1.xsd"),
+    ),
+];
+
+/// Where a set of schema files lies, entry point included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaSet {
+    entry: PathBuf,
+}
+
+/// The schemas could not be written or compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// Writing the embedded schemas to disk failed.
+    #[error("cannot write the embedded schemas to {dir}: {source}")]
+    Write {
+        /// Target directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// libxml2 could not compile the schema.
+    #[error("cannot compile schema {entry}: {message}")]
+    Compile {
+        /// The entry-point XSD.
+        entry: PathBuf,
+        /// libxml2's messages.
+        message: String,
+    },
+}
+
+impl SchemaSet {
+    /// The schemas built into this binary (written once per process to a temporary directory
+    /// named after their content, so concurrent processes and versions never mix).
+    pub fn embedded() -> Result<SchemaSet, SchemaError> {
+        static DIR: OnceLock<Result<PathBuf, (PathBuf, std::io::ErrorKind, String)>> =
+            OnceLock::new();
+        let result = DIR.get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("aswhub-schemas-{:016x}", content_hash()));
+            write_files(&dir)
+                .map(|()| dir.clone())
+                .map_err(|e| (dir, e.kind(), e.to_string()))
+        });
+        match result {
+            Ok(dir) => Ok(SchemaSet {
+                entry: dir.join(FILES[0].0),
+            }),
+            Err((dir, kind, message)) => Err(SchemaError::Write {
+                dir: dir.clone(),
+                source: std::io::Error::new(*kind, message.clone()),
+            }),
+        }
+    }
+
+    /// Schemas in a directory of files, `asw-envelope-1.xsd` being the entry point.
+    pub fn from_dir(dir: &Path) -> SchemaSet {
+        SchemaSet {
+            entry: dir.join(FILES[0].0),
+        }
+    }
+
+    /// The entry-point XSD.
+    pub fn entry(&self) -> &Path {
+        &self.entry
+    }
+}
+
+/// FNV-1a over every file name and content.
+fn content_hash() -> u64 {
+    FILES
+        .iter()
+        .flat_map(|(name, text)| name.bytes().chain(text.bytes()))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+}
+
+fn write_files(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in FILES {
+        let path = dir.join(name);
+        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == *text) {
+            continue;
+        }
+        // Write to a unique name then rename, so a concurrent process never reads half a file.
+        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &path)?;
+    }
+    Ok(())
+}

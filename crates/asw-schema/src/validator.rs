@@ -1,0 +1,167 @@
+//! The validator: bounded read, XSD validation with libxml2, business rules.
+
+use std::sync::Once;
+
+use asw_model::xml::{self, Element, Limits};
+use asw_model::{Header, ModelError};
+use libxml::parser::{Parser, ParserOptions};
+use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
+use time::OffsetDateTime;
+
+use crate::{Problem, SchemaError, SchemaSet, rules};
+
+/// A message that passed every check: its header (for routing) and its element tree.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    header: Header,
+    root: Element,
+}
+
+impl Validated {
+    /// The envelope header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The whole message as an element tree.
+    pub fn root(&self) -> &Element {
+        &self.root
+    }
+}
+
+/// Validates ASW messages. Holds compiled libxml2 schemas and is not `Send`: one per thread.
+pub struct Validator {
+    context: SchemaValidationContext,
+    parser: Parser,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+static INIT: Once = Once::new();
+
+impl Validator {
+    /// A validator for the schemas built into this binary, with default limits.
+    pub fn new() -> Result<Validator, SchemaError> {
+        Validator::with_schemas(&SchemaSet::embedded()?, Limits::default())
+    }
+
+    /// A validator for the given schemas and limits.
+    pub fn with_schemas(schemas: &SchemaSet, limits: Limits) -> Result<Validator, SchemaError> {
+        INIT.call_once(libxml::init_parser);
+        let entry = schemas.entry();
+        let compile_error = |message: String| SchemaError::Compile {
+            entry: entry.to_owned(),
+            message,
+        };
+        let path = entry
+            .to_str()
+            .ok_or_else(|| compile_error("path is not UTF-8".into()))?;
+        let mut parser_context = SchemaParserContext::from_file(path);
+        let context =
+            SchemaValidationContext::from_parser(&mut parser_context).map_err(|errors| {
+                compile_error(
+                    errors
+                        .iter()
+                        .map(|e| {
+                            e.message
+                                .as_deref()
+                                .unwrap_or("schema error")
+                                .trim()
+                                .to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+        Ok(Validator {
+            context,
+            parser: Parser::default(),
+            limits,
+        })
+    }
+
+    /// The limits this validator enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Validates a message against the schemas and business rules, as of the current time.
+    pub fn validate(&mut self, bytes: &[u8]) -> Result<Validated, Vec<Problem>> {
+        self.validate_at(bytes, OffsetDateTime::now_utc())
+    }
+
+    /// Validates a message as of `now` (rules about dates in the future use it).
+    ///
+    /// Returns every problem found. Business rules run only on a schema-valid message, since
+    /// their input would otherwise be unreliable.
+    pub fn validate_at(
+        &mut self,
+        bytes: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Validated, Vec<Problem>> {
+        // 1. The bounded reader: refuses DTDs, entities, oversize, deep nesting, non-UTF-8.
+        let root = xml::parse(bytes, &self.limits).map_err(|e| vec![Problem::from(e)])?;
+        // 2. XSD validation by libxml2, with no network, no DTD, no entity substitution, no recovery.
+        self.check_schema(bytes)?;
+        // 3. Business rules on the tree.
+        let header = Header::from_message(&root).map_err(|e: ModelError| vec![Problem::from(e)])?;
+        let problems = rules::check(&header, &root, now);
+        if problems.is_empty() {
+            Ok(Validated { header, root })
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn check_schema(&mut self, bytes: &[u8]) -> Result<(), Vec<Problem>> {
+        let options = ParserOptions {
+            recover: false,
+            no_def_dtd: true,
+            no_error: true,
+            no_warning: true,
+            no_net: true,
+            huge: false,
+            ..ParserOptions::default()
+        };
+        let document = self
+            .parser
+            .parse_string_with_options(bytes, options)
+            .map_err(|e| {
+                vec![Problem::new(
+                    1,
+                    "XML",
+                    format!("libxml2 could not parse the document: {e:?}"),
+                )]
+            })?;
+        self.context.validate_document(&document).map_err(|errors| {
+            let mut problems: Vec<Problem> = errors
+                .iter()
+                .map(|e| {
+                    let line = e
+                        .line
+                        .and_then(|l| u32::try_from(l).ok())
+                        .filter(|&l| l > 0)
+                        .unwrap_or(1);
+                    Problem::new(
+                        line,
+                        "XSD",
+                        e.message
+                            .as_deref()
+                            .unwrap_or("schema error")
+                            .trim()
+                            .to_owned(),
+                    )
+                })
+                .collect();
+            problems.dedup();
+            problems
+        })
+    }
+}

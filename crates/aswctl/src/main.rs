@@ -1,0 +1,60 @@
+//! `aswctl`: the aswhub operator and developer CLI.
+//!
+//! `main` parses the command line, runs the command, prints the error chain once and maps the
+//! outcome to the exit codes of the CLI contract (0 success, 1 a checked thing failed, 2 usage or
+//! I/O error).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod sample;
+mod validate;
+
+/// aswhub operator and developer CLI.
+#[derive(Debug, Parser)]
+#[command(name = "aswctl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print a valid unsigned sample document on stdout.
+    Sample(sample::SampleArgs),
+    /// Validate documents against the ASW schemas and business rules.
+    Validate(validate::ValidateArgs),
+}
+
+/// What a command reports: success, or that what it checked failed (exit 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything checked was fine.
+    Success,
+    /// Something checked was not (invalid document, bad signature, expiring certificate).
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version on stdout with exit 0, usage errors with exit 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    let result = match cli.command {
+        Command::Sample(args) => sample::run(&args),
+        Command::Validate(args) => validate::run(&args),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("aswctl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `aswctl validate`: check documents against the schemas and business rules.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use asw_model::xml::Limits;
+use asw_schema::{Problem, SchemaSet, Validator};
+use serde::Serialize;
+
+use crate::Outcome;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `FILE:LINE: RULE-ID message` lines on stderr.
+    Text,
+    /// One JSON array on stdout.
+    Json,
+}
+
+/// Arguments of `aswctl validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// Files to validate; `-` reads stdin.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Largest document accepted, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_BYTES)]
+    max_bytes: usize,
+    /// Deepest element nesting accepted.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_DEPTH)]
+    max_depth: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct FileReport {
+    file: String,
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sender: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receiver: Option<String>,
+    problems: Vec<Problem>,
+}
+
+/// Runs `aswctl validate`.
+pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
+    let limits = Limits {
+        max_bytes: args.max_bytes,
+        max_depth: args.max_depth,
+    };
+    let mut validator = Validator::with_schemas(&SchemaSet::embedded()?, limits)
+        .context("loading the ASW schemas")?;
+    // Read everything first: an unreadable file is a usage/I-O error (exit 2), whatever else is valid.
+    let mut inputs = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        inputs.push((display_name(path), read_input(path, args.max_bytes)?));
+    }
+    let mut reports = Vec::with_capacity(inputs.len());
+    for (file, bytes) in inputs {
+        let report = match validator.validate(&bytes) {
+            Ok(valid) => {
+                let h = valid.header();
+                FileReport {
+                    file,
+                    valid: true,
+                    kind: Some(h.kind.to_string()),
+                    sender: Some(h.sender.to_string()),
+                    receiver: Some(h.receiver.to_string()),
+                    problems: Vec::new(),
+                }
+            }
+            Err(problems) => FileReport {
+                file,
+                valid: false,
+                kind: None,
+                sender: None,
+                receiver: None,
+                problems,
+            },
+        };
+        reports.push(report);
+    }
+    match args.format {
+        Format::Text => {
+            for r in &reports {
+                if r.valid {
+                    println!(
+                        "{}: valid {} {} -> {}",
+                        r.file,
+                        r.kind.as_deref().unwrap_or("?"),
+                        r.sender.as_deref().unwrap_or("?"),
+                        r.receiver.as_deref().unwrap_or("?")
+                    );
+                }
+                for p in &r.problems {
+                    eprintln!("{}:{}: {} {}", r.file, p.line, p.rule, p.message);
+                }
+            }
+        }
+        Format::Json => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&reports).context("serialising the report")?
+            );
+        }
+    }
+    Ok(if reports.iter().all(|r| r.valid) {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn display_name(path: &std::path::Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Reads a file or stdin, refusing to hold more than one byte past the limit in memory (the
+/// validator then reports the size problem with its rule id).
+fn read_input(path: &std::path::Path, max_bytes: usize) -> anyhow::Result<Vec<u8>> {
+    let cap = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut bytes = Vec::new();
+    if path.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .take(cap)
+            .read_to_end(&mut bytes)
+            .context("reading stdin")?;
+    } else {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        file.take(cap)
+            .read_to_end(&mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    Ok(bytes)
+}
