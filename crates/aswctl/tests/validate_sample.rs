@@ -1,0 +1,162 @@
+//! `aswctl sample` and `aswctl validate` as a user runs them: arguments, output, exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn aswctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aswctl"))
+        .args(args)
+        .output()
+        .expect("run aswctl")
+}
+
+fn aswctl_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aswctl"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn aswctl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("wait aswctl")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/samples")
+}
+
+#[test]
+fn sample_is_reproducible_with_a_seed_and_fresh_without() {
+    let a = aswctl(&[
+        "sample", "formd", "--from", "VN", "--to", "TH", "--items", "5", "--seed", "11",
+    ]);
+    let b = aswctl(&[
+        "sample", "formd", "--from", "vn", "--to", "th", "--items", "5", "--seed", "11",
+    ]);
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(text(&a.stdout).matches("<fd:Item>").count(), 5);
+    let c = aswctl(&["sample", "formd", "--from", "VN", "--to", "TH"]);
+    let d = aswctl(&["sample", "formd", "--from", "VN", "--to", "TH"]);
+    assert_ne!(
+        c.stdout, d.stdout,
+        "without a seed every sample has a new message id"
+    );
+}
+
+#[test]
+fn every_sample_kind_validates_through_stdin() {
+    for kind in [
+        "formd",
+        "acdd",
+        "formd-ack",
+        "acdd-ack",
+        "formd-status",
+        "acdd-response",
+    ] {
+        let sample = aswctl(&["sample", kind, "--from", "SG", "--to", "MY", "--seed", "3"]);
+        assert!(sample.status.success(), "{kind}: {}", text(&sample.stderr));
+        let out = aswctl_stdin(&["validate", "-"], &sample.stdout);
+        assert_eq!(out.status.code(), Some(0), "{kind}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), format!("-: valid {kind} SG -> MY\n"));
+    }
+}
+
+#[test]
+fn sample_usage_errors_exit_2() {
+    for args in [
+        &["sample", "formd", "--from", "VN", "--to", "VN"][..],
+        &["sample", "formd", "--from", "VN", "--to", "TL"],
+        &["sample", "invoice", "--from", "VN", "--to", "TH"],
+        &["sample", "formd", "--from", "VN"],
+    ] {
+        let out = aswctl(args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn invalid_document_exits_1_with_file_line_rule() {
+    let file = samples().join("invalid/FORMD-004-rvc-without-fob-value.xml");
+    let valid = samples().join("valid/formd-VN-TH.xml");
+    let out = aswctl(&[
+        "validate",
+        valid.to_str().expect("utf-8"),
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        format!(
+            "{}:100: FORMD-004 item 4 uses criterion RVC but has no FobValue\n",
+            file.display()
+        )
+    );
+}
+
+#[test]
+fn json_output_lists_every_file_and_problem() {
+    let file = samples().join("invalid/XSD-hs-code-too-short.xml");
+    let valid = samples().join("valid/acdd-VN-TH.xml");
+    let out = aswctl(&[
+        "validate",
+        "--format",
+        "json",
+        valid.to_str().expect("utf-8"),
+        file.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let reports: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(reports[0]["valid"], true);
+    assert_eq!(reports[0]["kind"], "acdd");
+    assert_eq!(reports[1]["valid"], false);
+    assert_eq!(reports[1]["problems"][0]["rule"], "XSD");
+    assert_eq!(reports[1]["problems"][0]["line"], 41);
+}
+
+#[test]
+fn unreadable_file_exits_2_even_next_to_valid_ones() {
+    let valid = samples().join("valid/formd-VN-TH.xml");
+    let out = aswctl(&[
+        "validate",
+        valid.to_str().expect("utf-8"),
+        "/nonexistent/file.xml",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("/nonexistent/file.xml"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = aswctl(&["validate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn size_limit_applies_to_stdin() {
+    let valid = std::fs::read(samples().join("valid/formd-VN-TH.xml")).expect("read");
+    let out = aswctl_stdin(&["validate", "--max-bytes", "1000", "-"], &valid);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("-:1: XML-SIZE "),
+        "{}",
+        text(&out.stderr)
+    );
+}
