@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod sample;
 mod validate;
 
@@ -25,6 +26,8 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Validate documents against the ASW schemas and business rules.
     Validate(validate::ValidateArgs),
+    /// Play an e-Form D exchange between two member states and print it.
+    Demo(demo::DemoArgs),
 }
 
 /// What a command reports: success, or that what it checked failed (exit 1).
@@ -48,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sample(args) => sample::run(&args),
         Command::Validate(args) => validate::run(&args),
+        Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

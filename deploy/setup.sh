@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs what building and running aswhub needs on a Debian machine and makes sure the local
+# RabbitMQ broker is up. Idempotent: fast when everything is already there. Sourced or run.
+set -euo pipefail
+
+# Debian packages the build, the tests and the demo need.
+ASWHUB_PACKAGES=(
+  pkg-config clang libclang-dev libssl-dev
+  libxml2-dev libxml2-utils
+  libxmlsec1-dev libxmlsec1-openssl xmlsec1
+  openssl rabbitmq-server
+)
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_packages() {
+  local missing=()
+  for p in "${ASWHUB_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing ${missing[*]}" >&2
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+ensure_rabbitmq() {
+  if ! as_root rabbitmqctl -q status >/dev/null 2>&1; then
+    echo "setup: starting RabbitMQ" >&2
+    as_root rabbitmq-server -detached || true
+  fi
+  # await_startup can fail (rc 69) before the node has registered: retry for a while.
+  local i
+  for i in $(seq 1 60); do
+    if as_root rabbitmqctl -q await_startup --timeout 10 >/dev/null 2>&1; then
+      break
+    fi
+    if [ "$i" = 60 ]; then
+      echo "setup: RabbitMQ did not start" >&2
+      return 1
+    fi
+    sleep 1
+  done
+  # The hub declares users and permissions through the management HTTP API.
+  if ! as_root rabbitmq-plugins -q list -e rabbitmq_management 2>/dev/null | grep -q rabbitmq_management; then
+    as_root rabbitmq-plugins -q enable rabbitmq_management >/dev/null
+  fi
+}
+
+install_packages
+ensure_rabbitmq
