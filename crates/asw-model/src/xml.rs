@@ -280,14 +280,14 @@ impl<'a> TreeBuilder<'a> {
                     return Err(self.error("XML-DTD", start, "DOCTYPE is not allowed"));
                 }
                 (_, Event::Decl(decl)) => {
-                    if let Some(Ok(encoding)) = decl.encoding() {
-                        if !encoding.eq_ignore_ascii_case("UTF-8") {
-                            return Err(self.error(
-                                "XML-ENCODING",
-                                start,
-                                format!("encoding {encoding:?} is not accepted, only UTF-8"),
-                            ));
-                        }
+                    if let Some(Ok(encoding)) = decl.encoding()
+                        && !encoding.eq_ignore_ascii_case("UTF-8")
+                    {
+                        return Err(self.error(
+                            "XML-ENCODING",
+                            start,
+                            format!("encoding {encoding:?} is not accepted, only UTF-8"),
+                        ));
                     }
                 }
                 (_, Event::Comment(_) | Event::PI(_)) => {}

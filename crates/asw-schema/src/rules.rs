@@ -166,31 +166,31 @@ fn date(e: &Element) -> Option<Date> {
 
 fn form_d(header: &Header, doc: &Element, today: Date, out: &mut Vec<Problem>) {
     let fd = ns::FORMD;
-    if let Some(issued_in) = doc.child(fd, "IssuedIn") {
-        if issued_in.trimmed() != header.sender.code() {
-            out.push(Problem::new(
-                issued_in.line,
-                "FORMD-001",
-                format!(
-                    "issued in {} but sent by {}",
-                    issued_in.trimmed(),
-                    header.sender
-                ),
-            ));
-        }
+    if let Some(issued_in) = doc.child(fd, "IssuedIn")
+        && issued_in.trimmed() != header.sender.code()
+    {
+        out.push(Problem::new(
+            issued_in.line,
+            "FORMD-001",
+            format!(
+                "issued in {} but sent by {}",
+                issued_in.trimmed(),
+                header.sender
+            ),
+        ));
     }
-    if let Some(importing) = doc.path(fd, &["ExporterDeclaration", "ImportingCountry"]) {
-        if importing.trimmed() != header.receiver.code() {
-            out.push(Problem::new(
-                importing.line,
-                "FORMD-002",
-                format!(
-                    "importing country is {} but the receiver is {}",
-                    importing.trimmed(),
-                    header.receiver
-                ),
-            ));
-        }
+    if let Some(importing) = doc.path(fd, &["ExporterDeclaration", "ImportingCountry"])
+        && importing.trimmed() != header.receiver.code()
+    {
+        out.push(Problem::new(
+            importing.line,
+            "FORMD-002",
+            format!(
+                "importing country is {} but the receiver is {}",
+                importing.trimmed(),
+                header.receiver
+            ),
+        ));
     }
     let certification = doc.path(fd, &["Certification", "Date"]);
     let certified = certification.and_then(date);
@@ -235,14 +235,14 @@ fn form_d(header: &Header, doc: &Element, today: Date, out: &mut Vec<Problem>) {
         }
         if let Some(invoice_date) = item.path(fd, &["Invoice", "Date"]) {
             let invoiced = date(invoice_date);
-            if let (Some(invoiced), Some(certified)) = (invoiced, certified) {
-                if invoiced > certified {
-                    out.push(Problem::new(
+            if let (Some(invoiced), Some(certified)) = (invoiced, certified)
+                && invoiced > certified
+            {
+                out.push(Problem::new(
                         invoice_date.line,
                         "FORMD-006",
                         format!("item {number}: invoice dated {invoiced} is after certification on {certified}"),
                     ));
-                }
             }
             future(
                 invoice_date,
@@ -261,28 +261,26 @@ fn form_d(header: &Header, doc: &Element, today: Date, out: &mut Vec<Problem>) {
     }
     if let (Some(departure), Some(certified)) =
         (doc.path(fd, &["Transport", "DepartureDate"]), certified)
+        && let Some(departs) = date(departure)
+        && (departs - certified).whole_days().abs() > 366
     {
-        if let Some(departs) = date(departure) {
-            if (departs - certified).whole_days().abs() > 366 {
-                out.push(Problem::new(
-                    departure.line,
-                    "FORMD-008",
-                    format!("departure on {departs} is more than a year from certification on {certified}"),
-                ));
-            }
-        }
+        out.push(Problem::new(
+            departure.line,
+            "FORMD-008",
+            format!("departure on {departs} is more than a year from certification on {certified}"),
+        ));
     }
 }
 
 fn future(e: &Element, what: &str, today: Date, rule: &'static str, out: &mut Vec<Problem>) {
-    if let Some(d) = date(e) {
-        if d > today + Duration::days(SKEW_DAYS) {
-            out.push(Problem::new(
-                e.line,
-                rule,
-                format!("{what} {d} is in the future"),
-            ));
-        }
+    if let Some(d) = date(e)
+        && d > today + Duration::days(SKEW_DAYS)
+    {
+        out.push(Problem::new(
+            e.line,
+            rule,
+            format!("{what} {d} is in the future"),
+        ));
     }
 }
 
@@ -332,14 +330,14 @@ fn acdd(header: &Header, doc: &Element, today: Date, out: &mut Vec<Problem>) {
         ("ExportCountry", header.sender, "sender"),
         ("DestinationCountry", header.receiver, "receiver"),
     ] {
-        if let Some(e) = doc.child(a, name) {
-            if e.trimmed() != expected.code() {
-                out.push(Problem::new(
-                    e.line,
-                    "ACDD-001",
-                    format!("{name} is {} but the {role} is {expected}", e.trimmed()),
-                ));
-            }
+        if let Some(e) = doc.child(a, name)
+            && e.trimmed() != expected.code()
+        {
+            out.push(Problem::new(
+                e.line,
+                "ACDD-001",
+                format!("{name} is {} but the {role} is {expected}", e.trimmed()),
+            ));
         }
     }
     let items: Vec<&Element> = doc.children_named(a, "GoodsItem").collect();
@@ -361,28 +359,28 @@ fn acdd(header: &Header, doc: &Element, today: Date, out: &mut Vec<Problem>) {
             ));
         }
     }
-    if let Some(departure) = doc.child(a, "DepartureDate") {
-        if let Some(d) = date(departure) {
-            if d > today + Duration::days(366) {
-                out.push(Problem::new(
-                    departure.line,
-                    "ACDD-004",
-                    format!("departure on {d} is more than a year away"),
-                ));
-            }
-        }
+    if let Some(departure) = doc.child(a, "DepartureDate")
+        && let Some(d) = date(departure)
+        && d > today + Duration::days(366)
+    {
+        out.push(Problem::new(
+            departure.line,
+            "ACDD-004",
+            format!("departure on {d} is more than a year away"),
+        ));
     }
 }
 
 fn reasons_required(doc: &Element, namespace: &str, statuses: &[&str], out: &mut Vec<Problem>) {
-    if let Some(status) = doc.child(namespace, "Status") {
-        if statuses.contains(&status.trimmed()) && doc.child(namespace, "Reason").is_none() {
-            out.push(Problem::new(
-                status.line,
-                "RESP-002",
-                format!("status {} needs at least one Reason", status.trimmed()),
-            ));
-        }
+    if let Some(status) = doc.child(namespace, "Status")
+        && statuses.contains(&status.trimmed())
+        && doc.child(namespace, "Reason").is_none()
+    {
+        out.push(Problem::new(
+            status.line,
+            "RESP-002",
+            format!("status {} needs at least one Reason", status.trimmed()),
+        ));
     }
 }
 
