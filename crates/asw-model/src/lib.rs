@@ -3,12 +3,14 @@
 //!
 //! This crate is pure: no I/O, no async, no C libraries, so everything above it can test offline.
 
+pub mod bus;
 pub mod document;
 mod error;
 mod header;
 mod kind;
 mod member_state;
 pub mod ns;
+pub mod reply;
 pub mod sample;
 pub mod xml;
 

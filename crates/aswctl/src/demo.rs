@@ -1,110 +1,356 @@
-//! `aswctl demo`: plays an exchange between two member states and prints it step by step.
+//! `aswctl demo`: hubs for two (or all ten) member states on the local broker, each in its own
+//! vhost `asw-<cc>`, playing real exchanges and printing them: an e-Form D goes out, arrives
+//! verified, its receipt acknowledgement and a customs status come back; the same for an ACDD and
+//! its Customs Response. Exits 0 only if every step happened.
 //!
-//! Until the hub daemon exists this runs in-process, without the broker: Viet Nam issues an
-//! e-Form D for Thailand, both sides validate it, and Thailand answers with a receipt
-//! acknowledgement and a status notification correlated to it.
+//! With `--keep-running` it prints `READY` once the hubs are up and leaves them running until
+//! SIGTERM or SIGINT, for anyone to publish to `asw.outbound` with any AMQP client.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use asw_gateway::testbed::{Received, Testbed, TestbedOptions};
 use asw_model::document::{Document, Message};
 use asw_model::sample::{self, SampleSpec};
-use asw_model::{DocumentKind, Header, MemberState};
-use asw_schema::Validator;
+use asw_model::{DocumentKind, MemberState};
+use asw_route::names;
 use time::OffsetDateTime;
 
 use crate::Outcome;
 
+/// How long one step may take before the demo fails.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Arguments of `aswctl demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Exporting member state.
-    #[arg(long, default_value = "VN", value_parser = crate::sample::parse_state)]
-    from: MemberState,
-    /// Importing member state.
-    #[arg(long, default_value = "TH", value_parser = crate::sample::parse_state)]
-    to: MemberState,
+    /// Member states with a hub: `VN,TH` (default) or `all`; each sends to each of the others.
+    #[arg(long, default_value = "VN,TH")]
+    countries: String,
+    /// Print READY once the hubs are up and keep them running until SIGTERM, playing nothing.
+    #[arg(long)]
+    keep_running: bool,
+    /// Directory for keys, trust stores, configurations and journals.
+    #[arg(long, default_value = "target/aswhub-demo")]
+    dir: PathBuf,
+    /// Broker AMQP URL, without vhost, with an administrator user.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672")]
+    amqp: String,
+    /// RabbitMQ management API URL.
+    #[arg(long, default_value = "http://127.0.0.1:15672")]
+    management: String,
+}
+
+fn parse_countries(list: &str) -> anyhow::Result<Vec<MemberState>> {
+    if list.eq_ignore_ascii_case("all") {
+        return Ok(MemberState::all().collect());
+    }
+    let mut states = Vec::new();
+    for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let state: MemberState = code
+            .parse()
+            .with_context(|| format!("--countries: {code:?}"))?;
+        if !states.contains(&state) {
+            states.push(state);
+        }
+    }
+    if states.len() < 2 {
+        bail!("--countries needs at least two member states");
+    }
+    Ok(states)
 }
 
 /// Runs `aswctl demo`.
 pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
-    if args.from == args.to {
-        bail!("--from and --to are both {}", args.from);
+    let countries = parse_countries(&args.countries)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let mut options = TestbedOptions::local(countries.clone(), args.dir.clone());
+        options.amqp = args.amqp.trim_end_matches('/').to_owned();
+        options.management_url = args.management.clone();
+        let started = Instant::now();
+        let testbed = Testbed::start(options).await.context("starting the hubs")?;
+        let vhosts: Vec<String> = countries
+            .iter()
+            .map(|&c| testbed.options().vhost(c))
+            .collect();
+        println!(
+            "Hubs up for {} in vhosts {} ({} ms)",
+            list(&countries),
+            vhosts.join(", "),
+            started.elapsed().as_millis()
+        );
+        if args.keep_running {
+            println!("READY");
+            wait_for_signal().await;
+            testbed.stop().await;
+            return Ok(Outcome::Success);
+        }
+        let mut result = Ok(());
+        'pairs: for &from in &countries {
+            for &to in countries.iter().filter(|&&to| to != from) {
+                if let Err(e) = play_formd(&testbed, from, to)
+                    .await
+                    .and(play_acdd(&testbed, from, to).await)
+                {
+                    result = Err(e);
+                    break 'pairs;
+                }
+            }
+        }
+        testbed.stop().await;
+        match result {
+            Ok(()) => {
+                let pairs = countries.len() * (countries.len() - 1);
+                println!(
+                    "Demo passed: {pairs} pair(s), every step confirmed ({} ms).",
+                    started.elapsed().as_millis()
+                );
+                Ok(Outcome::Success)
+            }
+            Err(e) => Err(e.context("the demo failed")),
+        }
+    })
+}
+
+fn list(states: &[MemberState]) -> String {
+    states
+        .iter()
+        .map(|s| s.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
-    let mut validator = Validator::new().context("loading the ASW schemas")?;
+}
+
+fn now() -> OffsetDateTime {
     let now = OffsetDateTime::now_utc();
-    let now = now.replace_nanosecond(0).unwrap_or(now);
-    let seed = u64::try_from(now.unix_timestamp()).unwrap_or(0);
-    let spec = |kind, from, to, seed| SampleSpec {
+    now.replace_nanosecond(0).unwrap_or(now)
+}
+
+fn fresh(kind: DocumentKind, from: MemberState, to: MemberState, items: u32) -> Message {
+    let created_at = now();
+    let seed = u64::try_from(created_at.unix_timestamp_nanos() % i128::from(u64::MAX)).unwrap_or(0)
+        ^ rand_seed();
+    sample::message(&SampleSpec {
         kind,
         from,
         to,
-        items: 3,
+        items,
         seed,
-        created_at: now,
-    };
-
-    let form_d = sample::message(&spec(DocumentKind::FormD, args.from, args.to, seed));
-    step(&mut validator, "back-office", &form_d)?;
-
-    let mut ack = sample::message(&spec(DocumentKind::FormDAck, args.to, args.from, seed + 1));
-    answer(&mut ack, &form_d);
-    step(&mut validator, "hub", &ack)?;
-
-    let mut status = sample::message(&spec(
-        DocumentKind::FormDStatus,
-        args.to,
-        args.from,
-        seed + 2,
-    ));
-    answer(&mut status, &form_d);
-    step(&mut validator, "customs", &status)?;
-
-    println!("demo: every step passed");
-    Ok(Outcome::Success)
+        created_at,
+    })
 }
 
-/// Makes `reply` answer `original`: correlation id and document reference.
-fn answer(reply: &mut Message, original: &Message) {
-    reply.header.correlation_id = Some(original.header.message_id);
-    let reference = match &original.document {
+fn rand_seed() -> u64 {
+    uuid::Uuid::new_v4().as_u64_pair().0
+}
+
+fn reference_of(message: &Message) -> String {
+    match &message.document {
         Document::FormD(d) => d.reference_number.clone(),
         Document::Acdd(d) => d.declaration_number.clone(),
-        _ => return,
-    };
+        _ => String::new(),
+    }
+}
+
+/// Makes `reply` answer `original`.
+fn answering(mut reply: Message, original: &Message) -> Message {
+    reply.header.correlation_id = Some(original.header.message_id);
+    let reference = reference_of(original);
     match &mut reply.document {
-        Document::FormDAck(a) | Document::AcddAck(a) => a.document_reference = reference,
         Document::FormDStatus(s) => s.reference_number = reference,
         Document::AcddResponse(r) => r.declaration_number = reference,
         _ => {}
     }
+    reply
 }
 
-fn step(validator: &mut Validator, who: &str, message: &Message) -> anyhow::Result<()> {
-    let xml = message.to_xml().context("serialising")?;
-    let h: &Header = &message.header;
-    match validator.validate(xml.as_bytes()) {
-        Ok(_) => {
-            let answers = h
-                .correlation_id
-                .map(|c| format!(" answering {c}"))
-                .unwrap_or_default();
-            println!(
-                "{} {:<8} {} -> {}  {:<13} {}{}  valid ({} bytes)",
-                h.created_at.time(),
-                who,
-                h.sender,
-                h.receiver,
-                h.kind,
-                h.message_id,
-                answers,
-                xml.len()
-            );
-            Ok(())
-        }
-        Err(problems) => {
-            for p in &problems {
-                eprintln!("{} {}: {p}", h.kind, h.message_id);
-            }
-            bail!("the {} from {} is invalid", h.kind, h.sender)
-        }
-    }
+fn is_document(m: &Received, key: &str, id: uuid::Uuid) -> bool {
+    m.routing_key == key && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
+}
+
+fn is_outcome(m: &Received, key: &str, id: uuid::Uuid, outcome: &str) -> bool {
+    m.routing_key == key
+        && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
+        && m.header(names::HEADER_OUTCOME) == Some(outcome)
+}
+
+fn step(t0: Instant, who: MemberState, what: String) {
+    println!(
+        "{:>6} ms  {who} back-office  {what}",
+        t0.elapsed().as_millis()
+    );
+}
+
+async fn play_formd(testbed: &Testbed, from: MemberState, to: MemberState) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let form_d = fresh(DocumentKind::FormD, from, to, 3);
+    let id = form_d.header.message_id;
+    println!("e-Form D {} ({id}) {from} -> {to}", reference_of(&form_d));
+    testbed
+        .send(from, DocumentKind::FormD, form_d.to_xml()?.as_bytes())
+        .await?;
+    step(t0, from, "sent the e-Form D to asw.outbound".into());
+    let got = testbed
+        .wait_for(to, "the e-Form D", STEP_TIMEOUT, |m| {
+            is_document(m, &names::inbound_key(DocumentKind::FormD, from), id)
+        })
+        .await?;
+    step(
+        t0,
+        to,
+        format!(
+            "received it on {} (signature by {} verified, certificate {}...)",
+            got.routing_key,
+            got.header("x-asw-signer").unwrap_or("?"),
+            &got.header("x-asw-signer-fingerprint")
+                .unwrap_or("?")
+                .chars()
+                .take(16)
+                .collect::<String>()
+        ),
+    );
+    let outcome_key = names::outcome_key(DocumentKind::FormD, to);
+    let ack = testbed
+        .wait_for(from, "the receipt outcome", STEP_TIMEOUT, |m| {
+            is_outcome(m, &outcome_key, id, "acknowledged")
+        })
+        .await?;
+    step(
+        t0,
+        from,
+        format!("told on {}: acknowledged by {to}", ack.routing_key),
+    );
+    let ack_key = names::inbound_key(DocumentKind::FormDAck, to);
+    let receipt = testbed
+        .wait_for(from, "the receipt acknowledgement", STEP_TIMEOUT, |m| {
+            m.routing_key == ack_key
+                && m.properties.correlation_id.as_deref() == Some(id.to_string().as_str())
+        })
+        .await?;
+    step(
+        t0,
+        from,
+        format!("received {to}'s signed receipt on {}", receipt.routing_key),
+    );
+    let status = answering(fresh(DocumentKind::FormDStatus, to, from, 1), &form_d);
+    let status_id = status.header.message_id;
+    testbed
+        .send(to, DocumentKind::FormDStatus, status.to_xml()?.as_bytes())
+        .await?;
+    step(
+        t0,
+        to,
+        "sent the customs status: preferential treatment given".into(),
+    );
+    testbed
+        .wait_for(from, "the status", STEP_TIMEOUT, |m| {
+            is_document(
+                m,
+                &names::inbound_key(DocumentKind::FormDStatus, to),
+                status_id,
+            )
+        })
+        .await?;
+    let told = testbed
+        .wait_for(from, "the status outcome", STEP_TIMEOUT, |m| {
+            is_outcome(m, &outcome_key, id, "status")
+        })
+        .await?;
+    let said: serde_json::Value = serde_json::from_slice(&told.body).unwrap_or_default();
+    step(
+        t0,
+        from,
+        format!(
+            "received the status on formd-status.{to}: {}",
+            said["status"].as_str().unwrap_or("?")
+        ),
+    );
+    Ok(())
+}
+
+async fn play_acdd(testbed: &Testbed, from: MemberState, to: MemberState) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let acdd = fresh(DocumentKind::Acdd, from, to, 2);
+    let id = acdd.header.message_id;
+    println!("ACDD {} ({id}) {from} -> {to}", reference_of(&acdd));
+    testbed
+        .send(from, DocumentKind::Acdd, acdd.to_xml()?.as_bytes())
+        .await?;
+    step(t0, from, "sent the ACDD to asw.outbound".into());
+    let got = testbed
+        .wait_for(to, "the ACDD", STEP_TIMEOUT, |m| {
+            is_document(m, &names::inbound_key(DocumentKind::Acdd, from), id)
+        })
+        .await?;
+    step(
+        t0,
+        to,
+        format!(
+            "received it on {} (signature by {} verified)",
+            got.routing_key,
+            got.header("x-asw-signer").unwrap_or("?")
+        ),
+    );
+    let outcome_key = names::outcome_key(DocumentKind::Acdd, to);
+    testbed
+        .wait_for(from, "the receipt outcome", STEP_TIMEOUT, |m| {
+            is_outcome(m, &outcome_key, id, "acknowledged")
+        })
+        .await?;
+    step(
+        t0,
+        from,
+        format!("told on {outcome_key}: acknowledged by {to}"),
+    );
+    let response = answering(fresh(DocumentKind::AcddResponse, to, from, 1), &acdd);
+    let response_id = response.header.message_id;
+    testbed
+        .send(
+            to,
+            DocumentKind::AcddResponse,
+            response.to_xml()?.as_bytes(),
+        )
+        .await?;
+    step(t0, to, "sent the Customs Response: accepted".into());
+    testbed
+        .wait_for(from, "the Customs Response", STEP_TIMEOUT, |m| {
+            is_document(
+                m,
+                &names::inbound_key(DocumentKind::AcddResponse, to),
+                response_id,
+            )
+        })
+        .await?;
+    testbed
+        .wait_for(from, "the response outcome", STEP_TIMEOUT, |m| {
+            is_outcome(m, &outcome_key, id, "status")
+        })
+        .await?;
+    step(
+        t0,
+        from,
+        format!("received the Customs Response on acdd-response.{to}: accepted"),
+    );
+    Ok(())
 }

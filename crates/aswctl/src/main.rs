@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod sample;
+mod signing;
 mod validate;
 
 /// aswhub operator and developer CLI.
@@ -28,6 +29,14 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Play an e-Form D exchange between two member states and print it.
     Demo(demo::DemoArgs),
+    /// Make a private key and a self-signed certificate for a member state.
+    Keygen(signing::KeygenArgs),
+    /// Sign a document with a private key and its certificate.
+    Sign(signing::SignArgs),
+    /// Verify signed documents against a trust directory.
+    Verify(signing::VerifyArgs),
+    /// Inspect the trust directory.
+    Trust(signing::TrustArgs),
 }
 
 /// What a command reports: success, or that what it checked failed (exit 1).
@@ -52,6 +61,10 @@ fn main() -> ExitCode {
         Command::Sample(args) => sample::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Keygen(args) => signing::keygen(&args),
+        Command::Sign(args) => signing::sign(&args),
+        Command::Verify(args) => signing::verify(&args),
+        Command::Trust(args) => signing::trust(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -1,0 +1,77 @@
+//! `apply`: make a hub's vhost match its topology from scratch or from any earlier state:
+//! vhost, permissions, partner users (management API), then exchanges, queues and bindings (AMQP).
+
+use asw_route::{Permissions, Topology, User};
+use tracing::{info, warn};
+
+use crate::connection::error_chain;
+use crate::{AmqpError, Management, connect, declare, with_vhost};
+
+/// Makes `vhost` hold `topology`: creates the vhost, gives the management user (the admin,
+/// e.g. `guest`) full permissions in it, creates or updates each partner user with the password
+/// `passwords` gives it and sets its permissions, then declares exchanges, queues and bindings
+/// over AMQP, connecting to `amqp_url` pointed at `vhost` (the URL's own path is ignored; its
+/// user should be the admin). Idempotent.
+///
+/// The passwords are asked for before the returned future starts, so the future is `Send`
+/// even though `passwords` need not be.
+pub fn apply<'a>(
+    management: &'a Management,
+    amqp_url: &'a str,
+    vhost: &'a str,
+    topology: &'a Topology,
+    passwords: &dyn Fn(&User) -> String,
+) -> impl Future<Output = Result<(), AmqpError>> + Send + 'a {
+    let users: Vec<(User, String)> = topology
+        .users
+        .iter()
+        .map(|user| (user.clone(), passwords(user)))
+        .collect();
+    async move {
+        let admin = management.clone();
+        let vhost_name = vhost.to_owned();
+        let user_count = users.len();
+        tokio::task::spawn_blocking(move || -> Result<(), AmqpError> {
+            admin.ensure_vhost(&vhost_name)?;
+            let everything = Permissions {
+                configure: ".*".into(),
+                write: ".*".into(),
+                read: ".*".into(),
+            };
+            admin.set_permissions(&vhost_name, admin.user(), &everything)?;
+            for (user, password) in &users {
+                admin.ensure_user(&user.name, password, &[])?;
+                admin.set_permissions(&vhost_name, &user.name, &user.permissions)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|join| AmqpError::Management {
+            method: "PUT",
+            path: format!("/api/vhosts/{vhost}"),
+            status: None,
+            detail: format!("the management task failed: {join}"),
+        })??;
+
+        let url = with_vhost(amqp_url, vhost)?;
+        let connection = connect(&url, "aswhub topology").await?;
+        let declared = async {
+            let channel = connection.open_channel().await?;
+            declare(&channel, topology).await
+        }
+        .await;
+        if let Err(error) = connection.close().await {
+            warn!(vhost, error = %error_chain(&error), "Cannot close the topology connection");
+        }
+        declared?;
+        info!(
+            vhost,
+            exchanges = topology.exchanges.len(),
+            queues = topology.queues.len(),
+            bindings = topology.bindings.len(),
+            users = user_count,
+            "Applied the topology"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Connections and channels to one vhost, that remember where they point so every error can say
+//! so, and connecting again with capped exponential back-off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lapin::ConnectionProperties;
+use lapin::options::ConfirmSelectOptions;
+use tracing::{info, warn};
+
+use crate::{AmqpError, AmqpUrl};
+
+/// How long connecting (TCP, TLS, AMQP handshake, login) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long one broker round trip (open a channel, declare, set prefetch...) may take.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a connection points: what errors and logs name.
+#[derive(Debug)]
+pub(crate) struct Endpoint {
+    pub(crate) url: String,
+    pub(crate) vhost: String,
+}
+
+/// A connection to one vhost of the broker.
+///
+/// Dropping it (and its channels) closes it; [`Connection::close`] closes it cleanly first.
+/// It does not reconnect by itself: when it is lost, every channel operation fails with a
+/// transient error, and the owner builds a new one with [`connect_with_backoff`].
+pub struct Connection {
+    inner: lapin::Connection,
+    endpoint: Arc<Endpoint>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("url", &self.endpoint.url)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Opens a channel.
+    pub async fn open_channel(&self) -> Result<Channel, AmqpError> {
+        let inner = within(
+            &self.endpoint.vhost,
+            "open a channel",
+            self.inner.create_channel(),
+        )
+        .await?
+        .map_err(|source| AmqpError::Channel {
+            vhost: self.endpoint.vhost.clone(),
+            action: "open a channel",
+            source: Box::new(source),
+        })?;
+        Ok(Channel {
+            inner,
+            endpoint: self.endpoint.clone(),
+        })
+    }
+
+    /// Whether the connection is up.
+    pub fn is_connected(&self) -> bool {
+        self.inner.status().connected()
+    }
+
+    /// The vhost.
+    pub fn vhost(&self) -> &str {
+        &self.endpoint.vhost
+    }
+
+    /// The URL, password removed.
+    pub fn url(&self) -> &str {
+        &self.endpoint.url
+    }
+
+    /// The lapin connection, for what this crate does not wrap.
+    pub fn lapin(&self) -> &lapin::Connection {
+        &self.inner
+    }
+
+    /// Closes the connection cleanly (reply 200). Closing one already closed is not an error.
+    pub async fn close(&self) -> Result<(), AmqpError> {
+        if !self.is_connected() {
+            return Ok(());
+        }
+        let closing = self.inner.close(200, "Bye".into());
+        match within(&self.endpoint.vhost, "close the connection", closing).await? {
+            Ok(()) => Ok(()),
+            Err(_) if !self.is_connected() => Ok(()),
+            Err(source) => Err(AmqpError::Channel {
+                vhost: self.endpoint.vhost.clone(),
+                action: "close the connection",
+                source: Box::new(source),
+            }),
+        }
+    }
+}
+
+/// A channel on a [`Connection`], cheap to clone (clones share the channel).
+///
+/// A channel error (access refused, precondition failed, a refused `user_id`) closes the
+/// channel for good: open another one.
+#[derive(Clone)]
+pub struct Channel {
+    inner: lapin::Channel,
+    endpoint: Arc<Endpoint>,
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.inner.id())
+            .field("vhost", &self.endpoint.vhost)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+impl Channel {
+    /// Whether the channel is usable.
+    pub fn is_open(&self) -> bool {
+        self.inner.status().connected()
+    }
+
+    /// The vhost.
+    pub fn vhost(&self) -> &str {
+        &self.endpoint.vhost
+    }
+
+    /// The lapin channel, for what this crate does not wrap.
+    pub fn lapin(&self) -> &lapin::Channel {
+        &self.inner
+    }
+
+    /// Closes the channel cleanly; closing one already closed is not an error.
+    pub async fn close(&self) -> Result<(), AmqpError> {
+        if !self.is_open() {
+            return Ok(());
+        }
+        match within(
+            self.vhost(),
+            "close a channel",
+            self.inner.close(200, "Bye".into()),
+        )
+        .await?
+        {
+            Ok(()) => Ok(()),
+            Err(_) if !self.is_open() => Ok(()),
+            Err(source) => Err(self.error("close a channel", source)),
+        }
+    }
+
+    /// Puts the channel in publisher-confirm mode.
+    pub(crate) async fn confirm_select(&self) -> Result<(), AmqpError> {
+        let action = "enable publisher confirms";
+        within(
+            self.vhost(),
+            action,
+            self.inner.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?
+        .map_err(|source| self.error(action, source))
+    }
+
+    pub(crate) fn error(&self, action: &'static str, source: lapin::Error) -> AmqpError {
+        AmqpError::Channel {
+            vhost: self.endpoint.vhost.clone(),
+            action,
+            source: Box::new(source),
+        }
+    }
+}
+
+/// Awaits `future` for at most [`RPC_TIMEOUT`].
+pub(crate) async fn within<T>(
+    vhost: &str,
+    action: &str,
+    future: impl Future<Output = T>,
+) -> Result<T, AmqpError> {
+    within_for(RPC_TIMEOUT, vhost, action, future).await
+}
+
+/// Awaits `future` for at most `after`.
+pub(crate) async fn within_for<T>(
+    after: Duration,
+    vhost: &str,
+    action: &str,
+    future: impl Future<Output = T>,
+) -> Result<T, AmqpError> {
+    tokio::time::timeout(after, future)
+        .await
+        .map_err(|_| AmqpError::Timeout {
+            vhost: vhost.to_owned(),
+            action: action.to_owned(),
+            after,
+        })
+}
+
+/// Connects to the vhost named in `url` (`amqp://` or `amqps://`, vhost percent-encoded in the
+/// path), naming the connection `connection_name` in the management UI. One attempt, bounded
+/// by [`CONNECT_TIMEOUT`].
+pub async fn connect(url: &str, connection_name: &str) -> Result<Connection, AmqpError> {
+    let url = AmqpUrl::parse(url)?;
+    let properties = ConnectionProperties::default().with_connection_name(connection_name.into());
+    let connecting = lapin::Connection::connect_uri(url.to_uri(), properties);
+    let inner = within_for(CONNECT_TIMEOUT, url.redacted(), "connect", connecting)
+        .await?
+        .map_err(|source| AmqpError::Connect {
+            url: url.redacted().to_owned(),
+            source: Box::new(source),
+        })?;
+    Ok(Connection {
+        inner,
+        endpoint: Arc::new(Endpoint {
+            url: url.redacted().to_owned(),
+            vhost: url.vhost().to_owned(),
+        }),
+    })
+}
+
+/// Exponential back-off with a cap: attempt n waits `initial * factor^(n-1)`, at most `max`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failure.
+    pub initial: Duration,
+    /// Longest delay.
+    pub max: Duration,
+    /// Growth factor between attempts.
+    pub factor: u32,
+    /// Attempts in all before giving up; `None` tries until cancelled.
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for Backoff {
+    /// 250 ms, doubling, at most 30 s, forever.
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(250),
+            max: Duration::from_secs(30),
+            factor: 2,
+            max_attempts: None,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay after failed attempt `attempt` (1-based).
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let growth = self
+            .factor
+            .max(1)
+            .checked_pow(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial.saturating_mul(growth).min(self.max)
+    }
+}
+
+/// Connects like [`connect`], retrying transient failures (broker unreachable or restarting)
+/// with `backoff`, logging each failure. Permanent failures (bad credentials, unknown vhost,
+/// invalid URL) return at once. Cancel it by dropping the future (e.g. in `tokio::select!`
+/// with a shutdown signal).
+pub async fn connect_with_backoff(
+    url: &str,
+    connection_name: &str,
+    backoff: &Backoff,
+) -> Result<Connection, AmqpError> {
+    let redacted = crate::redact(url);
+    let mut attempt = 0u32;
+    loop {
+        attempt = attempt.saturating_add(1);
+        match connect(url, connection_name).await {
+            Ok(connection) => {
+                info!(url = connection.url(), attempt, "Connected to the broker");
+                return Ok(connection);
+            }
+            Err(error) => {
+                let out_of_attempts = backoff.max_attempts.is_some_and(|max| attempt >= max);
+                if !error.is_transient() || out_of_attempts {
+                    warn!(
+                        url = redacted,
+                        attempt,
+                        error = %error_chain(&error),
+                        "Cannot connect to the broker, giving up"
+                    );
+                    return Err(error);
+                }
+                let delay = backoff.delay(attempt);
+                warn!(
+                    url = redacted,
+                    attempt,
+                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    error = %error_chain(&error),
+                    "Cannot connect to the broker, retrying"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+/// `error: cause: cause`, for one log field.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps() {
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            factor: 2,
+            max_attempts: None,
+        };
+        let delays: Vec<u128> = (1..=6).map(|n| backoff.delay(n).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(backoff.delay(1_000), Duration::from_secs(1));
+    }
+}

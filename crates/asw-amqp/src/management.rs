@@ -1,0 +1,208 @@
+//! A small blocking client of RabbitMQ's management HTTP API (`rabbitmq_management` plugin):
+//! vhosts, users, permissions and queue message counts. Run it off the async reactor
+//! (`tokio::task::spawn_blocking`), as [`crate::apply`] does.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::time::Duration;
+
+use asw_route::Permissions;
+use base64::Engine;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AmqpError;
+use crate::address::{encode_component, redact};
+
+/// How long one management call may take.
+pub const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most bytes of an error answer kept in [`AmqpError::Management`].
+const DETAIL_LIMIT: u64 = 512;
+
+/// A client of the management API at one base URL (`http://127.0.0.1:15672`), with basic auth.
+#[derive(Clone)]
+pub struct Management {
+    agent: ureq::Agent,
+    base: String,
+    user: String,
+    authorization: String,
+}
+
+impl std::fmt::Debug for Management {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Management")
+            .field("base", &self.base)
+            .field("user", &self.user)
+            .finish()
+    }
+}
+
+/// A queue as the management API lists it. Message counts are statistics the broker refreshes
+/// every few seconds (`collect_statistics_interval`, 5 s by default), not live values.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QueueInfo {
+    /// Name.
+    pub name: String,
+    /// `classic`, `quorum` or `stream`.
+    #[serde(rename = "type", default)]
+    pub queue_type: String,
+    /// Durable.
+    #[serde(default)]
+    pub durable: bool,
+    /// Arguments as declared.
+    #[serde(default)]
+    pub arguments: BTreeMap<String, serde_json::Value>,
+    /// Messages ready plus unacknowledged.
+    #[serde(default)]
+    pub messages: u64,
+    /// Messages ready for delivery.
+    #[serde(default)]
+    pub messages_ready: u64,
+    /// Messages delivered and not yet acknowledged.
+    #[serde(default)]
+    pub messages_unacknowledged: u64,
+}
+
+impl Management {
+    /// A client of the API at `base_url` (`http://127.0.0.1:15672`), as `user`.
+    pub fn new(base_url: &str, user: &str, password: &str) -> Management {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(MANAGEMENT_TIMEOUT))
+            .build();
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Management {
+            agent: config.into(),
+            base: base_url.trim_end_matches('/').to_owned(),
+            user: user.to_owned(),
+            authorization: format!("Basic {credentials}"),
+        }
+    }
+
+    /// The user the client logs in as.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// Creates `vhost` if it does not exist.
+    pub fn ensure_vhost(&self, vhost: &str) -> Result<(), AmqpError> {
+        let path = format!("/api/vhosts/{}", encode_component(vhost));
+        self.put(&path, &json!({})).map(drop)
+    }
+
+    /// Deletes `vhost` with everything in it; deleting one that does not exist is not an error.
+    pub fn delete_vhost(&self, vhost: &str) -> Result<(), AmqpError> {
+        let path = format!("/api/vhosts/{}", encode_component(vhost));
+        self.delete(&path)
+    }
+
+    /// Creates or updates user `name` with `password` and `tags` (e.g. `administrator`;
+    /// none for a user that only speaks AMQP).
+    pub fn ensure_user(&self, name: &str, password: &str, tags: &[&str]) -> Result<(), AmqpError> {
+        let path = format!("/api/users/{}", encode_component(name));
+        let body = json!({ "password": password, "tags": tags.join(",") });
+        self.put(&path, &body).map(drop)
+    }
+
+    /// Deletes user `name`; deleting one that does not exist is not an error.
+    pub fn delete_user(&self, name: &str) -> Result<(), AmqpError> {
+        let path = format!("/api/users/{}", encode_component(name));
+        self.delete(&path)
+    }
+
+    /// Sets `user`'s permissions in `vhost` (regular expressions over resource names).
+    pub fn set_permissions(
+        &self,
+        vhost: &str,
+        user: &str,
+        permissions: &Permissions,
+    ) -> Result<(), AmqpError> {
+        let path = format!(
+            "/api/permissions/{}/{}",
+            encode_component(vhost),
+            encode_component(user)
+        );
+        let body = json!({
+            "configure": permissions.configure,
+            "write": permissions.write,
+            "read": permissions.read,
+        });
+        self.put(&path, &body).map(drop)
+    }
+
+    /// The queues of `vhost` with their message counts.
+    pub fn queues(&self, vhost: &str) -> Result<Vec<QueueInfo>, AmqpError> {
+        let path = format!("/api/queues/{}", encode_component(vhost));
+        let mut response = self.call("GET", &path, None)?;
+        response
+            .body_mut()
+            .read_json::<Vec<QueueInfo>>()
+            .map_err(|e| self.error("GET", &path, Some(200), e.to_string()))
+    }
+
+    fn put(&self, path: &str, body: &serde_json::Value) -> Result<u16, AmqpError> {
+        self.call("PUT", path, Some(body))
+            .map(|response| response.status().as_u16())
+    }
+
+    fn delete(&self, path: &str) -> Result<(), AmqpError> {
+        match self.call("DELETE", path, None) {
+            Ok(_) => Ok(()),
+            Err(AmqpError::Management {
+                status: Some(404), ..
+            }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// One call; a status other than 2xx is an error carrying the start of the body.
+    fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<ureq::http::Response<ureq::Body>, AmqpError> {
+        let url = format!("{}{path}", self.base);
+        let auth = self.authorization.as_str();
+        let result = match (method, body) {
+            ("PUT", Some(body)) => self
+                .agent
+                .put(&url)
+                .header("Authorization", auth)
+                .send_json(body),
+            ("DELETE", _) => self.agent.delete(&url).header("Authorization", auth).call(),
+            _ => self.agent.get(&url).header("Authorization", auth).call(),
+        };
+        let mut response = result.map_err(|e| self.error(method, path, None, e.to_string()))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(response);
+        }
+        let mut bytes = Vec::new();
+        // The detail is best effort: a body that cannot be read leaves it short or empty.
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(DETAIL_LIMIT)
+            .read_to_end(&mut bytes);
+        let detail = String::from_utf8_lossy(&bytes).into_owned();
+        Err(self.error(method, path, Some(status), detail))
+    }
+
+    fn error(
+        &self,
+        method: &'static str,
+        path: &str,
+        status: Option<u16>,
+        detail: String,
+    ) -> AmqpError {
+        AmqpError::Management {
+            method,
+            path: format!("{}{path}", redact(&self.base)),
+            status,
+            detail,
+        }
+    }
+}

@@ -1,0 +1,594 @@
+//! The hub's configuration: one TOML file, parsed and checked before anything starts. Every
+//! problem is reported at once (`aswhub check-config` exits 64 if there is any).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use asw_model::MemberState;
+use asw_model::xml::Limits;
+use asw_route::RetryPolicy;
+use serde::Deserialize;
+
+/// How signed documents reach a partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkMode {
+    /// They wait in `asw.partner.out.<CC>` for the partner to pull as user `partner-<CC>`.
+    Pull,
+    /// The hub pushes them to the partner's broker, as user `partner-<our CC>`, into its
+    /// `asw.partner.in`.
+    Push,
+}
+
+/// The whole configuration, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HubConfig {
+    /// The member state this hub serves.
+    pub country: MemberState,
+    /// The local broker.
+    pub broker: BrokerConfig,
+    /// Signing key, certificate and trust store.
+    pub signing: SigningConfig,
+    /// Where the journal lives.
+    pub journal: JournalConfig,
+    /// Size, depth and concurrency limits.
+    pub limits: LimitsConfig,
+    /// Back-off of transient failures.
+    pub retry: RetryPolicy,
+    /// Partner member states, in code order.
+    pub partners: BTreeMap<MemberState, PartnerConfig>,
+}
+
+/// The local broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// AMQP URL including the hub's vhost (`amqp://guest:guest@127.0.0.1:5672/asw-vn`).
+    pub url: String,
+    /// Management HTTP API (used by `aswctl topology apply`).
+    pub management_url: String,
+    /// Management API user.
+    pub management_user: String,
+    /// Management API password.
+    pub management_password: String,
+    /// Unacknowledged deliveries per consumer.
+    pub prefetch: u16,
+}
+
+/// Signing and verification material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningConfig {
+    /// PEM private key of this member state.
+    pub key: PathBuf,
+    /// PEM certificate of that key.
+    pub certificate: PathBuf,
+    /// Trust store: one folder per member state with its certificates.
+    pub trust_dir: PathBuf,
+    /// Warn about certificates expiring within this many days.
+    pub expiry_warning_days: u32,
+}
+
+/// The journal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// SQLite database file.
+    pub path: PathBuf,
+}
+
+/// Limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsConfig {
+    /// Reader limits for documents.
+    pub document: Limits,
+    /// Worker threads for XML and signature work.
+    pub workers: usize,
+}
+
+/// One partner member state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartnerConfig {
+    /// Pull or push.
+    pub link: LinkMode,
+    /// The partner's broker URL (push), including its vhost; we connect as `partner-<our CC>`.
+    pub url: Option<String>,
+    /// Password of the user `partner-<CC>` in our vhost, so the partner can connect to us.
+    pub password: String,
+}
+
+/// A configuration that could not be used, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    /// The configuration file.
+    pub file: PathBuf,
+    /// Each problem, one sentence naming the key.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} problem(s)",
+            self.file.display(),
+            self.problems.len()
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    country: String,
+    broker: RawBroker,
+    signing: RawSigning,
+    journal: RawJournal,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    retry: RawRetry,
+    #[serde(default)]
+    partners: BTreeMap<String, RawPartner>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    url: String,
+    #[serde(default = "default_management_url")]
+    management_url: String,
+    #[serde(default = "default_guest")]
+    management_user: String,
+    #[serde(default = "default_guest")]
+    management_password: String,
+    #[serde(default = "default_prefetch")]
+    prefetch: u16,
+}
+
+fn default_management_url() -> String {
+    "http://127.0.0.1:15672".into()
+}
+fn default_guest() -> String {
+    "guest".into()
+}
+fn default_prefetch() -> u16 {
+    200
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSigning {
+    key: PathBuf,
+    certificate: PathBuf,
+    trust_dir: PathBuf,
+    #[serde(default = "default_expiry_days")]
+    expiry_warning_days: u32,
+}
+
+fn default_expiry_days() -> u32 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawJournal {
+    path: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLimits {
+    max_document_bytes: usize,
+    max_depth: usize,
+    workers: usize,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        RawLimits {
+            max_document_bytes: Limits::DEFAULT_MAX_BYTES,
+            max_depth: Limits::DEFAULT_MAX_DEPTH,
+            workers: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRetry {
+    delays_ms: Vec<u32>,
+    max_attempts: u32,
+}
+
+impl Default for RawRetry {
+    fn default() -> Self {
+        let policy = RetryPolicy::default();
+        RawRetry {
+            delays_ms: policy.delays_ms,
+            max_attempts: policy.max_attempts,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPartner {
+    link: LinkMode,
+    url: Option<String>,
+    password: Option<String>,
+    password_env: Option<String>,
+}
+
+impl HubConfig {
+    /// Reads and checks a configuration file. Relative paths in it are relative to its folder.
+    pub fn load(file: &Path) -> Result<HubConfig, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_owned(),
+            problems: vec![format!("cannot read the file: {e}")],
+        })?;
+        HubConfig::parse(&text, file)
+    }
+
+    /// Parses and checks configuration text; `file` names it in errors and anchors relative paths.
+    pub fn parse(text: &str, file: &Path) -> Result<HubConfig, ConfigError> {
+        let fail = |problems: Vec<String>| ConfigError {
+            file: file.to_owned(),
+            problems,
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim().to_owned()]))?;
+        let base = file.parent().map(Path::to_owned).unwrap_or_default();
+        let mut problems = Vec::new();
+        let country = MemberState::from_alpha2(&raw.country);
+        if country.is_none() {
+            problems.push(format!(
+                "country: {:?} is not an ASW member state",
+                raw.country
+            ));
+        }
+        check_amqp_url("broker.url", &raw.broker.url, &mut problems);
+        if !raw.broker.management_url.starts_with("http://")
+            && !raw.broker.management_url.starts_with("https://")
+        {
+            problems.push(format!(
+                "broker.management_url: {:?} is not an http(s) URL",
+                raw.broker.management_url
+            ));
+        }
+        if raw.broker.prefetch == 0 {
+            problems.push("broker.prefetch: must be at least 1".into());
+        }
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                base.join(p)
+            }
+        };
+        let signing = SigningConfig {
+            key: resolve(&raw.signing.key),
+            certificate: resolve(&raw.signing.certificate),
+            trust_dir: resolve(&raw.signing.trust_dir),
+            expiry_warning_days: raw.signing.expiry_warning_days,
+        };
+        for (key, path) in [
+            ("signing.key", &signing.key),
+            ("signing.certificate", &signing.certificate),
+        ] {
+            if !path.is_file() {
+                problems.push(format!("{key}: {} is not a readable file", path.display()));
+            }
+        }
+        if !signing.trust_dir.is_dir() {
+            problems.push(format!(
+                "signing.trust_dir: {} is not a directory",
+                signing.trust_dir.display()
+            ));
+        }
+        let journal = JournalConfig {
+            path: resolve(&raw.journal.path),
+        };
+        match journal.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                problems.push(format!(
+                    "journal.path: folder {} does not exist",
+                    dir.display()
+                ));
+            }
+            _ => {}
+        }
+        if raw.limits.workers == 0 || raw.limits.workers > 256 {
+            problems.push(format!(
+                "limits.workers: {} is not between 1 and 256",
+                raw.limits.workers
+            ));
+        }
+        if raw.limits.max_document_bytes < 1024 {
+            problems.push(format!(
+                "limits.max_document_bytes: {} is below 1024",
+                raw.limits.max_document_bytes
+            ));
+        }
+        if !(8..=256).contains(&raw.limits.max_depth) {
+            problems.push(format!(
+                "limits.max_depth: {} is not between 8 and 256",
+                raw.limits.max_depth
+            ));
+        }
+        if raw.retry.delays_ms.is_empty() || raw.retry.delays_ms.contains(&0) {
+            problems.push("retry.delays_ms: give at least one delay, each above 0".into());
+        }
+        if raw.retry.delays_ms.windows(2).any(|w| w[0] >= w[1]) {
+            problems.push("retry.delays_ms: delays must increase".into());
+        }
+        if raw.retry.max_attempts == 0 {
+            problems.push("retry.max_attempts: must be at least 1".into());
+        }
+        let mut partners = BTreeMap::new();
+        for (code, p) in raw.partners {
+            let key = format!("partners.{code}");
+            let Some(state) = MemberState::from_alpha2(&code) else {
+                problems.push(format!("{key}: {code:?} is not an ASW member state"));
+                continue;
+            };
+            if Some(state) == country {
+                problems.push(format!("{key}: a hub is not its own partner"));
+            }
+            match (p.link, &p.url) {
+                (LinkMode::Push, None) => problems.push(format!(
+                    "{key}.url: a push link needs the partner's broker URL"
+                )),
+                (_, Some(url)) => check_amqp_url(&format!("{key}.url"), url, &mut problems),
+                (LinkMode::Pull, None) => {}
+            }
+            let password = match (p.password, p.password_env) {
+                (Some(pw), None) => Some(pw),
+                (None, Some(var)) => match std::env::var(&var) {
+                    Ok(pw) => Some(pw),
+                    Err(_) => {
+                        problems.push(format!(
+                            "{key}.password_env: environment variable {var} is not set"
+                        ));
+                        None
+                    }
+                },
+                (Some(_), Some(_)) => {
+                    problems.push(format!("{key}: give password or password_env, not both"));
+                    None
+                }
+                (None, None) => {
+                    problems.push(format!(
+                        "{key}: password (or password_env) of user partner-{code} is required"
+                    ));
+                    None
+                }
+            };
+            if let Some(password) = password {
+                if password.len() < 8 {
+                    problems.push(format!("{key}.password: use at least 8 characters"));
+                }
+                partners.insert(
+                    state,
+                    PartnerConfig {
+                        link: p.link,
+                        url: p.url,
+                        password,
+                    },
+                );
+            }
+        }
+        match (country, problems.is_empty()) {
+            (Some(country), true) => Ok(HubConfig {
+                country,
+                broker: BrokerConfig {
+                    url: raw.broker.url,
+                    management_url: raw.broker.management_url,
+                    management_user: raw.broker.management_user,
+                    management_password: raw.broker.management_password,
+                    prefetch: raw.broker.prefetch,
+                },
+                signing,
+                journal,
+                limits: LimitsConfig {
+                    document: Limits {
+                        max_bytes: raw.limits.max_document_bytes,
+                        max_depth: raw.limits.max_depth,
+                    },
+                    workers: raw.limits.workers,
+                },
+                retry: RetryPolicy {
+                    delays_ms: raw.retry.delays_ms,
+                    max_attempts: raw.retry.max_attempts,
+                },
+                partners,
+            }),
+            _ => Err(fail(problems)),
+        }
+    }
+
+    /// The partner member states.
+    pub fn partner_states(&self) -> Vec<MemberState> {
+        self.partners.keys().copied().collect()
+    }
+
+    /// The vhost named in the broker URL (`/` when none).
+    pub fn vhost(&self) -> String {
+        vhost_of(&self.broker.url)
+    }
+}
+
+/// The vhost of an AMQP URL, percent-decoded (`/` when the URL names none).
+pub fn vhost_of(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.split_once('/').map(|(_, p)| p).unwrap_or("");
+    let path = path.split('?').next().unwrap_or("");
+    if path.is_empty() {
+        "/".into()
+    } else {
+        percent_decode(path)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(v) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn check_amqp_url(key: &str, url: &str, problems: &mut Vec<String>) {
+    if !(url.starts_with("amqp://") || url.starts_with("amqps://")) {
+        problems.push(format!(
+            "{key}: {:?} is not an amqp:// or amqps:// URL",
+            redact(url)
+        ));
+    }
+}
+
+/// The URL with any password replaced by `***`, for logs and errors.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => {
+                let user = userinfo.split(':').next().unwrap_or("");
+                format!("{scheme}://{user}:***@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("vn-key.pem"), "key").expect("write");
+        std::fs::write(dir.path().join("vn-cert.pem"), "cert").expect("write");
+        std::fs::create_dir(dir.path().join("trust")).expect("mkdir");
+        dir
+    }
+
+    const GOOD: &str = r#"
+country = "VN"
+[broker]
+url = "amqp://guest:guest@127.0.0.1:5672/asw-vn"
+[signing]
+key = "vn-key.pem"
+certificate = "vn-cert.pem"
+trust_dir = "trust"
+[journal]
+path = "journal.db"
+[partners.TH]
+link = "push"
+url = "amqp://partner-VN:secret-vn@127.0.0.1:5672/asw-th"
+password = "secret-th"
+[partners.SG]
+link = "pull"
+password = "secret-sg"
+"#;
+
+    #[test]
+    fn a_good_file_resolves_paths_and_defaults() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.country.code(), "VN");
+        assert_eq!(config.vhost(), "asw-vn");
+        assert_eq!(config.signing.key, dir.path().join("vn-key.pem"));
+        assert_eq!(config.journal.path, dir.path().join("journal.db"));
+        assert_eq!(config.broker.prefetch, 200);
+        assert_eq!(config.retry, RetryPolicy::default());
+        let codes: Vec<_> = config.partner_states().iter().map(|s| s.code()).collect();
+        assert_eq!(codes, ["SG", "TH"]);
+        assert_eq!(
+            config.partners[&config.partner_states()[1]].link,
+            LinkMode::Push
+        );
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let dir = setup();
+        let bad = GOOD
+            .replace("country = \"VN\"", "country = \"XX\"")
+            .replace("amqp://guest", "http://guest")
+            .replace("vn-key.pem", "missing-key.pem")
+            .replace(
+                "[partners.SG]\nlink = \"pull\"\npassword = \"secret-sg\"",
+                "[partners.ZZ]\nlink = \"push\"\npassword = \"x\"",
+            );
+        let err = HubConfig::parse(&bad, &dir.path().join("hub.toml")).expect_err("invalid");
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 4, "{text}");
+        assert!(
+            text.contains("country: \"XX\" is not an ASW member state"),
+            "{text}"
+        );
+        assert!(text.contains("broker.url"), "{text}");
+        assert!(text.contains("signing.key"), "{text}");
+        assert!(text.contains("partners.ZZ"), "{text}");
+    }
+
+    #[test]
+    fn unknown_keys_and_syntax_errors_are_named() {
+        let dir = setup();
+        let err = HubConfig::parse(
+            &GOOD.replace("[journal]", "[journal]\npth = 1"),
+            &dir.path().join("hub.toml"),
+        )
+        .expect_err("unknown key");
+        assert!(err.to_string().contains("pth"), "{err}");
+        let err = HubConfig::parse("country = ", &dir.path().join("hub.toml")).expect_err("syntax");
+        assert_eq!(err.problems.len(), 1);
+    }
+
+    #[test]
+    fn push_needs_url_and_passwords_are_required() {
+        let dir = setup();
+        let bad = GOOD
+            .replace(
+                "url = \"amqp://partner-VN:secret-vn@127.0.0.1:5672/asw-th\"\n",
+                "",
+            )
+            .replace("password = \"secret-sg\"\n", "");
+        let err = HubConfig::parse(&bad, &dir.path().join("hub.toml")).expect_err("invalid");
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(
+            err.to_string()
+                .contains("partners.TH.url: a push link needs"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("partners.SG: password"), "{err}");
+    }
+
+    #[test]
+    fn urls_are_redacted_and_vhosts_decoded() {
+        assert_eq!(
+            redact("amqp://partner-VN:secret@host:5672/asw-th"),
+            "amqp://partner-VN:***@host:5672/asw-th"
+        );
+        assert_eq!(vhost_of("amqp://u:p@h:5672/%2F"), "/");
+        assert_eq!(vhost_of("amqp://u:p@h:5672"), "/");
+        assert_eq!(vhost_of("amqps://u:p@h/asw-th?heartbeat=10"), "asw-th");
+    }
+}

@@ -1,0 +1,802 @@
+//! The running hub: connects to the broker, runs the outbound and inbound pipelines and the push
+//! links to partners, reconnects after broker failures, and drains in-flight work on shutdown.
+//!
+//! Every delivery is acknowledged only after what it led to (partner queue, back-office
+//! exchange, parking lot, answers) was confirmed by the broker. A broker failure drops the
+//! session without acknowledging: the broker delivers again and the journal makes the second
+//! pass harmless.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use asw_amqp::{
+    AmqpError, Backoff, ConfirmingPublisher, Connection, Consumer, Delivery, HeaderValue,
+    Properties, connect_with_backoff,
+};
+use asw_journal::{Direction, Journal, SqliteJournal, State};
+use asw_model::bus::{BUS_HEADER, BusEnvelope};
+use asw_model::{DocumentKind, Header, MemberState};
+use asw_route::names;
+use asw_sign::TrustStore;
+use time::OffsetDateTime;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::{HubConfig, LinkMode};
+use crate::outcome::{Outcome, OutcomeReason};
+use crate::pool::{Pool, PoolClosed};
+use crate::process::{Identity, Refusal, Worker, WorkerError, summary};
+use crate::steps::{self, InboundPlan, OutboundPlan, Send};
+
+/// Concurrent deliveries in progress per pipeline, each with its own confirming channel.
+const LANES: usize = 16;
+/// How long in-flight deliveries may take to finish after a shutdown request.
+pub const GRACE: Duration = Duration::from_secs(20);
+/// Pause before a transiently failed delivery goes back to its queue.
+const RETRY_PAUSE: Duration = Duration::from_millis(500);
+
+/// Why the hub could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    /// A key, certificate or other file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The trust store could not be loaded.
+    #[error(transparent)]
+    Trust(#[from] asw_sign::TrustError),
+    /// The journal could not be opened.
+    #[error(transparent)]
+    Journal(#[from] asw_journal::JournalError),
+    /// A worker could not be built (schemas, key, certificate).
+    #[error(transparent)]
+    Worker(#[from] WorkerError),
+    /// The broker refused us for good (credentials, vhost, permissions).
+    #[error(transparent)]
+    Broker(Box<AmqpError>),
+}
+
+impl From<AmqpError> for HubError {
+    fn from(e: AmqpError) -> HubError {
+        HubError::Broker(Box::new(e))
+    }
+}
+
+/// A hub for one member state, ready to run.
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("country", &self.inner.config.country)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: HubConfig,
+    journal: Arc<dyn Journal>,
+    pool: Pool<Worker>,
+    /// The broker user of the hub itself.
+    own_user: String,
+}
+
+impl Hub {
+    /// Loads keys, trust store and journal, and starts the worker threads.
+    pub fn new(config: HubConfig) -> Result<Hub, HubError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| HubError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        let key = read(&config.signing.key)?;
+        let cert = read(&config.signing.certificate)?;
+        let trust = Arc::new(TrustStore::load(&config.signing.trust_dir)?);
+        let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(&config.journal.path)?);
+        let identity = Arc::new(Identity {
+            country: config.country,
+            partners: config.partners.keys().copied().collect::<BTreeSet<_>>(),
+        });
+        let limits = config.limits.document;
+        let pool = Pool::start(config.limits.workers, "asw-worker", move || {
+            Worker::new(identity.clone(), &key, &cert, trust.clone(), limits)
+        })?;
+        let own_user = asw_amqp::AmqpUrl::parse(&config.broker.url)?
+            .user()
+            .to_owned();
+        Ok(Hub {
+            inner: Arc::new(Inner {
+                config,
+                journal,
+                pool,
+                own_user,
+            }),
+        })
+    }
+
+    /// The journal this hub writes.
+    pub fn journal(&self) -> Arc<dyn Journal> {
+        self.inner.journal.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled: connects (with back-off), runs the pipelines, and
+    /// reconnects whenever the broker connection fails. Returns after draining in-flight work.
+    pub async fn run(&self, shutdown: CancellationToken) -> Result<(), HubError> {
+        let config = &self.inner.config;
+        let name = format!("aswhub-{}", config.country);
+        let backoff = Backoff::default();
+        loop {
+            let connection = tokio::select! {
+                c = connect_with_backoff(&config.broker.url, &name, &backoff) => Arc::new(c?),
+                () = shutdown.cancelled() => return Ok(()),
+            };
+            let session = shutdown.child_token();
+            let mut tasks = JoinSet::new();
+            let inner = self.inner.clone();
+            tasks.spawn(consume(
+                inner.clone(),
+                connection.clone(),
+                Pipeline::Outbound,
+                session.clone(),
+            ));
+            tasks.spawn(consume(
+                inner.clone(),
+                connection.clone(),
+                Pipeline::Inbound,
+                session.clone(),
+            ));
+            for (&partner, p) in &config.partners {
+                if p.link == LinkMode::Push {
+                    tasks.spawn(push_link(
+                        inner.clone(),
+                        connection.clone(),
+                        partner,
+                        session.clone(),
+                    ));
+                }
+            }
+            info!(country = %config.country, "Hub running.");
+            // The first task to end ends the session: on shutdown all of them end; otherwise the
+            // connection failed, and every pipeline is restarted on a new one.
+            let first = tasks.join_next().await;
+            if let Some(Ok(Err(e))) = &first {
+                warn!(error = %e, "Pipeline stopped; reconnecting.");
+            }
+            session.cancel();
+            let drained =
+                tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} })
+                    .await;
+            if drained.is_err() {
+                warn!(
+                    "In-flight deliveries did not finish within the grace period; the broker will redeliver them."
+                );
+                tasks.abort_all();
+            }
+            let _ = connection.close().await;
+            if shutdown.is_cancelled() {
+                info!("Hub stopped.");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Why a broker session ended (other than a shutdown request).
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    /// The broker connection or a channel failed.
+    #[error(transparent)]
+    Broker(#[from] AmqpError),
+    /// The broker cancelled a consumer (its queue was deleted).
+    #[error("the broker cancelled the consumer of {0}")]
+    Cancelled(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pipeline {
+    Outbound,
+    Inbound,
+}
+
+impl Pipeline {
+    fn queue(self) -> &'static str {
+        match self {
+            Pipeline::Outbound => names::HUB_OUTBOUND_QUEUE,
+            Pipeline::Inbound => names::HUB_INBOUND_QUEUE,
+        }
+    }
+
+    fn stage(self) -> &'static str {
+        match self {
+            Pipeline::Outbound => names::stage::OUTBOUND,
+            Pipeline::Inbound => names::stage::INBOUND,
+        }
+    }
+}
+
+/// Consumes one stage queue with [`LANES`] deliveries in progress at a time.
+async fn consume(
+    inner: Arc<Inner>,
+    connection: Arc<Connection>,
+    pipeline: Pipeline,
+    stop: CancellationToken,
+) -> Result<(), SessionEnd> {
+    let channel = connection.open_channel().await?;
+    let tag = format!("aswhub-{}-{}", inner.config.country, pipeline.stage());
+    let mut consumer = Consumer::start(
+        channel,
+        pipeline.queue(),
+        inner.config.broker.prefetch,
+        &tag,
+    )
+    .await?;
+    let (tx, rx) = async_channel::bounded::<Delivery>(LANES);
+    let mut lanes = JoinSet::new();
+    for _ in 0..LANES {
+        let publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+        lanes.spawn(lane(
+            inner.clone(),
+            publisher,
+            rx.clone(),
+            pipeline,
+            stop.clone(),
+        ));
+    }
+    let result = loop {
+        tokio::select! {
+            () = stop.cancelled() => break Ok(()),
+            ended = lanes.join_next() => {
+                // A lane only ends early when its channel failed.
+                break match ended {
+                    Some(Ok(Err(e))) => Err(e.into()),
+                    _ => Ok(()),
+                };
+            }
+            next = consumer.next() => match next {
+                Some(Ok(delivery)) => {
+                    if tx.send(delivery).await.is_err() {
+                        break Ok(());
+                    }
+                }
+                Some(Err(e)) => break Err(e.into()),
+                None => break Err(SessionEnd::Cancelled(pipeline.queue().to_owned())),
+            },
+        }
+    };
+    // Stop new deliveries, let the lanes finish what they hold.
+    let _ = consumer.cancel().await;
+    tx.close();
+    while lanes.join_next().await.is_some() {}
+    result
+}
+
+async fn lane(
+    inner: Arc<Inner>,
+    mut publisher: ConfirmingPublisher,
+    deliveries: async_channel::Receiver<Delivery>,
+    pipeline: Pipeline,
+    stop: CancellationToken,
+) -> Result<(), AmqpError> {
+    while let Ok(delivery) = deliveries.recv().await {
+        let span = info_span!(
+            "delivery",
+            stage = pipeline.stage(),
+            message_id = tracing::field::Empty,
+            partner = tracing::field::Empty,
+            kind = tracing::field::Empty
+        );
+        let handled = match pipeline {
+            Pipeline::Outbound => {
+                outbound(&inner, &mut publisher, delivery)
+                    .instrument(span)
+                    .await
+            }
+            Pipeline::Inbound => {
+                inbound(&inner, &mut publisher, delivery)
+                    .instrument(span)
+                    .await
+            }
+        };
+        if let Err(e) = handled {
+            // The broker failed under us: the delivery stays unacknowledged and comes back.
+            stop.cancel();
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn record_span(header: &Header, partner: MemberState) {
+    let span = tracing::Span::current();
+    span.record("message_id", tracing::field::display(header.message_id));
+    span.record("partner", partner.code());
+    span.record("kind", header.kind.as_str());
+}
+
+fn document_properties(header: &Header) -> Properties {
+    let mut properties = Properties::new()
+        .with_message_id(header.message_id.to_string())
+        .with_content_type(names::CONTENT_TYPE_XML)
+        .with_header(names::HEADER_MESSAGE_ID, header.message_id.to_string());
+    if let Some(c) = header.correlation_id {
+        properties = properties.with_correlation_id(c.to_string());
+    }
+    properties
+}
+
+fn envelope(
+    header: Option<&Header>,
+    stage: &str,
+    attempts: u32,
+    started: OffsetDateTime,
+) -> BusEnvelope {
+    let ms = |t: OffsetDateTime| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    BusEnvelope {
+        message_id: header.map(|h| h.message_id.to_string()).unwrap_or_default(),
+        stage: stage.to_owned(),
+        attempts,
+        first_seen_unix_ms: ms(started),
+        stage_started_unix_ms: ms(started),
+        ..BusEnvelope::default()
+    }
+}
+
+async fn on_pool<R, F>(inner: &Inner, f: F) -> Result<R, PoolClosed>
+where
+    R: std::marker::Send + 'static,
+    F: FnOnce(&mut Worker, &dyn Journal) -> R + std::marker::Send + 'static,
+{
+    let journal = inner.journal.clone();
+    inner.pool.run(move |worker| f(worker, &*journal)).await
+}
+
+/// Journals a move after the broker confirmed what it stands for. A failure here loses no
+/// message (the broker holds it); it is logged, and the state catches up on the next event.
+async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: State) {
+    let moved = on_pool(inner, move |_, j| {
+        j.transition(direction, id, to, None, now())
+    })
+    .await;
+    match moved {
+        Ok(Ok(t)) if t.reached() => {}
+        Ok(Ok(t)) => warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move."),
+        Ok(Err(e)) => warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move."),
+        Err(e) => warn!(message_id = %id, error = %e, "Cannot journal a move."),
+    }
+}
+
+/// Settles a delivery that failed transiently: back to its queue after a pause.
+async fn retry_later(delivery_acker: asw_amqp::Acker, why: &str) -> Result<(), AmqpError> {
+    warn!(
+        reason = why,
+        "Transient failure; the delivery goes back to its queue."
+    );
+    tokio::time::sleep(RETRY_PAUSE).await;
+    delivery_acker.nack(true).await
+}
+
+async fn outbound(
+    inner: &Inner,
+    publisher: &mut ConfirmingPublisher,
+    delivery: Delivery,
+) -> Result<(), AmqpError> {
+    let Delivery { message, acker } = delivery;
+    let started = now();
+    let body = message.body.clone();
+    let routing_key = message.routing_key.clone();
+    let plan = on_pool(inner, move |w, j| {
+        steps::outbound(w, j, &body, &routing_key, started)
+    })
+    .await;
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(e) => return retry_later(acker, &e.to_string()).await,
+    };
+    match plan {
+        OutboundPlan::Publish(send) => {
+            record_span(&send.header, send.header.receiver);
+            let id = send.header.message_id;
+            publisher
+                .publish(
+                    names::PARTNER_OUT_EXCHANGE,
+                    send.header.receiver.code(),
+                    &send.bytes,
+                    &document_properties(&send.header),
+                )
+                .await?;
+            journal_move(inner, Direction::Outbound, id, State::Queued).await;
+            info!(message_id = %id, receiver = %send.header.receiver, kind = %send.header.kind, "Signed and queued for the partner.");
+            acker.ack().await
+        }
+        OutboundPlan::Duplicate { message_id, state } => {
+            info!(%message_id, %state, "Duplicate of a document already sent; dropped.");
+            acker.ack().await
+        }
+        OutboundPlan::Refuse { header, refusals } => {
+            warn!(message_id = ?header.as_ref().map(|h| h.message_id), reason = %summary(&refusals), "Outbound document refused.");
+            park(
+                publisher,
+                &message,
+                header.as_ref(),
+                names::stage::OUTBOUND,
+                &refusals,
+                started,
+            )
+            .await?;
+            let mut outcome = Outcome::new(
+                "rejected",
+                header.as_ref().map(|h| h.message_id),
+                header.as_ref().map(|h| h.kind),
+                header.as_ref().map(|h| h.receiver),
+                started,
+            );
+            outcome.reasons = refusals
+                .iter()
+                .map(|r| OutcomeReason {
+                    code: r.code.clone(),
+                    text: r.text.clone(),
+                })
+                .collect();
+            publish_outcome(publisher, &outcome).await?;
+            acker.ack().await
+        }
+        OutboundPlan::Retry(why) => retry_later(acker, &why).await,
+    }
+}
+
+async fn inbound(
+    inner: &Inner,
+    publisher: &mut ConfirmingPublisher,
+    delivery: Delivery,
+) -> Result<(), AmqpError> {
+    let Delivery { message, acker } = delivery;
+    let started = now();
+    let body = message.body.clone();
+    let routing_key = message.routing_key.clone();
+    // A message the hub itself put back (from a retry queue) carries the partner's user in a header.
+    let user_id = match message.properties.user_id.as_deref() {
+        Some(u) if u == inner.own_user => message
+            .properties
+            .header("x-asw-transport-user")
+            .and_then(HeaderValue::as_str)
+            .map(str::to_owned),
+        other => other.map(str::to_owned),
+    };
+    let plan = on_pool(inner, move |w, j| {
+        steps::inbound(w, j, &body, user_id.as_deref(), &routing_key, started)
+    })
+    .await;
+    let plan = match plan {
+        Ok(plan) => plan,
+        Err(e) => return retry_later(acker, &e.to_string()).await,
+    };
+    match plan {
+        InboundPlan::Accept {
+            header,
+            signer,
+            deliver,
+            receipt,
+            answer,
+        } => {
+            record_span(&header, header.sender);
+            if deliver {
+                let mut env = envelope(Some(&header), names::stage::INBOUND, 1, started);
+                env.signer = signer.0.code().to_owned();
+                env.signer_fingerprint = signer.1.clone();
+                let properties = document_properties(&header)
+                    .with_header("x-asw-signer", signer.0.code())
+                    .with_header("x-asw-signer-fingerprint", signer.1.as_str())
+                    .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
+                let key = names::inbound_key(header.kind, header.sender);
+                publisher
+                    .publish(names::INBOUND_EXCHANGE, &key, &message.body, &properties)
+                    .await?;
+                journal_move(
+                    inner,
+                    Direction::Inbound,
+                    header.message_id,
+                    State::Delivered,
+                )
+                .await;
+                info!(message_id = %header.message_id, sender = %header.sender, kind = %header.kind, "Verified and delivered to the back-office.");
+            } else {
+                info!(message_id = %header.message_id, "Duplicate of a document already delivered; not delivered again.");
+            }
+            if let Some(receipt) = receipt {
+                send_own(inner, publisher, &receipt).await?;
+            }
+            if let Some(answer) = answer {
+                let mut outcome = Outcome::new(
+                    answer.outcome,
+                    Some(answer.original_id),
+                    Some(answer.original_kind),
+                    Some(answer.original_receiver),
+                    started,
+                );
+                outcome.status = answer.status;
+                outcome.answer_id = Some(header.message_id);
+                outcome.reasons = answer
+                    .reasons
+                    .into_iter()
+                    .map(|(code, text)| OutcomeReason { code, text })
+                    .collect();
+                publish_outcome(publisher, &outcome).await?;
+            }
+            acker.ack().await
+        }
+        InboundPlan::Refuse {
+            header,
+            refusals,
+            rejection,
+            authenticated,
+        } => {
+            warn!(
+                message_id = ?header.as_ref().map(|h| h.message_id),
+                partner = ?authenticated,
+                reason = %summary(&refusals),
+                "Inbound document refused and parked."
+            );
+            park(
+                publisher,
+                &message,
+                header.as_ref(),
+                names::stage::INBOUND,
+                &refusals,
+                started,
+            )
+            .await?;
+            if let Some(rejection) = rejection {
+                send_own(inner, publisher, &rejection).await?;
+            }
+            acker.ack().await
+        }
+        InboundPlan::Retry(why) => retry_later(acker, &why).await,
+    }
+}
+
+/// Publishes one of the hub's own signed answers to the partner queue and journals it queued.
+async fn send_own(
+    inner: &Inner,
+    publisher: &mut ConfirmingPublisher,
+    send: &Send,
+) -> Result<(), AmqpError> {
+    publisher
+        .publish(
+            names::PARTNER_OUT_EXCHANGE,
+            send.header.receiver.code(),
+            &send.bytes,
+            &document_properties(&send.header),
+        )
+        .await?;
+    journal_move(
+        inner,
+        Direction::Outbound,
+        send.header.message_id,
+        State::Queued,
+    )
+    .await;
+    info!(message_id = %send.header.message_id, kind = %send.header.kind, receiver = %send.header.receiver, "Answer queued for the partner.");
+    Ok(())
+}
+
+async fn park(
+    publisher: &mut ConfirmingPublisher,
+    message: &asw_amqp::Message,
+    header: Option<&Header>,
+    stage: &str,
+    refusals: &[Refusal],
+    started: OffsetDateTime,
+) -> Result<(), AmqpError> {
+    let first = refusals.first();
+    let mut env = envelope(header, stage, 1, started);
+    env.reason_code = first.map(|r| r.code.clone()).unwrap_or_default();
+    env.reason = summary(refusals);
+    let mut properties = Properties::new()
+        .with_content_type(
+            message
+                .properties
+                .content_type
+                .clone()
+                .unwrap_or_else(|| names::CONTENT_TYPE_XML.into()),
+        )
+        .with_header(names::HEADER_STAGE, stage)
+        .with_header(names::HEADER_REASON, summary(refusals))
+        .with_header(names::HEADER_REASON_CODE, env.reason_code.clone())
+        .with_header(names::HEADER_ATTEMPTS, HeaderValue::Int(1))
+        .with_header(
+            names::HEADER_PARKED_AT,
+            asw_model::document::format_timestamp(started),
+        )
+        .with_header("x-asw-routing-key", message.routing_key.as_str())
+        .with_header("x-asw-exchange", message.exchange.as_str())
+        .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
+    if let Some(user) = &message.properties.user_id {
+        properties = properties.with_header("x-asw-transport-user", user.as_str());
+    }
+    if let Some(h) = header {
+        properties = properties
+            .with_message_id(h.message_id.to_string())
+            .with_header(names::HEADER_MESSAGE_ID, h.message_id.to_string());
+    }
+    publisher
+        .publish("", names::PARKED_QUEUE, &message.body, &properties)
+        .await
+}
+
+async fn publish_outcome(
+    publisher: &mut ConfirmingPublisher,
+    outcome: &Outcome,
+) -> Result<(), AmqpError> {
+    let mut properties = Properties::new()
+        .with_content_type("application/json")
+        .with_header(names::HEADER_OUTCOME, outcome.outcome);
+    if let Some(id) = outcome.message_id {
+        properties = properties.with_header(names::HEADER_MESSAGE_ID, id.to_string());
+    }
+    publisher
+        .publish(
+            names::INBOUND_EXCHANGE,
+            &outcome.routing_key(),
+            &outcome.to_json(),
+            &properties,
+        )
+        .await
+}
+
+/// Pushes what waits in `asw.partner.out.<CC>` to the partner's broker, as `partner-<our CC>`.
+/// While the partner is unreachable, documents stay in the queue; the link retries with back-off.
+async fn push_link(
+    inner: Arc<Inner>,
+    local: Arc<Connection>,
+    partner: MemberState,
+    stop: CancellationToken,
+) -> Result<(), SessionEnd> {
+    let config = &inner.config;
+    let Some(url) = config.partners.get(&partner).and_then(|p| p.url.clone()) else {
+        return Ok(());
+    };
+    let us = config.country;
+    let user = names::partner_user(us);
+    let queue = names::partner_out_queue(partner);
+    let span = info_span!("link", partner = partner.code());
+    let backoff = Backoff::default();
+    let connection_name = format!("aswhub-{us}-link");
+    async move {
+        let mut failures = 0u32;
+        loop {
+            // Connect to the partner first: without it, nothing is taken from the queue.
+            let remote = tokio::select! {
+                c = connect_with_backoff(&url, &connection_name, &backoff) => c,
+                () = stop.cancelled() => return Ok(()),
+            };
+            let remote = match remote {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(error = %e, "Partner broker refused the link; retrying later.");
+                    failures += 1;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.delay(failures)) => continue,
+                        () = stop.cancelled() => return Ok(()),
+                    }
+                }
+            };
+            let outcome = pump(&inner, &local, &remote, &queue, &user, us, &stop).await;
+            let _ = remote.close().await;
+            match outcome {
+                Ok(()) => return Ok(()),
+                // The local broker failed: the session restarts everything.
+                Err(LinkError::Local(e)) => return Err(e),
+                Err(LinkError::Remote(e)) => {
+                    failures += 1;
+                    warn!(error = %e, "Partner link failed; reconnecting.");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.delay(failures)) => {}
+                        () = stop.cancelled() => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+enum LinkError {
+    Local(SessionEnd),
+    Remote(AmqpError),
+}
+
+async fn pump(
+    inner: &Inner,
+    local: &Connection,
+    remote: &Connection,
+    queue: &str,
+    user: &str,
+    us: MemberState,
+    stop: &CancellationToken,
+) -> Result<(), LinkError> {
+    let remote_channel = remote.open_channel().await.map_err(LinkError::Remote)?;
+    let mut publisher = ConfirmingPublisher::new(remote_channel)
+        .await
+        .map_err(LinkError::Remote)?;
+    let local_error = |e: AmqpError| LinkError::Local(e.into());
+    let channel = local.open_channel().await.map_err(local_error)?;
+    let mut consumer = Consumer::start(
+        channel,
+        queue,
+        inner.config.broker.prefetch.min(64),
+        "aswhub-link",
+    )
+    .await
+    .map_err(local_error)?;
+    info!("Partner link up.");
+    loop {
+        let delivery = tokio::select! {
+            () = stop.cancelled() => {
+                let _ = consumer.cancel().await;
+                return Ok(());
+            }
+            next = consumer.next() => match next {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(local_error(e)),
+                None => return Err(LinkError::Local(SessionEnd::Cancelled(queue.to_owned()))),
+            },
+        };
+        let Delivery { message, acker } = delivery;
+        let mut properties = Properties::new()
+            .with_content_type(names::CONTENT_TYPE_XML)
+            .with_user_id(user);
+        if let Some(id) = &message.properties.message_id {
+            properties = properties.with_message_id(id.clone());
+        }
+        if let Some(c) = &message.properties.correlation_id {
+            properties = properties.with_correlation_id(c.clone());
+        }
+        match publisher
+            .publish(
+                names::PARTNER_IN_EXCHANGE,
+                us.code(),
+                &message.body,
+                &properties,
+            )
+            .await
+        {
+            Ok(()) => {
+                if let Some(id) = message
+                    .properties
+                    .message_id
+                    .as_deref()
+                    .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                {
+                    journal_move(inner, Direction::Outbound, id, State::Sent).await;
+                }
+                acker.ack().await.map_err(local_error)?;
+            }
+            Err(e) => {
+                // Not delivered: back to the queue, in order, for the next connection.
+                let _ = acker.nack(true).await;
+                let _ = consumer.cancel().await;
+                return Err(LinkError::Remote(e));
+            }
+        }
+    }
+}
+
+/// Kinds a back-office may send.
+pub fn outbound_kinds() -> impl Iterator<Item = DocumentKind> {
+    DocumentKind::ALL.into_iter()
+}

@@ -1,0 +1,10 @@
+//! The aswhub daemon as a library (the `aswhub` binary is a thin shell over it, and the tests and
+//! `aswctl demo` use it too): configuration, pipelines, partner links.
+
+pub mod config;
+pub mod hub;
+pub mod outcome;
+pub mod pool;
+pub mod process;
+pub mod steps;
+pub mod testbed;

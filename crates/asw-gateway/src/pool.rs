@@ -1,0 +1,154 @@
+//! A fixed pool of worker threads for the CPU work (libxml2, xmlsec) and the blocking journal.
+//!
+//! libxml2 and xmlsec objects are not `Send`: each worker builds its own state (validator,
+//! signer, verifier) once, on its own thread, and keeps it; only jobs (closures over bytes) and
+//! their results cross threads. The queue is bounded, so a burst waits instead of growing memory.
+
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
+
+/// The pool is gone (its workers stopped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the worker pool has stopped")]
+pub struct PoolClosed;
+
+/// A fixed set of threads, each owning a state `S` built on that thread.
+pub struct Pool<S> {
+    jobs: async_channel::Sender<Job<S>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl<S> std::fmt::Debug for Pool<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.threads.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: 'static> Pool<S> {
+    /// Starts `threads` workers named `name-N`, each building its state with `make`. Fails with
+    /// the first worker's error if any state cannot be built.
+    pub fn start<E, F>(threads: usize, name: &str, make: F) -> Result<Pool<S>, E>
+    where
+        E: Send + 'static,
+        F: Fn() -> Result<S, E> + Send + Sync + 'static,
+    {
+        let threads = threads.max(1);
+        let (jobs, queue) = async_channel::bounded::<Job<S>>(threads * 64);
+        let make = std::sync::Arc::new(make);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), E>>();
+        let mut handles = Vec::with_capacity(threads);
+        for n in 0..threads {
+            let queue = queue.clone();
+            let make = make.clone();
+            let ready = ready_tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("{name}-{n}"))
+                .spawn(move || {
+                    let mut state = match make() {
+                        Ok(state) => {
+                            let _ = ready.send(Ok(()));
+                            state
+                        }
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    drop(ready);
+                    while let Ok(job) = queue.recv_blocking() {
+                        job(&mut state);
+                    }
+                });
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) => {
+                    // Running out of threads at start-up is not recoverable for a daemon.
+                    tracing::error!(error = %e, "Cannot start a worker thread.");
+                }
+            }
+        }
+        drop(ready_tx);
+        let pool = Pool {
+            jobs,
+            threads: handles,
+        };
+        for _ in 0..pool.threads.len() {
+            match ready_rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => break,
+            }
+        }
+        Ok(pool)
+    }
+
+    /// Runs `f` on a worker with its state and returns the result; waits for room in the queue.
+    pub async fn run<R, F>(&self, f: F) -> Result<R, PoolClosed>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut S) -> R + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job<S> = Box::new(move |state| {
+            let _ = tx.send(f(state));
+        });
+        self.jobs.send(job).await.map_err(|_| PoolClosed)?;
+        rx.await.map_err(|_| PoolClosed)
+    }
+
+    /// Number of worker threads.
+    pub fn size(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Stops taking jobs and waits for the workers to finish the queued ones.
+    pub fn shutdown(self) {
+        self.jobs.close();
+        for handle in self.threads {
+            let _ = handle.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    #[tokio::test]
+    async fn jobs_run_on_workers_with_non_send_state() {
+        // Rc is not Send: the state must be built and used on the worker thread only.
+        let pool =
+            Pool::start(2, "test", || Ok::<_, String>(Rc::new(RefCell::new(0u32)))).expect("start");
+        assert_eq!(pool.size(), 2);
+        let mut total = 0;
+        for i in 0..100u32 {
+            total += pool
+                .run(move |s| {
+                    *s.borrow_mut() += 1;
+                    i
+                })
+                .await
+                .expect("run");
+        }
+        assert_eq!(total, 4950);
+        let names = pool
+            .run(|_| std::thread::current().name().map(str::to_owned))
+            .await
+            .expect("run");
+        assert!(names.is_some_and(|n| n.starts_with("test-")));
+        pool.shutdown();
+    }
+
+    #[tokio::test]
+    async fn a_failing_state_fails_the_start() {
+        let result = Pool::<u8>::start(2, "bad", || Err::<u8, _>("no schemas".to_owned()));
+        assert_eq!(result.err().as_deref(), Some("no schemas"));
+    }
+}

@@ -1,0 +1,478 @@
+//! The blocking part of handling one delivery, run on a worker thread: the worker's checks and
+//! signatures combined with the journal (records, duplicates, correlation). The result is a plan
+//! the async pipeline carries out on the broker.
+
+use asw_journal::{Direction, Journal, JournalError, Reason, Recorded, State, Transition};
+use asw_model::{DocumentKind, Header, MemberState};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::process::{Refusal, Worker};
+
+/// A signed document to publish and, once confirmed, to journal as `to`.
+#[derive(Debug, Clone)]
+pub struct Send {
+    /// Its header.
+    pub header: Header,
+    /// The signed bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What to do with an outbound delivery.
+#[derive(Debug)]
+pub enum OutboundPlan {
+    /// Publish to the partner queue, then journal `queued`, then ack.
+    Publish(Send),
+    /// Already queued or further (a redelivery or a back-office resend): ack, nothing else.
+    Duplicate {
+        /// The message id.
+        message_id: Uuid,
+        /// Where the journal says it is.
+        state: State,
+    },
+    /// Can never be sent as is: park it, tell the back-office, ack.
+    Refuse {
+        /// The header, when readable.
+        header: Option<Header>,
+        /// Why.
+        refusals: Vec<Refusal>,
+    },
+    /// A transient failure (the journal): try again later.
+    Retry(String),
+}
+
+/// What became of an outbound document, from an answer the partner sent.
+#[derive(Debug, Clone)]
+pub struct AnswerOutcome {
+    /// The original outbound message.
+    pub original_id: Uuid,
+    /// Its kind.
+    pub original_kind: DocumentKind,
+    /// Its receiver.
+    pub original_receiver: MemberState,
+    /// `acknowledged`, `rejected` or `status`.
+    pub outcome: &'static str,
+    /// The status the answer reports.
+    pub status: Option<String>,
+    /// The answer's reasons.
+    pub reasons: Vec<(String, String)>,
+}
+
+/// What to do with an inbound delivery.
+#[derive(Debug)]
+pub enum InboundPlan {
+    /// Accepted.
+    Accept {
+        /// Its header.
+        header: Header,
+        /// Signer member state and certificate fingerprint.
+        signer: (MemberState, String),
+        /// Publish to the back-office (false for a duplicate already delivered).
+        deliver: bool,
+        /// The signed receipt to send back, if one is still due.
+        receipt: Option<Send>,
+        /// The outcome to report, if this answers one of our documents.
+        answer: Option<AnswerOutcome>,
+    },
+    /// Refused: park it, answer the authenticated sender if there is a rejection to send, ack.
+    Refuse {
+        /// The header, when readable.
+        header: Option<Header>,
+        /// Why.
+        refusals: Vec<Refusal>,
+        /// The signed rejection to send back, if due.
+        rejection: Option<Send>,
+        /// The member state authenticated by the transport.
+        authenticated: Option<MemberState>,
+    },
+    /// A transient failure: try again later.
+    Retry(String),
+}
+
+/// How long a message recorded but not finished belongs to the consumer that recorded it. A copy
+/// arriving meanwhile (a concurrent duplicate) waits; after it, the first consumer is taken to
+/// have died (a crash before the broker confirmed) and the copy takes over. Longer than the
+/// publish-confirm timeout, so a live consumer is never overtaken.
+pub const CLAIM_LEASE: time::Duration = time::Duration::seconds(45);
+
+fn claimed_by_another(record: &asw_journal::MessageRecord, now: OffsetDateTime) -> bool {
+    now - record.summary.updated_at < CLAIM_LEASE
+}
+
+fn transient(e: &JournalError) -> bool {
+    e.is_transient()
+}
+
+fn journal_refusal(e: &JournalError) -> Refusal {
+    Refusal {
+        code: "JOURNAL".into(),
+        text: e.to_string(),
+    }
+}
+
+/// Outbound: validate, check, sign, journal.
+pub fn outbound(
+    worker: &mut Worker,
+    journal: &dyn Journal,
+    bytes: &[u8],
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> OutboundPlan {
+    let signed = match worker.outbound(bytes, routing_key, now) {
+        Ok(signed) => signed,
+        Err(unsendable) => {
+            if let Some(header) = &unsendable.header {
+                let reason = reason_of(&unsendable.refusals);
+                let journaled = journal
+                    .record(Direction::Outbound, header, bytes, State::Received, now)
+                    .and_then(|_| {
+                        journal.transition(
+                            Direction::Outbound,
+                            header.message_id,
+                            State::Failed,
+                            Some(&reason),
+                            now,
+                        )
+                    });
+                if let Err(e) = journaled {
+                    if transient(&e) {
+                        return OutboundPlan::Retry(e.to_string());
+                    }
+                    tracing::warn!(message_id = %header.message_id, error = %e, "Cannot journal a refused outbound document.");
+                }
+            }
+            return OutboundPlan::Refuse {
+                header: unsendable.header,
+                refusals: unsendable.refusals,
+            };
+        }
+    };
+    let id = signed.header.message_id;
+    match journal.record(
+        Direction::Outbound,
+        &signed.header,
+        bytes,
+        State::Received,
+        now,
+    ) {
+        Ok(Recorded::New) => {}
+        Ok(Recorded::Existing(record)) => {
+            let state = record.summary.state;
+            if state != State::Received && state != State::Signed {
+                return OutboundPlan::Duplicate {
+                    message_id: id,
+                    state,
+                };
+            }
+            if claimed_by_another(&record, now) {
+                return OutboundPlan::Retry(format!(
+                    "message {id} is being sent by another consumer"
+                ));
+            }
+        }
+        Ok(Recorded::Conflict(conflict)) => {
+            let fields: Vec<&str> = conflict.fields.iter().map(|f| f.as_str()).collect();
+            return OutboundPlan::Refuse {
+                header: Some(signed.header),
+                refusals: vec![Refusal {
+                    code: "DUPLICATE-ID".into(),
+                    text: format!(
+                        "message id {id} was sent before with a different {}",
+                        fields.join(", ")
+                    ),
+                }],
+            };
+        }
+        Err(e) if transient(&e) => return OutboundPlan::Retry(e.to_string()),
+        Err(e) => {
+            return OutboundPlan::Refuse {
+                header: Some(signed.header),
+                refusals: vec![journal_refusal(&e)],
+            };
+        }
+    }
+    match journal.transition_signed(id, &signed.bytes, now) {
+        Ok(Transition::Moved { .. }) => OutboundPlan::Publish(Send {
+            header: signed.header,
+            bytes: signed.bytes,
+        }),
+        // Signed before (a redelivery after a crash): send the bytes signed then, not a new signature.
+        Ok(Transition::AlreadyThere) => match journal.get(Direction::Outbound, id) {
+            Ok(Some(record)) => OutboundPlan::Publish(Send {
+                header: signed.header,
+                bytes: record.bytes,
+            }),
+            Ok(None) => OutboundPlan::Retry(format!("message {id} vanished from the journal")),
+            Err(e) => OutboundPlan::Retry(e.to_string()),
+        },
+        Ok(Transition::AlreadyPast { current } | Transition::Refused { current }) => {
+            OutboundPlan::Duplicate {
+                message_id: id,
+                state: current,
+            }
+        }
+        Err(e) if transient(&e) => OutboundPlan::Retry(e.to_string()),
+        Err(e) => OutboundPlan::Refuse {
+            header: Some(signed.header),
+            refusals: vec![journal_refusal(&e)],
+        },
+    }
+}
+
+fn reason_of(refusals: &[Refusal]) -> Reason {
+    match refusals.first() {
+        Some(first) => Reason::new(first.code.clone(), crate::process::summary(refusals)),
+        None => Reason::new("UNKNOWN", "no reason given"),
+    }
+}
+
+/// Inbound: identity, verification, validation, duplicates, receipts, correlation.
+pub fn inbound(
+    worker: &mut Worker,
+    journal: &dyn Journal,
+    bytes: &[u8],
+    user_id: Option<&str>,
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> InboundPlan {
+    let accepted = match worker.inbound(bytes, user_id, routing_key, now) {
+        Ok(accepted) => accepted,
+        Err(refused) => return refuse(worker, journal, bytes, *refused, now),
+    };
+    let header = accepted.verified.header().clone();
+    let signer = (
+        accepted.verified.signer(),
+        accepted.verified.fingerprint().to_owned(),
+    );
+    let deliver = match journal.record(Direction::Inbound, &header, bytes, State::Verified, now) {
+        Ok(Recorded::New) => true,
+        Ok(Recorded::Existing(record)) => match record.summary.state {
+            State::Verified | State::Received if claimed_by_another(&record, now) => {
+                return InboundPlan::Retry(format!(
+                    "message {} is being delivered by another consumer",
+                    header.message_id
+                ));
+            }
+            State::Verified | State::Received => true,
+            State::Delivered => false,
+            parked => {
+                // A copy of something refused or discarded before: refuse it again, quietly.
+                return InboundPlan::Refuse {
+                    header: Some(header),
+                    refusals: vec![Refusal {
+                        code: "DUPLICATE".into(),
+                        text: format!("already {parked}"),
+                    }],
+                    rejection: None,
+                    authenticated: None,
+                };
+            }
+        },
+        Ok(Recorded::Conflict(conflict)) => {
+            let fields: Vec<&str> = conflict.fields.iter().map(|f| f.as_str()).collect();
+            return InboundPlan::Refuse {
+                refusals: vec![Refusal {
+                    code: "DUPLICATE-ID".into(),
+                    text: format!(
+                        "message id {} was received before with a different {}",
+                        header.message_id,
+                        fields.join(", ")
+                    ),
+                }],
+                header: Some(header),
+                rejection: None,
+                authenticated: None,
+            };
+        }
+        Err(e) => return InboundPlan::Retry(e.to_string()),
+    };
+    let receipt = if header.kind.ack_kind().is_some() {
+        match own_answer(
+            worker,
+            journal,
+            &header,
+            header.sender,
+            accepted.reference.as_deref(),
+            &[],
+            now,
+        ) {
+            Ok(receipt) => receipt,
+            Err(e) => return InboundPlan::Retry(e),
+        }
+    } else {
+        None
+    };
+    let answer = match header.correlation_id.filter(|_| header.kind.is_response()) {
+        Some(original) => match correlate(journal, &header, original, &accepted, now) {
+            Ok(answer) => answer,
+            Err(e) => return InboundPlan::Retry(e.to_string()),
+        },
+        None => None,
+    };
+    InboundPlan::Accept {
+        header,
+        signer,
+        deliver,
+        receipt,
+        answer,
+    }
+}
+
+fn refuse(
+    worker: &mut Worker,
+    journal: &dyn Journal,
+    bytes: &[u8],
+    refused: crate::process::Refused,
+    now: OffsetDateTime,
+) -> InboundPlan {
+    let mut rejection = None;
+    if let Some(header) = &refused.header {
+        // Journal it under its message id only if its signature was verified: an unverified
+        // header may be a forgery borrowing the id of a genuine message still to come.
+        if refused.verified {
+            let reason = reason_of(&refused.refusals);
+            let journaled = journal
+                .record(Direction::Inbound, header, bytes, State::Received, now)
+                .and_then(|recorded| match recorded {
+                    Recorded::Conflict(_) => Ok(Transition::AlreadyThere),
+                    _ => journal.transition(
+                        Direction::Inbound,
+                        header.message_id,
+                        State::Rejected,
+                        Some(&reason),
+                        now,
+                    ),
+                });
+            if let Err(e) = journaled {
+                if transient(&e) {
+                    return InboundPlan::Retry(e.to_string());
+                }
+                tracing::warn!(message_id = %header.message_id, error = %e, "Cannot journal a refused inbound document.");
+            }
+        }
+        // Only a sender the transport authenticated gets a signed rejection, and only for the
+        // kinds that are acknowledged: answers are never answered.
+        if let Some(sender) = refused.authenticated
+            && header.kind.ack_kind().is_some()
+        {
+            match own_answer(
+                worker,
+                journal,
+                header,
+                sender,
+                refused.reference.as_deref(),
+                &refused.refusals,
+                now,
+            ) {
+                Ok(r) => rejection = r,
+                Err(e) => return InboundPlan::Retry(e),
+            }
+        }
+    }
+    InboundPlan::Refuse {
+        header: refused.header,
+        refusals: refused.refusals,
+        rejection,
+        authenticated: refused.authenticated,
+    }
+}
+
+/// The hub's receipt or rejection for `original`, journaled as outbound. Its message id is
+/// derived from the original's, so an answer journaled before is reused as it was signed; `None`
+/// when it was already queued for the partner.
+fn own_answer(
+    worker: &mut Worker,
+    journal: &dyn Journal,
+    original: &Header,
+    reply_to: MemberState,
+    reference: Option<&str>,
+    refusals: &[Refusal],
+    now: OffsetDateTime,
+) -> Result<Option<Send>, String> {
+    let Some(kind) = original.kind.ack_kind() else {
+        return Ok(None);
+    };
+    let id = asw_model::reply::reply_message_id(original.message_id, kind);
+    let existing = journal
+        .get(Direction::Outbound, id)
+        .map_err(|e| e.to_string())?;
+    if let Some(record) = existing {
+        return Ok(match record.summary.state {
+            State::Received | State::Signed => Some(Send {
+                header: record.summary.header.clone(),
+                bytes: record.bytes,
+            }),
+            _ => None,
+        });
+    }
+    let Some(signed) = worker.receipt(original, reply_to, reference, refusals, now) else {
+        return Ok(None);
+    };
+    let (header, bytes) = signed.map_err(|r| format!("{} {}", r.code, r.text))?;
+    match journal.record(Direction::Outbound, &header, &bytes, State::Received, now) {
+        Ok(Recorded::New) => {
+            journal
+                .transition_signed(id, &bytes, now)
+                .map_err(|e| e.to_string())?;
+            Ok(Some(Send { header, bytes }))
+        }
+        // Another process answered at the same moment: its answer is the one.
+        Ok(Recorded::Existing(record)) => Ok(Some(Send {
+            header,
+            bytes: record.bytes,
+        })),
+        Ok(Recorded::Conflict(conflict)) => Ok(match conflict.existing.summary.state {
+            State::Received | State::Signed => Some(Send {
+                header,
+                bytes: conflict.existing.bytes,
+            }),
+            _ => None,
+        }),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn correlate(
+    journal: &dyn Journal,
+    header: &Header,
+    original_id: Uuid,
+    accepted: &crate::process::Accepted,
+    now: OffsetDateTime,
+) -> Result<Option<AnswerOutcome>, JournalError> {
+    let Some(original) = journal.find_original(Direction::Outbound, original_id)? else {
+        tracing::warn!(message_id = %header.message_id, correlation_id = %original_id, "Answer to a message this hub did not send.");
+        return Ok(None);
+    };
+    let status = accepted.status.clone();
+    let (outcome, to) = match header.kind {
+        DocumentKind::FormDAck | DocumentKind::AcddAck => match status.as_deref() {
+            Some("rejected") => ("rejected", Some(State::Rejected)),
+            _ => ("acknowledged", Some(State::Acknowledged)),
+        },
+        _ => ("status", None),
+    };
+    if let Some(to) = to {
+        let reason = (to == State::Rejected).then(|| {
+            let text = accepted
+                .reasons
+                .iter()
+                .map(|(c, t)| format!("{c} {t}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            Reason::new("PARTNER-REJECTED", text)
+        });
+        let moved =
+            journal.transition(Direction::Outbound, original_id, to, reason.as_ref(), now)?;
+        if let Transition::Refused { current } = moved {
+            tracing::warn!(message_id = %original_id, %current, to = %to, "Answer contradicts the journal; not applied.");
+        }
+    }
+    Ok(Some(AnswerOutcome {
+        original_id,
+        original_kind: original.summary.header.kind,
+        original_receiver: original.summary.header.receiver,
+        outcome,
+        status,
+        reasons: accepted.reasons.clone(),
+    }))
+}

@@ -1,0 +1,365 @@
+//! A set of hubs on the local broker, one vhost per member state, with a back-office queue in
+//! each: what `aswctl demo` runs and what the end-to-end tests drive. Keys, certificates, trust
+//! stores, configuration files and journals are made fresh in a directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use asw_amqp::{ConfirmingPublisher, Connection, Consumer, Management, Properties};
+use asw_model::{DocumentKind, MemberState};
+use asw_route::{Argument, Binding, Queue, Topology, names};
+use asw_sign::keygen::{self, KeyAlgorithm};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::HubConfig;
+use crate::hub::Hub;
+
+/// Where the broker is and how to name things.
+#[derive(Debug, Clone)]
+pub struct TestbedOptions {
+    /// Member states, each with a hub.
+    pub countries: Vec<MemberState>,
+    /// Directory for keys, trust stores, configuration and journals (made if missing).
+    pub dir: PathBuf,
+    /// AMQP URL of the broker without vhost, with the admin user (`amqp://guest:guest@127.0.0.1:5672`).
+    pub amqp: String,
+    /// Management API URL.
+    pub management_url: String,
+    /// Management (admin) user and password.
+    pub admin: (String, String),
+    /// Vhost names are this prefix plus the lower-case code (`asw-` gives `asw-vn`).
+    pub vhost_prefix: String,
+    /// Worker threads per hub.
+    pub workers: usize,
+}
+
+impl TestbedOptions {
+    /// The local broker with guest/guest, vhosts `asw-<cc>`, files in `dir`.
+    pub fn local(countries: Vec<MemberState>, dir: PathBuf) -> TestbedOptions {
+        TestbedOptions {
+            countries,
+            dir,
+            amqp: "amqp://guest:guest@127.0.0.1:5672".into(),
+            management_url: "http://127.0.0.1:15672".into(),
+            admin: ("guest".into(), "guest".into()),
+            vhost_prefix: "asw-".into(),
+            workers: 1,
+        }
+    }
+
+    /// The vhost of a member state's hub.
+    pub fn vhost(&self, state: MemberState) -> String {
+        format!("{}{}", self.vhost_prefix, state.lower())
+    }
+}
+
+/// A message a back-office received from its hub's `asw.inbound`.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Routing key (`formd.VN`, `outcome.formd.TH`...).
+    pub routing_key: String,
+    /// Body (the signed document, or outcome JSON).
+    pub body: Vec<u8>,
+    /// Properties and headers.
+    pub properties: Properties,
+}
+
+impl Received {
+    /// A string header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.properties.header(name).and_then(|v| v.as_str())
+    }
+}
+
+struct BackOffice {
+    connection: Connection,
+    publisher: tokio::sync::Mutex<ConfirmingPublisher>,
+    received: Arc<Mutex<Vec<Received>>>,
+    notify: Arc<Notify>,
+}
+
+/// Running hubs and their back-offices.
+pub struct Testbed {
+    options: TestbedOptions,
+    stop: CancellationToken,
+    hubs: Vec<JoinHandle<()>>,
+    offices: BTreeMap<MemberState, BackOffice>,
+    listeners: Vec<JoinHandle<()>>,
+    configs: BTreeMap<MemberState, PathBuf>,
+}
+
+/// Queue of the demo back-office in each vhost, bound to everything in `asw.inbound`.
+pub const BACK_OFFICE_QUEUE: &str = "backoffice.all";
+
+/// The password of user `partner-CC` in testbeds (the same in every vhost, since RabbitMQ users
+/// are global).
+pub fn partner_password(state: MemberState) -> String {
+    format!("aswhub-testbed-{}", state.lower())
+}
+
+impl Testbed {
+    /// Makes keys and configurations, (re)creates the vhosts and their topology, starts a hub per
+    /// member state and a back-office listener per vhost.
+    pub async fn start(options: TestbedOptions) -> anyhow::Result<Testbed> {
+        let management =
+            Management::new(&options.management_url, &options.admin.0, &options.admin.1);
+        let now = OffsetDateTime::now_utc();
+        std::fs::create_dir_all(&options.dir)
+            .with_context(|| format!("creating {}", options.dir.display()))?;
+        // Keys and certificates of every member state.
+        let mut certs = BTreeMap::new();
+        for &state in &options.countries {
+            let dir = options.dir.join(state.lower());
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            let key = keygen::generate(state, KeyAlgorithm::Rsa2048, 365, now)?;
+            std::fs::write(dir.join("key.pem"), &key.key_pem)?;
+            std::fs::write(dir.join("cert.pem"), &key.cert_pem)?;
+            certs.insert(state, key.cert_pem);
+        }
+        let mut configs = BTreeMap::new();
+        for &state in &options.countries {
+            let dir = options.dir.join(state.lower());
+            let partners: Vec<MemberState> = options
+                .countries
+                .iter()
+                .copied()
+                .filter(|&p| p != state)
+                .collect();
+            for &p in &partners {
+                let trust = dir.join("trust").join(p.code());
+                std::fs::create_dir_all(&trust)?;
+                std::fs::write(trust.join(format!("{}.pem", p.lower())), &certs[&p])?;
+            }
+            std::fs::create_dir_all(dir.join("trust"))?;
+            let mut toml = format!(
+                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = 100\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\npath = \"journal.db\"\n\n[limits]\nworkers = {}\n\n[retry]\ndelays_ms = [1000, 5000]\nmax_attempts = 5\n",
+                options.amqp,
+                options.vhost(state),
+                options.management_url,
+                options.admin.0,
+                options.admin.1,
+                options.workers,
+            );
+            for &p in &partners {
+                let (scheme, host) = options
+                    .amqp
+                    .split_once("://")
+                    .map_or(("amqp", options.amqp.as_str()), |(s, r)| {
+                        (s, r.rsplit_once('@').map_or(r, |(_, h)| h))
+                    });
+                toml.push_str(&format!(
+                    "\n[partners.{p}]\nlink = \"push\"\nurl = \"{scheme}://{}:{}@{host}/{}\"\npassword = \"{}\"\n",
+                    names::partner_user(state),
+                    partner_password(state),
+                    options.vhost(p),
+                    partner_password(p),
+                ));
+            }
+            let file = dir.join("hub.toml");
+            std::fs::write(&file, toml)?;
+            configs.insert(state, file);
+        }
+        // Fresh vhosts with the hub topology and a back-office queue.
+        for (&state, file) in &configs {
+            let config = HubConfig::load(file)?;
+            let vhost = options.vhost(state);
+            let admin = management.clone();
+            let v = vhost.clone();
+            tokio::task::spawn_blocking(move || {
+                admin.delete_vhost(&v).map_err(anyhow::Error::from)
+            })
+            .await??;
+            let mut topology = Topology::hub(state, &config.partner_states(), &config.retry);
+            topology.queues.push(Queue {
+                name: BACK_OFFICE_QUEUE.into(),
+                arguments: vec![("x-queue-type".into(), Argument::Str("quorum".into()))],
+            });
+            topology.bindings.push(Binding {
+                exchange: names::INBOUND_EXCHANGE.into(),
+                queue: BACK_OFFICE_QUEUE.into(),
+                routing_key: "#".into(),
+            });
+            let password = |u: &asw_route::User| partner_password(u.partner);
+            asw_amqp::apply(&management, &options.amqp, &vhost, &topology, &password).await?;
+        }
+        let stop = CancellationToken::new();
+        let mut hubs = Vec::new();
+        for file in configs.values() {
+            let config = HubConfig::load(file)?;
+            let hub = Hub::new(config)?;
+            let token = stop.clone();
+            hubs.push(tokio::spawn(async move {
+                if let Err(e) = hub.run(token).await {
+                    tracing::error!(error = %e, "Hub stopped with an error.");
+                }
+            }));
+        }
+        let mut offices = BTreeMap::new();
+        let mut listeners = Vec::new();
+        for &state in &options.countries {
+            let url = format!("{}/{}", options.amqp, options.vhost(state));
+            let connection = asw_amqp::connect(&url, "testbed back-office").await?;
+            let publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+            let received = Arc::new(Mutex::new(Vec::new()));
+            let notify = Arc::new(Notify::new());
+            let mut consumer = Consumer::start(
+                connection.open_channel().await?,
+                BACK_OFFICE_QUEUE,
+                100,
+                "back-office",
+            )
+            .await?;
+            let (r, n, token) = (received.clone(), notify.clone(), stop.clone());
+            listeners.push(tokio::spawn(async move {
+                loop {
+                    let next = tokio::select! {
+                        () = token.cancelled() => return,
+                        next = consumer.next() => next,
+                    };
+                    let Some(Ok(delivery)) = next else { return };
+                    let m = delivery.message;
+                    if let Ok(mut list) = r.lock() {
+                        list.push(Received {
+                            routing_key: m.routing_key,
+                            body: m.body,
+                            properties: m.properties,
+                        });
+                    }
+                    n.notify_waiters();
+                    let _ = delivery.acker.ack().await;
+                }
+            }));
+            offices.insert(
+                state,
+                BackOffice {
+                    connection,
+                    publisher: tokio::sync::Mutex::new(publisher),
+                    received,
+                    notify,
+                },
+            );
+        }
+        Ok(Testbed {
+            options,
+            stop,
+            hubs,
+            offices,
+            listeners,
+            configs,
+        })
+    }
+
+    /// The configuration file of a member state's hub.
+    pub fn config_file(&self, state: MemberState) -> Option<&Path> {
+        self.configs.get(&state).map(PathBuf::as_path)
+    }
+
+    /// The options the testbed runs with.
+    pub fn options(&self) -> &TestbedOptions {
+        &self.options
+    }
+
+    /// A back-office of `from` publishes a document to `asw.outbound` (routing key = kind).
+    pub async fn send(
+        &self,
+        from: MemberState,
+        kind: DocumentKind,
+        bytes: &[u8],
+    ) -> anyhow::Result<()> {
+        let office = self
+            .offices
+            .get(&from)
+            .context("no back-office for that member state")?;
+        let properties = Properties::new().with_content_type(names::CONTENT_TYPE_XML);
+        office
+            .publisher
+            .lock()
+            .await
+            .publish(
+                names::OUTBOUND_EXCHANGE,
+                names::outbound_key(kind),
+                bytes,
+                &properties,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until `at`'s back-office has received a message matching `predicate`, and returns
+    /// it; fails after `timeout`.
+    pub async fn wait_for(
+        &self,
+        at: MemberState,
+        what: &str,
+        timeout: Duration,
+        predicate: impl Fn(&Received) -> bool,
+    ) -> anyhow::Result<Received> {
+        let office = self
+            .offices
+            .get(&at)
+            .context("no back-office for that member state")?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = office.notify.notified();
+            if let Some(found) = office
+                .received
+                .lock()
+                .ok()
+                .and_then(|l| l.iter().find(|m| predicate(m)).cloned())
+            {
+                return Ok(found);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                anyhow::bail!("{at}'s back-office did not receive {what} within {timeout:?}");
+            }
+        }
+    }
+
+    /// Everything `at`'s back-office received so far.
+    pub fn received(&self, at: MemberState) -> Vec<Received> {
+        self.offices
+            .get(&at)
+            .and_then(|o| o.received.lock().ok().map(|l| l.clone()))
+            .unwrap_or_default()
+    }
+
+    /// Stops the hubs (draining) and the back-offices.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for h in self.hubs.into_iter().chain(self.listeners) {
+            let _ = h.await;
+        }
+        for office in self.offices.into_values() {
+            let _ = office.connection.close().await;
+        }
+    }
+
+    /// Stops, then deletes the vhosts.
+    pub async fn stop_and_clean(self) {
+        let management = Management::new(
+            &self.options.management_url,
+            &self.options.admin.0,
+            &self.options.admin.1,
+        );
+        let vhosts: Vec<String> = self
+            .options
+            .countries
+            .iter()
+            .map(|&s| self.options.vhost(s))
+            .collect();
+        self.stop().await;
+        let _ = tokio::task::spawn_blocking(move || {
+            for v in vhosts {
+                let _ = management.delete_vhost(&v);
+            }
+        })
+        .await;
+    }
+}

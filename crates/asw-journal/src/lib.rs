@@ -1,0 +1,144 @@
+//! The journal of every message in and out of the hub and its state: for audit, duplicate
+//! detection, correlation of answers with originals, and replay.
+//!
+//! The [`Journal`] trait is what the hub uses; [`SqliteJournal`] implements it on an embedded SQLite
+//! database, and a PostgreSQL backend can follow. The API is synchronous: the hub calls it from
+//! blocking worker threads, never from the async reactor.
+//!
+//! Correctness never rests on a process-local lock, so several hub processes may share one
+//! journal: a message is recorded with `INSERT .. ON CONFLICT DO NOTHING` inside a write
+//! transaction, and a state moves by compare-and-set (`UPDATE .. WHERE state = <the state read>`)
+//! inside a write transaction, allowed only if [`TRANSITIONS`] allows it. Of two processes racing,
+//! exactly one wins and the other is told what happened instead.
+//!
+//! Times are passed in by the caller (`at`), stored in UTC with microsecond precision (what
+//! PostgreSQL's `timestamptz` keeps), and come back in UTC.
+
+mod error;
+mod message;
+mod outcome;
+mod schema;
+mod sqlite;
+mod state;
+
+pub use error::{BoxError, JournalError, Operation, Subject};
+pub use message::{Event, Filter, MessageRecord, MessageSummary, Reason, TransitionRecord};
+pub use outcome::{Conflict, Field, Recorded, Replay, Transition};
+pub use sqlite::{SqliteJournal, SqliteOptions, Synchronous};
+pub use state::{Direction, State, TRANSITIONS, is_allowed, replay_target};
+
+use asw_model::Header;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// The journal. A message is identified by its direction and message id. Every method is one
+/// atomic database transaction.
+///
+/// Every failure is a [`JournalError`]; check [`JournalError::is_transient`] to choose between
+/// retrying the message later and giving up on it.
+pub trait Journal: Send + Sync {
+    /// Records a message the first time it is seen, in an entry state ([`State::is_entry`]):
+    /// `received` both ways, or `signed` (outbound) / `verified` (inbound) for a hub that journals
+    /// after those steps. `bytes` are the exact bytes taken in.
+    ///
+    /// A second record of the same message is [`Recorded::Existing`] if its header and bytes
+    /// match the first (a redelivery or a resend: act on the existing state), and
+    /// [`Recorded::Conflict`] if they do not. The bytes are compared with the bytes first
+    /// recorded, so record outbound messages in `received` with the back-office bytes and then
+    /// call [`transition_signed`](Journal::transition_signed): a redelivered back-office message
+    /// then matches, and the hub publishes the signed bytes already journaled instead of signing
+    /// again (a new signature may differ from the first).
+    fn record(
+        &self,
+        direction: Direction,
+        header: &Header,
+        bytes: &[u8],
+        state: State,
+        at: OffsetDateTime,
+    ) -> Result<Recorded, JournalError>;
+
+    /// Moves a message to `to` if [`TRANSITIONS`] allows it from where it is, with the reason
+    /// (which replaces the last reason; `None` clears it) and resets its attempts. Moving to the
+    /// state it is in is [`Transition::AlreadyThere`], a harmless no-op. Outbound `signed` is
+    /// reached only through [`transition_signed`](Journal::transition_signed).
+    fn transition(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        to: State,
+        reason: Option<&Reason>,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError>;
+
+    /// Moves an outbound message from `received` to `signed` and stores the signed bytes, in one
+    /// step. If it is already signed, the bytes first stored stay: publish those (from
+    /// [`get`](Journal::get)), not a second signature.
+    fn transition_signed(
+        &self,
+        message_id: Uuid,
+        signed: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError>;
+
+    /// Counts one more failed attempt at the message's current stage and keeps the reason;
+    /// returns the number of attempts. The state does not change.
+    fn bump_attempts(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        reason: &Reason,
+        at: OffsetDateTime,
+    ) -> Result<u32, JournalError>;
+
+    /// Takes a parked message (`rejected`, `failed`, `discarded`) back to the state before the
+    /// stage that failed ([`replay_target`]), so the hub runs that stage again; journaled with the
+    /// operator's name. A message already done is [`Replay::AlreadyDone`], one in flight
+    /// [`Replay::NotParked`]; neither changes anything.
+    fn replay(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> Result<Replay, JournalError>;
+
+    /// Moves a message to `discarded` on an operator's word, journaled with the operator's name
+    /// and reason. Refused for a message already done.
+    fn discard(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        actor: &str,
+        reason: &Reason,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError>;
+
+    /// The message with its bytes, if recorded.
+    fn get(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+    ) -> Result<Option<MessageRecord>, JournalError>;
+
+    /// Every state the message entered, oldest first; empty if it is not recorded.
+    fn history(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+    ) -> Result<Vec<TransitionRecord>, JournalError>;
+
+    /// The message of `direction` that a message with this correlation id answers: for an inbound
+    /// acknowledgement or status, `find_original(Direction::Outbound, ack.correlation_id)`.
+    fn find_original(
+        &self,
+        direction: Direction,
+        correlation_id: Uuid,
+    ) -> Result<Option<MessageRecord>, JournalError>;
+
+    /// The messages, of either direction, that answer `message_id` (their correlation id is it),
+    /// oldest first.
+    fn answers(&self, message_id: Uuid) -> Result<Vec<MessageSummary>, JournalError>;
+
+    /// The messages that pass the filter, without their bytes, ordered by last update.
+    fn list(&self, filter: &Filter) -> Result<Vec<MessageSummary>, JournalError>;
+}

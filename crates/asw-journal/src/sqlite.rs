@@ -1,0 +1,1050 @@
+//! The journal on an embedded SQLite database (WAL mode, busy timeout, schema migrated on open).
+//!
+//! One handle holds one connection behind a `Mutex`. SQLite lets one writer at a time into a
+//! database anyway, and every write here is a short transaction, so a pool would only let reads of
+//! one process overlap (an operator's listing usually runs in a process of its own, with its own
+//! handle). The mutex is never held across an `.await` because the API is synchronous. Correctness
+//! between handles and processes comes from SQLite's write lock (`BEGIN IMMEDIATE`, waited for up
+//! to the busy timeout) and compare-and-set updates, not from the mutex.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use asw_model::Header;
+use rusqlite::types::Value;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{named_params, params_from_iter};
+use sha2::{Digest, Sha256};
+use time::format_description::BorrowedFormatItem;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use uuid::Uuid;
+
+use crate::schema::MIGRATIONS;
+use crate::state::{Step, replay_target, step};
+use crate::{
+    Conflict, Direction, Event, Field, Filter, Journal, JournalError, MessageRecord,
+    MessageSummary, Operation, Reason, Recorded, Replay, State, Subject, Transition,
+    TransitionRecord,
+};
+
+/// How hard SQLite makes sure a commit survives a power failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// `synchronous=FULL`: a commit is on disk before it returns; a power failure loses nothing
+    /// the hub acknowledged. The default.
+    Full,
+    /// `synchronous=NORMAL`: faster; in WAL mode a power failure (not a crash of the process) may
+    /// lose the last commits, though the database stays consistent.
+    Normal,
+}
+
+/// Settings of a [`SqliteJournal`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// How long to wait for another process's write before failing with a transient error.
+    pub busy_timeout: Duration,
+    /// Durability of commits.
+    pub synchronous: Synchronous,
+    /// The name written as actor of the moves this handle makes (operators' replays and discards
+    /// carry their own name).
+    pub actor: String,
+}
+
+impl SqliteOptions {
+    /// The default busy timeout.
+    pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default actor.
+    pub const DEFAULT_ACTOR: &'static str = "aswhub";
+}
+
+impl Default for SqliteOptions {
+    /// Five seconds busy timeout, `synchronous=FULL`, actor `aswhub`.
+    fn default() -> SqliteOptions {
+        SqliteOptions {
+            busy_timeout: SqliteOptions::DEFAULT_BUSY_TIMEOUT,
+            synchronous: Synchronous::Full,
+            actor: SqliteOptions::DEFAULT_ACTOR.to_owned(),
+        }
+    }
+}
+
+/// The journal on SQLite. `Send + Sync`: share it between worker threads in an `Arc`.
+#[derive(Debug)]
+pub struct SqliteJournal {
+    connection: Mutex<Connection>,
+    actor: String,
+    /// The database file as opened (`None` in memory), checked before every write.
+    file: Option<FileIdentity>,
+}
+
+impl SqliteJournal {
+    /// Opens (creating if needed) the journal at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteJournal, JournalError> {
+        SqliteJournal::open_with(path, &SqliteOptions::default())
+    }
+
+    /// Opens (creating if needed) the journal at `path`: WAL mode, busy timeout, foreign keys,
+    /// schema created or migrated.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        options: &SqliteOptions,
+    ) -> Result<SqliteJournal, JournalError> {
+        let path = path.as_ref();
+        let connection = Connection::open(path).map_err(open_error(path))?;
+        let mut journal = SqliteJournal::prepare(connection, path, options, false)?;
+        journal.file = Some(FileIdentity::of(path).map_err(|e| JournalError::Open {
+            path: path.to_owned(),
+            transient: true,
+            source: Box::new(e),
+        })?);
+        Ok(journal)
+    }
+
+    /// A private journal in memory, gone when dropped: for tests.
+    pub fn in_memory() -> Result<SqliteJournal, JournalError> {
+        let path = Path::new(":memory:");
+        let connection = Connection::open_in_memory().map_err(open_error(path))?;
+        SqliteJournal::prepare(connection, path, &SqliteOptions::default(), true)
+    }
+
+    fn prepare(
+        mut connection: Connection,
+        path: &Path,
+        options: &SqliteOptions,
+        in_memory: bool,
+    ) -> Result<SqliteJournal, JournalError> {
+        let error = open_error(path);
+        connection
+            .busy_timeout(options.busy_timeout)
+            .map_err(&error)?;
+        let mode: String = connection
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(&error)?;
+        if !in_memory && !mode.eq_ignore_ascii_case("wal") {
+            return Err(JournalError::Open {
+                path: path.to_owned(),
+                transient: false,
+                source: format!("SQLite cannot use WAL mode here (journal_mode is {mode})").into(),
+            });
+        }
+        let synchronous = match options.synchronous {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        connection
+            .pragma_update(None, "synchronous", synchronous)
+            .map_err(&error)?;
+        connection
+            .pragma_update(None, "foreign_keys", true)
+            .map_err(&error)?;
+        migrate(&mut connection, path)?;
+        Ok(SqliteJournal {
+            connection: Mutex::new(connection),
+            actor: options.actor.clone(),
+            file: None,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A thread that panicked while holding the lock left no transaction open: dropping a
+        // `Transaction` during unwinding rolls it back. So the connection is fine to use.
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`: the write lock is taken first, waiting
+    /// up to the busy timeout, so a read inside `f` cannot be overtaken by another writer).
+    fn write<T>(
+        &self,
+        operation: Operation,
+        subject: Subject,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, Fault>,
+    ) -> Result<T, JournalError> {
+        let mut connection = self.lock();
+        let run = || {
+            if let Some(file) = &self.file {
+                file.check()?;
+            }
+            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        };
+        run().map_err(|fault: Fault| fault.into_error(operation, subject))
+    }
+
+    /// Runs `f` on the connection, outside an explicit transaction (each statement reads one
+    /// consistent snapshot).
+    fn read<T>(
+        &self,
+        operation: Operation,
+        subject: Subject,
+        f: impl FnOnce(&Connection) -> Result<T, Fault>,
+    ) -> Result<T, JournalError> {
+        let connection = self.lock();
+        f(&connection).map_err(|fault| fault.into_error(operation, subject))
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn record(
+        &self,
+        direction: Direction,
+        header: &Header,
+        bytes: &[u8],
+        state: State,
+        at: OffsetDateTime,
+    ) -> Result<Recorded, JournalError> {
+        let key = Key::new(direction, header.message_id);
+        let operation = Operation::Record;
+        if !state.is_entry(direction) {
+            return Err(key.invalid(
+                operation,
+                format!("a message cannot be first recorded as {state}"),
+            ));
+        }
+        let digest: [u8; 32] = Sha256::digest(bytes).into();
+        self.write(operation, key.subject(), |tx| {
+            let at = encode_time(at)?;
+            let created_at = header.created_at.format(&Rfc3339).map_err(|e| {
+                Fault::Invalid(format!("cannot store CreatedAt {}: {e}", header.created_at))
+            })?;
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO messages (direction, message_id, kind, sender, receiver,
+                         correlation_id, version, created_at, state, attempts, first_seen,
+                         updated_at, digest)
+                     VALUES (:direction, :message_id, :kind, :sender, :receiver, :correlation_id,
+                         :version, :created_at, :state, 0, :at, :at, :digest)
+                     ON CONFLICT (direction, message_id) DO NOTHING",
+                )?
+                .execute(named_params! {
+                    ":direction": direction.as_str(),
+                    ":message_id": key.id,
+                    ":kind": header.kind.as_str(),
+                    ":sender": header.sender.code(),
+                    ":receiver": header.receiver.code(),
+                    ":correlation_id": header.correlation_id.map(|id| id.to_string()),
+                    ":version": header.version,
+                    ":created_at": created_at,
+                    ":state": state.as_str(),
+                    ":at": at,
+                    ":digest": &digest[..],
+                })?;
+            if inserted == 1 {
+                tx.prepare_cached(
+                    "INSERT INTO bodies (direction, message_id, bytes)
+                     VALUES (:direction, :message_id, :bytes)",
+                )?
+                .execute(named_params! {
+                    ":direction": direction.as_str(),
+                    ":message_id": key.id,
+                    ":bytes": bytes,
+                })?;
+                append_history(
+                    tx,
+                    &key,
+                    Event::Recorded,
+                    None,
+                    state,
+                    &at,
+                    None,
+                    &self.actor,
+                )?;
+                return Ok(Recorded::New);
+            }
+            let existing = select_record(tx, &key)?.ok_or(Fault::LostRace)?;
+            let fields = differences(&existing.summary, header, &digest);
+            Ok(if fields.is_empty() {
+                Recorded::Existing(Box::new(existing))
+            } else {
+                Recorded::Conflict(Box::new(Conflict { existing, fields }))
+            })
+        })
+    }
+
+    fn transition(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        to: State,
+        reason: Option<&Reason>,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError> {
+        let key = Key::new(direction, message_id);
+        let operation = Operation::Transition;
+        if !to.applies_to(direction) {
+            return Err(key.invalid(operation, format!("{direction} messages are never {to}")));
+        }
+        if (direction, to) == (Direction::Outbound, State::Signed) {
+            return Err(key.invalid(
+                operation,
+                "outbound messages become signed only with their signed bytes".into(),
+            ));
+        }
+        self.write(operation, key.subject(), |tx| {
+            let change = Change {
+                to,
+                event: Event::Moved,
+                reason,
+                actor: &self.actor,
+                at: encode_time(at)?,
+                bytes: None,
+            };
+            move_state(tx, &key, &change)
+        })
+    }
+
+    fn transition_signed(
+        &self,
+        message_id: Uuid,
+        signed: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError> {
+        let key = Key::new(Direction::Outbound, message_id);
+        self.write(Operation::TransitionSigned, key.subject(), |tx| {
+            let change = Change {
+                to: State::Signed,
+                event: Event::Moved,
+                reason: None,
+                actor: &self.actor,
+                at: encode_time(at)?,
+                bytes: Some(signed),
+            };
+            move_state(tx, &key, &change)
+        })
+    }
+
+    fn bump_attempts(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        reason: &Reason,
+        at: OffsetDateTime,
+    ) -> Result<u32, JournalError> {
+        let key = Key::new(direction, message_id);
+        self.write(Operation::BumpAttempts, key.subject(), |tx| {
+            let attempts: Option<u32> = tx
+                .prepare_cached(
+                    "UPDATE messages
+                     SET attempts = attempts + 1, reason_code = :code, reason_text = :text,
+                         updated_at = :at
+                     WHERE direction = :direction AND message_id = :message_id
+                     RETURNING attempts",
+                )?
+                .query_row(
+                    named_params! {
+                        ":code": reason.code,
+                        ":text": reason.text,
+                        ":at": encode_time(at)?,
+                        ":direction": direction.as_str(),
+                        ":message_id": key.id,
+                    },
+                    |row| row.get(0),
+                )
+                .optional()?;
+            attempts.ok_or(Fault::NotFound)
+        })
+    }
+
+    fn replay(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        actor: &str,
+        at: OffsetDateTime,
+    ) -> Result<Replay, JournalError> {
+        let key = Key::new(direction, message_id);
+        let operation = Operation::Replay;
+        if actor.trim().is_empty() {
+            return Err(key.invalid(operation, "a replay needs the operator's name".into()));
+        }
+        self.write(operation, key.subject(), |tx| {
+            let at = encode_time(at)?;
+            let (current, parked_from) = current_state(tx, &key)?.ok_or(Fault::NotFound)?;
+            if current.is_done() {
+                return Ok(Replay::AlreadyDone { current });
+            }
+            if !current.is_parked() {
+                return Ok(Replay::NotParked { current });
+            }
+            let parked_from = parked_from.ok_or(Fault::Corrupt {
+                column: "parked_from",
+                value: "NULL".into(),
+            })?;
+            let to = replay_target(direction, parked_from);
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE messages
+                     SET state = :to, parked_from = NULL, attempts = 0, reason_code = NULL,
+                         reason_text = NULL, updated_at = :at
+                     WHERE direction = :direction AND message_id = :message_id
+                         AND state = :current",
+                )?
+                .execute(named_params! {
+                    ":to": to.as_str(),
+                    ":at": at,
+                    ":direction": direction.as_str(),
+                    ":message_id": key.id,
+                    ":current": current.as_str(),
+                })?;
+            if changed != 1 {
+                return Err(Fault::LostRace);
+            }
+            append_history(
+                tx,
+                &key,
+                Event::Replayed,
+                Some(current),
+                to,
+                &at,
+                None,
+                actor,
+            )?;
+            Ok(Replay::Replayed { from: current, to })
+        })
+    }
+
+    fn discard(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        actor: &str,
+        reason: &Reason,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError> {
+        let key = Key::new(direction, message_id);
+        let operation = Operation::Discard;
+        if actor.trim().is_empty() {
+            return Err(key.invalid(operation, "a discard needs the operator's name".into()));
+        }
+        self.write(operation, key.subject(), |tx| {
+            let change = Change {
+                to: State::Discarded,
+                event: Event::Discarded,
+                reason: Some(reason),
+                actor,
+                at: encode_time(at)?,
+                bytes: None,
+            };
+            move_state(tx, &key, &change)
+        })
+    }
+
+    fn get(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+    ) -> Result<Option<MessageRecord>, JournalError> {
+        let key = Key::new(direction, message_id);
+        self.read(Operation::Get, key.subject(), |connection| {
+            select_record(connection, &key)
+        })
+    }
+
+    fn history(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+    ) -> Result<Vec<TransitionRecord>, JournalError> {
+        let key = Key::new(direction, message_id);
+        self.read(Operation::History, key.subject(), |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT seq, event, from_state, to_state, at, reason_code, reason_text, actor
+                 FROM transitions
+                 WHERE direction = :direction AND message_id = :message_id
+                 ORDER BY seq",
+            )?;
+            let mut rows = statement.query(named_params! {
+                ":direction": direction.as_str(),
+                ":message_id": key.id,
+            })?;
+            let mut history = Vec::new();
+            while let Some(row) = rows.next()? {
+                history.push(TransitionRecord {
+                    seq: row.get(0)?,
+                    event: parse("event", row.get(1)?)?,
+                    from: row
+                        .get::<_, Option<String>>(2)?
+                        .map(|s| parse("from_state", s))
+                        .transpose()?,
+                    to: parse("to_state", row.get(3)?)?,
+                    at: decode_time("at", row.get(4)?)?,
+                    reason: reason(row.get(5)?, row.get(6)?),
+                    actor: row.get(7)?,
+                });
+            }
+            Ok(history)
+        })
+    }
+
+    fn find_original(
+        &self,
+        direction: Direction,
+        correlation_id: Uuid,
+    ) -> Result<Option<MessageRecord>, JournalError> {
+        let key = Key::new(direction, correlation_id);
+        self.read(Operation::FindOriginal, key.subject(), |connection| {
+            select_record(connection, &key)
+        })
+    }
+
+    fn answers(&self, message_id: Uuid) -> Result<Vec<MessageSummary>, JournalError> {
+        self.read(
+            Operation::Answers,
+            Subject::AnswersTo(message_id),
+            |connection| {
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM messages WHERE correlation_id = ?1
+                     ORDER BY first_seen, direction, message_id"
+                ))?;
+                let mut rows = statement.query([message_id.to_string()])?;
+                let mut answers = Vec::new();
+                while let Some(row) = rows.next()? {
+                    answers.push(summary_from_row(row)?);
+                }
+                Ok(answers)
+            },
+        )
+    }
+
+    fn list(&self, filter: &Filter) -> Result<Vec<MessageSummary>, JournalError> {
+        self.read(Operation::List, Subject::Messages, |connection| {
+            let mut conditions = Vec::new();
+            let mut values = Vec::new();
+            if let Some(direction) = filter.direction {
+                conditions.push("direction = ?");
+                values.push(Value::Text(direction.as_str().into()));
+            }
+            if let Some(kind) = filter.kind {
+                conditions.push("kind = ?");
+                values.push(Value::Text(kind.as_str().into()));
+            }
+            if let Some(partner) = filter.partner {
+                conditions.push("(sender = ? OR receiver = ?)");
+                values.push(Value::Text(partner.code().into()));
+                values.push(Value::Text(partner.code().into()));
+            }
+            if let Some(state) = filter.state {
+                conditions.push("state = ?");
+                values.push(Value::Text(state.as_str().into()));
+            }
+            if let Some(since) = filter.since {
+                conditions.push("updated_at >= ?");
+                values.push(Value::Text(encode_time(since)?));
+            }
+            if let Some(until) = filter.until {
+                conditions.push("updated_at < ?");
+                values.push(Value::Text(encode_time(until)?));
+            }
+            let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM messages");
+            if !conditions.is_empty() {
+                sql.push_str(" WHERE ");
+                sql.push_str(&conditions.join(" AND "));
+            }
+            let order = if filter.newest_first { "DESC" } else { "ASC" };
+            sql.push_str(&format!(
+                " ORDER BY updated_at {order}, direction {order}, message_id {order} LIMIT ?"
+            ));
+            values.push(Value::Integer(i64::from(filter.limit)));
+            let mut statement = connection.prepare(&sql)?;
+            let mut rows = statement.query(params_from_iter(values))?;
+            let mut list = Vec::new();
+            while let Some(row) = rows.next()? {
+                list.push(summary_from_row(row)?);
+            }
+            Ok(list)
+        })
+    }
+}
+
+/// The columns of a [`MessageSummary`], in the order [`summary_from_row`] reads them.
+const SUMMARY_COLUMNS: &str = "direction, message_id, kind, sender, receiver, correlation_id, \
+     version, created_at, state, parked_from, attempts, reason_code, reason_text, first_seen, \
+     updated_at, digest";
+
+/// A message's identity, with the id as stored.
+struct Key {
+    direction: Direction,
+    message_id: Uuid,
+    id: String,
+}
+
+impl Key {
+    fn new(direction: Direction, message_id: Uuid) -> Key {
+        Key {
+            direction,
+            message_id,
+            id: message_id.to_string(),
+        }
+    }
+
+    fn subject(&self) -> Subject {
+        Subject::Message {
+            direction: self.direction,
+            message_id: self.message_id,
+        }
+    }
+
+    fn invalid(&self, operation: Operation, detail: String) -> JournalError {
+        JournalError::InvalidRequest {
+            operation,
+            subject: self.subject(),
+            detail,
+        }
+    }
+}
+
+/// A requested move.
+struct Change<'a> {
+    to: State,
+    event: Event,
+    reason: Option<&'a Reason>,
+    actor: &'a str,
+    at: String,
+    /// New bytes (the signed bytes, when moving to `signed`).
+    bytes: Option<&'a [u8]>,
+}
+
+/// Moves a message if the table allows it, inside the caller's write transaction.
+fn move_state(tx: &Transaction<'_>, key: &Key, change: &Change<'_>) -> Result<Transition, Fault> {
+    let (current, parked_from) = current_state(tx, key)?.ok_or(Fault::NotFound)?;
+    match step(key.direction, current, change.to) {
+        Step::Move => {}
+        Step::AlreadyThere => return Ok(Transition::AlreadyThere),
+        Step::AlreadyPast => return Ok(Transition::AlreadyPast { current }),
+        Step::Refused => return Ok(Transition::Refused { current }),
+    }
+    let parked_from = if change.to.is_parked() && !current.is_parked() {
+        Some(current)
+    } else {
+        parked_from
+    };
+    // Compare-and-set on the state just read. Inside `BEGIN IMMEDIATE` no other writer can come
+    // between the read and the update; the condition keeps the update correct where isolation is
+    // weaker (another backend), and then a lost race is reported as a transient error.
+    let changed = tx
+        .prepare_cached(
+            "UPDATE messages
+             SET state = :to, parked_from = :parked_from, attempts = 0, reason_code = :code,
+                 reason_text = :text, updated_at = :at
+             WHERE direction = :direction AND message_id = :message_id AND state = :current",
+        )?
+        .execute(named_params! {
+            ":to": change.to.as_str(),
+            ":parked_from": parked_from.map(State::as_str),
+            ":code": change.reason.map(|r| r.code.as_str()),
+            ":text": change.reason.map(|r| r.text.as_str()),
+            ":at": change.at,
+            ":direction": key.direction.as_str(),
+            ":message_id": key.id,
+            ":current": current.as_str(),
+        })?;
+    if changed != 1 {
+        return Err(Fault::LostRace);
+    }
+    if let Some(bytes) = change.bytes {
+        tx.prepare_cached(
+            "UPDATE bodies SET bytes = :bytes
+             WHERE direction = :direction AND message_id = :message_id",
+        )?
+        .execute(named_params! {
+            ":bytes": bytes,
+            ":direction": key.direction.as_str(),
+            ":message_id": key.id,
+        })?;
+    }
+    append_history(
+        tx,
+        key,
+        change.event,
+        Some(current),
+        change.to,
+        &change.at,
+        change.reason,
+        change.actor,
+    )?;
+    Ok(Transition::Moved { from: current })
+}
+
+/// The state and parked-from state of a message, if recorded.
+fn current_state(
+    connection: &Connection,
+    key: &Key,
+) -> Result<Option<(State, Option<State>)>, Fault> {
+    let row: Option<(String, Option<String>)> = connection
+        .prepare_cached(
+            "SELECT state, parked_from FROM messages
+             WHERE direction = :direction AND message_id = :message_id",
+        )?
+        .query_row(
+            named_params! { ":direction": key.direction.as_str(), ":message_id": key.id },
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(state, parked_from)| {
+        Ok((
+            parse("state", state)?,
+            parked_from.map(|s| parse("parked_from", s)).transpose()?,
+        ))
+    })
+    .transpose()
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one argument per column of the history row"
+)]
+fn append_history(
+    tx: &Transaction<'_>,
+    key: &Key,
+    event: Event,
+    from: Option<State>,
+    to: State,
+    at: &str,
+    reason: Option<&Reason>,
+    actor: &str,
+) -> Result<(), Fault> {
+    tx.prepare_cached(
+        "INSERT INTO transitions (direction, message_id, event, from_state, to_state, at,
+             reason_code, reason_text, actor)
+         VALUES (:direction, :message_id, :event, :from, :to, :at, :code, :text, :actor)",
+    )?
+    .execute(named_params! {
+        ":direction": key.direction.as_str(),
+        ":message_id": key.id,
+        ":event": event.as_str(),
+        ":from": from.map(State::as_str),
+        ":to": to.as_str(),
+        ":at": at,
+        ":code": reason.map(|r| r.code.as_str()),
+        ":text": reason.map(|r| r.text.as_str()),
+        ":actor": actor,
+    })?;
+    Ok(())
+}
+
+fn select_record(connection: &Connection, key: &Key) -> Result<Option<MessageRecord>, Fault> {
+    let mut statement = connection.prepare_cached(&format!(
+        "SELECT {SUMMARY_COLUMNS}, bodies.bytes
+         FROM messages JOIN bodies USING (direction, message_id)
+         WHERE direction = :direction AND message_id = :message_id"
+    ))?;
+    let mut rows = statement.query(named_params! {
+        ":direction": key.direction.as_str(),
+        ":message_id": key.id,
+    })?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    Ok(Some(MessageRecord {
+        summary: summary_from_row(row)?,
+        bytes: row.get(16)?,
+    }))
+}
+
+fn summary_from_row(row: &Row<'_>) -> Result<MessageSummary, Fault> {
+    let created_at: String = row.get(7)?;
+    let digest: Vec<u8> = row.get(15)?;
+    Ok(MessageSummary {
+        direction: parse("direction", row.get(0)?)?,
+        header: Header {
+            message_id: parse("message_id", row.get(1)?)?,
+            correlation_id: row
+                .get::<_, Option<String>>(5)?
+                .map(|s| parse("correlation_id", s))
+                .transpose()?,
+            sender: parse("sender", row.get(3)?)?,
+            receiver: parse("receiver", row.get(4)?)?,
+            kind: parse("kind", row.get(2)?)?,
+            version: row.get(6)?,
+            created_at: OffsetDateTime::parse(&created_at, &Rfc3339).map_err(|_| {
+                Fault::Corrupt {
+                    column: "created_at",
+                    value: created_at.clone(),
+                }
+            })?,
+        },
+        state: parse("state", row.get(8)?)?,
+        parked_from: row
+            .get::<_, Option<String>>(9)?
+            .map(|s| parse("parked_from", s))
+            .transpose()?,
+        attempts: row.get(10)?,
+        reason: reason(row.get(11)?, row.get(12)?),
+        first_seen: decode_time("first_seen", row.get(13)?)?,
+        updated_at: decode_time("updated_at", row.get(14)?)?,
+        digest: digest.as_slice().try_into().map_err(|_| Fault::Corrupt {
+            column: "digest",
+            value: format!("{} bytes", digest.len()),
+        })?,
+    })
+}
+
+/// What differs between a recorded message and a new record of the same id.
+fn differences(existing: &MessageSummary, header: &Header, digest: &[u8; 32]) -> Vec<Field> {
+    let old = &existing.header;
+    [
+        (existing.digest != *digest, Field::Bytes),
+        (old.sender != header.sender, Field::Sender),
+        (old.receiver != header.receiver, Field::Receiver),
+        (old.kind != header.kind, Field::Kind),
+        (
+            old.correlation_id != header.correlation_id,
+            Field::CorrelationId,
+        ),
+        (old.version != header.version, Field::Version),
+        (old.created_at != header.created_at, Field::CreatedAt),
+    ]
+    .into_iter()
+    .filter_map(|(differs, field)| differs.then_some(field))
+    .collect()
+}
+
+fn reason(code: Option<String>, text: Option<String>) -> Option<Reason> {
+    match (code, text) {
+        (None, None) => None,
+        (code, text) => Some(Reason {
+            code: code.unwrap_or_default(),
+            text: text.unwrap_or_default(),
+        }),
+    }
+}
+
+fn parse<T: std::str::FromStr>(column: &'static str, value: String) -> Result<T, Fault> {
+    value.parse().map_err(|_| Fault::Corrupt { column, value })
+}
+
+/// Stored times: UTC, fixed width, microseconds, so text order is time order.
+const TIME_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+
+fn encode_time(at: OffsetDateTime) -> Result<String, Fault> {
+    let utc = at
+        .checked_to_offset(UtcOffset::UTC)
+        .filter(|utc| (0..=9999).contains(&utc.year()))
+        .ok_or_else(|| Fault::Invalid(format!("time {at} is outside the years 0000 to 9999")))?;
+    utc.format(TIME_FORMAT)
+        .map_err(|e| Fault::Invalid(format!("cannot store time {at}: {e}")))
+}
+
+fn decode_time(column: &'static str, value: String) -> Result<OffsetDateTime, Fault> {
+    match PrimitiveDateTime::parse(&value, TIME_FORMAT) {
+        Ok(time) => Ok(time.assume_utc()),
+        Err(_) => Err(Fault::Corrupt { column, value }),
+    }
+}
+
+/// Applies the migrations the database lacks, in one write transaction, so two processes opening
+/// a new file at once cannot both create the schema.
+fn migrate(connection: &mut Connection, path: &Path) -> Result<(), JournalError> {
+    let error = open_error(path);
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(&error)?;
+    let found: i64 = tx
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(&error)?;
+    let supported = MIGRATIONS.len() as i64;
+    if found > supported {
+        return Err(JournalError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            supported,
+        });
+    }
+    let Ok(applied) = usize::try_from(found) else {
+        return Err(JournalError::Open {
+            path: path.to_owned(),
+            transient: false,
+            source: format!("not an aswhub journal (user_version {found})").into(),
+        });
+    };
+    if found < supported {
+        for migration in MIGRATIONS.iter().skip(applied) {
+            tx.execute_batch(migration).map_err(&error)?;
+        }
+        tx.pragma_update(None, "user_version", supported)
+            .map_err(&error)?;
+    }
+    tx.commit().map_err(&error)
+}
+
+fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError {
+    let path = PathBuf::from(path);
+    move |e| JournalError::Open {
+        path: path.clone(),
+        transient: is_transient(&e),
+        source: Box::new(e),
+    }
+}
+
+/// True for SQLite errors that can clear by themselves or by an operator fixing the environment.
+fn is_transient(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::CannotOpen
+                | ErrorCode::DiskFull
+                | ErrorCode::ReadOnly
+                | ErrorCode::FileLockingProtocolFailed
+                | ErrorCode::OutOfMemory
+                | ErrorCode::PermissionDenied
+        )
+    )
+}
+
+/// Which file a journal opened, to notice it being removed or replaced. In WAL mode SQLite goes on
+/// writing to a database file that was unlinked (its directory removed, say) without a word, and
+/// everything written then is lost when the process ends; so every write first checks that the
+/// path still leads to the file that was opened (one `stat`).
+#[derive(Debug)]
+struct FileIdentity {
+    path: PathBuf,
+    #[cfg(unix)]
+    id: (u64, u64),
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> std::io::Result<FileIdentity> {
+        let path = std::fs::canonicalize(path)?;
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            let metadata = std::fs::metadata(&path)?;
+            (metadata.dev(), metadata.ino())
+        };
+        Ok(FileIdentity {
+            path,
+            #[cfg(unix)]
+            id,
+        })
+    }
+
+    fn check(&self) -> Result<(), Fault> {
+        let moved = || Fault::FileMoved(self.path.clone());
+        let metadata = std::fs::metadata(&self.path).map_err(|_| moved())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if (metadata.dev(), metadata.ino()) != self.id {
+                return Err(moved());
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = metadata;
+        Ok(())
+    }
+}
+
+/// A failure inside an operation, before the operation and subject are attached.
+#[derive(Debug)]
+enum Fault {
+    Sqlite(rusqlite::Error),
+    NotFound,
+    Corrupt {
+        column: &'static str,
+        value: String,
+    },
+    Invalid(String),
+    /// The row changed between reading and updating it (not possible inside `BEGIN IMMEDIATE`).
+    LostRace,
+    /// The database file is no longer at its path.
+    FileMoved(PathBuf),
+}
+
+impl From<rusqlite::Error> for Fault {
+    fn from(e: rusqlite::Error) -> Fault {
+        Fault::Sqlite(e)
+    }
+}
+
+impl Fault {
+    fn into_error(self, operation: Operation, subject: Subject) -> JournalError {
+        match self {
+            Fault::Sqlite(e) => JournalError::Database {
+                operation,
+                subject,
+                transient: is_transient(&e),
+                source: Box::new(e),
+            },
+            Fault::NotFound => JournalError::NotFound { operation, subject },
+            Fault::Corrupt { column, value } => JournalError::Corrupt {
+                operation,
+                subject,
+                column,
+                value,
+            },
+            Fault::Invalid(detail) => JournalError::InvalidRequest {
+                operation,
+                subject,
+                detail,
+            },
+            Fault::LostRace => JournalError::Database {
+                operation,
+                subject,
+                transient: true,
+                source: "the message changed while it was being updated".into(),
+            },
+            Fault::FileMoved(path) => JournalError::Database {
+                operation,
+                subject,
+                transient: true,
+                source: format!(
+                    "the journal file {} was removed or replaced since it was opened; reopen it",
+                    path.display()
+                )
+                .into(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn times_are_fixed_width_utc_microseconds() {
+        let at = datetime!(2026-01-05 08:00:00.123456789 +07:00);
+        let text = encode_time(at).expect("in range");
+        assert_eq!(text, "2026-01-05T01:00:00.123456Z");
+        let back = decode_time("at", text).expect("readable");
+        assert_eq!(back, datetime!(2026-01-05 01:00:00.123456 UTC));
+        assert_eq!(
+            encode_time(datetime!(2026-01-05 01:00:00 UTC))
+                .ok()
+                .as_deref(),
+            Some("2026-01-05T01:00:00.000000Z")
+        );
+        assert!(encode_time(datetime!(-0001-01-01 0:00 UTC)).is_err());
+        assert!(decode_time("at", "yesterday".into()).is_err());
+    }
+
+    #[test]
+    fn busy_and_io_errors_are_transient_others_not() {
+        let sqlite = |code| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("test".into()))
+        };
+        assert!(is_transient(&sqlite(rusqlite::ffi::SQLITE_BUSY)));
+        assert!(is_transient(&sqlite(rusqlite::ffi::SQLITE_LOCKED)));
+        assert!(is_transient(&sqlite(rusqlite::ffi::SQLITE_IOERR_WRITE)));
+        assert!(is_transient(&sqlite(rusqlite::ffi::SQLITE_FULL)));
+        assert!(is_transient(&sqlite(rusqlite::ffi::SQLITE_CANTOPEN)));
+        assert!(is_transient(&sqlite(
+            rusqlite::ffi::SQLITE_READONLY_DBMOVED
+        )));
+        assert!(!is_transient(&sqlite(rusqlite::ffi::SQLITE_CONSTRAINT)));
+        assert!(!is_transient(&sqlite(rusqlite::ffi::SQLITE_CORRUPT)));
+        assert!(!is_transient(&rusqlite::Error::QueryReturnedNoRows));
+    }
+}

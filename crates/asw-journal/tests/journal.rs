@@ -1,0 +1,850 @@
+//! The journal's behaviour through its public API: moves, duplicates, correlation, listing, replay
+//! and discard, on an in-memory SQLite journal.
+
+mod common;
+
+use asw_journal::{
+    Conflict, Direction, Event, Field, Filter, Journal, JournalError, Reason, Recorded, Replay,
+    SqliteJournal, State, Transition, is_allowed,
+};
+use asw_model::DocumentKind;
+use common::{answer, bytes_of, header, message_in, ms, received, step, t};
+use uuid::Uuid;
+
+fn journal() -> SqliteJournal {
+    SqliteJournal::in_memory().expect("in-memory journal")
+}
+
+/// What the table says asking to move from `from` to `to` gives.
+fn expected(direction: Direction, from: State, to: State) -> Transition {
+    let rank = |s: State| direction.happy_path().iter().position(|p| *p == s);
+    if from == to {
+        Transition::AlreadyThere
+    } else if is_allowed(direction, from, to) {
+        Transition::Moved { from }
+    } else if matches!((rank(from), rank(to)), (Some(f), Some(t)) if f > t) {
+        Transition::AlreadyPast { current: from }
+    } else {
+        Transition::Refused { current: from }
+    }
+}
+
+#[test]
+fn every_pair_of_states_moves_or_not_as_the_table_says() {
+    let journal = journal();
+    let mut pairs = 0;
+    for direction in Direction::ALL {
+        for from in direction.states() {
+            for to in direction.states() {
+                let h = message_in(&journal, direction, from);
+                let id = h.message_id;
+                let before = journal.history(direction, id).expect("history");
+                let outcome = step(&journal, direction, id, to, t(100));
+                let want = expected(direction, from, to);
+                assert_eq!(outcome, want, "{direction} {from} -> {to}");
+                let record = journal.get(direction, id).expect("get").expect("recorded");
+                let after = journal.history(direction, id).expect("history");
+                if let Transition::Moved { .. } = want {
+                    assert_eq!(record.summary.state, to);
+                    assert_eq!(after.len(), before.len() + 1);
+                    let last = after.last().expect("a row");
+                    assert_eq!(
+                        (last.event, last.from, last.to, last.at),
+                        (Event::Moved, Some(from), to, t(100))
+                    );
+                    assert_eq!(last.actor, "aswhub");
+                } else {
+                    assert_eq!(record.summary.state, from, "{direction} {from} -> {to}");
+                    assert_eq!(after, before);
+                }
+                pairs += 1;
+            }
+        }
+    }
+    assert_eq!(pairs, 8 * 8 + 6 * 6);
+}
+
+#[test]
+fn states_of_the_other_direction_and_unsigned_signing_are_invalid_requests() {
+    let journal = journal();
+    let inbound = message_in(&journal, Direction::Inbound, State::Received);
+    let outbound = message_in(&journal, Direction::Outbound, State::Received);
+    for (direction, id, to) in [
+        (Direction::Inbound, inbound.message_id, State::Signed),
+        (Direction::Inbound, inbound.message_id, State::Acknowledged),
+        (Direction::Outbound, outbound.message_id, State::Verified),
+        (Direction::Outbound, outbound.message_id, State::Delivered),
+        (Direction::Outbound, outbound.message_id, State::Signed),
+    ] {
+        let err = journal
+            .transition(direction, id, to, None, t(1))
+            .expect_err("invalid");
+        assert!(
+            matches!(err, JournalError::InvalidRequest { .. }),
+            "{direction} {to}: {err:?}"
+        );
+        assert!(!err.is_transient());
+    }
+    let err = journal
+        .transition(
+            Direction::Outbound,
+            outbound.message_id,
+            State::Signed,
+            None,
+            t(1),
+        )
+        .expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "journal transition of outbound message {}: outbound messages become signed only \
+             with their signed bytes",
+            outbound.message_id
+        )
+    );
+}
+
+#[test]
+fn repeats_are_harmless() {
+    let journal = journal();
+    let h = header(DocumentKind::Acdd, "SG", "KH");
+    let bytes = bytes_of(&h);
+    let id = h.message_id;
+    assert_eq!(
+        journal
+            .record(Direction::Inbound, &h, &bytes, State::Received, t(0))
+            .expect("record"),
+        Recorded::New
+    );
+    for _ in 0..2 {
+        let again = journal
+            .record(Direction::Inbound, &h, &bytes, State::Received, t(1))
+            .expect("record again");
+        let Recorded::Existing(existing) = again else {
+            panic!("expected existing, got {again:?}");
+        };
+        assert_eq!(existing.summary.state, State::Received);
+        assert_eq!(existing.summary.header, h);
+        assert_eq!(existing.bytes, bytes);
+        assert_eq!(existing.summary.first_seen, t(0));
+    }
+    for _ in 0..2 {
+        assert!(
+            journal
+                .transition(Direction::Inbound, id, State::Verified, None, t(2))
+                .expect("verify")
+                .reached()
+        );
+    }
+    assert_eq!(
+        journal
+            .transition(Direction::Inbound, id, State::Verified, None, t(3))
+            .expect("verify again"),
+        Transition::AlreadyThere
+    );
+    journal
+        .transition(Direction::Inbound, id, State::Delivered, None, t(4))
+        .expect("deliver");
+    // A redelivery after a crash goes through the steps again: each says it is done already.
+    let redelivered = journal
+        .record(Direction::Inbound, &h, &bytes, State::Received, t(5))
+        .expect("record after delivery");
+    assert!(
+        matches!(&redelivered, Recorded::Existing(r) if r.summary.state == State::Delivered),
+        "{redelivered:?}"
+    );
+    assert_eq!(
+        journal
+            .transition(Direction::Inbound, id, State::Verified, None, t(6))
+            .expect("late verify"),
+        Transition::AlreadyPast {
+            current: State::Delivered
+        }
+    );
+    assert_eq!(
+        journal
+            .transition(Direction::Inbound, id, State::Delivered, None, t(6))
+            .expect("deliver again"),
+        Transition::AlreadyThere
+    );
+    let history = journal.history(Direction::Inbound, id).expect("history");
+    let moves: Vec<_> = history.iter().map(|r| (r.event, r.from, r.to)).collect();
+    assert_eq!(
+        moves,
+        [
+            (Event::Recorded, None, State::Received),
+            (Event::Moved, Some(State::Received), State::Verified),
+            (Event::Moved, Some(State::Verified), State::Delivered),
+        ]
+    );
+    let updated = journal
+        .get(Direction::Inbound, id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(updated.summary.updated_at, t(4), "no-ops change nothing");
+}
+
+#[test]
+fn a_second_record_with_other_content_is_a_conflict_and_changes_nothing() {
+    let journal = journal();
+    let h = header(DocumentKind::FormD, "TH", "VN");
+    let bytes = bytes_of(&h);
+    journal
+        .record(Direction::Inbound, &h, &bytes, State::Verified, t(0))
+        .expect("record");
+
+    let conflict = |header: &asw_model::Header, bytes: &[u8]| -> Conflict {
+        match journal
+            .record(Direction::Inbound, header, bytes, State::Received, t(1))
+            .expect("record")
+        {
+            Recorded::Conflict(conflict) => *conflict,
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+    };
+    let other_bytes = conflict(&h, b"<forged/>");
+    assert_eq!(other_bytes.fields, [Field::Bytes]);
+    assert_eq!(other_bytes.existing.bytes, bytes);
+    assert_eq!(other_bytes.existing.summary.state, State::Verified);
+
+    let claimed = asw_model::Header {
+        sender: ms("MY"),
+        ..h.clone()
+    };
+    assert_eq!(conflict(&claimed, &bytes).fields, [Field::Sender]);
+    let everything = asw_model::Header {
+        correlation_id: Some(Uuid::new_v4()),
+        sender: ms("MY"),
+        receiver: ms("SG"),
+        kind: DocumentKind::Acdd,
+        version: "2.0".into(),
+        created_at: t(99),
+        ..h.clone()
+    };
+    assert_eq!(
+        conflict(&everything, b"other").fields,
+        [
+            Field::Bytes,
+            Field::Sender,
+            Field::Receiver,
+            Field::Kind,
+            Field::CorrelationId,
+            Field::Version,
+            Field::CreatedAt,
+        ]
+    );
+    let stored = journal
+        .get(Direction::Inbound, h.message_id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!((stored.summary.header, stored.bytes), (h.clone(), bytes));
+    assert_eq!(
+        journal
+            .history(Direction::Inbound, h.message_id)
+            .expect("history")
+            .len(),
+        1
+    );
+    // The same id travelling the other way is another message.
+    assert_eq!(
+        journal
+            .record(Direction::Outbound, &h, b"other", State::Received, t(2))
+            .expect("record"),
+        Recorded::New
+    );
+}
+
+#[test]
+fn outbound_keeps_the_first_signature_and_matches_redeliveries_by_the_back_office_bytes() {
+    let journal = journal();
+    let h = header(DocumentKind::FormD, "VN", "TH");
+    let original = bytes_of(&h);
+    received(&journal, Direction::Outbound, &h);
+    let id = h.message_id;
+    assert_eq!(
+        journal
+            .transition_signed(id, b"<signed>1</signed>", t(1))
+            .expect("sign"),
+        Transition::Moved {
+            from: State::Received
+        }
+    );
+    assert_eq!(
+        journal
+            .transition_signed(id, b"<signed>2</signed>", t(2))
+            .expect("sign again"),
+        Transition::AlreadyThere
+    );
+    let redelivered = journal
+        .record(Direction::Outbound, &h, &original, State::Received, t(3))
+        .expect("record again");
+    let Recorded::Existing(existing) = redelivered else {
+        panic!("expected existing, got {redelivered:?}");
+    };
+    assert_eq!(existing.summary.state, State::Signed);
+    assert_eq!(existing.bytes, b"<signed>1</signed>");
+    journal
+        .transition(Direction::Outbound, id, State::Queued, None, t(4))
+        .expect("queue");
+    assert_eq!(
+        journal
+            .transition_signed(id, b"<signed>3</signed>", t(5))
+            .expect("late sign"),
+        Transition::AlreadyPast {
+            current: State::Queued
+        }
+    );
+    let stored = journal
+        .get(Direction::Outbound, id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(stored.bytes, b"<signed>1</signed>");
+    let sha256_of_empty_message = stored.summary.digest_hex();
+    assert_eq!(sha256_of_empty_message.len(), 64);
+}
+
+#[test]
+fn only_entry_states_can_be_recorded() {
+    let journal = journal();
+    for (direction, state) in [
+        (Direction::Outbound, State::Signed),
+        (Direction::Inbound, State::Verified),
+    ] {
+        let h = header(DocumentKind::FormD, "TH", "VN");
+        assert_eq!(
+            journal
+                .record(direction, &h, b"x", state, t(0))
+                .expect("record"),
+            Recorded::New
+        );
+    }
+    for (direction, state) in [
+        (Direction::Outbound, State::Queued),
+        (Direction::Outbound, State::Acknowledged),
+        (Direction::Outbound, State::Failed),
+        (Direction::Inbound, State::Delivered),
+        (Direction::Inbound, State::Signed),
+        (Direction::Inbound, State::Rejected),
+    ] {
+        let h = header(DocumentKind::FormD, "TH", "VN");
+        let err = journal
+            .record(direction, &h, b"x", state, t(0))
+            .expect_err("not an entry state");
+        assert!(
+            matches!(err, JournalError::InvalidRequest { .. }),
+            "{err:?}"
+        );
+        assert!(journal.get(direction, h.message_id).expect("get").is_none());
+    }
+}
+
+#[test]
+fn answers_find_their_original_and_the_original_its_answers() {
+    let journal = journal();
+    let formd = header(DocumentKind::FormD, "VN", "TH");
+    received(&journal, Direction::Outbound, &formd);
+    let ack = answer(DocumentKind::FormDAck, &formd);
+    journal
+        .record(
+            Direction::Inbound,
+            &ack,
+            &bytes_of(&ack),
+            State::Received,
+            t(5),
+        )
+        .expect("ack");
+    let status = answer(DocumentKind::FormDStatus, &formd);
+    journal
+        .record(
+            Direction::Inbound,
+            &status,
+            &bytes_of(&status),
+            State::Verified,
+            t(9),
+        )
+        .expect("status");
+    let unrelated = header(DocumentKind::Acdd, "TH", "VN");
+    received(&journal, Direction::Inbound, &unrelated);
+
+    let correlation_id = ack.correlation_id.expect("an answer");
+    let original = journal
+        .find_original(Direction::Outbound, correlation_id)
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(original.summary.header, formd);
+    assert_eq!(original.bytes, bytes_of(&formd));
+    assert!(
+        journal
+            .find_original(Direction::Inbound, correlation_id)
+            .expect("lookup")
+            .is_none(),
+        "the original went out, not in"
+    );
+    assert!(
+        journal
+            .find_original(Direction::Outbound, Uuid::new_v4())
+            .expect("lookup")
+            .is_none()
+    );
+
+    let answers: Vec<_> = journal
+        .answers(formd.message_id)
+        .expect("answers")
+        .into_iter()
+        .map(|s| (s.direction, s.header.kind, s.message_id()))
+        .collect();
+    assert_eq!(
+        answers,
+        [
+            (Direction::Inbound, DocumentKind::FormDAck, ack.message_id),
+            (
+                Direction::Inbound,
+                DocumentKind::FormDStatus,
+                status.message_id
+            ),
+        ]
+    );
+    assert!(
+        journal
+            .answers(unrelated.message_id)
+            .expect("answers")
+            .is_empty()
+    );
+}
+
+#[test]
+fn list_filters_by_each_field_and_orders_by_update_time() {
+    let journal = journal();
+    let add = |direction, kind, sender: &str, receiver: &str, at: i64| {
+        let h = header(kind, sender, receiver);
+        journal
+            .record(direction, &h, &bytes_of(&h), State::Received, t(at))
+            .expect("record");
+        h.message_id
+    };
+    let a = add(Direction::Outbound, DocumentKind::FormD, "VN", "TH", 10);
+    let b = add(Direction::Outbound, DocumentKind::Acdd, "VN", "SG", 20);
+    let c = add(Direction::Inbound, DocumentKind::FormD, "MY", "VN", 30);
+    let d = add(Direction::Inbound, DocumentKind::FormDAck, "TH", "VN", 40);
+    journal
+        .transition(Direction::Outbound, a, State::Failed, None, t(50))
+        .expect("fail a");
+
+    let ids = |filter: Filter| -> Vec<Uuid> {
+        journal
+            .list(&filter)
+            .expect("list")
+            .iter()
+            .map(|s| s.message_id())
+            .collect()
+    };
+    assert_eq!(ids(Filter::default()), [b, c, d, a]);
+    assert_eq!(
+        ids(Filter {
+            newest_first: true,
+            ..Filter::default()
+        }),
+        [a, d, c, b]
+    );
+    assert_eq!(
+        ids(Filter {
+            direction: Some(Direction::Inbound),
+            ..Filter::default()
+        }),
+        [c, d]
+    );
+    assert_eq!(
+        ids(Filter {
+            kind: Some(DocumentKind::FormD),
+            ..Filter::default()
+        }),
+        [c, a]
+    );
+    assert_eq!(
+        ids(Filter {
+            partner: Some(ms("TH")),
+            ..Filter::default()
+        }),
+        [d, a],
+        "TH as sender or receiver"
+    );
+    assert_eq!(
+        ids(Filter {
+            partner: Some(ms("BN")),
+            ..Filter::default()
+        }),
+        Vec::<Uuid>::new()
+    );
+    assert_eq!(
+        ids(Filter {
+            state: Some(State::Failed),
+            ..Filter::default()
+        }),
+        [a]
+    );
+    assert_eq!(
+        ids(Filter {
+            since: Some(t(20)),
+            until: Some(t(40)),
+            ..Filter::default()
+        }),
+        [b, c],
+        "since inclusive, until exclusive"
+    );
+    assert_eq!(
+        ids(Filter {
+            limit: 2,
+            ..Filter::default()
+        }),
+        [b, c]
+    );
+    assert_eq!(
+        ids(Filter {
+            direction: Some(Direction::Outbound),
+            kind: Some(DocumentKind::FormD),
+            partner: Some(ms("VN")),
+            state: Some(State::Failed),
+            since: Some(t(50)),
+            until: Some(t(51)),
+            newest_first: true,
+            limit: 10,
+        }),
+        [a]
+    );
+    let summary = journal
+        .list(&Filter {
+            state: Some(State::Failed),
+            ..Filter::default()
+        })
+        .expect("list")
+        .remove(0);
+    assert_eq!(summary.parked_from, Some(State::Received));
+    assert_eq!(summary.first_seen, t(10));
+    assert_eq!(summary.updated_at, t(50));
+}
+
+#[test]
+fn replay_takes_a_parked_message_back_to_the_stage_that_failed() {
+    let journal = journal();
+    let cases = [
+        (
+            Direction::Inbound,
+            State::Received,
+            State::Rejected,
+            State::Received,
+        ),
+        (
+            Direction::Inbound,
+            State::Verified,
+            State::Failed,
+            State::Verified,
+        ),
+        (
+            Direction::Outbound,
+            State::Received,
+            State::Failed,
+            State::Received,
+        ),
+        (
+            Direction::Outbound,
+            State::Signed,
+            State::Failed,
+            State::Signed,
+        ),
+        (
+            Direction::Outbound,
+            State::Queued,
+            State::Failed,
+            State::Signed,
+        ),
+        (
+            Direction::Outbound,
+            State::Sent,
+            State::Rejected,
+            State::Signed,
+        ),
+    ];
+    for (direction, stage, parked, back_to) in cases {
+        let h = message_in(&journal, direction, stage);
+        let id = h.message_id;
+        let why = Reason::new("partner-unreachable", "no answer for 3 days");
+        journal
+            .transition(direction, id, parked, Some(&why), t(50))
+            .expect("park");
+        let record = journal.get(direction, id).expect("get").expect("recorded");
+        assert_eq!(record.summary.reason, Some(why.clone()));
+        assert_eq!(record.summary.parked_from, Some(stage));
+        // Parked means parked: the next stage is refused until an operator replays.
+        for to in direction.states().filter(|s| !s.is_parked()) {
+            assert_eq!(
+                step(&journal, direction, id, to, t(51)),
+                Transition::Refused { current: parked },
+                "{direction} {parked} -> {to}"
+            );
+        }
+        assert_eq!(
+            journal
+                .replay(direction, id, "alice", t(60))
+                .expect("replay"),
+            Replay::Replayed {
+                from: parked,
+                to: back_to
+            },
+            "{direction} {stage} {parked}"
+        );
+        let record = journal.get(direction, id).expect("get").expect("recorded");
+        assert_eq!(record.summary.state, back_to);
+        assert_eq!(record.summary.parked_from, None);
+        assert_eq!(record.summary.reason, None);
+        let last = journal
+            .history(direction, id)
+            .expect("history")
+            .pop()
+            .expect("rows");
+        assert_eq!(
+            (last.event, last.from, last.to, last.at, last.actor.as_str()),
+            (Event::Replayed, Some(parked), back_to, t(60), "alice")
+        );
+        // And then it can go on.
+        let next = direction.happy_path()[direction
+            .happy_path()
+            .iter()
+            .position(|s| *s == back_to)
+            .expect("on the path")
+            + 1];
+        assert!(matches!(
+            step(&journal, direction, id, next, t(61)),
+            Transition::Moved { .. }
+        ));
+    }
+}
+
+#[test]
+fn replay_of_a_done_or_moving_message_changes_nothing() {
+    let journal = journal();
+    for (direction, state, outcome) in [
+        (
+            Direction::Inbound,
+            State::Delivered,
+            Replay::AlreadyDone {
+                current: State::Delivered,
+            },
+        ),
+        (
+            Direction::Outbound,
+            State::Acknowledged,
+            Replay::AlreadyDone {
+                current: State::Acknowledged,
+            },
+        ),
+        (
+            Direction::Outbound,
+            State::Queued,
+            Replay::NotParked {
+                current: State::Queued,
+            },
+        ),
+        (
+            Direction::Inbound,
+            State::Verified,
+            Replay::NotParked {
+                current: State::Verified,
+            },
+        ),
+    ] {
+        let id = message_in(&journal, direction, state).message_id;
+        let before = journal.history(direction, id).expect("history");
+        assert_eq!(
+            journal
+                .replay(direction, id, "alice", t(70))
+                .expect("replay"),
+            outcome
+        );
+        assert_eq!(journal.history(direction, id).expect("history"), before);
+    }
+}
+
+#[test]
+fn discard_is_journaled_with_operator_and_reason_and_can_be_replayed() {
+    let journal = journal();
+    let id = message_in(&journal, Direction::Inbound, State::Verified).message_id;
+    journal
+        .transition(
+            Direction::Inbound,
+            id,
+            State::Failed,
+            Some(&Reason::new("back-office-down", "exchange missing")),
+            t(10),
+        )
+        .expect("fail");
+    let why = Reason::new("operator", "sent again by the partner under a new id");
+    assert_eq!(
+        journal
+            .discard(Direction::Inbound, id, "bob", &why, t(20))
+            .expect("discard"),
+        Transition::Moved {
+            from: State::Failed
+        }
+    );
+    assert_eq!(
+        journal
+            .discard(Direction::Inbound, id, "bob", &why, t(21))
+            .expect("discard again"),
+        Transition::AlreadyThere
+    );
+    let last = journal
+        .history(Direction::Inbound, id)
+        .expect("history")
+        .pop()
+        .expect("rows");
+    assert_eq!(
+        (
+            last.event,
+            last.from,
+            last.to,
+            last.at,
+            last.actor.as_str(),
+            last.reason
+        ),
+        (
+            Event::Discarded,
+            Some(State::Failed),
+            State::Discarded,
+            t(20),
+            "bob",
+            Some(why)
+        )
+    );
+    // Discarded after failing in `verified`: a replay goes back there, not to `failed`.
+    assert_eq!(
+        journal
+            .replay(Direction::Inbound, id, "carol", t(30))
+            .expect("replay"),
+        Replay::Replayed {
+            from: State::Discarded,
+            to: State::Verified
+        }
+    );
+
+    let done = message_in(&journal, Direction::Outbound, State::Acknowledged).message_id;
+    assert_eq!(
+        journal
+            .discard(
+                Direction::Outbound,
+                done,
+                "bob",
+                &Reason::new("operator", "x"),
+                t(40)
+            )
+            .expect("discard"),
+        Transition::Refused {
+            current: State::Acknowledged
+        }
+    );
+    for actor in ["", "  "] {
+        assert!(matches!(
+            journal.discard(Direction::Inbound, id, actor, &Reason::new("o", "x"), t(41)),
+            Err(JournalError::InvalidRequest { .. })
+        ));
+        assert!(matches!(
+            journal.replay(Direction::Inbound, id, actor, t(41)),
+            Err(JournalError::InvalidRequest { .. })
+        ));
+    }
+}
+
+#[test]
+fn attempts_count_retries_of_the_current_stage() {
+    let journal = journal();
+    let id = message_in(&journal, Direction::Outbound, State::Signed).message_id;
+    let busy = Reason::new("broker-unavailable", "connection refused");
+    for n in 1..=3 {
+        assert_eq!(
+            journal
+                .bump_attempts(Direction::Outbound, id, &busy, t(10 + n))
+                .expect("bump"),
+            n as u32
+        );
+    }
+    let record = journal
+        .get(Direction::Outbound, id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(record.summary.attempts, 3);
+    assert_eq!(record.summary.reason, Some(busy));
+    assert_eq!(record.summary.state, State::Signed);
+    assert_eq!(record.summary.updated_at, t(13));
+    journal
+        .transition(Direction::Outbound, id, State::Queued, None, t(20))
+        .expect("queue");
+    let record = journal
+        .get(Direction::Outbound, id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!((record.summary.attempts, record.summary.reason), (0, None));
+}
+
+#[test]
+fn unknown_messages_are_not_found_errors_and_reads_say_none() {
+    let journal = journal();
+    let id = Uuid::new_v4();
+    let reason = Reason::new("x", "y");
+    let errors = [
+        journal
+            .transition(Direction::Inbound, id, State::Verified, None, t(0))
+            .map(|_| ()),
+        journal.transition_signed(id, b"x", t(0)).map(|_| ()),
+        journal
+            .bump_attempts(Direction::Inbound, id, &reason, t(0))
+            .map(|_| ()),
+        journal
+            .replay(Direction::Inbound, id, "alice", t(0))
+            .map(|_| ()),
+        journal
+            .discard(Direction::Inbound, id, "alice", &reason, t(0))
+            .map(|_| ()),
+    ];
+    for result in errors {
+        let err = result.expect_err("not found");
+        assert!(matches!(err, JournalError::NotFound { .. }), "{err:?}");
+        assert!(!err.is_transient());
+    }
+    let err = journal
+        .transition(Direction::Inbound, id, State::Verified, None, t(0))
+        .expect_err("not found");
+    assert_eq!(
+        err.to_string(),
+        format!("journal transition: inbound message {id} is not in the journal")
+    );
+    assert!(journal.get(Direction::Inbound, id).expect("get").is_none());
+    assert!(
+        journal
+            .history(Direction::Inbound, id)
+            .expect("history")
+            .is_empty()
+    );
+}
+
+#[test]
+fn the_journal_is_a_shareable_trait_object() {
+    fn send_sync<T: Send + Sync + ?Sized>() {}
+    send_sync::<dyn Journal>();
+    send_sync::<SqliteJournal>();
+    let journal: std::sync::Arc<dyn Journal> = std::sync::Arc::new(journal());
+    let h = header(DocumentKind::FormD, "TH", "VN");
+    let worker = std::thread::spawn({
+        let journal = journal.clone();
+        let h = h.clone();
+        move || journal.record(Direction::Inbound, &h, b"x", State::Received, t(0))
+    });
+    assert_eq!(
+        worker.join().expect("no panic").expect("record"),
+        Recorded::New
+    );
+    assert!(
+        journal
+            .get(Direction::Inbound, h.message_id)
+            .expect("get")
+            .is_some()
+    );
+}

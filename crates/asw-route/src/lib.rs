@@ -1,0 +1,10 @@
+//! Where ASW documents go on the broker, as pure code: the names of exchanges, queues, routing
+//! keys and headers (the broker contract back-offices and partner gateways rely on), and the
+//! topology a hub declares in its vhost.
+
+pub mod names;
+mod topology;
+
+pub use topology::{
+    Argument, Binding, Exchange, ExchangeKind, Permissions, Queue, RetryPolicy, Topology, User,
+};

@@ -1,0 +1,310 @@
+//! The broker topology of one hub's vhost, as data: what `aswctl topology apply` declares.
+
+use asw_model::MemberState;
+
+use crate::names;
+
+/// Kind of an AMQP exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExchangeKind {
+    /// Routes by exact routing key.
+    Direct,
+    /// Routes by routing-key pattern.
+    Topic,
+    /// Routes to every bound queue.
+    Fanout,
+}
+
+impl ExchangeKind {
+    /// The AMQP name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Fanout => "fanout",
+        }
+    }
+}
+
+/// A durable exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exchange {
+    /// Name.
+    pub name: String,
+    /// Kind.
+    pub kind: ExchangeKind,
+}
+
+/// A queue argument value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Argument {
+    /// A string value.
+    Str(String),
+    /// An integer value.
+    Int(i64),
+}
+
+/// A durable quorum queue with its arguments (`x-queue-type` included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queue {
+    /// Name.
+    pub name: String,
+    /// Arguments, e.g. `x-queue-type = quorum`, `x-message-ttl`.
+    pub arguments: Vec<(String, Argument)>,
+}
+
+/// A binding of a queue to an exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// Source exchange.
+    pub exchange: String,
+    /// Destination queue.
+    pub queue: String,
+    /// Routing key or pattern.
+    pub routing_key: String,
+}
+
+/// RabbitMQ permissions of a user in the vhost (regular expressions over resource names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permissions {
+    /// Resources the user may declare or delete.
+    pub configure: String,
+    /// Resources the user may publish to.
+    pub write: String,
+    /// Resources the user may consume from.
+    pub read: String,
+}
+
+/// A RabbitMQ user the hub's vhost needs (passwords come from configuration).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// User name (`partner-TH`).
+    pub name: String,
+    /// The member state the user stands for.
+    pub partner: MemberState,
+    /// Permissions in the hub's vhost.
+    pub permissions: Permissions,
+}
+
+/// Back-off of transient failures: the delay before attempt n+1 is `delays_ms[n-1]` (the last
+/// delay repeats) until `max_attempts`, after which the message is parked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Distinct delays, shortest first; each gets its own retry queue per stage.
+    pub delays_ms: Vec<u32>,
+    /// Attempts in all before parking.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            delays_ms: vec![1_000, 5_000, 30_000, 120_000, 600_000],
+            max_attempts: 10,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before the next attempt after `attempts` failed ones, or `None` to park.
+    pub fn delay_after(&self, attempts: u32) -> Option<u32> {
+        if attempts >= self.max_attempts || self.delays_ms.is_empty() {
+            return None;
+        }
+        let index = usize::try_from(attempts.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.delays_ms.get(index).or(self.delays_ms.last()).copied()
+    }
+}
+
+/// Everything one hub declares in its vhost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    /// Exchanges.
+    pub exchanges: Vec<Exchange>,
+    /// Queues.
+    pub queues: Vec<Queue>,
+    /// Bindings.
+    pub bindings: Vec<Binding>,
+    /// Partner users and their permissions.
+    pub users: Vec<User>,
+}
+
+fn quorum(name: impl Into<String>, mut extra: Vec<(String, Argument)>) -> Queue {
+    let mut arguments = vec![("x-queue-type".to_owned(), Argument::Str("quorum".into()))];
+    arguments.append(&mut extra);
+    Queue {
+        name: name.into(),
+        arguments,
+    }
+}
+
+fn exchange(name: &str, kind: ExchangeKind) -> Exchange {
+    Exchange {
+        name: name.into(),
+        kind,
+    }
+}
+
+fn bind(exchange: &str, queue: &str, routing_key: &str) -> Binding {
+    Binding {
+        exchange: exchange.into(),
+        queue: queue.into(),
+        routing_key: routing_key.into(),
+    }
+}
+
+/// Escapes a name for use in a RabbitMQ permission regular expression, anchored.
+fn exact(name: &str) -> String {
+    format!("^{}$", name.replace('.', "\\."))
+}
+
+impl Topology {
+    /// The topology of the hub of `country` exchanging with `partners`.
+    pub fn hub(country: MemberState, partners: &[MemberState], retry: &RetryPolicy) -> Topology {
+        let partners: Vec<MemberState> =
+            partners.iter().copied().filter(|&p| p != country).collect();
+        let exchanges = vec![
+            exchange(names::OUTBOUND_EXCHANGE, ExchangeKind::Topic),
+            exchange(names::INBOUND_EXCHANGE, ExchangeKind::Topic),
+            exchange(names::PARTNER_IN_EXCHANGE, ExchangeKind::Direct),
+            exchange(names::PARTNER_OUT_EXCHANGE, ExchangeKind::Direct),
+        ];
+        let mut queues = vec![
+            quorum(names::HUB_OUTBOUND_QUEUE, Vec::new()),
+            quorum(names::HUB_INBOUND_QUEUE, Vec::new()),
+            quorum(names::PARKED_QUEUE, Vec::new()),
+        ];
+        let mut bindings = vec![bind(
+            names::OUTBOUND_EXCHANGE,
+            names::HUB_OUTBOUND_QUEUE,
+            "#",
+        )];
+        let mut users = Vec::new();
+        for &partner in &partners {
+            let out = names::partner_out_queue(partner);
+            queues.push(quorum(out.clone(), Vec::new()));
+            bindings.push(bind(names::PARTNER_OUT_EXCHANGE, &out, partner.code()));
+            bindings.push(bind(
+                names::PARTNER_IN_EXCHANGE,
+                names::HUB_INBOUND_QUEUE,
+                partner.code(),
+            ));
+            users.push(User {
+                name: names::partner_user(partner),
+                partner,
+                permissions: Permissions {
+                    configure: "^$".into(),
+                    write: exact(names::PARTNER_IN_EXCHANGE),
+                    read: exact(&out),
+                },
+            });
+        }
+        for (stage, target) in [
+            (names::stage::OUTBOUND, names::HUB_OUTBOUND_QUEUE),
+            (names::stage::INBOUND, names::HUB_INBOUND_QUEUE),
+        ] {
+            for &delay in &retry.delays_ms {
+                // Expired messages go back to the stage's queue through the default exchange.
+                queues.push(quorum(
+                    names::retry_queue(stage, delay),
+                    vec![
+                        ("x-message-ttl".into(), Argument::Int(i64::from(delay))),
+                        (
+                            "x-dead-letter-exchange".into(),
+                            Argument::Str(String::new()),
+                        ),
+                        (
+                            "x-dead-letter-routing-key".into(),
+                            Argument::Str(target.into()),
+                        ),
+                        (
+                            "x-dead-letter-strategy".into(),
+                            Argument::Str("at-least-once".into()),
+                        ),
+                        ("x-overflow".into(), Argument::Str("reject-publish".into())),
+                    ],
+                ));
+            }
+        }
+        Topology {
+            exchanges,
+            queues,
+            bindings,
+            users,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(code: &str) -> MemberState {
+        MemberState::from_alpha2(code).expect("member state")
+    }
+
+    #[test]
+    fn hub_topology_has_the_contract_names() {
+        let retry = RetryPolicy {
+            delays_ms: vec![1_000, 10_000],
+            max_attempts: 3,
+        };
+        let t = Topology::hub(
+            state("VN"),
+            &[state("TH"), state("SG"), state("VN")],
+            &retry,
+        );
+        let queues: Vec<&str> = t.queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(
+            queues,
+            [
+                "asw.hub.outbound",
+                "asw.hub.inbound",
+                "asw.parked",
+                "asw.partner.out.TH",
+                "asw.partner.out.SG",
+                "asw.retry.outbound.1000",
+                "asw.retry.outbound.10000",
+                "asw.retry.inbound.1000",
+                "asw.retry.inbound.10000",
+            ]
+        );
+        assert!(
+            t.queues
+                .iter()
+                .all(|q| q.arguments[0] == ("x-queue-type".into(), Argument::Str("quorum".into())))
+        );
+        let users: Vec<&str> = t.users.iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(users, ["partner-TH", "partner-SG"]);
+        assert_eq!(t.users[0].permissions.write, "^asw\\.partner\\.in$");
+        assert_eq!(t.users[0].permissions.read, "^asw\\.partner\\.out\\.TH$");
+        assert!(
+            t.bindings
+                .contains(&bind("asw.partner.in", "asw.hub.inbound", "SG"))
+        );
+        assert!(
+            t.bindings
+                .contains(&bind("asw.partner.out", "asw.partner.out.TH", "TH"))
+        );
+    }
+
+    #[test]
+    fn retry_policy_backs_off_then_parks() {
+        let retry = RetryPolicy {
+            delays_ms: vec![1_000, 10_000],
+            max_attempts: 4,
+        };
+        assert_eq!(retry.delay_after(1), Some(1_000));
+        assert_eq!(retry.delay_after(2), Some(10_000));
+        assert_eq!(retry.delay_after(3), Some(10_000));
+        assert_eq!(retry.delay_after(4), None);
+        assert_eq!(
+            RetryPolicy {
+                delays_ms: Vec::new(),
+                max_attempts: 5
+            }
+            .delay_after(1),
+            None
+        );
+    }
+}

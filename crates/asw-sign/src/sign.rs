@@ -1,0 +1,169 @@
+//! Signing of outgoing messages with the national key.
+
+use asw_model::xml::{self, Element, Limits};
+use asw_model::{Header, ModelError};
+use openssl::pkey::PKey;
+use openssl::x509::X509;
+
+use crate::algorithm::{SignatureAlgorithm, uri};
+use crate::certificate::{CertificateInfo, KeyClass, KeyProblem};
+use crate::ffi::{self, LibraryError};
+
+/// Why a signer could not be made or a message not signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignError {
+    /// The private key is not an unencrypted PEM private key.
+    #[error("cannot read the private key (an unencrypted PEM key is expected): {0}")]
+    Key(String),
+    /// The certificate is not a PEM certificate.
+    #[error("cannot read the certificate (PEM expected): {0}")]
+    Certificate(String),
+    /// The private key does not belong to the certificate.
+    #[error("the private key does not match the certificate {fingerprint} ({subject})")]
+    KeyMismatch {
+        /// SHA-256 fingerprint of the certificate.
+        fingerprint: String,
+        /// Subject of the certificate.
+        subject: String,
+    },
+    /// RSA below 2048 bits.
+    #[error("the {key} key is too weak; RSA needs at least 2048 bits")]
+    WeakKey {
+        /// The key, e.g. `RSA 1024`.
+        key: String,
+    },
+    /// A key type the profile does not sign with.
+    #[error("the {key} key is not supported; use RSA (at least 2048 bits) or EC P-256")]
+    UnsupportedKey {
+        /// The key, e.g. `EC secp384r1`.
+        key: String,
+    },
+    /// The document is not acceptable XML or not an ASW message.
+    #[error("the document cannot be signed: {0}")]
+    Document(ModelError),
+    /// The document already carries a signature.
+    #[error("line {line}: the document already has a ds:Signature")]
+    AlreadySigned {
+        /// Line of the existing signature.
+        line: u32,
+    },
+    /// libxml2 or libxmlsec1 failed.
+    #[error(transparent)]
+    Library(LibraryError),
+}
+
+impl SignError {
+    /// Stable short code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignError::Key(_) => "SIGN-KEY",
+            SignError::Certificate(_) => "SIGN-CERTIFICATE",
+            SignError::KeyMismatch { .. } => "SIGN-KEY-MISMATCH",
+            SignError::WeakKey { .. } => "SIGN-WEAK-KEY",
+            SignError::UnsupportedKey { .. } => "SIGN-ALGORITHM",
+            SignError::Document(_) => "SIGN-DOCUMENT",
+            SignError::AlreadySigned { .. } => "SIGN-ALREADY-SIGNED",
+            SignError::Library(_) => "SIGN-LIBRARY",
+        }
+    }
+}
+
+/// Signs messages with one private key and its certificate. One per thread: it holds a
+/// libxmlsec1 key, which is not `Send`; make one per worker from the same PEM bytes.
+pub struct Signer {
+    key: ffi::Key,
+    algorithm: SignatureAlgorithm,
+    certificate: CertificateInfo,
+    limits: Limits,
+}
+
+impl Signer {
+    /// A signer for a PEM private key (PKCS#8 or traditional, unencrypted) and its PEM
+    /// certificate. Refuses RSA below 2048 bits, keys other than RSA and EC P-256, and a key
+    /// that does not belong to the certificate. The certificate's validity is not checked here
+    /// (see [`CertificateInfo::not_after`]).
+    pub fn new(key_pem: &[u8], cert_pem: &[u8]) -> Result<Signer, SignError> {
+        // An empty passphrase rather than none: OpenSSL would otherwise prompt on the terminal
+        // for an encrypted key.
+        let key = PKey::private_key_from_pem_passphrase(key_pem, b"")
+            .map_err(|e| SignError::Key(e.to_string()))?;
+        let cert = X509::from_pem(cert_pem).map_err(|e| SignError::Certificate(e.to_string()))?;
+        let (certificate, _) = CertificateInfo::read(&cert).map_err(SignError::Certificate)?;
+        let cert_key = cert
+            .public_key()
+            .map_err(|e| SignError::Certificate(e.to_string()))?;
+        if !cert_key.public_eq(&key) {
+            return Err(SignError::KeyMismatch {
+                fingerprint: certificate.fingerprint().to_owned(),
+                subject: certificate.subject().to_owned(),
+            });
+        }
+        let class = KeyClass::of(&key);
+        let algorithm = class.algorithm().map_err(|problem| match problem {
+            KeyProblem::Weak => SignError::WeakKey {
+                key: class.to_string(),
+            },
+            KeyProblem::Unsupported => SignError::UnsupportedKey {
+                key: class.to_string(),
+            },
+        })?;
+        let pkcs8 = key
+            .private_key_to_pkcs8()
+            .map_err(|e| SignError::Key(e.to_string()))?;
+        let cert_der = cert
+            .to_der()
+            .map_err(|e| SignError::Certificate(e.to_string()))?;
+        let key = ffi::Key::private(&pkcs8, &cert_der).map_err(SignError::Library)?;
+        Ok(Signer {
+            key,
+            algorithm,
+            certificate,
+            limits: Limits::default(),
+        })
+    }
+
+    /// The same signer with other size and depth limits for the documents it accepts.
+    pub fn with_limits(mut self, limits: Limits) -> Signer {
+        self.limits = limits;
+        self
+    }
+
+    /// The algorithm this signer's key signs with.
+    pub fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+
+    /// The signer's certificate.
+    pub fn certificate(&self) -> &CertificateInfo {
+        &self.certificate
+    }
+
+    /// Signs an ASW message: appends an enveloped `ds:Signature` over the whole document as the
+    /// last child of the root element and returns the serialised document (UTF-8).
+    ///
+    /// The input goes through the same bounded reader as incoming messages, must have a readable
+    /// envelope header and must not be signed already.
+    pub fn sign(&self, xml: &[u8]) -> Result<Vec<u8>, SignError> {
+        let root = xml::parse(xml, &self.limits).map_err(SignError::Document)?;
+        Header::from_message(&root).map_err(SignError::Document)?;
+        if let Some(line) = first_signature(&root) {
+            return Err(SignError::AlreadySigned { line });
+        }
+        let mut document = ffi::Document::parse(xml).map_err(SignError::Library)?;
+        document
+            .sign(&self.key, self.algorithm)
+            .map_err(SignError::Library)?;
+        document.to_bytes().map_err(SignError::Library)
+    }
+}
+
+fn first_signature(root: &Element) -> Option<u32> {
+    let mut stack = vec![root];
+    while let Some(element) = stack.pop() {
+        if element.is(uri::DSIG, "Signature") {
+            return Some(element.line);
+        }
+        stack.extend(element.children.iter());
+    }
+    None
+}

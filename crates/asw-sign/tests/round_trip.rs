@@ -1,0 +1,227 @@
+//! Signing and verifying every document kind with RSA-2048 and ECDSA P-256; the signed documents
+//! still validate against the ASW schema; the signer refuses bad keys and bad documents; signers
+//! and verifiers work side by side on several threads.
+
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use asw_model::xml::{self, Limits};
+use asw_model::{DocumentKind, Header};
+use asw_sign::keygen::{self, KeyAlgorithm};
+use asw_sign::{SignError, SignatureAlgorithm, Signer, TrustStore, Verified, Verifier, uri};
+use common::*;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
+use openssl::symm::Cipher;
+
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[test]
+fn shared_types_cross_threads() {
+    assert_send_sync::<TrustStore>();
+    assert_send_sync::<Verified>();
+    assert_send_sync::<SignError>();
+    assert_send_sync::<asw_sign::VerifyError>();
+}
+
+#[test]
+fn every_kind_round_trips_with_rsa_and_ecdsa() {
+    for (algorithm, expected) in [
+        (KeyAlgorithm::Rsa2048, SignatureAlgorithm::RsaSha256),
+        (KeyAlgorithm::EcP256, SignatureAlgorithm::EcdsaSha256),
+    ] {
+        let vn = party("VN", algorithm);
+        let signer = Signer::new(&vn.key_pem, &vn.cert_pem).unwrap();
+        assert_eq!(signer.algorithm(), expected);
+        let trust = Arc::new(TrustStore::from_pem([(vn.state, vn.cert_pem.as_slice())]).unwrap());
+        let verifier = Verifier::new(trust).unwrap();
+        for kind in DocumentKind::ALL {
+            let unsigned = sample_message(kind, "VN", "TH", 3);
+            let signed = signer.sign(&unsigned).unwrap();
+            let verified = verifier
+                .verify(&signed, now())
+                .unwrap_or_else(|e| panic!("{kind} {expected}: {} {e}", e.code()));
+            let header = Header::read(&unsigned, &Limits::default()).unwrap();
+            assert_eq!(verified.header(), &header, "{kind}");
+            assert_eq!(verified.signer(), vn.state);
+            assert_eq!(verified.bytes(), signed.as_slice());
+            assert_eq!(verified.algorithm(), expected);
+            assert_eq!(verified.fingerprint(), signer.certificate().fingerprint());
+            assert_eq!(verified.fingerprint().len(), 64);
+            assert_eq!(verified.subject(), "CN=aswhub VN, O=aswhub, C=VN");
+            assert_schema_valid(&signed);
+        }
+    }
+}
+
+#[test]
+fn signature_is_the_last_child_and_the_document_is_unchanged() {
+    let vn = party("VN", KeyAlgorithm::EcP256);
+    let signer = Signer::new(&vn.key_pem, &vn.cert_pem).unwrap();
+    let unsigned = form_d("VN", "TH");
+    let signed = signer.sign(&unsigned).unwrap();
+    assert!(signed.starts_with(b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"));
+    let before = xml::parse(&unsigned, &Limits::default()).unwrap();
+    let after = xml::parse(&signed, &Limits::default()).unwrap();
+    assert_eq!(after.children.len(), before.children.len() + 1);
+    assert_eq!(after.children[..2], before.children[..]);
+    let signature = after.children.last().unwrap();
+    assert!(signature.is(uri::DSIG, "Signature"));
+    let signed_info = signature.child(uri::DSIG, "SignedInfo").unwrap();
+    let reference = signed_info.child(uri::DSIG, "Reference").unwrap();
+    assert_eq!(reference.attribute("URI"), Some(""));
+    let transforms: Vec<_> = reference
+        .child(uri::DSIG, "Transforms")
+        .unwrap()
+        .children
+        .iter()
+        .map(|t| t.attribute("Algorithm").unwrap())
+        .collect();
+    assert_eq!(transforms, [uri::ENVELOPED, uri::EXC_C14N]);
+    assert_eq!(
+        reference
+            .child(uri::DSIG, "DigestMethod")
+            .unwrap()
+            .attribute("Algorithm"),
+        Some(uri::SHA256)
+    );
+    assert_eq!(
+        signed_info
+            .child(uri::DSIG, "CanonicalizationMethod")
+            .unwrap()
+            .attribute("Algorithm"),
+        Some(uri::EXC_C14N)
+    );
+    assert_eq!(
+        signed_info
+            .child(uri::DSIG, "SignatureMethod")
+            .unwrap()
+            .attribute("Algorithm"),
+        Some(uri::ECDSA_SHA256)
+    );
+    assert!(
+        signature
+            .path(uri::DSIG, &["KeyInfo", "X509Data", "X509Certificate"])
+            .is_some()
+    );
+}
+
+#[test]
+fn signer_refuses_weak_mismatched_unsupported_and_unreadable_keys() {
+    let weak = rsa_party("VN", 1024);
+    let err = Signer::new(&weak.key_pem, &weak.cert_pem).err().unwrap();
+    assert_eq!(err.code(), "SIGN-WEAK-KEY");
+    assert_eq!(
+        err.to_string(),
+        "the RSA 1024 key is too weak; RSA needs at least 2048 bits"
+    );
+
+    let vn = party("VN", KeyAlgorithm::Rsa2048);
+    let th = party("TH", KeyAlgorithm::Rsa2048);
+    let err = Signer::new(&vn.key_pem, &th.cert_pem).err().unwrap();
+    assert!(matches!(err, SignError::KeyMismatch { .. }), "{err}");
+
+    let p384 = PKey::from_ec_key(
+        EcKey::generate(&EcGroup::from_curve_name(Nid::SECP384R1).unwrap()).unwrap(),
+    )
+    .unwrap();
+    let cert =
+        keygen::certificate(vn.state, &p384, now(), now() + time::Duration::days(1)).unwrap();
+    let err = Signer::new(&p384.private_key_to_pem_pkcs8().unwrap(), &cert)
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "SIGN-ALGORITHM");
+    assert!(err.to_string().contains("EC secp384r1"), "{err}");
+
+    let err = Signer::new(b"not a key", &vn.cert_pem).err().unwrap();
+    assert_eq!(err.code(), "SIGN-KEY");
+    let err = Signer::new(&vn.key_pem, b"not a certificate")
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), "SIGN-CERTIFICATE");
+
+    // An encrypted key is refused without prompting on the terminal.
+    let key = PKey::private_key_from_pem(&vn.key_pem).unwrap();
+    let encrypted = key
+        .private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), b"secret")
+        .unwrap();
+    let err = Signer::new(&encrypted, &vn.cert_pem).err().unwrap();
+    assert_eq!(err.code(), "SIGN-KEY");
+}
+
+#[test]
+fn signer_refuses_signed_unacceptable_and_non_asw_documents() {
+    let vn = party("VN", KeyAlgorithm::EcP256);
+    let signer = Signer::new(&vn.key_pem, &vn.cert_pem).unwrap();
+    let signed = signer.sign(&form_d("VN", "TH")).unwrap();
+    let err = signer.sign(&signed).unwrap_err();
+    assert_eq!(err.code(), "SIGN-ALREADY-SIGNED");
+
+    let dtd = String::from_utf8(form_d("VN", "TH")).unwrap().replacen(
+        "?>",
+        "?><!DOCTYPE m [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>",
+        1,
+    );
+    let err = signer.sign(dtd.as_bytes()).unwrap_err();
+    assert_eq!(err.code(), "SIGN-DOCUMENT");
+    assert!(err.to_string().contains("XML-DTD"), "{err}");
+
+    let err = signer.sign(b"<a/>").unwrap_err();
+    assert_eq!(err.code(), "SIGN-DOCUMENT");
+    let err = signer
+        .with_limits(Limits {
+            max_bytes: 100,
+            max_depth: 32,
+        })
+        .sign(&form_d("VN", "TH"))
+        .unwrap_err();
+    assert!(err.to_string().contains("XML-SIZE"), "{err}");
+}
+
+#[test]
+fn signers_and_verifiers_work_on_several_threads() {
+    let vn = party("VN", KeyAlgorithm::Rsa2048);
+    let th = party("TH", KeyAlgorithm::EcP256);
+    let trust = Arc::new(
+        TrustStore::from_pem([
+            (vn.state, vn.cert_pem.as_slice()),
+            (th.state, th.cert_pem.as_slice()),
+        ])
+        .unwrap(),
+    );
+    let (tx, rx) = mpsc::channel::<Verified>();
+    let workers: Vec<_> = [vn, th]
+        .into_iter()
+        .map(|party| {
+            let trust = Arc::clone(&trust);
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                // Per-thread signer and verifier; only bytes, the trust store and proofs cross.
+                let signer = Signer::new(&party.key_pem, &party.cert_pem).unwrap();
+                let verifier = Verifier::new(trust).unwrap();
+                let to = if party.state.code() == "VN" {
+                    "TH"
+                } else {
+                    "VN"
+                };
+                for _ in 0..20 {
+                    let signed = signer.sign(&form_d(party.state.code(), to)).unwrap();
+                    tx.send(verifier.verify(&signed, now()).unwrap()).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let proofs: Vec<Verified> = rx.iter().collect();
+    assert_eq!(proofs.len(), 40);
+    assert!(proofs.iter().all(|v| v.signer() == v.header().sender));
+}

@@ -1,0 +1,112 @@
+//! `aswhub`: the daemon. A thin shell over `asw_gateway`: parse the command line, check the
+//! configuration before anything starts (exit 64 listing every problem), then run the hub until
+//! SIGTERM or SIGINT, draining in-flight messages within the grace period.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use asw_gateway::config::HubConfig;
+use asw_gateway::hub::Hub;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+/// Exit code for a configuration that cannot be used (EX_CONFIG).
+const EXIT_CONFIG: u8 = 64;
+
+/// aswhub: the ASEAN Single Window hub of one member state.
+#[derive(Debug, Parser)]
+#[command(name = "aswhub", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub.
+    Run {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Check a configuration file and report every problem (exit 64 if any).
+    CheckConfig {
+        /// Configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,lapin=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let (Command::Run { config } | Command::CheckConfig { config }) = &cli.command;
+    let config = match HubConfig::load(config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("aswhub: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    match cli.command {
+        Command::CheckConfig { .. } => {
+            println!(
+                "configuration is valid: {} with {} partner(s), vhost {}",
+                config.country,
+                config.partners.len(),
+                config.vhost()
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Run { .. } => match run(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("aswhub: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(config: HubConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(8)
+        .build()?;
+    runtime.block_on(async {
+        let hub = Hub::new(config)?;
+        let shutdown = CancellationToken::new();
+        let signals = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("Shutdown requested; draining in-flight messages.");
+            signals.cancel();
+        });
+        hub.run(shutdown).await?;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

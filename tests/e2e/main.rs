@@ -1,0 +1,328 @@
+//! End-to-end tests: several hubs on the real local broker, each in a vhost of its own, driven
+//! the way back-offices, partner gateways and operators use them.
+
+use std::time::Duration;
+
+use asw_e2e::{document, publish_as_partner, state, take, testbed};
+use asw_gateway::testbed::Received;
+use asw_model::DocumentKind;
+use asw_route::{Permissions, names};
+use asw_sign::Signer;
+use asw_sign::keygen::{self, KeyAlgorithm};
+use time::OffsetDateTime;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn is_doc(m: &Received, key: &str, id: uuid::Uuid) -> bool {
+    m.routing_key == key && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
+}
+
+fn outcome(m: &Received, key: &str, id: uuid::Uuid, what: &str) -> bool {
+    m.routing_key == key
+        && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
+        && m.header(names::HEADER_OUTCOME) == Some(what)
+}
+
+fn count(received: &[Received], key: &str, id: uuid::Uuid) -> usize {
+    received.iter().filter(|m| is_doc(m, key, id)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_states_exchange_documents_answers_and_outcomes() {
+    let (tb, _dir) = testbed(&["VN", "TH", "SG"]).await;
+    let (vn, th, sg) = (state("VN"), state("TH"), state("SG"));
+
+    // VN sends an e-Form D to TH: TH's back-office receives the exact signed document, VN's hears
+    // it was acknowledged and gets TH's signed receipt.
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    tb.send(
+        vn,
+        DocumentKind::FormD,
+        form_d.to_xml().expect("xml").as_bytes(),
+    )
+    .await
+    .expect("send");
+    let got = tb
+        .wait_for(th, "formd.VN", WAIT, |m| is_doc(m, "formd.VN", id))
+        .await
+        .expect("delivered");
+    assert_eq!(got.header("x-asw-signer"), Some("VN"));
+    let body = String::from_utf8(got.body.clone()).expect("utf-8");
+    assert!(
+        body.contains("<ds:Signature") && body.contains(&id.to_string()),
+        "delivered the signed document"
+    );
+    tb.wait_for(vn, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.formd.TH", id, "acknowledged")
+    })
+    .await
+    .expect("ack outcome");
+    let receipt = tb
+        .wait_for(vn, "formd-ack.TH", WAIT, |m| {
+            m.routing_key == "formd-ack.TH"
+                && m.properties.correlation_id.as_deref() == Some(id.to_string().as_str())
+        })
+        .await
+        .expect("receipt");
+    assert!(String::from_utf8_lossy(&receipt.body).contains("<ack:Status>received</ack:Status>"));
+
+    // SG sends an ACDD to VN; VN's customs answers with a Customs Response correlated to it.
+    let acdd = document(DocumentKind::Acdd, "SG", "VN");
+    let acdd_id = acdd.header.message_id;
+    tb.send(
+        sg,
+        DocumentKind::Acdd,
+        acdd.to_xml().expect("xml").as_bytes(),
+    )
+    .await
+    .expect("send");
+    tb.wait_for(vn, "acdd.SG", WAIT, |m| is_doc(m, "acdd.SG", acdd_id))
+        .await
+        .expect("delivered");
+    tb.wait_for(sg, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.acdd.VN", acdd_id, "acknowledged")
+    })
+    .await
+    .expect("ack");
+    let mut response = document(DocumentKind::AcddResponse, "VN", "SG");
+    response.header.correlation_id = Some(acdd_id);
+    tb.send(
+        vn,
+        DocumentKind::AcddResponse,
+        response.to_xml().expect("xml").as_bytes(),
+    )
+    .await
+    .expect("send");
+    tb.wait_for(sg, "acdd-response.VN", WAIT, |m| {
+        is_doc(m, "acdd-response.VN", response.header.message_id)
+    })
+    .await
+    .expect("response delivered");
+    let told = tb
+        .wait_for(sg, "status outcome", WAIT, |m| {
+            outcome(m, "outcome.acdd.VN", acdd_id, "status")
+        })
+        .await
+        .expect("outcome");
+    let json: serde_json::Value = serde_json::from_slice(&told.body).expect("JSON outcome");
+    assert_eq!(json["status"], "accepted");
+    assert_eq!(json["answer_id"], response.header.message_id.to_string());
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_misrouted_documents_are_parked_and_never_delivered() {
+    let (tb, dir) = testbed(&["VN", "TH", "SG"]).await;
+    let (vn, th, sg) = (state("VN"), state("TH"), state("SG"));
+    let now = OffsetDateTime::now_utc();
+
+    // A document claiming to come from TH, signed by MY: published by TH's own user.
+    let my = keygen::generate(state("MY"), KeyAlgorithm::Rsa2048, 30, now).expect("MY key");
+    let forged = document(DocumentKind::FormD, "TH", "VN");
+    let forged_bytes = Signer::new(&my.key_pem, &my.cert_pem)
+        .expect("signer")
+        .sign(forged.to_xml().expect("xml").as_bytes())
+        .expect("signed");
+    publish_as_partner(&tb, vn, th, "TH", &forged_bytes)
+        .await
+        .expect("publish");
+
+    // A genuine TH document published by SG's user: the transport and the sender disagree.
+    let th_key = std::fs::read(dir.path().join("th/key.pem")).expect("TH key");
+    let th_cert = std::fs::read(dir.path().join("th/cert.pem")).expect("TH cert");
+    let genuine = document(DocumentKind::FormD, "TH", "VN");
+    let genuine_bytes = Signer::new(&th_key, &th_cert)
+        .expect("signer")
+        .sign(genuine.to_xml().expect("xml").as_bytes())
+        .expect("signed");
+    publish_as_partner(&tb, vn, sg, "SG", &genuine_bytes)
+        .await
+        .expect("publish");
+
+    let parked = take(&tb, vn, names::PARKED_QUEUE, 2, WAIT).await;
+    assert_eq!(parked.len(), 2, "both are parked");
+    let reason = |m: &asw_amqp::Message| {
+        m.properties
+            .header(names::HEADER_REASON_CODE)
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let mut codes: Vec<_> = parked.iter().filter_map(reason).collect();
+    codes.sort();
+    assert_eq!(codes, ["SIG-UNTRUSTED", "TRANSPORT-003"]);
+    for m in &parked {
+        assert_eq!(
+            m.properties
+                .header(names::HEADER_STAGE)
+                .and_then(|v| v.as_str()),
+            Some("inbound")
+        );
+    }
+    // TH, the authenticated sender of the forgery, is told it was rejected, with the reason.
+    let rejection = tb
+        .wait_for(th, "the rejection", WAIT, |m| {
+            m.routing_key == "formd-ack.VN"
+                && m.properties.correlation_id.as_deref()
+                    == Some(forged.header.message_id.to_string().as_str())
+        })
+        .await
+        .expect("rejection");
+    let text = String::from_utf8_lossy(&rejection.body);
+    assert!(
+        text.contains("<ack:Status>rejected</ack:Status>") && text.contains("SIG-UNTRUSTED"),
+        "{text}"
+    );
+    // Nothing reached VN's back-office.
+    let received = tb.received(vn);
+    assert!(
+        received
+            .iter()
+            .all(|m| !m.routing_key.starts_with("formd.")),
+        "{:?}",
+        received.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
+    );
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_outbound_document_comes_back_as_an_outcome_with_its_errors() {
+    let (tb, _dir) = testbed(&["VN", "TH"]).await;
+    let vn = state("VN");
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    let xml = form_d.to_xml().expect("xml").replacen(
+        "<fd:IssuedIn>VN</fd:IssuedIn>",
+        "<fd:IssuedIn>MY</fd:IssuedIn>",
+        1,
+    );
+    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
+        .await
+        .expect("send");
+    let told = tb
+        .wait_for(vn, "rejected", WAIT, |m| {
+            outcome(m, "outcome.formd.TH", id, "rejected")
+        })
+        .await
+        .expect("outcome");
+    let json: serde_json::Value = serde_json::from_slice(&told.body).expect("JSON");
+    assert_eq!(json["reasons"][0]["code"], "FORMD-001", "{json}");
+    assert!(
+        json["reasons"][0]["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("line ")),
+        "{json}"
+    );
+    let parked = take(&tb, vn, names::PARKED_QUEUE, 1, WAIT).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body, xml.as_bytes(), "the exact bytes are parked");
+    assert_eq!(
+        parked[0]
+            .properties
+            .header(names::HEADER_STAGE)
+            .and_then(|v| v.as_str()),
+        Some("outbound")
+    );
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_message_published_twice_is_delivered_once() {
+    let (tb, dir) = testbed(&["VN", "TH"]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    // The back-office sends the same bytes twice.
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    let xml = form_d.to_xml().expect("xml");
+    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
+        .await
+        .expect("send");
+    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
+        .await
+        .expect("send again");
+    // A partner resends a signed document (its ack got lost, say).
+    let vn_key = std::fs::read(dir.path().join("vn/key.pem")).expect("key");
+    let vn_cert = std::fs::read(dir.path().join("vn/cert.pem")).expect("cert");
+    let other = document(DocumentKind::FormD, "VN", "TH");
+    let signed = Signer::new(&vn_key, &vn_cert)
+        .expect("signer")
+        .sign(other.to_xml().expect("xml").as_bytes())
+        .expect("sign");
+    publish_as_partner(&tb, th, vn, "VN", &signed)
+        .await
+        .expect("publish");
+    publish_as_partner(&tb, th, vn, "VN", &signed)
+        .await
+        .expect("publish again");
+
+    tb.wait_for(vn, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.formd.TH", id, "acknowledged")
+    })
+    .await
+    .expect("ack");
+    tb.wait_for(th, "the resent one", WAIT, |m| {
+        is_doc(m, "formd.VN", other.header.message_id)
+    })
+    .await
+    .expect("delivered");
+    // Leave time for any second copy to arrive, then count.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = tb.received(th);
+    assert_eq!(count(&received, "formd.VN", id), 1);
+    assert_eq!(count(&received, "formd.VN", other.header.message_id), 1);
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_wait_while_the_partner_is_unreachable_and_arrive_when_it_returns() {
+    let (tb, _dir) = testbed(&["VN", "TH"]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    let management = asw_amqp::Management::new("http://127.0.0.1:15672", "guest", "guest");
+    let th_vhost = tb.options().vhost(th);
+    let user = names::partner_user(vn);
+    let nothing = Permissions {
+        configure: "^$".into(),
+        write: "^$".into(),
+        read: "^$".into(),
+    };
+    // TH's broker refuses VN's link.
+    management
+        .set_permissions(&th_vhost, &user, &nothing)
+        .expect("revoke");
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    tb.send(
+        vn,
+        DocumentKind::FormD,
+        form_d.to_xml().expect("xml").as_bytes(),
+    )
+    .await
+    .expect("send");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        count(&tb.received(th), "formd.VN", id),
+        0,
+        "nothing gets through while refused"
+    );
+    // TH's broker takes VN back: the document waiting in asw.partner.out.TH goes through.
+    let allowed = Permissions {
+        configure: "^$".into(),
+        write: format!("^{}$", names::PARTNER_IN_EXCHANGE.replace('.', "\\.")),
+        read: format!("^{}$", names::partner_out_queue(vn).replace('.', "\\.")),
+    };
+    management
+        .set_permissions(&th_vhost, &user, &allowed)
+        .expect("restore");
+    tb.wait_for(th, "formd.VN", Duration::from_secs(60), |m| {
+        is_doc(m, "formd.VN", id)
+    })
+    .await
+    .expect("delivered after");
+    tb.wait_for(vn, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.formd.TH", id, "acknowledged")
+    })
+    .await
+    .expect("ack");
+    assert_eq!(count(&tb.received(th), "formd.VN", id), 1);
+    tb.stop_and_clean().await;
+}

@@ -1,0 +1,106 @@
+//! Support for the end-to-end tests: a testbed of hubs in vhosts of their own, and helpers to
+//! act as a partner gateway or an operator would.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use asw_amqp::{ConfirmingPublisher, Consumer, Message, Properties};
+use asw_gateway::testbed::{Testbed, TestbedOptions, partner_password};
+use asw_model::document::Message as Document;
+use asw_model::sample::{self, SampleSpec};
+use asw_model::{DocumentKind, MemberState};
+use asw_route::names;
+use time::OffsetDateTime;
+
+/// A member state by code.
+pub fn state(code: &str) -> MemberState {
+    MemberState::from_alpha2(code).unwrap_or_else(|| panic!("{code} is not a member state"))
+}
+
+/// Starts hubs for `codes` in vhosts named `aswt-<random>-<cc>`, so tests run in parallel.
+pub async fn testbed(codes: &[&str]) -> (Testbed, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let countries = codes.iter().map(|c| state(c)).collect();
+    let mut options = TestbedOptions::local(countries, dir.path().to_owned());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    options.vhost_prefix = format!("aswt-{}-", &tag[..10]);
+    let testbed = Testbed::start(options).await.expect("testbed starts");
+    (testbed, dir)
+}
+
+/// A fresh valid unsigned document.
+pub fn document(kind: DocumentKind, from: &str, to: &str) -> Document {
+    let created_at = OffsetDateTime::now_utc();
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0;
+    sample::message(&SampleSpec {
+        kind,
+        from: state(from),
+        to: state(to),
+        items: 3,
+        seed,
+        created_at,
+    })
+}
+
+/// The AMQP URL of a member state's vhost in the testbed, as `user`.
+pub fn url_as(testbed: &Testbed, vhost_of: MemberState, user: &str, password: &str) -> String {
+    format!(
+        "amqp://{user}:{password}@127.0.0.1:5672/{}",
+        testbed.options().vhost(vhost_of)
+    )
+}
+
+/// Publishes `bytes` into `to`'s `asw.partner.in` as user `partner-<as_partner>` with routing key
+/// `routing_key`, the way a partner gateway would.
+pub async fn publish_as_partner(
+    testbed: &Testbed,
+    to: MemberState,
+    as_partner: MemberState,
+    routing_key: &str,
+    bytes: &[u8],
+) -> anyhow::Result<()> {
+    let user = names::partner_user(as_partner);
+    let url = url_as(testbed, to, &user, &partner_password(as_partner));
+    let connection = asw_amqp::connect(&url, "e2e partner").await?;
+    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+    let properties = Properties::new()
+        .with_content_type(names::CONTENT_TYPE_XML)
+        .with_user_id(user);
+    let published = publisher
+        .publish(names::PARTNER_IN_EXCHANGE, routing_key, bytes, &properties)
+        .await;
+    let _ = connection.close().await;
+    published.context("publishing as a partner")
+}
+
+/// Takes up to `count` messages from `queue` in `at`'s vhost (as the admin), waiting at most
+/// `timeout` for them.
+pub async fn take(
+    testbed: &Testbed,
+    at: MemberState,
+    queue: &str,
+    count: usize,
+    timeout: Duration,
+) -> Vec<Message> {
+    let url = url_as(testbed, at, "guest", "guest");
+    let connection = asw_amqp::connect(&url, "e2e operator")
+        .await
+        .expect("connect");
+    let channel = connection.open_channel().await.expect("channel");
+    let mut consumer = Consumer::start(channel, queue, 100, "e2e")
+        .await
+        .expect("consume");
+    let mut out = Vec::new();
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < count {
+        match tokio::time::timeout_at(deadline, consumer.next()).await {
+            Ok(Some(Ok(delivery))) => {
+                delivery.acker.ack().await.expect("ack");
+                out.push(delivery.message);
+            }
+            _ => break,
+        }
+    }
+    let _ = connection.close().await;
+    out
+}
