@@ -182,6 +182,24 @@ async fn forged_and_misrouted_documents_are_parked_and_never_delivered() {
         "{:?}",
         received.iter().map(|m| &m.routing_key).collect::<Vec<_>>()
     );
+
+    // The forgery borrowed a message id; the genuine document with that id still gets through.
+    let mut real = document(DocumentKind::FormD, "TH", "VN");
+    real.header.message_id = forged.header.message_id;
+    let real_bytes = Signer::new(&th_key, &th_cert)
+        .expect("signer")
+        .sign(real.to_xml().expect("xml").as_bytes())
+        .expect("signed");
+    publish_as_partner(&tb, vn, th, "TH", &real_bytes)
+        .await
+        .expect("publish");
+    let got = tb
+        .wait_for(vn, "the genuine document", WAIT, |m| {
+            is_doc(m, "formd.TH", real.header.message_id)
+        })
+        .await
+        .expect("the genuine document is delivered");
+    assert_eq!(got.body, real_bytes);
     tb.stop_and_clean().await;
 }
 
@@ -324,5 +342,42 @@ async fn documents_wait_while_the_partner_is_unreachable_and_arrive_when_it_retu
     .await
     .expect("ack");
     assert_eq!(count(&tb.received(th), "formd.VN", id), 1);
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_journal_is_retried_with_back_off_then_parked_without_losing_the_document() {
+    let (tb, dir) = testbed(&["VN", "TH"]).await;
+    let vn = state("VN");
+    // The journal's folder vanishes under the running hub: every write now fails (transiently).
+    std::fs::remove_dir_all(dir.path().join("vn")).expect("remove VN's folder");
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    let xml = form_d.to_xml().expect("xml");
+    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
+        .await
+        .expect("send");
+    let told = tb
+        .wait_for(vn, "failed", WAIT, |m| {
+            outcome(m, "outcome.formd.TH", id, "failed")
+        })
+        .await
+        .expect("failed outcome");
+    let json: serde_json::Value = serde_json::from_slice(&told.body).expect("JSON");
+    assert_eq!(json["reasons"][0]["code"], "RETRIES-EXHAUSTED", "{json}");
+    let parked = take(&tb, vn, names::PARKED_QUEUE, 1, WAIT).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].body, xml.as_bytes(), "the exact bytes are kept");
+    let header = |name: &str| parked[0].properties.header(name).cloned();
+    assert_eq!(
+        header(names::HEADER_ATTEMPTS).and_then(|v| v.as_int()),
+        Some(3)
+    );
+    assert_eq!(
+        header("x-asw-routing-key")
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .as_deref(),
+        Some("formd")
+    );
     tb.stop_and_clean().await;
 }

@@ -34,8 +34,6 @@ use crate::steps::{self, InboundPlan, OutboundPlan, Send};
 const LANES: usize = 16;
 /// How long in-flight deliveries may take to finish after a shutdown request.
 pub const GRACE: Duration = Duration::from_secs(20);
-/// Pause before a transiently failed delivery goes back to its queue.
-const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// Why the hub could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -379,14 +377,137 @@ async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: S
     }
 }
 
-/// Settles a delivery that failed transiently: back to its queue after a pause.
-async fn retry_later(delivery_acker: asw_amqp::Acker, why: &str) -> Result<(), AmqpError> {
+/// Header: the routing key a message had before the hub moved it between its own queues.
+const HEADER_ROUTING_KEY: &str = "x-asw-routing-key";
+/// Header: the broker user that published a message to the hub before it was moved.
+const HEADER_TRANSPORT_USER: &str = "x-asw-transport-user";
+
+/// The routing key a delivery stands for: its own, or the original one when the hub moved it
+/// through a retry queue (it then comes back with the stage queue's name).
+fn original_routing_key(inner: &Inner, message: &asw_amqp::Message) -> String {
+    let moved = message.properties.user_id.as_deref() == Some(inner.own_user.as_str());
+    match message
+        .properties
+        .header(HEADER_ROUTING_KEY)
+        .and_then(HeaderValue::as_str)
+    {
+        Some(key) if moved => key.to_owned(),
+        _ => message.routing_key.clone(),
+    }
+}
+
+fn attempts_so_far(message: &asw_amqp::Message) -> u32 {
+    message
+        .properties
+        .header(names::HEADER_ATTEMPTS)
+        .and_then(HeaderValue::as_int)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+/// Settles a delivery that failed transiently: into the stage's retry queue with the next
+/// back-off delay and its attempts counted, or, once the attempts are used up, into the parking
+/// lot (and, outbound, a `failed` outcome to the back-office).
+async fn retry(
+    inner: &Inner,
+    publisher: &mut ConfirmingPublisher,
+    message: &asw_amqp::Message,
+    acker: asw_amqp::Acker,
+    stage: &str,
+    why: &str,
+) -> Result<(), AmqpError> {
+    let attempts = attempts_so_far(message).saturating_add(1);
+    let started = now();
+    let header = asw_model::Header::read(&message.body, &inner.config.limits.document).ok();
+    let Some(delay) = inner.config.retry.delay_after(attempts) else {
+        let refusals = [Refusal {
+            code: "RETRIES-EXHAUSTED".into(),
+            text: format!("gave up after {attempts} attempts; last failure: {why}"),
+        }];
+        warn!(attempts, reason = why, "Giving up on a delivery; parked.");
+        park(
+            publisher,
+            message,
+            header.as_ref(),
+            stage,
+            &refusals,
+            attempts,
+            started,
+        )
+        .await?;
+        if stage == names::stage::OUTBOUND {
+            if let Some(h) = &header {
+                let id = h.message_id;
+                let reason =
+                    asw_journal::Reason::new("RETRIES-EXHAUSTED", refusals[0].text.clone());
+                let _ = on_pool(inner, move |_, j| {
+                    j.transition(Direction::Outbound, id, State::Failed, Some(&reason), now())
+                })
+                .await;
+            }
+            let mut outcome = Outcome::new(
+                "failed",
+                header.as_ref().map(|h| h.message_id),
+                header.as_ref().map(|h| h.kind),
+                header.as_ref().map(|h| h.receiver),
+                started,
+            );
+            outcome.reasons = vec![OutcomeReason {
+                code: refusals[0].code.clone(),
+                text: refusals[0].text.clone(),
+            }];
+            publish_outcome(publisher, &outcome).await?;
+        }
+        return acker.ack().await;
+    };
     warn!(
+        attempts,
+        delay_ms = delay,
         reason = why,
-        "Transient failure; the delivery goes back to its queue."
+        "Transient failure; retrying later."
     );
-    tokio::time::sleep(RETRY_PAUSE).await;
-    delivery_acker.nack(true).await
+    let mut env = envelope(header.as_ref(), stage, attempts, started);
+    env.reason = why.to_owned();
+    let transport_user = match message.properties.user_id.as_deref() {
+        Some(u) if u == inner.own_user => message
+            .properties
+            .header(HEADER_TRANSPORT_USER)
+            .and_then(HeaderValue::as_str)
+            .map(str::to_owned),
+        other => other.map(str::to_owned),
+    };
+    let mut properties = Properties::new()
+        .with_user_id(inner.own_user.as_str())
+        .with_content_type(
+            message
+                .properties
+                .content_type
+                .clone()
+                .unwrap_or_else(|| names::CONTENT_TYPE_XML.into()),
+        )
+        .with_header(
+            names::HEADER_ATTEMPTS,
+            HeaderValue::Int(i64::from(attempts)),
+        )
+        .with_header(names::HEADER_STAGE, stage)
+        .with_header(names::HEADER_REASON, why)
+        .with_header(HEADER_ROUTING_KEY, original_routing_key(inner, message))
+        .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
+    if let Some(user) = transport_user {
+        properties = properties.with_header(HEADER_TRANSPORT_USER, user);
+    }
+    if let Some(id) = &message.properties.message_id {
+        properties = properties.with_message_id(id.clone());
+    }
+    publisher
+        .publish(
+            "",
+            &names::retry_queue(stage, delay),
+            &message.body,
+            &properties,
+        )
+        .await?;
+    acker.ack().await
 }
 
 async fn outbound(
@@ -397,14 +518,24 @@ async fn outbound(
     let Delivery { message, acker } = delivery;
     let started = now();
     let body = message.body.clone();
-    let routing_key = message.routing_key.clone();
+    let routing_key = original_routing_key(inner, &message);
     let plan = on_pool(inner, move |w, j| {
         steps::outbound(w, j, &body, &routing_key, started)
     })
     .await;
     let plan = match plan {
         Ok(plan) => plan,
-        Err(e) => return retry_later(acker, &e.to_string()).await,
+        Err(e) => {
+            return retry(
+                inner,
+                publisher,
+                &message,
+                acker,
+                names::stage::OUTBOUND,
+                &e.to_string(),
+            )
+            .await;
+        }
     };
     match plan {
         OutboundPlan::Publish(send) => {
@@ -434,6 +565,7 @@ async fn outbound(
                 header.as_ref(),
                 names::stage::OUTBOUND,
                 &refusals,
+                attempts_so_far(&message) + 1,
                 started,
             )
             .await?;
@@ -454,7 +586,17 @@ async fn outbound(
             publish_outcome(publisher, &outcome).await?;
             acker.ack().await
         }
-        OutboundPlan::Retry(why) => retry_later(acker, &why).await,
+        OutboundPlan::Retry(why) => {
+            retry(
+                inner,
+                publisher,
+                &message,
+                acker,
+                names::stage::OUTBOUND,
+                &why,
+            )
+            .await
+        }
     }
 }
 
@@ -466,12 +608,12 @@ async fn inbound(
     let Delivery { message, acker } = delivery;
     let started = now();
     let body = message.body.clone();
-    let routing_key = message.routing_key.clone();
+    let routing_key = original_routing_key(inner, &message);
     // A message the hub itself put back (from a retry queue) carries the partner's user in a header.
     let user_id = match message.properties.user_id.as_deref() {
         Some(u) if u == inner.own_user => message
             .properties
-            .header("x-asw-transport-user")
+            .header(HEADER_TRANSPORT_USER)
             .and_then(HeaderValue::as_str)
             .map(str::to_owned),
         other => other.map(str::to_owned),
@@ -482,7 +624,17 @@ async fn inbound(
     .await;
     let plan = match plan {
         Ok(plan) => plan,
-        Err(e) => return retry_later(acker, &e.to_string()).await,
+        Err(e) => {
+            return retry(
+                inner,
+                publisher,
+                &message,
+                acker,
+                names::stage::INBOUND,
+                &e.to_string(),
+            )
+            .await;
+        }
     };
     match plan {
         InboundPlan::Accept {
@@ -556,6 +708,7 @@ async fn inbound(
                 header.as_ref(),
                 names::stage::INBOUND,
                 &refusals,
+                attempts_so_far(&message) + 1,
                 started,
             )
             .await?;
@@ -564,7 +717,17 @@ async fn inbound(
             }
             acker.ack().await
         }
-        InboundPlan::Retry(why) => retry_later(acker, &why).await,
+        InboundPlan::Retry(why) => {
+            retry(
+                inner,
+                publisher,
+                &message,
+                acker,
+                names::stage::INBOUND,
+                &why,
+            )
+            .await
+        }
     }
 }
 
@@ -599,10 +762,11 @@ async fn park(
     header: Option<&Header>,
     stage: &str,
     refusals: &[Refusal],
+    attempts: u32,
     started: OffsetDateTime,
 ) -> Result<(), AmqpError> {
     let first = refusals.first();
-    let mut env = envelope(header, stage, 1, started);
+    let mut env = envelope(header, stage, attempts, started);
     env.reason_code = first.map(|r| r.code.clone()).unwrap_or_default();
     env.reason = summary(refusals);
     let mut properties = Properties::new()
@@ -616,16 +780,31 @@ async fn park(
         .with_header(names::HEADER_STAGE, stage)
         .with_header(names::HEADER_REASON, summary(refusals))
         .with_header(names::HEADER_REASON_CODE, env.reason_code.clone())
-        .with_header(names::HEADER_ATTEMPTS, HeaderValue::Int(1))
+        .with_header(
+            names::HEADER_ATTEMPTS,
+            HeaderValue::Int(i64::from(attempts)),
+        )
         .with_header(
             names::HEADER_PARKED_AT,
             asw_model::document::format_timestamp(started),
         )
-        .with_header("x-asw-routing-key", message.routing_key.as_str())
+        .with_header(
+            HEADER_ROUTING_KEY,
+            message
+                .properties
+                .header(HEADER_ROUTING_KEY)
+                .and_then(HeaderValue::as_str)
+                .unwrap_or(&message.routing_key),
+        )
         .with_header("x-asw-exchange", message.exchange.as_str())
         .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
-    if let Some(user) = &message.properties.user_id {
-        properties = properties.with_header("x-asw-transport-user", user.as_str());
+    let transport_user = message
+        .properties
+        .header(HEADER_TRANSPORT_USER)
+        .and_then(HeaderValue::as_str)
+        .or(message.properties.user_id.as_deref());
+    if let Some(user) = transport_user {
+        properties = properties.with_header(HEADER_TRANSPORT_USER, user);
     }
     if let Some(h) = header {
         properties = properties

@@ -139,7 +139,7 @@ impl Testbed {
             }
             std::fs::create_dir_all(dir.join("trust"))?;
             let mut toml = format!(
-                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = 100\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\npath = \"journal.db\"\n\n[limits]\nworkers = {}\n\n[retry]\ndelays_ms = [1000, 5000]\nmax_attempts = 5\n",
+                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = 100\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\npath = \"journal.db\"\n\n[limits]\nworkers = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
                 options.amqp,
                 options.vhost(state),
                 options.management_url,

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod sample;
 mod signing;
+mod topology;
 mod validate;
 
 /// aswhub operator and developer CLI.
@@ -27,7 +28,7 @@ enum Command {
     Sample(sample::SampleArgs),
     /// Validate documents against the ASW schemas and business rules.
     Validate(validate::ValidateArgs),
-    /// Play an e-Form D exchange between two member states and print it.
+    /// Run hubs on the local broker and play e-Form D and ACDD exchanges between them.
     Demo(demo::DemoArgs),
     /// Make a private key and a self-signed certificate for a member state.
     Keygen(signing::KeygenArgs),
@@ -37,6 +38,8 @@ enum Command {
     Verify(signing::VerifyArgs),
     /// Inspect the trust directory.
     Trust(signing::TrustArgs),
+    /// Declare a hub's broker topology (vhost, users, exchanges, queues, bindings).
+    Topology(topology::TopologyArgs),
 }
 
 /// What a command reports: success, or that what it checked failed (exit 1).
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => signing::sign(&args),
         Command::Verify(args) => signing::verify(&args),
         Command::Trust(args) => signing::trust(&args),
+        Command::Topology(args) => topology::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

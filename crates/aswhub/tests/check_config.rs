@@ -1,0 +1,61 @@
+//! `aswhub check-config`: a usable file exits 0, an unusable one exits 64 naming every problem.
+
+use std::process::Command;
+
+fn check(config: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_aswhub"))
+        .args(["check-config", "--config"])
+        .arg(config)
+        .output()
+        .expect("run aswhub")
+}
+
+#[test]
+fn good_and_bad_configurations() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("key.pem"), "k").expect("write");
+    std::fs::write(dir.path().join("cert.pem"), "c").expect("write");
+    std::fs::create_dir(dir.path().join("trust")).expect("mkdir");
+    let good = r#"
+country = "VN"
+[broker]
+url = "amqp://guest:guest@127.0.0.1:5672/asw-vn"
+[signing]
+key = "key.pem"
+certificate = "cert.pem"
+trust_dir = "trust"
+[journal]
+path = "journal.db"
+[partners.TH]
+link = "pull"
+password = "a-long-secret"
+"#;
+    let file = dir.path().join("hub.toml");
+    std::fs::write(&file, good).expect("write");
+    let out = check(&file);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "configuration is valid: VN with 1 partner(s), vhost asw-vn\n"
+    );
+
+    let bad = good
+        .replace("\"VN\"", "\"XX\"")
+        .replace("key.pem", "nope.pem")
+        .replace("link = \"pull\"", "link = \"push\"");
+    std::fs::write(&file, bad).expect("write");
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
+    for key in ["country", "signing.key", "partners.TH.url"] {
+        assert!(stderr.contains(key), "{key} missing from: {stderr}");
+    }
+    let out = check(&dir.path().join("missing.toml"));
+    assert_eq!(out.status.code(), Some(64));
+}
