@@ -65,8 +65,17 @@ impl Message {
         ("acr", ns::ACDD_RESPONSE),
     ];
 
-    /// The message as UTF-8 XML, with an XML declaration, indented.
+    /// The message as UTF-8 XML, with an XML declaration, indented (for people and samples).
     pub fn to_xml(&self) -> Result<String, quick_xml::SeError> {
+        self.write(true)
+    }
+
+    /// The message as UTF-8 XML, with an XML declaration, without indentation (for the wire).
+    pub fn to_xml_compact(&self) -> Result<String, quick_xml::SeError> {
+        self.write(false)
+    }
+
+    fn write(&self, indent: bool) -> Result<String, quick_xml::SeError> {
         let wire = WireMessage {
             xmlns_asw: ns::ENVELOPE,
             xmlns_cmn: ns::COMMON,
@@ -82,7 +91,9 @@ impl Message {
         };
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let mut serializer = quick_xml::se::Serializer::new(&mut out);
-        serializer.indent(' ', 2);
+        if indent {
+            serializer.indent(' ', 2);
+        }
         wire.serialize(serializer)?;
         out.push('\n');
         Ok(out)

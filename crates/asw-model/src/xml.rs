@@ -7,6 +7,7 @@
 //! the document handed to libxml2 for XSD validation.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
@@ -43,13 +44,15 @@ impl Default for Limits {
 /// An element of a parsed document: namespace, local name, attributes, text and children.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Element {
-    /// Namespace URI, empty when the element is in no namespace.
-    pub namespace: String,
+    /// Namespace URI, empty when the element is in no namespace (shared between elements).
+    pub namespace: Arc<str>,
     /// Local name.
     pub name: String,
     /// Attributes as (local name, value); namespace declarations are not included.
     pub attributes: Vec<(String, String)>,
-    /// Character data directly inside this element (entity references resolved).
+    /// Character data directly inside this element (entity references resolved). In an
+    /// element with children, white space between them is not kept (ASW documents have no
+    /// mixed content).
     pub text: String,
     /// Child elements in document order.
     pub children: Vec<Element>,
@@ -62,7 +65,7 @@ impl Element {
     pub fn child(&self, namespace: &str, name: &str) -> Option<&Element> {
         self.children
             .iter()
-            .find(|c| c.namespace == namespace && c.name == name)
+            .find(|c| &*c.namespace == namespace && c.name == name)
     }
 
     /// Every child with this namespace and local name.
@@ -73,7 +76,7 @@ impl Element {
     ) -> impl Iterator<Item = &'a Element> + 'a {
         self.children
             .iter()
-            .filter(move |c| c.namespace == namespace && c.name == name)
+            .filter(move |c| &*c.namespace == namespace && c.name == name)
     }
 
     /// Follows a path of children in one namespace, e.g. `["Transport", "DepartureDate"]`.
@@ -99,7 +102,7 @@ impl Element {
 
     /// True if this element has this namespace and local name.
     pub fn is(&self, namespace: &str, name: &str) -> bool {
-        self.namespace == namespace && self.name == name
+        &*self.namespace == namespace && self.name == name
     }
 }
 
@@ -136,6 +139,10 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, ModelError> {
     TreeBuilder::new(text, limits).run()
 }
 
+fn is_blank(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
 fn xml_error(rule: &'static str, line: u32, message: String) -> ModelError {
     ModelError::Xml {
         rule,
@@ -161,6 +168,17 @@ struct TreeBuilder<'a> {
     counted_to: usize,
     stack: Vec<Element>,
     root: Option<Element>,
+    /// Namespace URIs seen so far: a document uses a handful, shared by all its elements.
+    namespaces: Vec<Arc<str>>,
+}
+
+fn intern(namespaces: &mut Vec<Arc<str>>, uri: &str) -> Arc<str> {
+    if let Some(known) = namespaces.iter().find(|n| &***n == uri) {
+        return known.clone();
+    }
+    let new: Arc<str> = Arc::from(uri);
+    namespaces.push(new.clone());
+    new
 }
 
 impl<'a> TreeBuilder<'a> {
@@ -178,6 +196,7 @@ impl<'a> TreeBuilder<'a> {
             counted_to: 0,
             stack: Vec::new(),
             root: None,
+            namespaces: Vec::new(),
         }
     }
 
@@ -218,11 +237,13 @@ impl<'a> TreeBuilder<'a> {
             let event = match self.reader.read_resolved_event() {
                 Ok((ns, event)) => {
                     let ns = match ns {
-                        ResolveResult::Bound(ns) => Ok(ns.into_inner().to_owned()),
-                        ResolveResult::Unbound => Ok(String::new()),
+                        ResolveResult::Bound(ns) => {
+                            Ok(intern(&mut self.namespaces, ns.into_inner()))
+                        }
+                        ResolveResult::Unbound => Ok(intern(&mut self.namespaces, "")),
                         ResolveResult::Unknown(prefix) => Err(prefix),
                     };
-                    (ns, event.into_owned())
+                    (ns, event)
                 }
                 Err(e) => {
                     let at = usize::try_from(self.reader.error_position()).unwrap_or(start);
@@ -231,10 +252,12 @@ impl<'a> TreeBuilder<'a> {
             };
             match event {
                 (ns, Event::Start(start_tag)) => {
+                    self.drop_blank_parent_text();
                     let element = self.open(ns, &start_tag, start)?;
                     self.stack.push(element);
                 }
                 (ns, Event::Empty(start_tag)) => {
+                    self.drop_blank_parent_text();
                     let element = self.open(ns, &start_tag, start)?;
                     self.close(element, start)?;
                 }
@@ -305,9 +328,18 @@ impl<'a> TreeBuilder<'a> {
         }
     }
 
+    /// A child starts: white space seen so far in its parent was indentation.
+    fn drop_blank_parent_text(&mut self) {
+        if let Some(parent) = self.stack.last_mut()
+            && is_blank(&parent.text)
+        {
+            parent.text.clear();
+        }
+    }
+
     fn open(
         &mut self,
-        ns: Result<String, String>,
+        ns: Result<Arc<str>, String>,
         tag: &quick_xml::events::BytesStart<'_>,
         offset: usize,
     ) -> Result<Element, ModelError> {
@@ -374,7 +406,11 @@ impl<'a> TreeBuilder<'a> {
     fn push_text(&mut self, content: &str, offset: usize) -> Result<(), ModelError> {
         match self.stack.last_mut() {
             Some(element) => {
-                element.text.push_str(content);
+                // Indentation between child elements is not content: not keeping it saves
+                // most of the reader's allocations on pretty-printed documents.
+                if element.children.is_empty() || !is_blank(content) {
+                    element.text.push_str(content);
+                }
                 Ok(())
             }
             None if content
@@ -409,6 +445,7 @@ mod tests {
         let root = parse_default(xml).expect("valid");
         assert!(root.is("urn:a", "R"));
         assert_eq!(root.line, 2);
+        assert_eq!(root.text, "", "indentation between children is not kept");
         let x = root.child("urn:a", "X").expect("X");
         assert_eq!(x.text, "1 < 2 A<z>");
         assert_eq!(x.attribute("u"), Some("K&G"));

@@ -350,7 +350,7 @@ fn algorithm_of(element: &Element) -> Result<&str, VerifyError> {
 }
 
 fn qualified(element: &Element) -> String {
-    if element.namespace == uri::DSIG {
+    if &*element.namespace == uri::DSIG {
         format!("ds:{}", element.name)
     } else if element.namespace.is_empty() {
         element.name.clone()
