@@ -381,3 +381,126 @@ async fn a_failing_journal_is_retried_with_back_off_then_parked_without_losing_t
     );
     tb.stop_and_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_certificate_rollover_takes_effect_on_reload_without_restart() {
+    let (tb, dir) = testbed(&["VN", "TH"]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    // VN has a new key; TH's operator has not added its certificate yet.
+    let next = keygen::generate(vn, KeyAlgorithm::EcP256, 365, OffsetDateTime::now_utc())
+        .expect("new VN key");
+    let sign_new = |d: &asw_model::document::Message| {
+        Signer::new(&next.key_pem, &next.cert_pem)
+            .expect("signer")
+            .sign(d.to_xml().expect("xml").as_bytes())
+            .expect("sign")
+    };
+    let early = document(DocumentKind::FormD, "VN", "TH");
+    publish_as_partner(&tb, th, vn, "VN", &sign_new(&early))
+        .await
+        .expect("publish");
+    let parked = take(&tb, th, names::PARKED_QUEUE, 1, WAIT).await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        parked[0]
+            .properties
+            .header(names::HEADER_REASON_CODE)
+            .and_then(|v| v.as_str()),
+        Some("SIG-UNTRUSTED")
+    );
+    // The operator adds the new certificate beside the old one and reloads: both are trusted.
+    std::fs::write(dir.path().join("th/trust/VN/vn-next.pem"), &next.cert_pem)
+        .expect("add certificate");
+    assert_eq!(
+        tb.hub(th).expect("TH hub").reload_trust().expect("reload"),
+        2
+    );
+    let later = document(DocumentKind::FormD, "VN", "TH");
+    publish_as_partner(&tb, th, vn, "VN", &sign_new(&later))
+        .await
+        .expect("publish");
+    tb.wait_for(th, "signed with the new key", WAIT, |m| {
+        is_doc(m, "formd.VN", later.header.message_id)
+    })
+    .await
+    .expect("delivered");
+    // The old key still works during the rollover.
+    let old = document(DocumentKind::FormD, "VN", "TH");
+    tb.send(
+        vn,
+        DocumentKind::FormD,
+        old.to_xml().expect("xml").as_bytes(),
+    )
+    .await
+    .expect("send");
+    tb.wait_for(th, "signed with the old key", WAIT, |m| {
+        is_doc(m, "formd.VN", old.header.message_id)
+    })
+    .await
+    .expect("delivered");
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hubs_reconnect_after_their_connections_are_killed_and_nothing_is_lost_or_doubled() {
+    let (tb, _dir) = testbed(&["VN", "TH"]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    let management = asw_amqp::Management::new("http://127.0.0.1:15672", "guest", "guest");
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        let d = document(DocumentKind::FormD, "VN", "TH");
+        ids.push(d.header.message_id);
+        tb.send(vn, DocumentKind::FormD, d.to_xml().expect("xml").as_bytes())
+            .await
+            .expect("send");
+    }
+    // Mid-stream, every hub connection (pipelines and partner links) is cut.
+    tb.wait_for(th, "the first documents", WAIT, |m| {
+        m.routing_key == "formd.VN"
+    })
+    .await
+    .expect("flowing");
+    // The management API lists connections a few seconds late: look until the hubs' show.
+    let mut killed = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while killed < 2 && std::time::Instant::now() < deadline {
+        for vhost in [tb.options().vhost(vn), tb.options().vhost(th)] {
+            for c in management.connections(&vhost).expect("connections") {
+                if c.client_properties
+                    .connection_name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("aswhub-"))
+                {
+                    management.close_connection(&c.name).expect("close");
+                    killed += 1;
+                }
+            }
+        }
+        if killed < 2 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    assert!(killed >= 2, "the hubs' connections were found and closed");
+    for id in &ids {
+        tb.wait_for(th, "every document", Duration::from_secs(90), |m| {
+            is_doc(m, "formd.VN", *id)
+        })
+        .await
+        .expect("delivered");
+        tb.wait_for(vn, "every acknowledgement", Duration::from_secs(90), |m| {
+            outcome(m, "outcome.formd.TH", *id, "acknowledged")
+        })
+        .await
+        .expect("acknowledged");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = tb.received(th);
+    for id in &ids {
+        assert_eq!(
+            count(&received, "formd.VN", *id),
+            1,
+            "{id} delivered exactly once"
+        );
+    }
+    tb.stop_and_clean().await;
+}

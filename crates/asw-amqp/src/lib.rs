@@ -52,6 +52,6 @@ pub use connection::{
 pub use consumer::{Acker, Consumer, Delivery, Message};
 pub use declare::declare;
 pub use error::AmqpError;
-pub use management::{MANAGEMENT_TIMEOUT, Management, QueueInfo};
+pub use management::{ClientProperties, ConnectionInfo, MANAGEMENT_TIMEOUT, Management, QueueInfo};
 pub use properties::{HeaderValue, Headers, Properties};
 pub use publisher::{CONFIRM_TIMEOUT, ConfirmingPublisher, Outgoing, PublishError};

@@ -64,6 +64,27 @@ pub struct QueueInfo {
     pub messages_unacknowledged: u64,
 }
 
+/// A client connection as the management API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct ConnectionInfo {
+    /// The broker's name for it (`127.0.0.1:50000 -> 127.0.0.1:5672`), used to close it.
+    pub name: String,
+    /// The user it authenticated as.
+    #[serde(default)]
+    pub user: String,
+    /// What the client calls it (`connection_name` client property), if it said.
+    #[serde(default)]
+    pub client_properties: ClientProperties,
+}
+
+/// The client properties of a connection that aswhub cares about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct ClientProperties {
+    /// The connection name the client gave.
+    #[serde(default)]
+    pub connection_name: Option<String>,
+}
+
 impl Management {
     /// A client of the API at `base_url` (`http://127.0.0.1:15672`), as `user`.
     pub fn new(base_url: &str, user: &str, password: &str) -> Management {
@@ -140,6 +161,23 @@ impl Management {
             .body_mut()
             .read_json::<Vec<QueueInfo>>()
             .map_err(|e| self.error("GET", &path, Some(200), e.to_string()))
+    }
+
+    /// The client connections open to `vhost`.
+    pub fn connections(&self, vhost: &str) -> Result<Vec<ConnectionInfo>, AmqpError> {
+        let path = format!("/api/vhosts/{}/connections", encode_component(vhost));
+        let mut response = self.call("GET", &path, None)?;
+        response
+            .body_mut()
+            .read_json::<Vec<ConnectionInfo>>()
+            .map_err(|e| self.error("GET", &path, Some(200), e.to_string()))
+    }
+
+    /// Closes a client connection by name, as an operator (or a failing network) would; closing
+    /// one that is already gone is not an error.
+    pub fn close_connection(&self, name: &str) -> Result<(), AmqpError> {
+        let path = format!("/api/connections/{}", encode_component(name));
+        self.delete(&path)
     }
 
     fn put(&self, path: &str, body: &serde_json::Value) -> Result<u16, AmqpError> {

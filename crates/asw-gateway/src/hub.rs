@@ -81,6 +81,8 @@ impl std::fmt::Debug for Hub {
 
 struct Inner {
     config: HubConfig,
+    abandoned: Arc<steps::Abandoned>,
+    trust: Arc<TrustStore>,
     journal: Arc<dyn Journal>,
     pool: Pool<Worker>,
     /// The broker user of the hub itself.
@@ -105,8 +107,9 @@ impl Hub {
             partners: config.partners.keys().copied().collect::<BTreeSet<_>>(),
         });
         let limits = config.limits.document;
+        let worker_trust = trust.clone();
         let pool = Pool::start(config.limits.workers, "asw-worker", move || {
-            Worker::new(identity.clone(), &key, &cert, trust.clone(), limits)
+            Worker::new(identity.clone(), &key, &cert, worker_trust.clone(), limits)
         })?;
         let own_user = asw_amqp::AmqpUrl::parse(&config.broker.url)?
             .user()
@@ -114,6 +117,8 @@ impl Hub {
         Ok(Hub {
             inner: Arc::new(Inner {
                 config,
+                abandoned: Arc::default(),
+                trust,
                 journal,
                 pool,
                 own_user,
@@ -126,12 +131,36 @@ impl Hub {
         self.inner.journal.clone()
     }
 
+    /// Reads the trust store directory again: added, removed or rolled-over partner
+    /// certificates take effect for the next message, without a restart. On error the hub keeps
+    /// the certificates it had. Logs the certificates that expire soon.
+    pub fn reload_trust(&self) -> Result<usize, HubError> {
+        let count = self.inner.trust.reload()?;
+        info!(certificates = count, "Trust store reloaded.");
+        self.warn_expiring();
+        Ok(count)
+    }
+
+    /// Logs a warning for every trusted certificate that expires within the configured days.
+    pub fn warn_expiring(&self) {
+        let days = self.inner.config.signing.expiry_warning_days;
+        for cert in self.inner.trust.expiring_within(days, now()) {
+            warn!(
+                partner = %cert.member_state(),
+                file = %cert.path().display(),
+                not_after = %asw_model::document::format_timestamp(cert.info().not_after()),
+                "Partner certificate expires within {days} days: add its successor to the trust store."
+            );
+        }
+    }
+
     /// Runs until `shutdown` is cancelled: connects (with back-off), runs the pipelines, and
     /// reconnects whenever the broker connection fails. Returns after draining in-flight work.
     pub async fn run(&self, shutdown: CancellationToken) -> Result<(), HubError> {
         let config = &self.inner.config;
         let name = format!("aswhub-{}", config.country);
         let backoff = Backoff::default();
+        self.warn_expiring();
         loop {
             let connection = tokio::select! {
                 c = connect_with_backoff(&config.broker.url, &name, &backoff) => Arc::new(c?),
@@ -405,6 +434,16 @@ fn attempts_so_far(message: &asw_amqp::Message) -> u32 {
         .unwrap_or(0)
 }
 
+/// Whether a retry counts as a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// A transient failure: counted, backed off, parked once the attempts are used up.
+    Failed,
+    /// Another consumer holds the message's claim: looked at again after the shortest delay,
+    /// not counted (the claim lease bounds the wait).
+    Waiting,
+}
+
 /// Settles a delivery that failed transiently: into the stage's retry queue with the next
 /// back-off delay and its attempts counted, or, once the attempts are used up, into the parking
 /// lot (and, outbound, a `failed` outcome to the back-office).
@@ -415,11 +454,21 @@ async fn retry(
     acker: asw_amqp::Acker,
     stage: &str,
     why: &str,
+    kind: Attempt,
 ) -> Result<(), AmqpError> {
-    let attempts = attempts_so_far(message).saturating_add(1);
     let started = now();
     let header = asw_model::Header::read(&message.body, &inner.config.limits.document).ok();
-    let Some(delay) = inner.config.retry.delay_after(attempts) else {
+    let (attempts, delay) = match kind {
+        Attempt::Failed => {
+            let attempts = attempts_so_far(message).saturating_add(1);
+            (attempts, inner.config.retry.delay_after(attempts))
+        }
+        Attempt::Waiting => (
+            attempts_so_far(message),
+            inner.config.retry.delays_ms.first().copied(),
+        ),
+    };
+    let Some(delay) = delay else {
         let refusals = [Refusal {
             code: "RETRIES-EXHAUSTED".into(),
             text: format!("gave up after {attempts} attempts; last failure: {why}"),
@@ -519,8 +568,9 @@ async fn outbound(
     let started = now();
     let body = message.body.clone();
     let routing_key = original_routing_key(inner, &message);
+    let abandoned = inner.abandoned.clone();
     let plan = on_pool(inner, move |w, j| {
-        steps::outbound(w, j, &body, &routing_key, started)
+        steps::outbound(w, j, &abandoned, &body, &routing_key, started)
     })
     .await;
     let plan = match plan {
@@ -533,6 +583,7 @@ async fn outbound(
                 acker,
                 names::stage::OUTBOUND,
                 &e.to_string(),
+                Attempt::Failed,
             )
             .await;
         }
@@ -548,7 +599,8 @@ async fn outbound(
                     &send.bytes,
                     &document_properties(&send.header),
                 )
-                .await?;
+                .await
+                .inspect_err(|_| inner.abandoned.add(id))?;
             journal_move(inner, Direction::Outbound, id, State::Queued).await;
             info!(message_id = %id, receiver = %send.header.receiver, kind = %send.header.kind, "Signed and queued for the partner.");
             acker.ack().await
@@ -586,6 +638,18 @@ async fn outbound(
             publish_outcome(publisher, &outcome).await?;
             acker.ack().await
         }
+        OutboundPlan::Wait(why) => {
+            retry(
+                inner,
+                publisher,
+                &message,
+                acker,
+                names::stage::OUTBOUND,
+                &why,
+                Attempt::Waiting,
+            )
+            .await
+        }
         OutboundPlan::Retry(why) => {
             retry(
                 inner,
@@ -594,6 +658,7 @@ async fn outbound(
                 acker,
                 names::stage::OUTBOUND,
                 &why,
+                Attempt::Failed,
             )
             .await
         }
@@ -618,8 +683,17 @@ async fn inbound(
             .map(str::to_owned),
         other => other.map(str::to_owned),
     };
+    let abandoned = inner.abandoned.clone();
     let plan = on_pool(inner, move |w, j| {
-        steps::inbound(w, j, &body, user_id.as_deref(), &routing_key, started)
+        steps::inbound(
+            w,
+            j,
+            &abandoned,
+            &body,
+            user_id.as_deref(),
+            &routing_key,
+            started,
+        )
     })
     .await;
     let plan = match plan {
@@ -632,6 +706,7 @@ async fn inbound(
                 acker,
                 names::stage::INBOUND,
                 &e.to_string(),
+                Attempt::Failed,
             )
             .await;
         }
@@ -656,7 +731,8 @@ async fn inbound(
                 let key = names::inbound_key(header.kind, header.sender);
                 publisher
                     .publish(names::INBOUND_EXCHANGE, &key, &message.body, &properties)
-                    .await?;
+                    .await
+                    .inspect_err(|_| inner.abandoned.add(header.message_id))?;
                 journal_move(
                     inner,
                     Direction::Inbound,
@@ -717,6 +793,18 @@ async fn inbound(
             }
             acker.ack().await
         }
+        InboundPlan::Wait(why) => {
+            retry(
+                inner,
+                publisher,
+                &message,
+                acker,
+                names::stage::INBOUND,
+                &why,
+                Attempt::Waiting,
+            )
+            .await
+        }
         InboundPlan::Retry(why) => {
             retry(
                 inner,
@@ -725,6 +813,7 @@ async fn inbound(
                 acker,
                 names::stage::INBOUND,
                 &why,
+                Attempt::Failed,
             )
             .await
         }

@@ -39,6 +39,8 @@ pub enum OutboundPlan {
     },
     /// A transient failure (the journal): try again later.
     Retry(String),
+    /// Another consumer holds the message's claim: look again later, without counting an attempt.
+    Wait(String),
 }
 
 /// What became of an outbound document, from an answer the partner sent.
@@ -87,6 +89,8 @@ pub enum InboundPlan {
     },
     /// A transient failure: try again later.
     Retry(String),
+    /// Another consumer holds the message's claim: look again later, without counting an attempt.
+    Wait(String),
 }
 
 /// How long a message recorded but not finished belongs to the consumer that recorded it. A copy
@@ -95,8 +99,35 @@ pub enum InboundPlan {
 /// publish-confirm timeout, so a live consumer is never overtaken.
 pub const CLAIM_LEASE: time::Duration = time::Duration::seconds(45);
 
-fn claimed_by_another(record: &asw_journal::MessageRecord, now: OffsetDateTime) -> bool {
-    now - record.summary.updated_at < CLAIM_LEASE
+fn claimed_by_another(
+    record: &asw_journal::MessageRecord,
+    now: OffsetDateTime,
+    abandoned: &Abandoned,
+) -> bool {
+    !abandoned.take(record.summary.header.message_id)
+        && now - record.summary.updated_at < CLAIM_LEASE
+}
+
+/// Claims this process gave up: messages whose delivery was cut short when the broker session
+/// failed, so their redelivery may take over at once instead of waiting out the lease.
+#[derive(Debug, Default)]
+pub struct Abandoned(std::sync::Mutex<std::collections::HashSet<Uuid>>);
+
+impl Abandoned {
+    /// Notes that this process stopped working on `id` without finishing it.
+    pub fn add(&self, id: Uuid) {
+        if let Ok(mut ids) = self.0.lock() {
+            ids.insert(id);
+        }
+    }
+
+    /// True (once) if this process abandoned `id`.
+    fn take(&self, id: Uuid) -> bool {
+        self.0
+            .lock()
+            .map(|mut ids| ids.remove(&id))
+            .unwrap_or(false)
+    }
 }
 
 fn transient(e: &JournalError) -> bool {
@@ -114,6 +145,7 @@ fn journal_refusal(e: &JournalError) -> Refusal {
 pub fn outbound(
     worker: &mut Worker,
     journal: &dyn Journal,
+    abandoned: &Abandoned,
     bytes: &[u8],
     routing_key: &str,
     now: OffsetDateTime,
@@ -164,7 +196,7 @@ pub fn outbound(
                     state,
                 };
             }
-            if claimed_by_another(&record, now) {
+            if claimed_by_another(&record, now, abandoned) {
                 return OutboundPlan::Retry(format!(
                     "message {id} is being sent by another consumer"
                 ));
@@ -230,6 +262,7 @@ fn reason_of(refusals: &[Refusal]) -> Reason {
 pub fn inbound(
     worker: &mut Worker,
     journal: &dyn Journal,
+    abandoned: &Abandoned,
     bytes: &[u8],
     user_id: Option<&str>,
     routing_key: &str,
@@ -247,8 +280,8 @@ pub fn inbound(
     let deliver = match journal.record(Direction::Inbound, &header, bytes, State::Verified, now) {
         Ok(Recorded::New) => true,
         Ok(Recorded::Existing(record)) => match record.summary.state {
-            State::Verified | State::Received if claimed_by_another(&record, now) => {
-                return InboundPlan::Retry(format!(
+            State::Verified | State::Received if claimed_by_another(&record, now, abandoned) => {
+                return InboundPlan::Wait(format!(
                     "message {} is being delivered by another consumer",
                     header.message_id
                 ));

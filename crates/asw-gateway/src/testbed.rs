@@ -89,6 +89,7 @@ pub struct Testbed {
     options: TestbedOptions,
     stop: CancellationToken,
     hubs: Vec<JoinHandle<()>>,
+    handles: BTreeMap<MemberState, Arc<Hub>>,
     offices: BTreeMap<MemberState, BackOffice>,
     listeners: Vec<JoinHandle<()>>,
     configs: BTreeMap<MemberState, PathBuf>,
@@ -191,9 +192,11 @@ impl Testbed {
         }
         let stop = CancellationToken::new();
         let mut hubs = Vec::new();
-        for file in configs.values() {
+        let mut handles = BTreeMap::new();
+        for (&state, file) in &configs {
             let config = HubConfig::load(file)?;
-            let hub = Hub::new(config)?;
+            let hub = Arc::new(Hub::new(config)?);
+            handles.insert(state, hub.clone());
             let token = stop.clone();
             hubs.push(tokio::spawn(async move {
                 if let Err(e) = hub.run(token).await {
@@ -250,6 +253,7 @@ impl Testbed {
             options,
             stop,
             hubs,
+            handles,
             offices,
             listeners,
             configs,
@@ -259,6 +263,11 @@ impl Testbed {
     /// The configuration file of a member state's hub.
     pub fn config_file(&self, state: MemberState) -> Option<&Path> {
         self.configs.get(&state).map(PathBuf::as_path)
+    }
+
+    /// The running hub of a member state.
+    pub fn hub(&self, state: MemberState) -> Option<&Arc<Hub>> {
+        self.handles.get(&state)
     }
 
     /// The options the testbed runs with.

@@ -1,6 +1,7 @@
 //! `aswhub`: the daemon. A thin shell over `asw_gateway`: parse the command line, check the
 //! configuration before anything starts (exit 64 listing every problem), then run the hub until
-//! SIGTERM or SIGINT, draining in-flight messages within the grace period.
+//! SIGTERM or SIGINT, draining in-flight messages within the grace period. SIGHUP re-reads the
+//! trust store.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,13 +81,30 @@ fn run(config: HubConfig) -> anyhow::Result<()> {
         .max_blocking_threads(8)
         .build()?;
     runtime.block_on(async {
-        let hub = Hub::new(config)?;
+        let hub = std::sync::Arc::new(Hub::new(config)?);
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("Shutdown requested; draining in-flight messages.");
             signals.cancel();
+        });
+        // SIGHUP, and once an hour, re-read the trust store (certificate rollover without restart).
+        let reloading = hub.clone();
+        tokio::spawn(async move {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut hangup) = signal(SignalKind::hangup()) else { return };
+            let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+            hourly.tick().await;
+            loop {
+                tokio::select! {
+                    _ = hangup.recv() => {}
+                    _ = hourly.tick() => {}
+                }
+                if let Err(e) = reloading.reload_trust() {
+                    tracing::error!(error = %e, "Cannot reload the trust store; keeping the certificates loaded before.");
+                }
+            }
         });
         hub.run(shutdown).await?;
         Ok(())
