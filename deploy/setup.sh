@@ -8,7 +8,7 @@ ASWHUB_PACKAGES=(
   pkg-config clang libclang-dev libssl-dev
   libxml2-dev libxml2-utils
   libxmlsec1-dev libxmlsec1-openssl xmlsec1
-  openssl rabbitmq-server
+  openssl rabbitmq-server postgresql
 )
 
 as_root() {
@@ -50,5 +50,24 @@ ensure_rabbitmq() {
   fi
 }
 
+ensure_postgresql() {
+  # The PostgreSQL journal backend's tests use the local server (trust auth on 127.0.0.1).
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo "setup: starting PostgreSQL" >&2
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    if [ -n "$version" ]; then
+      as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    fi
+    local i
+    for i in $(seq 1 30); do
+      pg_isready -q -h 127.0.0.1 -p 5432 && break
+      sleep 1
+    done
+  fi
+  pg_isready -q -h 127.0.0.1 -p 5432 || { echo "setup: PostgreSQL did not start" >&2; return 1; }
+}
+
 install_packages
 ensure_rabbitmq
+ensure_postgresql

@@ -37,6 +37,9 @@ pub struct TestbedOptions {
     pub vhost_prefix: String,
     /// Worker threads per hub.
     pub workers: usize,
+    /// Member states whose hub is not started in-process: configuration, keys and topology are
+    /// made, and the caller runs `aswhub` for them.
+    pub external: Vec<MemberState>,
 }
 
 impl TestbedOptions {
@@ -50,6 +53,7 @@ impl TestbedOptions {
             admin: ("guest".into(), "guest".into()),
             vhost_prefix: "asw-".into(),
             workers: 1,
+            external: Vec::new(),
         }
     }
 
@@ -193,7 +197,10 @@ impl Testbed {
         let stop = CancellationToken::new();
         let mut hubs = Vec::new();
         let mut handles = BTreeMap::new();
-        for (&state, file) in &configs {
+        for (&state, file) in configs
+            .iter()
+            .filter(|(s, _)| !options.external.contains(s))
+        {
             let config = HubConfig::load(file)?;
             let hub = Arc::new(Hub::new(config)?);
             handles.insert(state, hub.clone());

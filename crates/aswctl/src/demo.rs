@@ -40,6 +40,9 @@ pub struct DemoArgs {
     /// RabbitMQ management API URL.
     #[arg(long, default_value = "http://127.0.0.1:15672")]
     management: String,
+    /// Vhosts are this prefix and the lower-case member state code.
+    #[arg(long, default_value = "asw-", hide = true)]
+    vhost_prefix: String,
 }
 
 fn parse_countries(list: &str) -> anyhow::Result<Vec<MemberState>> {
@@ -71,6 +74,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
         let mut options = TestbedOptions::local(countries.clone(), args.dir.clone());
         options.amqp = args.amqp.trim_end_matches('/').to_owned();
         options.management_url = args.management.clone();
+        options.vhost_prefix = args.vhost_prefix.clone();
         let started = Instant::now();
         let testbed = Testbed::start(options).await.context("starting the hubs")?;
         let vhosts: Vec<String> = countries
@@ -85,6 +89,8 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
         );
         if args.keep_running {
             println!("READY");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
             wait_for_signal().await;
             testbed.stop().await;
             return Ok(Outcome::Success);
