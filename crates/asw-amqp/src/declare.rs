@@ -79,6 +79,25 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), AmqpE
     Ok(())
 }
 
+/// The number of messages ready in `queue` (those delivered and not yet acknowledged are not
+/// counted), by a passive declare, which creates and changes nothing. A queue that does not exist
+/// is an error, and the broker then closes the channel.
+pub async fn ready_messages(channel: &Channel, queue: &str) -> Result<u32, AmqpError> {
+    let vhost = channel.vhost();
+    let options = QueueDeclareOptions {
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let declaring =
+        channel
+            .lapin()
+            .queue_declare(short(queue, "queue name")?, options, FieldTable::default());
+    let declared = within(vhost, "count the messages of a queue", declaring)
+        .await?
+        .map_err(|source| declare_error(vhost, "queue", queue, source))?;
+    Ok(declared.message_count())
+}
+
 fn exchange_kind(kind: ExchangeKind) -> lapin::ExchangeKind {
     match kind {
         ExchangeKind::Direct => lapin::ExchangeKind::Direct,

@@ -50,7 +50,7 @@ pub use connection::{
     Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect, connect_with_backoff,
 };
 pub use consumer::{Acker, Consumer, Delivery, Message};
-pub use declare::declare;
+pub use declare::{declare, ready_messages};
 pub use error::AmqpError;
 pub use management::{ClientProperties, ConnectionInfo, MANAGEMENT_TIMEOUT, Management, QueueInfo};
 pub use properties::{HeaderValue, Headers, Properties};

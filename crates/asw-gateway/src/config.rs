@@ -68,11 +68,23 @@ pub struct SigningConfig {
     pub expiry_warning_days: u32,
 }
 
-/// The journal.
+/// The journal: an embedded SQLite file (`path`), or a PostgreSQL database (`url`) that several
+/// hubs on different hosts can share.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalConfig {
-    /// SQLite database file.
+    /// SQLite database file (resolved against the configuration's folder); unused with `url`.
     pub path: PathBuf,
+    /// `postgres://` URL, when the journal is in PostgreSQL.
+    pub url: Option<String>,
+}
+
+impl JournalConfig {
+    /// What `asw_journal::open` takes: the URL, or the file's path.
+    pub fn location(&self) -> String {
+        self.url
+            .clone()
+            .unwrap_or_else(|| self.path.to_string_lossy().into_owned())
+    }
 }
 
 /// Limits.
@@ -175,7 +187,8 @@ fn default_expiry_days() -> u32 {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawJournal {
-    path: PathBuf,
+    path: Option<PathBuf>,
+    url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -288,18 +301,42 @@ impl HubConfig {
                 signing.trust_dir.display()
             ));
         }
-        let journal = JournalConfig {
-            path: resolve(&raw.journal.path),
-        };
-        match journal.path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
-                problems.push(format!(
-                    "journal.path: folder {} does not exist",
-                    dir.display()
-                ));
+        let journal = match (&raw.journal.path, &raw.journal.url) {
+            (Some(path), None) => {
+                let path = resolve(path);
+                match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() && !dir.is_dir() => {
+                        problems.push(format!(
+                            "journal.path: folder {} does not exist",
+                            dir.display()
+                        ));
+                    }
+                    _ => {}
+                }
+                JournalConfig { path, url: None }
             }
-            _ => {}
-        }
+            (None, Some(url)) => {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    problems.push(format!(
+                        "journal.url: {:?} is not a postgres:// URL",
+                        redact(url)
+                    ));
+                }
+                JournalConfig {
+                    path: PathBuf::new(),
+                    url: Some(url.clone()),
+                }
+            }
+            _ => {
+                problems.push(
+                    "journal: give either path (SQLite file) or url (PostgreSQL), not both".into(),
+                );
+                JournalConfig {
+                    path: PathBuf::new(),
+                    url: None,
+                }
+            }
+        };
         if raw.limits.workers == 0 || raw.limits.workers > 256 {
             problems.push(format!(
                 "limits.workers: {} is not between 1 and 256",

@@ -14,10 +14,10 @@ use asw_amqp::{
     AmqpError, Backoff, ConfirmingPublisher, Connection, Consumer, Delivery, HeaderValue,
     Properties, connect_with_backoff,
 };
-use asw_journal::{Direction, Journal, SqliteJournal, State};
+use asw_journal::{Direction, Journal, State};
 use asw_model::bus::{BUS_HEADER, BusEnvelope};
 use asw_model::{DocumentKind, Header, MemberState};
-use asw_route::names;
+use asw_route::names::{self, HEADER_EXCHANGE, HEADER_ROUTING_KEY, HEADER_TRANSPORT_USER};
 use asw_sign::TrustStore;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
@@ -101,7 +101,7 @@ impl Hub {
         let key = read(&config.signing.key)?;
         let cert = read(&config.signing.certificate)?;
         let trust = Arc::new(TrustStore::load(&config.signing.trust_dir)?);
-        let journal: Arc<dyn Journal> = Arc::new(SqliteJournal::open(&config.journal.path)?);
+        let journal: Arc<dyn Journal> = Arc::from(asw_journal::open(config.journal.location())?);
         let identity = Arc::new(Identity {
             country: config.country,
             partners: config.partners.keys().copied().collect::<BTreeSet<_>>(),
@@ -405,11 +405,6 @@ async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: S
         Err(e) => warn!(message_id = %id, error = %e, "Cannot journal a move."),
     }
 }
-
-/// Header: the routing key a message had before the hub moved it between its own queues.
-const HEADER_ROUTING_KEY: &str = "x-asw-routing-key";
-/// Header: the broker user that published a message to the hub before it was moved.
-const HEADER_TRANSPORT_USER: &str = "x-asw-transport-user";
 
 /// The routing key a delivery stands for: its own, or the original one when the hub moved it
 /// through a retry queue (it then comes back with the stage queue's name).
@@ -885,7 +880,7 @@ async fn park(
                 .and_then(HeaderValue::as_str)
                 .unwrap_or(&message.routing_key),
         )
-        .with_header("x-asw-exchange", message.exchange.as_str())
+        .with_header(HEADER_EXCHANGE, message.exchange.as_str())
         .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
     let transport_user = message
         .properties

@@ -100,12 +100,30 @@ pub enum InboundPlan {
 pub const CLAIM_LEASE: time::Duration = time::Duration::seconds(45);
 
 fn claimed_by_another(
+    journal: &dyn Journal,
     record: &asw_journal::MessageRecord,
     now: OffsetDateTime,
     abandoned: &Abandoned,
 ) -> bool {
     !abandoned.take(record.summary.header.message_id)
         && now - record.summary.updated_at < CLAIM_LEASE
+        && !released_by_replay(journal, &record.summary)
+}
+
+/// True if the last thing that happened to the message is an operator's replay
+/// ([`Journal::replay`], `aswctl replay`): no consumer holds it, so the copy the operator
+/// republished takes it at once rather than waiting out [`CLAIM_LEASE`]. On a journal error the
+/// claim stands (the copy waits).
+pub fn released_by_replay(journal: &dyn Journal, summary: &asw_journal::MessageSummary) -> bool {
+    journal
+        .history(summary.direction, summary.header.message_id)
+        .ok()
+        .and_then(|history| {
+            history
+                .last()
+                .map(|t| t.event == asw_journal::Event::Replayed)
+        })
+        .unwrap_or(false)
 }
 
 /// Claims this process gave up: messages whose delivery was cut short when the broker session
@@ -196,8 +214,8 @@ pub fn outbound(
                     state,
                 };
             }
-            if claimed_by_another(&record, now, abandoned) {
-                return OutboundPlan::Retry(format!(
+            if claimed_by_another(journal, &record, now, abandoned) {
+                return OutboundPlan::Wait(format!(
                     "message {id} is being sent by another consumer"
                 ));
             }
@@ -280,13 +298,26 @@ pub fn inbound(
     let deliver = match journal.record(Direction::Inbound, &header, bytes, State::Verified, now) {
         Ok(Recorded::New) => true,
         Ok(Recorded::Existing(record)) => match record.summary.state {
-            State::Verified | State::Received if claimed_by_another(&record, now, abandoned) => {
+            State::Verified | State::Received
+                if claimed_by_another(journal, &record, now, abandoned) =>
+            {
                 return InboundPlan::Wait(format!(
                     "message {} is being delivered by another consumer",
                     header.message_id
                 ));
             }
-            State::Verified | State::Received => true,
+            State::Verified => true,
+            // Recorded before its verification (refused then, replayed since): it is verified now.
+            State::Received => match journal.transition(
+                Direction::Inbound,
+                header.message_id,
+                State::Verified,
+                None,
+                now,
+            ) {
+                Ok(_) => true,
+                Err(e) => return InboundPlan::Retry(e.to_string()),
+            },
             State::Delivered => false,
             parked => {
                 // A copy of something refused or discarded before: refuse it again, quietly.

@@ -40,6 +40,14 @@ pub struct TestbedOptions {
     /// Member states whose hub is not started in-process: configuration, keys and topology are
     /// made, and the caller runs `aswhub` for them.
     pub external: Vec<MemberState>,
+    /// Partners pull their documents (nothing is pushed): documents for a partner stay in
+    /// `asw.partner.out.<CC>` (benchmarks count them there).
+    pub pull: bool,
+    /// Unacknowledged deliveries per consumer in each hub.
+    pub prefetch: u16,
+    /// A PostgreSQL journal URL for every hub instead of a SQLite file each (the URL should
+    /// give each hub its own schema, or they share one journal).
+    pub journal_url: Option<String>,
 }
 
 impl TestbedOptions {
@@ -54,6 +62,9 @@ impl TestbedOptions {
             vhost_prefix: "asw-".into(),
             workers: 1,
             external: Vec::new(),
+            pull: false,
+            prefetch: 100,
+            journal_url: None,
         }
     }
 
@@ -144,12 +155,17 @@ impl Testbed {
             }
             std::fs::create_dir_all(dir.join("trust"))?;
             let mut toml = format!(
-                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = 100\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\npath = \"journal.db\"\n\n[limits]\nworkers = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
+                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n\n[limits]\nworkers = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
                 options.amqp,
                 options.vhost(state),
                 options.management_url,
                 options.admin.0,
                 options.admin.1,
+                options.prefetch,
+                match &options.journal_url {
+                    Some(url) => format!("url = \"{url}\""),
+                    None => "path = \"journal.db\"".to_owned(),
+                },
                 options.workers,
             );
             for &p in &partners {
@@ -159,6 +175,13 @@ impl Testbed {
                     .map_or(("amqp", options.amqp.as_str()), |(s, r)| {
                         (s, r.rsplit_once('@').map_or(r, |(_, h)| h))
                     });
+                if options.pull {
+                    toml.push_str(&format!(
+                        "\n[partners.{p}]\nlink = \"pull\"\npassword = \"{}\"\n",
+                        partner_password(p),
+                    ));
+                    continue;
+                }
                 toml.push_str(&format!(
                     "\n[partners.{p}]\nlink = \"push\"\nurl = \"{scheme}://{}:{}@{host}/{}\"\npassword = \"{}\"\n",
                     names::partner_user(state),

@@ -1,13 +1,12 @@
 //! The journal's error type: what failed, on which message, and whether retrying later can help.
 
 use std::fmt;
-use std::path::PathBuf;
 
 use uuid::Uuid;
 
 use crate::Direction;
 
-/// The error type of a database backend, kept opaque so another backend can follow.
+/// The error type of a database backend, kept opaque so that callers do not depend on the backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong in the journal. A conflicting duplicate or a refused move is not an
@@ -15,10 +14,10 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     /// The journal could not be opened or its schema created.
-    #[error("cannot open the journal at {path}")]
+    #[error("cannot open the journal at {location}")]
     Open {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or the PostgreSQL URL without its password.
+        location: String,
         /// See [`JournalError::is_transient`].
         transient: bool,
         /// What the database said.
@@ -27,11 +26,11 @@ pub enum JournalError {
     },
     /// The database was written by a newer aswhub.
     #[error(
-        "the journal at {path} has schema version {found}, this build knows versions up to {supported}"
+        "the journal at {location} has schema version {found}, this build knows versions up to {supported}"
     )]
     SchemaTooNew {
-        /// The database file.
-        path: PathBuf,
+        /// The database file, or the PostgreSQL URL without its password.
+        location: String,
         /// Its schema version.
         found: i64,
         /// The newest version this build knows.
@@ -94,8 +93,11 @@ pub enum JournalError {
 impl JournalError {
     /// True if the same call may succeed later without any change to the request: the database is
     /// busy or locked by another process, or its file or directory is unavailable, read-only, full
-    /// or failing I/O. The hub retries the message later rather than dead-lettering it. Everything
-    /// else is a bug, a damaged database or an unsupported schema, and retrying cannot help.
+    /// or failing I/O; or the PostgreSQL server cannot be reached, dropped the connection, is
+    /// starting up, shutting down, out of resources or read-only (a standby). The hub retries the
+    /// message later rather than dead-lettering it. Everything else (a constraint violation, a
+    /// request the database refuses, a bad URL, a failed login) is a bug, a damaged database, a
+    /// configuration error or an unsupported schema, and retrying cannot help.
     pub fn is_transient(&self) -> bool {
         match self {
             JournalError::Open { transient, .. } | JournalError::Database { transient, .. } => {

@@ -1,15 +1,54 @@
 //! The journal of every message in and out of the hub and its state: for audit, duplicate
 //! detection, correlation of answers with originals, and replay.
 //!
-//! The [`Journal`] trait is what the hub uses; [`SqliteJournal`] implements it on an embedded SQLite
-//! database, and a PostgreSQL backend can follow. The API is synchronous: the hub calls it from
-//! blocking worker threads, never from the async reactor.
+//! The [`Journal`] trait is what the hub uses. Two backends implement it with the same behaviour,
+//! checked by one test suite run against both:
+//!
+//! - [`SqliteJournal`], an embedded SQLite database file: nothing to run, for one machine (several
+//!   hub processes on that machine may share the file);
+//! - [`PostgresJournal`], a PostgreSQL database: for hub processes on several machines, and for
+//!   operators who already run PostgreSQL.
+//!
+//! The API is synchronous: the hub calls it from blocking worker threads, never from the async
+//! reactor.
+//!
+//! # Choosing the backend
+//!
+//! [`open`] picks the backend from the form of what it is given:
+//!
+//! | given | backend |
+//! | --- | --- |
+//! | `postgres://user@host:5432/database` or `postgresql://..` | [`PostgresJournal`] |
+//! | `sqlite:///var/lib/aswhub/journal.db` (`sqlite://` then the path) | [`SqliteJournal`] |
+//! | `/var/lib/aswhub/journal.db`, `journal.db` (a path) | [`SqliteJournal`] |
+//! | any other `scheme://..` | an error, not a file of that name |
+//!
+//! A PostgreSQL URL takes the parameters of the `postgres` crate (libpq's, mostly): for example
+//! `postgres://aswhub:secret@db.internal/aswhub?connect_timeout=10` or, for tables in a schema of
+//! their own, `..?options=-csearch_path%3Djournal`. The database (and that schema) must exist; the
+//! journal creates its tables on open. TLS is not supported: reach the server over a trusted
+//! network or a local socket (`postgres://aswhub@%2Frun%2Fpostgresql/aswhub`). For settings the URL
+//! does not carry (connections per handle, lock timeout, actor name), call
+//! [`PostgresJournal::open_with`] or [`SqliteJournal::open_with`] directly.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), asw_journal::JournalError> {
+//! use std::sync::Arc;
+//! let journal: Arc<dyn asw_journal::Journal> =
+//!     asw_journal::open("postgres://aswhub@127.0.0.1/aswhub")?.into();
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Sharing one journal
 //!
 //! Correctness never rests on a process-local lock, so several hub processes may share one
 //! journal: a message is recorded with `INSERT .. ON CONFLICT DO NOTHING` inside a write
 //! transaction, and a state moves by compare-and-set (`UPDATE .. WHERE state = <the state read>`)
 //! inside a write transaction, allowed only if [`TRANSITIONS`] allows it. Of two processes racing,
-//! exactly one wins and the other is told what happened instead.
+//! exactly one wins and the other is told what happened instead. SQLite takes its database-wide
+//! write lock first (`BEGIN IMMEDIATE`); PostgreSQL locks the message's row as it reads it
+//! (`SELECT .. FOR UPDATE`), as [`PostgresJournal`] tells.
 //!
 //! Times are passed in by the caller (`at`), stored in UTC with microsecond precision (what
 //! PostgreSQL's `timestamptz` keeps), and come back in UTC.
@@ -17,6 +56,9 @@
 mod error;
 mod message;
 mod outcome;
+mod pool;
+mod postgresql;
+mod request;
 mod schema;
 mod sqlite;
 mod state;
@@ -24,12 +66,51 @@ mod state;
 pub use error::{BoxError, JournalError, Operation, Subject};
 pub use message::{Event, Filter, MessageRecord, MessageSummary, Reason, TransitionRecord};
 pub use outcome::{Conflict, Field, Recorded, Replay, Transition};
+pub use postgresql::{PostgresJournal, PostgresOptions};
 pub use sqlite::{SqliteJournal, SqliteOptions, Synchronous};
 pub use state::{Direction, State, TRANSITIONS, is_allowed, replay_target};
+
+use std::path::Path;
 
 use asw_model::Header;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+/// Opens the journal at `location` with default options, choosing the backend by its form (see
+/// [the crate documentation](crate#choosing-the-backend)): a `postgres://` or `postgresql://` URL
+/// opens a [`PostgresJournal`]; `sqlite://<path>` or a plain path a [`SqliteJournal`]. Another
+/// `scheme://` is refused rather than taken for a file name.
+///
+/// Returns a `Box`; the hub shares it as an `Arc<dyn Journal>` (`Arc::from(box)` or `.into()`).
+pub fn open(location: impl AsRef<Path>) -> Result<Box<dyn Journal>, JournalError> {
+    let location = location.as_ref();
+    let Some(text) = location.to_str() else {
+        return Ok(Box::new(SqliteJournal::open(location)?));
+    };
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        return Ok(Box::new(PostgresJournal::open(text)?));
+    }
+    if let Some(path) = text.strip_prefix("sqlite://") {
+        return Ok(Box::new(SqliteJournal::open(path)?));
+    }
+    if let Some((scheme, _)) = text.split_once("://")
+        && !scheme.is_empty()
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    {
+        return Err(JournalError::Open {
+            location: postgresql::redact(text),
+            transient: false,
+            source: format!(
+                "unknown journal URL scheme {scheme:?}: use postgres://, postgresql://, \
+                 sqlite:// or a file path"
+            )
+            .into(),
+        });
+    }
+    Ok(Box::new(SqliteJournal::open(location)?))
+}
 
 /// The journal. A message is identified by its direction and message id. Every method is one
 /// atomic database transaction.

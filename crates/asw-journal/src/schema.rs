@@ -1,8 +1,11 @@
-//! The SQLite schema, as numbered migrations applied on open and tracked by `PRAGMA user_version`.
+//! The schemas of both backends, as numbered migrations applied on open: tracked by
+//! `PRAGMA user_version` in SQLite and by the `journal_schema` table in PostgreSQL. The two hold
+//! the same tables (messages, bodies, transitions) with the same columns and checks, each in the
+//! types of its database. Version `n` means the same thing in both.
 
-/// The migrations, in order: `MIGRATIONS[n]` takes a database from version `n` to `n + 1`.
-/// Never edit a migration that has shipped; append a new one.
-pub(crate) const MIGRATIONS: &[&str] = &[V1];
+/// The SQLite migrations, in order: `SQLITE_MIGRATIONS[n]` takes a database from version `n` to
+/// `n + 1`. Never edit a migration that has shipped; append a new one.
+pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[V1];
 
 /// Version 1: messages and their history.
 ///
@@ -62,22 +65,114 @@ CREATE TABLE transitions (
 CREATE INDEX transitions_message ON transitions (direction, message_id, seq);
 ";
 
+/// The PostgreSQL migrations, in order, as [`SQLITE_MIGRATIONS`]. Each is idempotent
+/// (`IF NOT EXISTS`), and runs under an advisory lock with the version row it adds.
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[POSTGRES_V1];
+
+/// The PostgreSQL table of applied versions, created before the first migration.
+pub(crate) const POSTGRES_VERSION_TABLE: &str = "
+CREATE TABLE IF NOT EXISTS journal_schema (
+    version    integer     PRIMARY KEY CHECK (version > 0),
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+";
+
+/// Version 1 on PostgreSQL: [`V1`] in PostgreSQL's types.
+///
+/// Ids are `uuid`, digests and bytes `bytea`, journal times `timestamptz` (microseconds, UTC).
+/// `created_at` stays text (RFC 3339): it is the sender's value, compared in full when the message
+/// comes again, so it keeps the sender's offset and nanoseconds. Names compare byte-wise
+/// (`COLLATE "C"`) so listings order as in SQLite whatever the database's collation. The history's
+/// `seq` comes from an identity column: increasing in the order rows are written, and, as each
+/// message's moves are serialised by its row lock, in the order of each message's moves.
+const POSTGRES_V1: &str = r#"
+CREATE TABLE IF NOT EXISTS messages (
+    direction      text COLLATE "C" NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    message_id     uuid             NOT NULL,
+    kind           text COLLATE "C" NOT NULL,
+    sender         text COLLATE "C" NOT NULL,
+    receiver       text COLLATE "C" NOT NULL,
+    correlation_id uuid,
+    version        text             NOT NULL,
+    created_at     text             NOT NULL,
+    state          text COLLATE "C" NOT NULL CHECK (state IN ('received', 'signed', 'queued',
+                       'sent', 'acknowledged', 'verified', 'delivered', 'rejected', 'failed',
+                       'discarded')),
+    parked_from    text COLLATE "C",
+    attempts       integer          NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    reason_code    text,
+    reason_text    text,
+    first_seen     timestamptz      NOT NULL,
+    updated_at     timestamptz      NOT NULL,
+    digest         bytea            NOT NULL CHECK (octet_length(digest) = 32),
+    PRIMARY KEY (direction, message_id)
+);
+CREATE INDEX IF NOT EXISTS messages_updated     ON messages (updated_at);
+CREATE INDEX IF NOT EXISTS messages_state       ON messages (state, updated_at);
+CREATE INDEX IF NOT EXISTS messages_kind        ON messages (kind);
+CREATE INDEX IF NOT EXISTS messages_sender      ON messages (sender);
+CREATE INDEX IF NOT EXISTS messages_receiver    ON messages (receiver);
+CREATE INDEX IF NOT EXISTS messages_correlation ON messages (correlation_id)
+    WHERE correlation_id IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS bodies (
+    direction  text COLLATE "C" NOT NULL,
+    message_id uuid             NOT NULL,
+    bytes      bytea            NOT NULL,
+    PRIMARY KEY (direction, message_id),
+    FOREIGN KEY (direction, message_id) REFERENCES messages (direction, message_id)
+);
+
+CREATE TABLE IF NOT EXISTS transitions (
+    seq         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    direction   text COLLATE "C" NOT NULL,
+    message_id  uuid             NOT NULL,
+    event       text COLLATE "C" NOT NULL CHECK (event IN ('recorded', 'moved', 'replayed',
+                    'discarded')),
+    from_state  text COLLATE "C",
+    to_state    text COLLATE "C" NOT NULL,
+    at          timestamptz      NOT NULL,
+    reason_code text,
+    reason_text text,
+    actor       text             NOT NULL,
+    FOREIGN KEY (direction, message_id) REFERENCES messages (direction, message_id)
+);
+CREATE INDEX IF NOT EXISTS transitions_message ON transitions (direction, message_id, seq);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Direction, Event, State};
 
-    /// The CHECK constraints name every state and event the code knows.
+    /// The CHECK constraints of both backends name every state and event the code knows.
     #[test]
     fn checks_list_every_name() {
-        for state in State::ALL {
-            assert!(V1.contains(&format!("'{state}'")), "{state}");
+        for schema in [V1, POSTGRES_V1] {
+            for state in State::ALL {
+                assert!(schema.contains(&format!("'{state}'")), "{state}");
+            }
+            for event in Event::ALL {
+                assert!(schema.contains(&format!("'{event}'")), "{event}");
+            }
+            for direction in Direction::ALL {
+                assert!(schema.contains(&format!("'{direction}'")), "{direction}");
+            }
         }
-        for event in Event::ALL {
-            assert!(V1.contains(&format!("'{event}'")), "{event}");
-        }
-        for direction in Direction::ALL {
-            assert!(V1.contains(&format!("'{direction}'")), "{direction}");
+    }
+
+    /// Both backends are at the same version, and every PostgreSQL statement can run twice.
+    #[test]
+    fn backends_agree_on_the_version_and_postgres_migrations_are_idempotent() {
+        assert_eq!(SQLITE_MIGRATIONS.len(), POSTGRES_MIGRATIONS.len());
+        for migration in POSTGRES_MIGRATIONS.iter().chain([&POSTGRES_VERSION_TABLE]) {
+            for statement in migration
+                .split(';')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                assert!(statement.contains("IF NOT EXISTS"), "{statement}");
+            }
         }
     }
 }

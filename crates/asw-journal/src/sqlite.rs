@@ -19,15 +19,15 @@ use sha2::{Digest, Sha256};
 use time::format_description::BorrowedFormatItem;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use crate::schema::MIGRATIONS;
+use crate::request::{self, differences, parked_from_after, reason, stored_time};
+use crate::schema::SQLITE_MIGRATIONS;
 use crate::state::{Step, replay_target, step};
 use crate::{
-    Conflict, Direction, Event, Field, Filter, Journal, JournalError, MessageRecord,
-    MessageSummary, Operation, Reason, Recorded, Replay, State, Subject, Transition,
-    TransitionRecord,
+    Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord, MessageSummary,
+    Operation, Reason, Recorded, Replay, State, Subject, Transition, TransitionRecord,
 };
 
 /// How hard SQLite makes sure a commit survives a power failure.
@@ -96,7 +96,7 @@ impl SqliteJournal {
         let connection = Connection::open(path).map_err(open_error(path))?;
         let mut journal = SqliteJournal::prepare(connection, path, options, false)?;
         journal.file = Some(FileIdentity::of(path).map_err(|e| JournalError::Open {
-            path: path.to_owned(),
+            location: path.display().to_string(),
             transient: true,
             source: Box::new(e),
         })?);
@@ -125,7 +125,7 @@ impl SqliteJournal {
             .map_err(&error)?;
         if !in_memory && !mode.eq_ignore_ascii_case("wal") {
             return Err(JournalError::Open {
-                path: path.to_owned(),
+                location: path.display().to_string(),
                 transient: false,
                 source: format!("SQLite cannot use WAL mode here (journal_mode is {mode})").into(),
             });
@@ -199,16 +199,10 @@ impl Journal for SqliteJournal {
         state: State,
         at: OffsetDateTime,
     ) -> Result<Recorded, JournalError> {
+        request::check_record(direction, header.message_id, state)?;
         let key = Key::new(direction, header.message_id);
-        let operation = Operation::Record;
-        if !state.is_entry(direction) {
-            return Err(key.invalid(
-                operation,
-                format!("a message cannot be first recorded as {state}"),
-            ));
-        }
         let digest: [u8; 32] = Sha256::digest(bytes).into();
-        self.write(operation, key.subject(), |tx| {
+        self.write(Operation::Record, key.subject(), |tx| {
             let at = encode_time(at)?;
             let created_at = header.created_at.format(&Rfc3339).map_err(|e| {
                 Fault::Invalid(format!("cannot store CreatedAt {}: {e}", header.created_at))
@@ -275,18 +269,9 @@ impl Journal for SqliteJournal {
         reason: Option<&Reason>,
         at: OffsetDateTime,
     ) -> Result<Transition, JournalError> {
+        request::check_transition(direction, message_id, to)?;
         let key = Key::new(direction, message_id);
-        let operation = Operation::Transition;
-        if !to.applies_to(direction) {
-            return Err(key.invalid(operation, format!("{direction} messages are never {to}")));
-        }
-        if (direction, to) == (Direction::Outbound, State::Signed) {
-            return Err(key.invalid(
-                operation,
-                "outbound messages become signed only with their signed bytes".into(),
-            ));
-        }
-        self.write(operation, key.subject(), |tx| {
+        self.write(Operation::Transition, key.subject(), |tx| {
             let change = Change {
                 to,
                 event: Event::Moved,
@@ -358,12 +343,9 @@ impl Journal for SqliteJournal {
         actor: &str,
         at: OffsetDateTime,
     ) -> Result<Replay, JournalError> {
+        request::check_actor(Operation::Replay, direction, message_id, actor)?;
         let key = Key::new(direction, message_id);
-        let operation = Operation::Replay;
-        if actor.trim().is_empty() {
-            return Err(key.invalid(operation, "a replay needs the operator's name".into()));
-        }
-        self.write(operation, key.subject(), |tx| {
+        self.write(Operation::Replay, key.subject(), |tx| {
             let at = encode_time(at)?;
             let (current, parked_from) = current_state(tx, &key)?.ok_or(Fault::NotFound)?;
             if current.is_done() {
@@ -417,12 +399,9 @@ impl Journal for SqliteJournal {
         reason: &Reason,
         at: OffsetDateTime,
     ) -> Result<Transition, JournalError> {
+        request::check_actor(Operation::Discard, direction, message_id, actor)?;
         let key = Key::new(direction, message_id);
-        let operation = Operation::Discard;
-        if actor.trim().is_empty() {
-            return Err(key.invalid(operation, "a discard needs the operator's name".into()));
-        }
-        self.write(operation, key.subject(), |tx| {
+        self.write(Operation::Discard, key.subject(), |tx| {
             let change = Change {
                 to: State::Discarded,
                 event: Event::Discarded,
@@ -589,14 +568,6 @@ impl Key {
             message_id: self.message_id,
         }
     }
-
-    fn invalid(&self, operation: Operation, detail: String) -> JournalError {
-        JournalError::InvalidRequest {
-            operation,
-            subject: self.subject(),
-            detail,
-        }
-    }
 }
 
 /// A requested move.
@@ -619,11 +590,7 @@ fn move_state(tx: &Transaction<'_>, key: &Key, change: &Change<'_>) -> Result<Tr
         Step::AlreadyPast => return Ok(Transition::AlreadyPast { current }),
         Step::Refused => return Ok(Transition::Refused { current }),
     }
-    let parked_from = if change.to.is_parked() && !current.is_parked() {
-        Some(current)
-    } else {
-        parked_from
-    };
+    let parked_from = parked_from_after(current, parked_from, change.to);
     // Compare-and-set on the state just read. Inside `BEGIN IMMEDIATE` no other writer can come
     // between the read and the update; the condition keeps the update correct where isolation is
     // weaker (another backend), and then a lost race is reported as a transient error.
@@ -785,36 +752,6 @@ fn summary_from_row(row: &Row<'_>) -> Result<MessageSummary, Fault> {
     })
 }
 
-/// What differs between a recorded message and a new record of the same id.
-fn differences(existing: &MessageSummary, header: &Header, digest: &[u8; 32]) -> Vec<Field> {
-    let old = &existing.header;
-    [
-        (existing.digest != *digest, Field::Bytes),
-        (old.sender != header.sender, Field::Sender),
-        (old.receiver != header.receiver, Field::Receiver),
-        (old.kind != header.kind, Field::Kind),
-        (
-            old.correlation_id != header.correlation_id,
-            Field::CorrelationId,
-        ),
-        (old.version != header.version, Field::Version),
-        (old.created_at != header.created_at, Field::CreatedAt),
-    ]
-    .into_iter()
-    .filter_map(|(differs, field)| differs.then_some(field))
-    .collect()
-}
-
-fn reason(code: Option<String>, text: Option<String>) -> Option<Reason> {
-    match (code, text) {
-        (None, None) => None,
-        (code, text) => Some(Reason {
-            code: code.unwrap_or_default(),
-            text: text.unwrap_or_default(),
-        }),
-    }
-}
-
 fn parse<T: std::str::FromStr>(column: &'static str, value: String) -> Result<T, Fault> {
     value.parse().map_err(|_| Fault::Corrupt { column, value })
 }
@@ -824,11 +761,9 @@ const TIME_FORMAT: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 fn encode_time(at: OffsetDateTime) -> Result<String, Fault> {
-    let utc = at
-        .checked_to_offset(UtcOffset::UTC)
-        .filter(|utc| (0..=9999).contains(&utc.year()))
-        .ok_or_else(|| Fault::Invalid(format!("time {at} is outside the years 0000 to 9999")))?;
-    utc.format(TIME_FORMAT)
+    stored_time(at)
+        .map_err(Fault::Invalid)?
+        .format(TIME_FORMAT)
         .map_err(|e| Fault::Invalid(format!("cannot store time {at}: {e}")))
 }
 
@@ -849,23 +784,23 @@ fn migrate(connection: &mut Connection, path: &Path) -> Result<(), JournalError>
     let found: i64 = tx
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .map_err(&error)?;
-    let supported = MIGRATIONS.len() as i64;
+    let supported = SQLITE_MIGRATIONS.len() as i64;
     if found > supported {
         return Err(JournalError::SchemaTooNew {
-            path: path.to_owned(),
+            location: path.display().to_string(),
             found,
             supported,
         });
     }
     let Ok(applied) = usize::try_from(found) else {
         return Err(JournalError::Open {
-            path: path.to_owned(),
+            location: path.display().to_string(),
             transient: false,
             source: format!("not an aswhub journal (user_version {found})").into(),
         });
     };
     if found < supported {
-        for migration in MIGRATIONS.iter().skip(applied) {
+        for migration in SQLITE_MIGRATIONS.iter().skip(applied) {
             tx.execute_batch(migration).map_err(&error)?;
         }
         tx.pragma_update(None, "user_version", supported)
@@ -875,9 +810,9 @@ fn migrate(connection: &mut Connection, path: &Path) -> Result<(), JournalError>
 }
 
 fn open_error(path: &Path) -> impl Fn(rusqlite::Error) -> JournalError {
-    let path = PathBuf::from(path);
+    let location = path.display().to_string();
     move |e| JournalError::Open {
-        path: path.clone(),
+        location: location.clone(),
         transient: is_transient(&e),
         source: Box::new(e),
     }

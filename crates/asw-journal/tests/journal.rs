@@ -1,19 +1,60 @@
 //! The journal's behaviour through its public API: moves, duplicates, correlation, listing, replay
-//! and discard, on an in-memory SQLite journal.
+//! and discard. Every test here runs against both backends, as `on_sqlite::<test>` (an in-memory
+//! SQLite journal) and `on_postgres::<test>` (a PostgreSQL journal in a schema of its own).
 
 mod common;
 
 use asw_journal::{
-    Conflict, Direction, Event, Field, Filter, Journal, JournalError, Reason, Recorded, Replay,
-    SqliteJournal, State, Transition, is_allowed,
+    Conflict, Direction, Event, Field, Filter, Journal, JournalError, PostgresJournal, Reason,
+    Recorded, Replay, SqliteJournal, State, Transition, is_allowed,
 };
 use asw_model::DocumentKind;
 use common::{answer, bytes_of, header, message_in, ms, received, step, t};
 use uuid::Uuid;
 
-fn journal() -> SqliteJournal {
-    SqliteJournal::in_memory().expect("in-memory journal")
+/// Makes a `#[test]` of each behavioural test named, for each backend. A test function left out of
+/// the list is dead code, which the lints refuse.
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[test]
+                fn $test() {
+                    let journal = asw_journal::SqliteJournal::in_memory().expect("in-memory journal");
+                    super::$test(&journal);
+                }
+            )*
+        }
+
+        mod on_postgres {
+            $(
+                #[test]
+                fn $test() {
+                    let schema = crate::common::pg::TestSchema::new();
+                    super::$test(&schema.open());
+                }
+            )*
+        }
+    };
 }
+
+on_both_backends!(
+    every_pair_of_states_moves_or_not_as_the_table_says,
+    states_of_the_other_direction_and_unsigned_signing_are_invalid_requests,
+    repeats_are_harmless,
+    a_second_record_with_other_content_is_a_conflict_and_changes_nothing,
+    outbound_keeps_the_first_signature_and_matches_redeliveries_by_the_back_office_bytes,
+    only_entry_states_can_be_recorded,
+    answers_find_their_original_and_the_original_its_answers,
+    list_filters_by_each_field_and_orders_by_update_time,
+    replay_takes_a_parked_message_back_to_the_stage_that_failed,
+    replay_of_a_done_or_moving_message_changes_nothing,
+    discard_is_journaled_with_operator_and_reason_and_can_be_replayed,
+    attempts_count_retries_of_the_current_stage,
+    unknown_messages_are_not_found_errors_and_reads_say_none,
+    times_come_back_in_utc_cut_to_microseconds_and_created_at_exactly,
+    the_journal_is_a_shareable_trait_object,
+);
 
 /// What the table says asking to move from `from` to `to` gives.
 fn expected(direction: Direction, from: State, to: State) -> Transition {
@@ -29,17 +70,15 @@ fn expected(direction: Direction, from: State, to: State) -> Transition {
     }
 }
 
-#[test]
-fn every_pair_of_states_moves_or_not_as_the_table_says() {
-    let journal = journal();
+fn every_pair_of_states_moves_or_not_as_the_table_says(journal: &dyn Journal) {
     let mut pairs = 0;
     for direction in Direction::ALL {
         for from in direction.states() {
             for to in direction.states() {
-                let h = message_in(&journal, direction, from);
+                let h = message_in(journal, direction, from);
                 let id = h.message_id;
                 let before = journal.history(direction, id).expect("history");
-                let outcome = step(&journal, direction, id, to, t(100));
+                let outcome = step(journal, direction, id, to, t(100));
                 let want = expected(direction, from, to);
                 assert_eq!(outcome, want, "{direction} {from} -> {to}");
                 let record = journal.get(direction, id).expect("get").expect("recorded");
@@ -64,11 +103,9 @@ fn every_pair_of_states_moves_or_not_as_the_table_says() {
     assert_eq!(pairs, 8 * 8 + 6 * 6);
 }
 
-#[test]
-fn states_of_the_other_direction_and_unsigned_signing_are_invalid_requests() {
-    let journal = journal();
-    let inbound = message_in(&journal, Direction::Inbound, State::Received);
-    let outbound = message_in(&journal, Direction::Outbound, State::Received);
+fn states_of_the_other_direction_and_unsigned_signing_are_invalid_requests(journal: &dyn Journal) {
+    let inbound = message_in(journal, Direction::Inbound, State::Received);
+    let outbound = message_in(journal, Direction::Outbound, State::Received);
     for (direction, id, to) in [
         (Direction::Inbound, inbound.message_id, State::Signed),
         (Direction::Inbound, inbound.message_id, State::Acknowledged),
@@ -104,9 +141,7 @@ fn states_of_the_other_direction_and_unsigned_signing_are_invalid_requests() {
     );
 }
 
-#[test]
-fn repeats_are_harmless() {
-    let journal = journal();
+fn repeats_are_harmless(journal: &dyn Journal) {
     let h = header(DocumentKind::Acdd, "SG", "KH");
     let bytes = bytes_of(&h);
     let id = h.message_id;
@@ -184,9 +219,7 @@ fn repeats_are_harmless() {
     assert_eq!(updated.summary.updated_at, t(4), "no-ops change nothing");
 }
 
-#[test]
-fn a_second_record_with_other_content_is_a_conflict_and_changes_nothing() {
-    let journal = journal();
+fn a_second_record_with_other_content_is_a_conflict_and_changes_nothing(journal: &dyn Journal) {
     let h = header(DocumentKind::FormD, "TH", "VN");
     let bytes = bytes_of(&h);
     journal
@@ -254,12 +287,12 @@ fn a_second_record_with_other_content_is_a_conflict_and_changes_nothing() {
     );
 }
 
-#[test]
-fn outbound_keeps_the_first_signature_and_matches_redeliveries_by_the_back_office_bytes() {
-    let journal = journal();
+fn outbound_keeps_the_first_signature_and_matches_redeliveries_by_the_back_office_bytes(
+    journal: &dyn Journal,
+) {
     let h = header(DocumentKind::FormD, "VN", "TH");
     let original = bytes_of(&h);
-    received(&journal, Direction::Outbound, &h);
+    received(journal, Direction::Outbound, &h);
     let id = h.message_id;
     assert_eq!(
         journal
@@ -303,9 +336,7 @@ fn outbound_keeps_the_first_signature_and_matches_redeliveries_by_the_back_offic
     assert_eq!(sha256_of_empty_message.len(), 64);
 }
 
-#[test]
-fn only_entry_states_can_be_recorded() {
-    let journal = journal();
+fn only_entry_states_can_be_recorded(journal: &dyn Journal) {
     for (direction, state) in [
         (Direction::Outbound, State::Signed),
         (Direction::Inbound, State::Verified),
@@ -338,11 +369,9 @@ fn only_entry_states_can_be_recorded() {
     }
 }
 
-#[test]
-fn answers_find_their_original_and_the_original_its_answers() {
-    let journal = journal();
+fn answers_find_their_original_and_the_original_its_answers(journal: &dyn Journal) {
     let formd = header(DocumentKind::FormD, "VN", "TH");
-    received(&journal, Direction::Outbound, &formd);
+    received(journal, Direction::Outbound, &formd);
     let ack = answer(DocumentKind::FormDAck, &formd);
     journal
         .record(
@@ -364,7 +393,7 @@ fn answers_find_their_original_and_the_original_its_answers() {
         )
         .expect("status");
     let unrelated = header(DocumentKind::Acdd, "TH", "VN");
-    received(&journal, Direction::Inbound, &unrelated);
+    received(journal, Direction::Inbound, &unrelated);
 
     let correlation_id = ack.correlation_id.expect("an answer");
     let original = journal
@@ -412,9 +441,7 @@ fn answers_find_their_original_and_the_original_its_answers() {
     );
 }
 
-#[test]
-fn list_filters_by_each_field_and_orders_by_update_time() {
-    let journal = journal();
+fn list_filters_by_each_field_and_orders_by_update_time(journal: &dyn Journal) {
     let add = |direction, kind, sender: &str, receiver: &str, at: i64| {
         let h = header(kind, sender, receiver);
         journal
@@ -523,9 +550,7 @@ fn list_filters_by_each_field_and_orders_by_update_time() {
     assert_eq!(summary.updated_at, t(50));
 }
 
-#[test]
-fn replay_takes_a_parked_message_back_to_the_stage_that_failed() {
-    let journal = journal();
+fn replay_takes_a_parked_message_back_to_the_stage_that_failed(journal: &dyn Journal) {
     let cases = [
         (
             Direction::Inbound,
@@ -565,7 +590,7 @@ fn replay_takes_a_parked_message_back_to_the_stage_that_failed() {
         ),
     ];
     for (direction, stage, parked, back_to) in cases {
-        let h = message_in(&journal, direction, stage);
+        let h = message_in(journal, direction, stage);
         let id = h.message_id;
         let why = Reason::new("partner-unreachable", "no answer for 3 days");
         journal
@@ -577,7 +602,7 @@ fn replay_takes_a_parked_message_back_to_the_stage_that_failed() {
         // Parked means parked: the next stage is refused until an operator replays.
         for to in direction.states().filter(|s| !s.is_parked()) {
             assert_eq!(
-                step(&journal, direction, id, to, t(51)),
+                step(journal, direction, id, to, t(51)),
                 Transition::Refused { current: parked },
                 "{direction} {parked} -> {to}"
             );
@@ -613,15 +638,13 @@ fn replay_takes_a_parked_message_back_to_the_stage_that_failed() {
             .expect("on the path")
             + 1];
         assert!(matches!(
-            step(&journal, direction, id, next, t(61)),
+            step(journal, direction, id, next, t(61)),
             Transition::Moved { .. }
         ));
     }
 }
 
-#[test]
-fn replay_of_a_done_or_moving_message_changes_nothing() {
-    let journal = journal();
+fn replay_of_a_done_or_moving_message_changes_nothing(journal: &dyn Journal) {
     for (direction, state, outcome) in [
         (
             Direction::Inbound,
@@ -652,7 +675,7 @@ fn replay_of_a_done_or_moving_message_changes_nothing() {
             },
         ),
     ] {
-        let id = message_in(&journal, direction, state).message_id;
+        let id = message_in(journal, direction, state).message_id;
         let before = journal.history(direction, id).expect("history");
         assert_eq!(
             journal
@@ -664,10 +687,8 @@ fn replay_of_a_done_or_moving_message_changes_nothing() {
     }
 }
 
-#[test]
-fn discard_is_journaled_with_operator_and_reason_and_can_be_replayed() {
-    let journal = journal();
-    let id = message_in(&journal, Direction::Inbound, State::Verified).message_id;
+fn discard_is_journaled_with_operator_and_reason_and_can_be_replayed(journal: &dyn Journal) {
+    let id = message_in(journal, Direction::Inbound, State::Verified).message_id;
     journal
         .transition(
             Direction::Inbound,
@@ -726,7 +747,7 @@ fn discard_is_journaled_with_operator_and_reason_and_can_be_replayed() {
         }
     );
 
-    let done = message_in(&journal, Direction::Outbound, State::Acknowledged).message_id;
+    let done = message_in(journal, Direction::Outbound, State::Acknowledged).message_id;
     assert_eq!(
         journal
             .discard(
@@ -753,10 +774,8 @@ fn discard_is_journaled_with_operator_and_reason_and_can_be_replayed() {
     }
 }
 
-#[test]
-fn attempts_count_retries_of_the_current_stage() {
-    let journal = journal();
-    let id = message_in(&journal, Direction::Outbound, State::Signed).message_id;
+fn attempts_count_retries_of_the_current_stage(journal: &dyn Journal) {
+    let id = message_in(journal, Direction::Outbound, State::Signed).message_id;
     let busy = Reason::new("broker-unavailable", "connection refused");
     for n in 1..=3 {
         assert_eq!(
@@ -784,9 +803,7 @@ fn attempts_count_retries_of_the_current_stage() {
     assert_eq!((record.summary.attempts, record.summary.reason), (0, None));
 }
 
-#[test]
-fn unknown_messages_are_not_found_errors_and_reads_say_none() {
-    let journal = journal();
+fn unknown_messages_are_not_found_errors_and_reads_say_none(journal: &dyn Journal) {
     let id = Uuid::new_v4();
     let reason = Reason::new("x", "y");
     let errors = [
@@ -825,26 +842,86 @@ fn unknown_messages_are_not_found_errors_and_reads_say_none() {
     );
 }
 
-#[test]
-fn the_journal_is_a_shareable_trait_object() {
+fn the_journal_is_a_shareable_trait_object(journal: &dyn Journal) {
     fn send_sync<T: Send + Sync + ?Sized>() {}
     send_sync::<dyn Journal>();
     send_sync::<SqliteJournal>();
-    let journal: std::sync::Arc<dyn Journal> = std::sync::Arc::new(journal());
+    send_sync::<PostgresJournal>();
     let h = header(DocumentKind::FormD, "TH", "VN");
-    let worker = std::thread::spawn({
-        let journal = journal.clone();
-        let h = h.clone();
-        move || journal.record(Direction::Inbound, &h, b"x", State::Received, t(0))
+    let recorded = std::thread::scope(|scope| {
+        scope
+            .spawn(|| journal.record(Direction::Inbound, &h, b"x", State::Received, t(0)))
+            .join()
+            .expect("no panic")
     });
-    assert_eq!(
-        worker.join().expect("no panic").expect("record"),
-        Recorded::New
-    );
+    assert_eq!(recorded.expect("record"), Recorded::New);
     assert!(
         journal
             .get(Direction::Inbound, h.message_id)
             .expect("get")
             .is_some()
+    );
+}
+
+fn times_come_back_in_utc_cut_to_microseconds_and_created_at_exactly(journal: &dyn Journal) {
+    use time::macros::{datetime, offset};
+    let h = asw_model::Header {
+        created_at: datetime!(2026-01-05 08:00:00.123456789 +07:00),
+        ..header(DocumentKind::FormD, "TH", "VN")
+    };
+    let at = datetime!(2026-01-05 08:00:01.987654321 +07:00);
+    journal
+        .record(Direction::Inbound, &h, b"x", State::Received, at)
+        .expect("record");
+    let stored = journal
+        .get(Direction::Inbound, h.message_id)
+        .expect("get")
+        .expect("recorded");
+    let first_seen = stored.summary.first_seen;
+    assert_eq!(first_seen, datetime!(2026-01-05 01:00:01.987654 UTC));
+    assert_eq!(first_seen.offset(), offset!(UTC));
+    // The sender's time is kept as sent, to the nanosecond and with its offset, so a resend
+    // matches it.
+    assert_eq!(stored.summary.header.created_at.nanosecond(), 123_456_789);
+    assert_eq!(stored.summary.header.created_at.offset(), offset!(+7));
+    assert!(matches!(
+        journal
+            .record(Direction::Inbound, &h, b"x", State::Received, at)
+            .expect("record again"),
+        Recorded::Existing(_)
+    ));
+    let history = journal
+        .history(Direction::Inbound, h.message_id)
+        .expect("history");
+    assert_eq!(history[0].at, first_seen);
+    // Filters compare at the same precision: the first microsecond after is not "until".
+    let listed = |since, until| {
+        journal
+            .list(&Filter {
+                since,
+                until,
+                ..Filter::default()
+            })
+            .expect("list")
+            .len()
+    };
+    assert_eq!(listed(Some(at), None), 1);
+    assert_eq!(listed(None, Some(at)), 0);
+    assert_eq!(
+        listed(None, Some(datetime!(2026-01-05 01:00:01.987655 UTC))),
+        1
+    );
+    let err = journal
+        .transition(
+            Direction::Inbound,
+            h.message_id,
+            State::Verified,
+            None,
+            datetime!(-0001-01-01 0:00 UTC),
+        )
+        .expect_err("out of range");
+    assert!(
+        matches!(err, JournalError::InvalidRequest { .. }),
+        "{err:?}"
     );
 }

@@ -1,5 +1,6 @@
-//! The journal shared between threads and between handles on one file (as hub processes share
-//! it), kept across reopening, and failing with a transient error when its directory is unusable.
+//! The journal shared between threads and between handles on one database (as hub processes share
+//! it), on both backends; kept across reopening; and, for SQLite, failing with a transient error
+//! when its directory is unusable or its file busy.
 
 mod common;
 
@@ -8,10 +9,11 @@ use std::sync::Barrier;
 use std::time::Duration;
 
 use asw_journal::{
-    Direction, Filter, Journal, JournalError, Reason, Recorded, SqliteJournal, SqliteOptions,
-    State, Transition,
+    Direction, Filter, Journal, JournalError, PostgresJournal, Reason, Recorded, SqliteJournal,
+    SqliteOptions, State, Transition,
 };
 use asw_model::DocumentKind;
+use common::pg::TestSchema;
 use common::{bytes_of, header, message_in, t};
 
 /// Runs `f(0..n)` on `n` threads released at the same moment; returns the results in order.
@@ -126,10 +128,26 @@ fn handles_on_one_file_race_like_processes_and_exactly_one_wins() {
 }
 
 #[test]
-fn a_reopened_file_keeps_everything() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("journal.db");
-    let snapshot = |journal: &SqliteJournal| {
+fn postgres_threads_sharing_one_handle_race_and_exactly_one_wins() {
+    let schema = TestSchema::new();
+    let journal = schema.open();
+    race_through(&[&journal, &journal, &journal, &journal]);
+}
+
+#[test]
+fn postgres_handles_race_like_processes_and_exactly_one_wins() {
+    let schema = TestSchema::new();
+    let url = schema.url();
+    // Opened at once, as processes starting together would: one creates the tables, the others
+    // wait for it and find them.
+    let handles: Vec<PostgresJournal> = race(4, |_| PostgresJournal::open(&url).expect("open"));
+    let handles: Vec<&dyn Journal> = handles.iter().map(|h| h as &dyn Journal).collect();
+    race_through(&handles);
+}
+
+/// Fills a journal, opens it again with `open`, and checks that the new handle sees the same.
+fn reopened_keeps_everything(open: &dyn Fn() -> Box<dyn Journal>) {
+    let snapshot = |journal: &dyn Journal| {
         let all = journal.list(&Filter::default()).expect("list");
         let details: Vec<_> = all
             .iter()
@@ -148,10 +166,11 @@ fn a_reopened_file_keeps_everything() {
         (all, details)
     };
     let before = {
-        let journal = SqliteJournal::open(&path).expect("open");
-        let a = message_in(&journal, Direction::Outbound, State::Acknowledged);
-        let b = message_in(&journal, Direction::Inbound, State::Verified);
-        message_in(&journal, Direction::Inbound, State::Rejected);
+        let journal = open();
+        let journal = journal.as_ref();
+        let a = message_in(journal, Direction::Outbound, State::Acknowledged);
+        let b = message_in(journal, Direction::Inbound, State::Verified);
+        message_in(journal, Direction::Inbound, State::Rejected);
         journal
             .bump_attempts(
                 Direction::Inbound,
@@ -166,13 +185,19 @@ fn a_reopened_file_keeps_everything() {
         journal
             .replay(Direction::Inbound, b.message_id, "alice", t(32))
             .expect("replay");
-        let snapshot = snapshot(&journal);
+        let snapshot = snapshot(journal);
         assert_eq!(snapshot.0.len(), 3);
         assert!(snapshot.0.iter().any(|s| s.message_id() == a.message_id));
         snapshot
     };
-    let journal = SqliteJournal::open(&path).expect("reopen");
-    assert_eq!(snapshot(&journal), before);
+    assert_eq!(snapshot(open().as_ref()), before);
+}
+
+#[test]
+fn a_reopened_file_keeps_everything() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("journal.db");
+    reopened_keeps_everything(&|| asw_journal::open(&path).expect("open"));
 
     let connection = rusqlite::Connection::open(&path).expect("sqlite");
     let version: i64 = connection
@@ -182,6 +207,21 @@ fn a_reopened_file_keeps_everything() {
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal_mode");
     assert_eq!((version, mode.as_str()), (1, "wal"));
+}
+
+#[test]
+fn a_reopened_postgres_journal_keeps_everything() {
+    let schema = TestSchema::new();
+    reopened_keeps_everything(&|| asw_journal::open(schema.url()).expect("open"));
+
+    let versions: Vec<i32> = schema
+        .client()
+        .query("SELECT version FROM journal_schema ORDER BY version", &[])
+        .expect("versions")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(versions, [1]);
 }
 
 #[test]

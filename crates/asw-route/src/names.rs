@@ -36,6 +36,15 @@ pub const HEADER_OUTCOME: &str = "x-asw-outcome";
 /// Header: when the message was parked (RFC 3339).
 pub const HEADER_PARKED_AT: &str = "x-asw-parked-at";
 
+/// Header: the routing key a message was first published with, kept when the hub moves it between
+/// its own queues (retry queues, the parking lot) and when an operator replays it.
+pub const HEADER_ROUTING_KEY: &str = "x-asw-routing-key";
+/// Header: the exchange a message was first published to.
+pub const HEADER_EXCHANGE: &str = "x-asw-exchange";
+/// Header: the broker user that first published a message (`partner-TH`), kept like
+/// [`HEADER_ROUTING_KEY`]; the hub trusts it only on messages published by its own user.
+pub const HEADER_TRANSPORT_USER: &str = "x-asw-transport-user";
+
 /// Content type of every document on the bus.
 pub const CONTENT_TYPE_XML: &str = "application/xml";
 

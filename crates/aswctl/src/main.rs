@@ -9,10 +9,18 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod messages;
+mod operator;
+mod parked;
+mod parking;
+mod replay;
+mod report;
 mod sample;
 mod signing;
+mod table;
 mod topology;
 mod validate;
+mod when;
 
 /// aswhub operator and developer CLI.
 #[derive(Debug, Parser)]
@@ -40,6 +48,12 @@ enum Command {
     Trust(signing::TrustArgs),
     /// Declare a hub's broker topology (vhost, users, exchanges, queues, bindings).
     Topology(topology::TopologyArgs),
+    /// What is parked in asw.parked and why; discard what must never go through.
+    Parked(parked::ParkedArgs),
+    /// Put parked messages back into the stage where they failed, as the original.
+    Replay(replay::ReplayArgs),
+    /// What the journal knows: messages, their history, whole conversations.
+    Messages(messages::MessagesArgs),
 }
 
 /// What a command reports: success, or that what it checked failed (exit 1).
@@ -69,6 +83,9 @@ fn main() -> ExitCode {
         Command::Verify(args) => signing::verify(&args),
         Command::Trust(args) => signing::trust(&args),
         Command::Topology(args) => topology::run(&args),
+        Command::Parked(args) => parked::run(&args),
+        Command::Replay(args) => replay::run(&args),
+        Command::Messages(args) => messages::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -63,7 +63,7 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
             from: vn,
             to: th,
             items: 2,
-            seed: i ^ created_at.unix_timestamp() as u64,
+            seed: uuid::Uuid::new_v4().as_u64_pair().0 ^ i,
             created_at,
         };
         let d = sample::message(&spec);
@@ -107,4 +107,138 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
         );
     }
     tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
+    // A schema of our own in the local PostgreSQL, dropped at the end.
+    let schema = format!("aswt_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let psql = |sql: &str| {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qc",
+                sql,
+            ])
+            .output()
+            .expect("psql (PostgreSQL runs on 127.0.0.1; deploy/setup.sh starts it)");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    psql(&format!("CREATE SCHEMA {schema}"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (vn, th) = (state("VN"), state("TH"));
+    let mut options = TestbedOptions::local(vec![vn, th], dir.path().to_owned());
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    options.vhost_prefix = format!("aswt-{}-", &tag[..10]);
+    options.external = vec![vn];
+    options.journal_url = Some(format!(
+        "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{schema}"
+    ));
+    let tb = Testbed::start(options).await.expect("testbed");
+    let config = tb.config_file(vn).expect("VN config").to_owned();
+    let mut survivor = spawn_hub(&config);
+    let mut victim = spawn_hub(&config);
+
+    let mut ids = Vec::new();
+    for i in 0..400u64 {
+        let created_at = OffsetDateTime::now_utc();
+        let seed = uuid::Uuid::new_v4().as_u64_pair().0 ^ i;
+        let spec = SampleSpec {
+            kind: DocumentKind::FormD,
+            from: vn,
+            to: th,
+            items: 2,
+            seed,
+            created_at,
+        };
+        let d = sample::message(&spec);
+        ids.push(d.header.message_id);
+        tb.send(vn, DocumentKind::FormD, d.to_xml().expect("xml").as_bytes())
+            .await
+            .expect("send");
+    }
+    // One daemon dies without warning while documents are in flight.
+    tb.wait_for(th, "the first documents", Duration::from_secs(60), |m| {
+        m.routing_key == "formd.VN"
+    })
+    .await
+    .expect("flowing");
+    victim.kill().expect("kill -9");
+    let _ = victim.wait();
+    for id in &ids {
+        tb.wait_for(th, "every document", Duration::from_secs(120), |m| {
+            is_doc(m, "formd.VN", *id)
+        })
+        .await
+        .expect("delivered");
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = tb.received(th);
+    for id in &ids {
+        assert_eq!(
+            received
+                .iter()
+                .filter(|m| is_doc(m, "formd.VN", *id))
+                .count(),
+            1,
+            "{id} exactly once"
+        );
+    }
+    // The shared journal agrees: every document is queued or further along. A document the
+    // killed daemon had published but not yet journaled is taken over by the survivor once the
+    // claim lease has run out (the partner drops the second copy by its message id).
+    let query = format!(
+        "SELECT count(*) FROM {schema}.messages WHERE direction = 'outbound' AND kind = 'formd' AND state IN ('queued', 'sent', 'acknowledged')"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let sent = loop {
+        let out = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                &query,
+            ])
+            .output()
+            .expect("psql");
+        let sent: usize = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if sent == ids.len() || std::time::Instant::now() > deadline {
+            break sent;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let received = tb.received(th);
+    for id in &ids {
+        assert_eq!(
+            received
+                .iter()
+                .filter(|m| is_doc(m, "formd.VN", *id))
+                .count(),
+            1,
+            "{id} still exactly once"
+        );
+    }
+    let (code, _) = terminate(&mut survivor);
+    assert_eq!(code, Some(0));
+    tb.stop_and_clean().await;
+    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    assert_eq!(sent, ids.len(), "journal rows in state queued or further");
 }

@@ -1,7 +1,10 @@
-//! Helpers shared by the journal's integration tests: headers, times, and driving a message to a
-//! state through allowed moves.
+//! Helpers shared by the journal's integration tests: headers, times, driving a message to a state
+//! through allowed moves, a PostgreSQL schema per test, and a proxy to cut connections with.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
+
+pub mod pg;
+pub mod proxy;
 
 use std::collections::VecDeque;
 

@@ -1,0 +1,929 @@
+//! `asw-bench`: measures the hub against its own limits in one run on this machine and prints a
+//! table and a final `BENCH ...` line. Run it with `deploy/bench.sh` (release build of this and
+//! of `aswhub`, which it starts as a child process against the local broker).
+//!
+//! Figures: (1) the in-process ceiling of the outbound and inbound work on the hub's worker
+//! threads, no broker; (2) a bare broker relay with the hub's prefetch and lanes; (3, 4) the full
+//! hub outbound and inbound, journal on; (5) latency at a fixed offered rate; (6) the hub's peak
+//! RSS with many documents queued, and the peak memory to validate and sign one large e-Form D;
+//! (7) the `xmlsec1` command-line tool signing and verifying per document.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use asw_amqp::{ConfirmingPublisher, Connection, Consumer, Outgoing, Properties};
+use asw_gateway::pool::Pool;
+use asw_gateway::process::{Identity, Worker};
+use asw_gateway::testbed::{Testbed, TestbedOptions, partner_password};
+use asw_model::document::Message;
+use asw_model::sample::{self, SampleSpec};
+use asw_model::xml::Limits;
+use asw_model::{DocumentKind, MemberState};
+use asw_route::{Argument, Binding, Queue, Topology, names};
+use asw_sign::{Signer, TrustStore};
+use clap::Parser;
+use time::OffsetDateTime;
+
+/// Lanes per pipeline in the hub (asw_gateway::hub), reproduced by the bare relay.
+const LANES: usize = 16;
+
+/// aswhub benchmark.
+#[derive(Debug, Parser)]
+#[command(name = "asw-bench", about)]
+struct Args {
+    /// Documents per throughput figure.
+    #[arg(long, default_value_t = 5000)]
+    docs: usize,
+    /// Items per e-Form D.
+    #[arg(long, default_value_t = 10)]
+    items: u32,
+    /// Worker threads of the hub (and of the ceiling).
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Prefetch of the hub's consumers (and of the relay).
+    #[arg(long, default_value_t = 200)]
+    prefetch: u16,
+    /// Offered rate for the latency figure, documents per second.
+    #[arg(long, default_value_t = 500)]
+    rate: u32,
+    /// Duration of the latency figure, seconds.
+    #[arg(long, default_value_t = 30)]
+    latency_seconds: u64,
+    /// Documents queued for the RSS figure.
+    #[arg(long, default_value_t = 100_000)]
+    rss_docs: usize,
+    /// Seconds the hub runs on the queued documents while its RSS is sampled.
+    #[arg(long, default_value_t = 20)]
+    rss_seconds: u64,
+    /// Documents signed and verified one process each by `xmlsec1`.
+    #[arg(long, default_value_t = 50)]
+    xmlsec1_docs: usize,
+    /// Internal: validate and sign one large document from FILE in this process and print the
+    /// peak memory (used as a child process by the main run).
+    #[arg(long, hide = true)]
+    big: Option<PathBuf>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if let Some(file) = &args.big {
+        return big_child(file);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(args))
+}
+
+fn state(code: &str) -> MemberState {
+    MemberState::from_alpha2(code)
+        .unwrap_or_else(|| unreachable!("{code} is in the member state table"))
+}
+
+fn document(
+    kind: DocumentKind,
+    from: MemberState,
+    to: MemberState,
+    items: u32,
+    seed: u64,
+) -> Message {
+    let created_at = OffsetDateTime::now_utc();
+    sample::message(&SampleSpec {
+        kind,
+        from,
+        to,
+        items,
+        seed: seed ^ 0x5EED,
+        created_at,
+    })
+}
+
+struct Row {
+    figure: String,
+    value: String,
+    note: String,
+}
+
+fn rate(n: usize, took: Duration) -> f64 {
+    n as f64 / took.as_secs_f64().max(1e-9)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let (vn, th) = (state("VN"), state("TH"));
+    let machine = machine();
+    println!("aswhub benchmark on {machine}");
+    let dir = tempfile::tempdir()?;
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    let mut options = TestbedOptions::local(vec![vn, th], dir.path().to_owned());
+    options.vhost_prefix = format!("aswb-{}-", &tag[..8]);
+    options.external = vec![vn, th];
+    options.pull = true;
+    options.workers = args.workers;
+    options.prefetch = args.prefetch;
+    let testbed = Testbed::start(options)
+        .await
+        .context("setting up vhosts, keys and configuration")?;
+    let result = measure(&args, &testbed, dir.path()).await;
+    testbed.stop_and_clean().await;
+    let rows = result?;
+    println!();
+    for row in &rows.rows {
+        println!("{:<62} {:>14}  {}", row.figure, row.value, row.note);
+    }
+    println!(
+        "BENCH outbound_msgs_per_s={:.0} inbound_msgs_per_s={:.0} outbound_ratio={:.2} inbound_ratio={:.2} p99_ms={:.1} rss_mb={:.1}",
+        rows.outbound,
+        rows.inbound,
+        rows.outbound / rows.outbound_ceiling,
+        rows.inbound / rows.inbound_ceiling,
+        rows.p99_ms,
+        rows.rss_mb
+    );
+    Ok(())
+}
+
+struct Results {
+    rows: Vec<Row>,
+    outbound: f64,
+    inbound: f64,
+    outbound_ceiling: f64,
+    inbound_ceiling: f64,
+    p99_ms: f64,
+    rss_mb: f64,
+}
+
+async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<Results> {
+    let (vn, th) = (state("VN"), state("TH"));
+    let mut rows = Vec::new();
+    let vn_key = std::fs::read(dir.join("vn/key.pem"))?;
+    let vn_cert = std::fs::read(dir.join("vn/cert.pem"))?;
+    let th_key = std::fs::read(dir.join("th/key.pem"))?;
+    let th_cert = std::fs::read(dir.join("th/cert.pem"))?;
+    let th_signer = Signer::new(&th_key, &th_cert)?;
+
+    // Documents: outbound (VN back-office, unsigned) and inbound (signed by TH).
+    let n = args.docs;
+    println!(
+        "preparing {n} outbound and {n} signed inbound documents of {} items...",
+        args.items
+    );
+    let outbound_docs: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            document(DocumentKind::FormD, vn, th, args.items, i as u64)
+                .to_xml_compact()
+                .map(String::into_bytes)
+        })
+        .collect::<Result<_, _>>()?;
+    let inbound_docs: Vec<Vec<u8>> = (0..n)
+        .map(|i| {
+            let xml = document(DocumentKind::FormD, th, vn, args.items, (n + i) as u64)
+                .to_xml_compact()?;
+            Ok::<_, anyhow::Error>(th_signer.sign(xml.as_bytes())?)
+        })
+        .collect::<Result<_, _>>()?;
+    let size = outbound_docs[0].len();
+    rows.push(Row {
+        figure: "document: e-Form D, compact XML".into(),
+        value: format!("{} B", size),
+        note: format!("{} items; {} B signed", args.items, inbound_docs[0].len()),
+    });
+
+    // (1) Ceiling: the same worker code the hub runs, on as many threads, without broker or journal.
+    let identity = Arc::new(Identity {
+        country: vn,
+        partners: [th].into_iter().collect(),
+    });
+    let trust = Arc::new(TrustStore::load(dir.join("vn/trust"))?);
+    let (key, cert) = (vn_key.clone(), vn_cert.clone());
+    let pool = Arc::new(Pool::start(args.workers, "bench", move || {
+        Worker::new(
+            identity.clone(),
+            &key,
+            &cert,
+            trust.clone(),
+            Limits::default(),
+        )
+    })?);
+    let outbound_ceiling = ceiling(&pool, &outbound_docs, |w, d, now| {
+        w.outbound(d, "formd", now).is_ok()
+    })
+    .await?;
+    let inbound_ceiling = ceiling(&pool, &inbound_docs, |w, d, now| {
+        w.inbound(d, Some("partner-TH"), "TH", now).is_ok()
+    })
+    .await?;
+    if let Ok(pool) = Arc::try_unwrap(pool) {
+        pool.shutdown();
+    }
+    rows.push(Row {
+        figure: format!(
+            "(1) ceiling outbound: validate + sign, {} threads",
+            args.workers
+        ),
+        value: format!("{outbound_ceiling:.0}/s"),
+        note: "in-process, no broker, no journal".into(),
+    });
+    rows.push(Row {
+        figure: format!(
+            "(1) ceiling inbound: verify + validate, {} threads",
+            args.workers
+        ),
+        value: format!("{inbound_ceiling:.0}/s"),
+        note: "in-process, no broker, no journal".into(),
+    });
+
+    // (2) A bare relay: consume -> publish with confirms -> ack, the hub's prefetch and lanes.
+    let vn_url = format!("{}/{}", testbed.options().amqp, testbed.options().vhost(vn));
+    let admin = asw_amqp::connect(&vn_url, "bench").await?;
+    let relay = relay(&admin, &outbound_docs, args.prefetch).await?;
+    rows.push(Row {
+        figure: format!(
+            "(2) bare broker relay, prefetch {}, {LANES} lanes",
+            args.prefetch
+        ),
+        value: format!("{relay:.0}/s"),
+        note: "consume, publish with confirm, ack; no XML".into(),
+    });
+
+    // Queues the benchmark reads: the partner's queue (outbound arrives there) and a
+    // back-office queue for inbound deliveries.
+    let ours = Topology {
+        exchanges: Vec::new(),
+        queues: vec![quorum("bench.backoffice")],
+        bindings: vec![Binding {
+            exchange: names::INBOUND_EXCHANGE.into(),
+            queue: "bench.backoffice".into(),
+            routing_key: "formd.TH".into(),
+        }],
+        users: Vec::new(),
+    };
+    asw_amqp::declare(&admin.open_channel().await?, &ours).await?;
+    let config = testbed
+        .config_file(vn)
+        .context("VN configuration")?
+        .to_owned();
+    let mut hub = HubProcess::start(&config)?;
+
+    // (3) Outbound through the hub: back-office publishes, the partner queue receives.
+    let arrivals = Arrivals::start(&admin, &names::partner_out_queue(th), args.prefetch).await?;
+    let started = Instant::now();
+    publish_all(
+        &admin,
+        names::OUTBOUND_EXCHANGE,
+        "formd",
+        &outbound_docs,
+        None,
+    )
+    .await?;
+    arrivals.wait_for(n, Duration::from_secs(600)).await?;
+    let outbound = rate(n, started.elapsed());
+    rows.push(Row {
+        figure: "(3) hub outbound: asw.outbound -> asw.partner.out.TH".into(),
+        value: format!("{outbound:.0}/s"),
+        note: format!(
+            "{:.2} of ceiling, {:.2} of relay; journal on",
+            outbound / outbound_ceiling,
+            outbound / relay
+        ),
+    });
+
+    // (4) Inbound through the hub: the partner publishes signed documents, the back-office receives.
+    let partner_url = format!(
+        "amqp://{}:{}@127.0.0.1:5672/{}",
+        names::partner_user(th),
+        partner_password(th),
+        testbed.options().vhost(vn)
+    );
+    let partner = asw_amqp::connect(&partner_url, "bench partner").await?;
+    let delivered = Arrivals::start(&admin, "bench.backoffice", args.prefetch).await?;
+    let started = Instant::now();
+    publish_all(
+        &partner,
+        names::PARTNER_IN_EXCHANGE,
+        "TH",
+        &inbound_docs,
+        Some(&names::partner_user(th)),
+    )
+    .await?;
+    delivered.wait_for(n, Duration::from_secs(600)).await?;
+    let inbound = rate(n, started.elapsed());
+    rows.push(Row {
+        figure: "(4) hub inbound: asw.partner.in -> back-office queue".into(),
+        value: format!("{inbound:.0}/s"),
+        note: format!(
+            "{:.2} of ceiling, {:.2} of relay; journal on, receipts signed",
+            inbound / inbound_ceiling,
+            inbound / relay
+        ),
+    });
+    let _ = partner.close().await;
+    // Receipts to TH accumulated in asw.partner.out.TH: counted by `arrivals` too; ignore them.
+
+    // (5) Latency at a fixed offered rate: back-office publish to arrival in the partner queue.
+    let total = usize::try_from(u64::from(args.rate) * args.latency_seconds).unwrap_or(usize::MAX);
+    println!("latency: {} documents at {}/s...", total, args.rate);
+    let latency_docs: Vec<(String, Vec<u8>)> = (0..total)
+        .map(|i| {
+            let d = document(DocumentKind::FormD, vn, th, args.items, (3 * n + i) as u64);
+            Ok::<_, anyhow::Error>((
+                d.header.message_id.to_string(),
+                d.to_xml_compact()?.into_bytes(),
+            ))
+        })
+        .collect::<Result<_, _>>()?;
+    let timed = Arrivals::start(&admin, &names::partner_out_queue(th), args.prefetch).await?;
+    arrivals.stop().await;
+    let sent = offer(&admin, &latency_docs, args.rate).await?;
+    timed.wait_for_ids(&sent, Duration::from_secs(120)).await?;
+    let mut latencies: Vec<f64> = timed.latencies_ms(&sent).await;
+    latencies.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let (p50, p99, max) = (
+        pct(0.50),
+        pct(0.99),
+        latencies.last().copied().unwrap_or(f64::NAN),
+    );
+    rows.push(Row {
+        figure: format!(
+            "(5) latency at {}/s offered for {} s: p50 / p99 / max",
+            args.rate, args.latency_seconds
+        ),
+        value: format!("{p50:.1}/{p99:.1}/{max:.1} ms"),
+        note: "back-office publish -> partner queue".into(),
+    });
+    timed.stop().await;
+    hub.stop()?;
+
+    // (6) RSS with many documents queued: queue them first, then let a fresh hub work on them.
+    println!("rss: queueing {} documents...", args.rss_docs);
+    let mut queued = 0;
+    while queued < args.rss_docs {
+        let batch = (args.rss_docs - queued).min(outbound_docs.len());
+        publish_all(
+            &admin,
+            names::OUTBOUND_EXCHANGE,
+            "formd",
+            &outbound_docs[..batch],
+            None,
+        )
+        .await?;
+        queued += batch;
+    }
+    let mut hub = HubProcess::start(&config)?;
+    let idle = hub.rss_kb();
+    let deadline = Instant::now() + Duration::from_secs(args.rss_seconds);
+    let mut peak = 0u64;
+    while Instant::now() < deadline {
+        peak = peak.max(hub.peak_kb());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    peak = peak.max(hub.peak_kb());
+    hub.stop()?;
+    let rss_mb = peak as f64 / 1024.0;
+    rows.push(Row {
+        figure: format!(
+            "(6) hub peak RSS, {} documents queued, {} s",
+            args.rss_docs, args.rss_seconds
+        ),
+        value: format!("{rss_mb:.1} MB"),
+        note: format!("{:.1} MB just after start", idle as f64 / 1024.0),
+    });
+    let _ = admin.close().await;
+
+    // (6) One large e-Form D: peak memory to validate and sign it, and time, by size.
+    for target_mb in [1usize, 5, 10] {
+        let (bytes, items) = big_document(vn, th, target_mb * 1_000_000 - 200_000)?;
+        let file = dir.join(format!("big-{target_mb}.xml"));
+        std::fs::write(&file, &bytes)?;
+        let out = Command::new(std::env::current_exe()?)
+            .arg("--big")
+            .arg(&file)
+            .env("ASW_BENCH_KEY", dir.join("vn/key.pem"))
+            .env("ASW_BENCH_CERT", dir.join("vn/cert.pem"))
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            bail!(
+                "large document child failed: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        rows.push(Row {
+            figure: format!(
+                "(6) validate + sign one {:.1} MB e-Form D ({items} items)",
+                bytes.len() as f64 / 1e6
+            ),
+            value: text.trim().split(';').next().unwrap_or("?").to_owned(),
+            note: text
+                .trim()
+                .split(';')
+                .nth(1)
+                .unwrap_or("")
+                .trim()
+                .to_owned(),
+        });
+    }
+
+    // (7) What a script-based integration would do: one xmlsec1 process per document.
+    let (sign_rate, verify_rate) = xmlsec1(dir, &inbound_docs, args.xmlsec1_docs)?;
+    rows.push(Row {
+        figure: "(7) xmlsec1 command per document: sign / verify".into(),
+        value: format!("{sign_rate:.0}/{verify_rate:.0} per s"),
+        note: format!(
+            "hub outbound is {:.0}x, inbound {:.0}x",
+            outbound / sign_rate,
+            inbound / verify_rate
+        ),
+    });
+
+    Ok(Results {
+        rows,
+        outbound,
+        inbound,
+        outbound_ceiling,
+        inbound_ceiling,
+        p99_ms: p99,
+        rss_mb,
+    })
+}
+
+fn quorum(name: &str) -> Queue {
+    Queue {
+        name: name.into(),
+        arguments: vec![("x-queue-type".into(), Argument::Str("quorum".into()))],
+    }
+}
+
+/// Runs the worker step for every document on the pool, with 4 jobs in flight per thread.
+async fn ceiling(
+    pool: &Arc<Pool<Worker>>,
+    docs: &[Vec<u8>],
+    step: fn(&mut Worker, &[u8], OffsetDateTime) -> bool,
+) -> anyhow::Result<f64> {
+    let docs: Arc<Vec<Vec<u8>>> = Arc::new(docs.to_vec());
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for _ in 0..pool.size() * 4 {
+        let (docs, next, pool) = (docs.clone(), next.clone(), pool.clone());
+        tasks.spawn(async move {
+            let mut ok = 0usize;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= docs.len() {
+                    return ok;
+                }
+                let docs = docs.clone();
+                let now = OffsetDateTime::now_utc();
+                if pool
+                    .run(move |w| step(w, &docs[i], now))
+                    .await
+                    .unwrap_or(false)
+                {
+                    ok += 1;
+                }
+            }
+        });
+    }
+    let mut ok = 0;
+    while let Some(r) = tasks.join_next().await {
+        ok += r?;
+    }
+    if ok != docs.len() {
+        bail!(
+            "only {ok} of {} documents passed the worker step",
+            docs.len()
+        );
+    }
+    Ok(rate(docs.len(), started.elapsed()))
+}
+
+/// Publishes every body with confirms, 500 in flight at a time.
+async fn publish_all(
+    connection: &Connection,
+    exchange: &str,
+    routing_key: &str,
+    bodies: &[Vec<u8>],
+    user_id: Option<&str>,
+) -> anyhow::Result<()> {
+    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+    let mut properties = Properties::new().with_content_type(names::CONTENT_TYPE_XML);
+    if let Some(user) = user_id {
+        properties = properties.with_user_id(user);
+    }
+    for chunk in bodies.chunks(500) {
+        let batch: Vec<Outgoing> = chunk
+            .iter()
+            .map(|b| Outgoing {
+                exchange: exchange.into(),
+                routing_key: routing_key.into(),
+                body: b.clone(),
+                properties: properties.clone(),
+            })
+            .collect();
+        for result in publisher.publish_batch(&batch).await {
+            result?;
+        }
+    }
+    Ok(())
+}
+
+/// (2) Moves `docs` from one queue to another the way a hub pipeline does, without XML work.
+async fn relay(connection: &Connection, docs: &[Vec<u8>], prefetch: u16) -> anyhow::Result<f64> {
+    let topology = Topology {
+        exchanges: Vec::new(),
+        queues: vec![quorum("bench.relay.in"), quorum("bench.relay.out")],
+        bindings: Vec::new(),
+        users: Vec::new(),
+    };
+    asw_amqp::declare(&connection.open_channel().await?, &topology).await?;
+    publish_all(connection, "", "bench.relay.in", docs, None).await?;
+    let started = Instant::now();
+    let mut consumer = Consumer::start(
+        connection.open_channel().await?,
+        "bench.relay.in",
+        prefetch,
+        "relay",
+    )
+    .await?;
+    let (tx, rx) = async_channel::bounded::<asw_amqp::Delivery>(LANES);
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut lanes = tokio::task::JoinSet::new();
+    for _ in 0..LANES {
+        let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+        let (rx, done) = (rx.clone(), done.clone());
+        lanes.spawn(async move {
+            while let Ok(d) = rx.recv().await {
+                publisher
+                    .publish(
+                        "",
+                        "bench.relay.out",
+                        &d.message.body,
+                        &d.message.properties,
+                    )
+                    .await?;
+                d.acker.ack().await?;
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok::<_, asw_amqp::AmqpError>(())
+        });
+    }
+    for _ in 0..docs.len() {
+        match tokio::time::timeout(Duration::from_secs(60), consumer.next()).await {
+            Ok(Some(Ok(d))) => tx
+                .send(d)
+                .await
+                .map_err(|_| anyhow::anyhow!("relay lanes stopped"))?,
+            Ok(Some(Err(e))) => return Err(e.into()),
+            Ok(None) => bail!("the relay consumer was cancelled"),
+            Err(_) => bail!("the relay consumer received nothing for 60 s"),
+        }
+    }
+    tx.close();
+    while let Some(r) = lanes.join_next().await {
+        r??;
+    }
+    let took = started.elapsed();
+    consumer.cancel().await?;
+    Ok(rate(done.load(std::sync::atomic::Ordering::Relaxed), took))
+}
+
+/// Counts (and times) messages arriving in a queue.
+struct Arrivals {
+    seen: Arc<tokio::sync::Mutex<HashMap<String, Instant>>>,
+    count: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Arrivals {
+    async fn start(
+        connection: &Connection,
+        queue: &str,
+        prefetch: u16,
+    ) -> anyhow::Result<Arrivals> {
+        let mut consumer = Consumer::start(
+            connection.open_channel().await?,
+            queue,
+            prefetch.max(500),
+            "bench",
+        )
+        .await?;
+        let seen = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s, c) = (seen.clone(), count.clone());
+        let task = tokio::spawn(async move {
+            while let Some(Ok(d)) = consumer.next().await {
+                let at = Instant::now();
+                if let Some(id) = d.message.properties.message_id.clone() {
+                    s.lock().await.insert(id, at);
+                }
+                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let _ = d.acker.ack().await;
+            }
+        });
+        Ok(Arrivals { seen, count, task })
+    }
+
+    async fn wait_for(&self, n: usize, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.count.load(std::sync::atomic::Ordering::Relaxed) < n {
+            if Instant::now() > deadline {
+                bail!(
+                    "only {} of {n} messages arrived in {timeout:?}",
+                    self.count.load(std::sync::atomic::Ordering::Relaxed)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Ok(())
+    }
+
+    async fn wait_for_ids(
+        &self,
+        sent: &HashMap<String, Instant>,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let missing = {
+                let seen = self.seen.lock().await;
+                sent.keys().filter(|id| !seen.contains_key(*id)).count()
+            };
+            if missing == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{missing} of {} timed documents did not arrive", sent.len());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn latencies_ms(&self, sent: &HashMap<String, Instant>) -> Vec<f64> {
+        let seen = self.seen.lock().await;
+        sent.iter()
+            .filter_map(|(id, at)| {
+                seen.get(id)
+                    .map(|arrived| arrived.duration_since(*at).as_secs_f64() * 1000.0)
+            })
+            .collect()
+    }
+
+    async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// Publishes documents one by one at `rate` per second, each confirmed, recording send times.
+async fn offer(
+    connection: &Connection,
+    docs: &[(String, Vec<u8>)],
+    rate: u32,
+) -> anyhow::Result<HashMap<String, Instant>> {
+    let mut sent = HashMap::with_capacity(docs.len());
+    let lanes = 8usize;
+    let interval = Duration::from_secs_f64(f64::from(lanes as u32) / f64::from(rate.max(1)));
+    let shared = Arc::new(tokio::sync::Mutex::new(HashMap::new()));
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = tokio::time::Instant::now();
+    for lane in 0..lanes {
+        let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+        let mine: Vec<(String, Vec<u8>)> = docs.iter().skip(lane).step_by(lanes).cloned().collect();
+        let shared = shared.clone();
+        let offset = interval.mul_f64(lane as f64 / lanes as f64);
+        tasks.spawn(async move {
+            let mut ticker = tokio::time::interval_at(start + offset, interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for (id, body) in mine {
+                ticker.tick().await;
+                let at = Instant::now();
+                let properties = Properties::new()
+                    .with_content_type(names::CONTENT_TYPE_XML)
+                    .with_message_id(id.clone());
+                publisher
+                    .publish(names::OUTBOUND_EXCHANGE, "formd", &body, &properties)
+                    .await?;
+                shared.lock().await.insert(id, at);
+            }
+            Ok::<_, asw_amqp::AmqpError>(())
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    sent.extend(shared.lock().await.drain());
+    Ok(sent)
+}
+
+/// The hub as a child process, as operators run it.
+struct HubProcess {
+    child: Child,
+}
+
+impl HubProcess {
+    fn start(config: &Path) -> anyhow::Result<HubProcess> {
+        let exe = std::env::current_exe()?.with_file_name("aswhub");
+        if !exe.is_file() {
+            bail!(
+                "{} not found: build it first (deploy/bench.sh does)",
+                exe.display()
+            );
+        }
+        let child = Command::new(exe)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "error,lapin=off")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        Ok(HubProcess { child })
+    }
+
+    fn status_kb(&self, field: &str) -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        text.lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn rss_kb(&self) -> u64 {
+        self.status_kb("VmRSS:")
+    }
+
+    fn peak_kb(&self) -> u64 {
+        self.status_kb("VmHWM:")
+    }
+
+    fn stop(&mut self) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("the hub exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+/// An e-Form D of about `bytes` bytes (compact XML), and its item count.
+fn big_document(
+    from: MemberState,
+    to: MemberState,
+    bytes: usize,
+) -> anyhow::Result<(Vec<u8>, u32)> {
+    let one = document(DocumentKind::FormD, from, to, 10, 1)
+        .to_xml_compact()?
+        .len();
+    let two = document(DocumentKind::FormD, from, to, 20, 1)
+        .to_xml_compact()?
+        .len();
+    let per_item = (two - one) / 10;
+    let items = u32::try_from(bytes.saturating_sub(one) / per_item.max(1) + 10).unwrap_or(u32::MAX);
+    Ok((
+        document(DocumentKind::FormD, from, to, items, 1)
+            .to_xml_compact()?
+            .into_bytes(),
+        items,
+    ))
+}
+
+/// Child mode: read one large document, validate and sign it, print "PEAK; details".
+fn big_child(file: &Path) -> anyhow::Result<()> {
+    let key = std::fs::read(std::env::var("ASW_BENCH_KEY")?)?;
+    let cert = std::fs::read(std::env::var("ASW_BENCH_CERT")?)?;
+    let mut validator = asw_schema::Validator::new()?;
+    let signer = Signer::new(&key, &cert)?;
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)?.read_to_end(&mut bytes)?;
+    let before = status_kb("VmHWM:").max(status_kb("VmRSS:"));
+    let started = Instant::now();
+    if let Err(problems) = validator.validate(&bytes) {
+        bail!("the large document is invalid: {:?}", problems.first());
+    }
+    let validated = started.elapsed();
+    let signed = signer.sign(&bytes)?;
+    let took = started.elapsed();
+    let peak = status_kb("VmHWM:");
+    let grew = peak.saturating_sub(before) as f64 * 1024.0;
+    println!(
+        "{:.1}x size; peak {:.0} MB above {:.0} MB before, {:.0} ms (validate {:.0} ms, sign {:.0} ms), signed {} B",
+        grew / bytes.len() as f64,
+        grew / 1e6,
+        before as f64 / 1024.0,
+        took.as_secs_f64() * 1000.0,
+        validated.as_secs_f64() * 1000.0,
+        (took - validated).as_secs_f64() * 1000.0,
+        signed.len()
+    );
+    Ok(())
+}
+
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (7) `xmlsec1 --sign` from a template and `xmlsec1 --verify`, one process per document.
+fn xmlsec1(dir: &Path, signed_docs: &[Vec<u8>], count: usize) -> anyhow::Result<(f64, f64)> {
+    let key = dir.join("th/key.pem");
+    let cert = dir.join("th/cert.pem");
+    let work = dir.join("xmlsec1");
+    std::fs::create_dir_all(&work)?;
+    let count = count.min(signed_docs.len()).max(1);
+    let mut templates = Vec::new();
+    for (i, doc) in signed_docs.iter().take(count).enumerate() {
+        let text = String::from_utf8_lossy(doc).into_owned();
+        let template = blank(
+            &blank(&blank(&text, "ds:DigestValue"), "ds:SignatureValue"),
+            "ds:X509Data",
+        );
+        let path = work.join(format!("t{i}.xml"));
+        std::fs::write(&path, template)?;
+        templates.push(path);
+    }
+    let started = Instant::now();
+    for (i, template) in templates.iter().enumerate() {
+        let out = work.join(format!("s{i}.xml"));
+        let status = Command::new("xmlsec1")
+            .args(["--sign", "--privkey-pem"])
+            .arg(format!("{},{}", key.display(), cert.display()))
+            .arg("--output")
+            .arg(&out)
+            .arg(template)
+            .stderr(Stdio::null())
+            .status()
+            .context("running xmlsec1 (Debian package xmlsec1)")?;
+        if !status.success() {
+            bail!("xmlsec1 --sign failed on {}", template.display());
+        }
+    }
+    let sign_rate = rate(count, started.elapsed());
+    let started = Instant::now();
+    for i in 0..count {
+        let status = Command::new("xmlsec1")
+            .args(["--verify", "--pubkey-cert-pem"])
+            .arg(&cert)
+            .args(["--enabled-reference-uris", "empty"])
+            .arg(work.join(format!("s{i}.xml")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("xmlsec1 --verify failed");
+        }
+    }
+    Ok((sign_rate, rate(count, started.elapsed())))
+}
+
+/// Empties the content of the first `<tag>...</tag>`.
+fn blank(text: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    match (text.find(&open), text.find(&close)) {
+        (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a + open.len()], "", &text[b..]),
+        _ => text.to_owned(),
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let mem = status_meminfo();
+    format!("{cores} cores ({cpu}), {mem:.0} GiB RAM")
+}
+
+fn status_meminfo() -> f64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0 / 1024.0)
+}

@@ -1,0 +1,73 @@
+//! `asw_journal::open`: the backend chosen by the form of the location, and unknown schemes
+//! refused.
+
+mod common;
+
+use asw_journal::{Direction, JournalError, State};
+use asw_model::DocumentKind;
+use common::pg::TestSchema;
+use common::{header, message_in, t};
+
+#[test]
+fn a_path_or_a_sqlite_url_opens_a_sqlite_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let plain = dir.path().join("plain.db");
+    let journal = asw_journal::open(&plain).expect("open a path");
+    message_in(journal.as_ref(), Direction::Inbound, State::Verified);
+    assert!(plain.is_file());
+
+    let url = dir.path().join("url.db");
+    let journal =
+        asw_journal::open(format!("sqlite://{}", url.display())).expect("open a sqlite URL");
+    message_in(journal.as_ref(), Direction::Inbound, State::Verified);
+    assert!(url.is_file());
+    let count: i64 = rusqlite::Connection::open(&url)
+        .and_then(|c| c.query_row("SELECT count(*) FROM messages", [], |r| r.get(0)))
+        .expect("count");
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn a_postgres_url_opens_a_postgres_journal() {
+    let schema = TestSchema::new();
+    for url in [
+        schema.url(),
+        schema.url().replacen("postgres://", "postgresql://", 1),
+    ] {
+        assert!(url.starts_with("postgres"), "{url}");
+        let journal = asw_journal::open(&url).expect("open a postgres URL");
+        let h = header(DocumentKind::FormD, "TH", "VN");
+        journal
+            .record(Direction::Inbound, &h, b"x", State::Received, t(0))
+            .expect("record");
+        let found: i64 = schema
+            .client()
+            .query_one(
+                "SELECT count(*) FROM messages WHERE message_id = $1",
+                &[&h.message_id],
+            )
+            .expect("count")
+            .get(0);
+        assert_eq!(found, 1, "{url}");
+    }
+}
+
+#[test]
+fn an_unknown_scheme_is_refused_not_taken_for_a_file_name() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let location = format!("mysql://root:hunter2@{}/journal", dir.path().display());
+    let Err(err) = asw_journal::open(&location) else {
+        panic!("{location} opened");
+    };
+    assert!(matches!(err, JournalError::Open { .. }), "{err:?}");
+    assert!(!err.is_transient());
+    assert_eq!(
+        std::error::Error::source(&err).map(|s| s.to_string()),
+        Some(
+            "unknown journal URL scheme \"mysql\": use postgres://, postgresql://, sqlite:// or \
+             a file path"
+                .to_owned()
+        )
+    );
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}

@@ -1,0 +1,556 @@
+//! The parking lot `asw.parked`, read without taking anything from it for good.
+//!
+//! AMQP 0-9-1 cannot browse a quorum queue, so the lot is read the way a consumer reads it and
+//! then given back. A passive declare counts the ready messages; a consumer with manual
+//! acknowledgement and a prefetch of that count (at most `--limit`) receives them. Each one is
+//! then either acknowledged, which removes it, only after what the operator asked for is done
+//! (a replay's republish confirmed by the broker, a discard journaled), or returned with
+//! `basic.nack(requeue = true)`, one at a time in the order read. A quorum queue delivers returned
+//! messages ahead of the rest, in the order they came back, so the lot keeps its order. If aswctl
+//! dies half-way, the broker returns whatever it had not acknowledged when the connection drops:
+//! nothing is lost.
+//!
+//! `basic.nack`, not `basic.reject`: from RabbitMQ 4.3 a nack does not count against a quorum
+//! queue's delivery limit and a reject does. RabbitMQ 4.0 to 4.2 count every return, and their
+//! default limit is 20, so there the parking lot needs a policy without a delivery limit
+//! (docs/OPERATIONS.md).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use asw_amqp::{Acker, Connection, Consumer, HeaderValue, Message, Properties};
+use asw_journal::{Direction, Journal, MessageSummary};
+use asw_model::xml::Limits;
+use asw_model::{DocumentKind, Header, MemberState};
+use asw_route::names;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use crate::report::sha256_hex;
+use crate::when::When;
+
+/// How long to wait for the counted messages in all.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for the next message once some came: fewer than counted arrive when another
+/// consumer holds some.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The consumer tag aswctl reads the lot with.
+const CONSUMER_TAG: &str = "aswctl";
+/// Characters of the SHA-256 shown for a parked message without a message id.
+const SHORT_DIGEST: usize = 12;
+/// Fewest hex characters a `sha256:` reference must give.
+const MIN_DIGEST: usize = 8;
+/// Broker deliveries of a parked message from which aswctl warns: RabbitMQ 4.0 to 4.2 count every
+/// return against a quorum queue's delivery limit, 20 by default, and then drop the message.
+const DELIVERY_WARNING: i64 = 15;
+
+/// One parked message: its headers as the hub wrote them and its exact bytes.
+#[derive(Debug, Clone)]
+pub struct Parked {
+    /// The ASW message id (AMQP `message_id`, else the `x-asw-message-id` header).
+    pub message_id: Option<Uuid>,
+    /// The stage it failed in (`outbound`, `inbound`).
+    pub stage: Option<String>,
+    /// The envelope header read from the bytes, when readable. Untrusted for inbound documents
+    /// whose signature did not verify: shown, never acted on.
+    pub header: Option<Header>,
+    /// Stable code of why it was parked.
+    pub reason_code: Option<String>,
+    /// Why, readable.
+    pub reason: Option<String>,
+    /// Attempts made.
+    pub attempts: Option<i64>,
+    /// When it was parked.
+    pub parked_at: Option<OffsetDateTime>,
+    /// The routing key it was first published with.
+    pub routing_key: Option<String>,
+    /// The broker user that first published it.
+    pub transport_user: Option<String>,
+    /// How often the broker delivered it before (quorum queues' `x-delivery-count`).
+    pub broker_deliveries: Option<i64>,
+    /// Every property and header.
+    pub properties: Properties,
+    /// The exact bytes.
+    pub body: Vec<u8>,
+    /// SHA-256 of the bytes (hex).
+    pub sha256: String,
+}
+
+impl Parked {
+    /// Reads what the hub wrote on a parked message.
+    pub fn from_message(message: Message, limits: &Limits) -> Parked {
+        let Message {
+            body, properties, ..
+        } = message;
+        let text = |name: &str| {
+            properties
+                .header(name)
+                .and_then(HeaderValue::as_str)
+                .map(str::to_owned)
+        };
+        let message_id = properties
+            .message_id
+            .as_deref()
+            .or_else(|| {
+                properties
+                    .header(names::HEADER_MESSAGE_ID)
+                    .and_then(HeaderValue::as_str)
+            })
+            .and_then(|s| Uuid::try_parse(s).ok());
+        Parked {
+            message_id,
+            stage: text(names::HEADER_STAGE),
+            header: Header::read(&body, limits).ok(),
+            reason_code: text(names::HEADER_REASON_CODE),
+            reason: text(names::HEADER_REASON),
+            attempts: properties
+                .header(names::HEADER_ATTEMPTS)
+                .and_then(HeaderValue::as_int),
+            parked_at: text(names::HEADER_PARKED_AT)
+                .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok()),
+            routing_key: text(names::HEADER_ROUTING_KEY),
+            transport_user: text(names::HEADER_TRANSPORT_USER),
+            broker_deliveries: properties
+                .header("x-delivery-count")
+                .and_then(HeaderValue::as_int),
+            sha256: sha256_hex(&body),
+            properties,
+            body,
+        }
+    }
+
+    /// How commands name it: the message id, or `sha256:` and the start of the digest when it
+    /// has none.
+    pub fn reference(&self) -> String {
+        match self.message_id {
+            Some(id) => id.to_string(),
+            None => format!("sha256:{}", &self.sha256[..SHORT_DIGEST]),
+        }
+    }
+
+    /// The direction its stage stands for.
+    pub fn direction(&self) -> Option<Direction> {
+        match self.stage.as_deref() {
+            Some(names::stage::OUTBOUND) => Some(Direction::Outbound),
+            Some(names::stage::INBOUND) => Some(Direction::Inbound),
+            _ => None,
+        }
+    }
+
+    /// The queue a replay puts it back into: the queue of the stage it failed in.
+    pub fn stage_queue(&self) -> Option<&'static str> {
+        match self.direction()? {
+            Direction::Outbound => Some(names::HUB_OUTBOUND_QUEUE),
+            Direction::Inbound => Some(names::HUB_INBOUND_QUEUE),
+        }
+    }
+
+    /// The document kind, from the bytes.
+    pub fn kind(&self) -> Option<DocumentKind> {
+        self.header.as_ref().map(|h| h.kind)
+    }
+
+    /// The other member state: the receiver of what we send, the sender of what we receive
+    /// (for an unreadable inbound document, the partner its routing key names).
+    pub fn partner(&self, us: MemberState) -> Option<MemberState> {
+        if let Some(h) = &self.header {
+            return Some(if h.sender == us { h.receiver } else { h.sender });
+        }
+        match self.direction()? {
+            Direction::Inbound => MemberState::from_alpha2(self.routing_key.as_deref()?),
+            Direction::Outbound => None,
+        }
+    }
+
+    /// True if `target` names it.
+    pub fn is(&self, target: &Target) -> bool {
+        match target {
+            Target::Id(id) => self.message_id == Some(*id),
+            Target::Digest(prefix) => self.sha256.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+/// How an operator names a parked message: its message id, or `sha256:PREFIX` of its bytes (for
+/// a message whose id could not be read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A message id.
+    Id(Uuid),
+    /// The start of the SHA-256 of the bytes, lower-case hex.
+    Digest(String),
+}
+
+impl FromStr for Target {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(hex) = s.strip_prefix("sha256:") {
+            let hex = hex.to_ascii_lowercase();
+            if hex.len() < MIN_DIGEST || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "{s:?}: give at least {MIN_DIGEST} hex digits after sha256:"
+                ));
+            }
+            return Ok(Target::Digest(hex));
+        }
+        Uuid::try_parse(s)
+            .map(Target::Id)
+            .map_err(|_| format!("{s:?} is neither a message id nor sha256:PREFIX"))
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Id(id) => write!(f, "{id}"),
+            Target::Digest(hex) => write!(f, "sha256:{hex}"),
+        }
+    }
+}
+
+/// Which parked messages a command looks at. Every option given narrows the selection.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ParkedFilter {
+    /// Only messages to or from this member state.
+    #[arg(long, value_name = "CC")]
+    pub partner: Option<MemberState>,
+    /// Only this document kind (formd, acdd, formd-ack, acdd-ack, formd-status, acdd-response).
+    #[arg(long, value_name = "KIND")]
+    pub kind: Option<DocumentKind>,
+    /// Only messages parked in this stage (outbound, inbound).
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// Only messages whose reason code or text contains TEXT (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Only messages parked at or after T (RFC 3339, or a duration ago: 30m, 2h, 7d).
+    #[arg(long, value_name = "T")]
+    pub since: Option<When>,
+}
+
+impl ParkedFilter {
+    /// True if `parked` passes, for the hub of `us`, at `now`.
+    pub fn passes(&self, parked: &Parked, us: MemberState, now: OffsetDateTime) -> bool {
+        let partner = self.partner.is_none_or(|p| {
+            parked.partner(us) == Some(p)
+                || parked
+                    .header
+                    .as_ref()
+                    .is_some_and(|h| h.sender == p || h.receiver == p)
+        });
+        let kind = self.kind.is_none_or(|k| parked.kind() == Some(k));
+        let stage = self
+            .stage
+            .as_deref()
+            .is_none_or(|s| parked.stage.as_deref() == Some(s));
+        let reason = self.reason.as_deref().is_none_or(|text| {
+            let text = text.to_lowercase();
+            [&parked.reason_code, &parked.reason]
+                .into_iter()
+                .flatten()
+                .any(|r| r.to_lowercase().contains(&text))
+        });
+        let since = self
+            .since
+            .is_none_or(|since| parked.parked_at.is_some_and(|at| at >= since.resolve(now)));
+        partner && kind && stage && reason && since
+    }
+}
+
+/// What the journal holds under a parked message's id.
+#[derive(Debug, Clone)]
+pub enum InJournal {
+    /// The parked message has no id or no stage to look it up by.
+    NoKey,
+    /// Nothing: it was refused before it could be journaled (an inbound document whose signature
+    /// did not verify is never journaled under its id), or the journal was failing.
+    NotRecorded,
+    /// This very message (the same bytes).
+    Same(Box<MessageSummary>),
+    /// Another document under the same id (a forgery borrowing it, or a reused id).
+    Other(Box<MessageSummary>),
+}
+
+impl InJournal {
+    /// Looks the parked message up.
+    pub fn of(journal: &dyn Journal, parked: &Parked) -> anyhow::Result<InJournal> {
+        let (Some(id), Some(direction)) = (parked.message_id, parked.direction()) else {
+            return Ok(InJournal::NoKey);
+        };
+        let record = journal
+            .get(direction, id)
+            .with_context(|| format!("reading {direction} message {id} from the journal"))?;
+        Ok(match record {
+            None => InJournal::NotRecorded,
+            Some(r) if r.summary.digest_hex() == parked.sha256 => {
+                InJournal::Same(Box::new(r.summary))
+            }
+            Some(r) => InJournal::Other(Box::new(r.summary)),
+        })
+    }
+
+    /// A short label for tables: the state, `other:<state>`, `not-recorded` or `-`.
+    pub fn label(&self) -> String {
+        match self {
+            InJournal::NoKey => "-".into(),
+            InJournal::NotRecorded => "not-recorded".into(),
+            InJournal::Same(s) => s.state.to_string(),
+            InJournal::Other(s) => format!("other:{}", s.state),
+        }
+    }
+
+    /// The journal record under the id, whichever message it is.
+    pub fn summary(&self) -> Option<&MessageSummary> {
+        match self {
+            InJournal::Same(s) | InJournal::Other(s) => Some(s),
+            InJournal::NoKey | InJournal::NotRecorded => None,
+        }
+    }
+}
+
+/// The parking lot of one hub, read and held until released.
+pub struct ParkingLot {
+    connection: Connection,
+    consumer: Option<Consumer>,
+    held: Vec<Held>,
+    ready: u32,
+}
+
+struct Held {
+    parked: Parked,
+    /// `None` once settled.
+    acker: Option<Acker>,
+}
+
+impl ParkingLot {
+    /// Connects with the hub's broker URL and reads up to `limit` parked messages, in queue
+    /// order, holding them unacknowledged.
+    pub async fn read(url: &str, limit: u32, limits: &Limits) -> anyhow::Result<ParkingLot> {
+        let connection = asw_amqp::connect(url, "aswctl")
+            .await
+            .context("connecting to the hub's broker")?;
+        let counting = connection.open_channel().await?;
+        let ready = asw_amqp::ready_messages(&counting, names::PARKED_QUEUE)
+            .await
+            .with_context(|| format!("counting the messages in {}", names::PARKED_QUEUE))?;
+        let _ = counting.close().await;
+        let mut lot = ParkingLot {
+            connection,
+            consumer: None,
+            held: Vec::new(),
+            ready,
+        };
+        let want = ready.min(limit);
+        if want == 0 {
+            return Ok(lot);
+        }
+        let prefetch = u16::try_from(want).unwrap_or(u16::MAX);
+        let want = usize::from(prefetch);
+        let channel = lot.connection.open_channel().await?;
+        let mut consumer =
+            Consumer::start(channel, names::PARKED_QUEUE, prefetch, CONSUMER_TAG).await?;
+        let deadline = tokio::time::Instant::now() + READ_TIMEOUT;
+        while lot.held.len() < want {
+            let until = if lot.held.is_empty() {
+                deadline
+            } else {
+                deadline.min(tokio::time::Instant::now() + IDLE_TIMEOUT)
+            };
+            match tokio::time::timeout_at(until, consumer.next()).await {
+                Ok(Some(Ok(delivery))) => lot.held.push(Held {
+                    parked: Parked::from_message(delivery.message, limits),
+                    acker: Some(delivery.acker),
+                }),
+                Ok(Some(Err(e))) => {
+                    return Err(e).context(format!("reading {}", names::PARKED_QUEUE));
+                }
+                // Cancelled by the broker, or fewer came than counted (another consumer holds
+                // them): what came is what there is.
+                Ok(None) | Err(_) => break,
+            }
+        }
+        // Nothing more is wanted; those held can still be settled.
+        consumer.cancel().await?;
+        lot.consumer = Some(consumer);
+        let most = lot
+            .held
+            .iter()
+            .filter_map(|h| h.parked.broker_deliveries)
+            .max();
+        if let Some(most) = most.filter(|n| *n >= DELIVERY_WARNING) {
+            eprintln!(
+                "aswctl: warning: a message in {} was delivered {most} times; RabbitMQ 4.0 to 4.2 \
+                 count every read against a quorum queue's delivery limit (20 by default) and then \
+                 drop the message: give {} a policy without one (docs/OPERATIONS.md)",
+                names::PARKED_QUEUE,
+                names::PARKED_QUEUE
+            );
+        }
+        Ok(lot)
+    }
+
+    /// Ready messages the queue held when it was counted.
+    pub fn ready(&self) -> u32 {
+        self.ready
+    }
+
+    /// Messages read.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The messages read and still held, with their positions, in queue order.
+    pub fn messages(&self) -> impl Iterator<Item = (usize, &Parked)> {
+        self.held
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.acker.is_some())
+            .map(|(i, h)| (i, &h.parked))
+    }
+
+    /// The message at `index`.
+    pub fn message(&self, index: usize) -> Option<&Parked> {
+        self.held.get(index).map(|h| &h.parked)
+    }
+
+    /// The broker connection (for a publisher of its own).
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// Acknowledges the message at `index`: it leaves the parking lot for good. Call only once
+    /// what replaces it is safe (republish confirmed, discard journaled).
+    pub async fn remove(&mut self, index: usize) -> anyhow::Result<()> {
+        let Some(acker) = self.held.get_mut(index).and_then(|h| h.acker.take()) else {
+            bail!("parked message {index} was already settled");
+        };
+        acker
+            .ack()
+            .await
+            .with_context(|| format!("removing a message from {}", names::PARKED_QUEUE))
+    }
+
+    /// Gives back every message still held, one at a time in the order read, and disconnects.
+    /// A failure here loses nothing: the broker returns what is unacknowledged when the
+    /// connection closes.
+    pub async fn release(mut self) -> anyhow::Result<()> {
+        let mut failed = None;
+        for held in &mut self.held {
+            if let Some(acker) = held.acker.take()
+                && let Err(e) = acker.nack(true).await
+            {
+                failed.get_or_insert(e);
+            }
+        }
+        drop(self.consumer.take());
+        let _ = self.connection.close().await;
+        match failed {
+            None => Ok(()),
+            Some(e) => Err(e).context(format!(
+                "giving messages back to {} (the broker returns them on disconnect)",
+                names::PARKED_QUEUE
+            )),
+        }
+    }
+}
+
+/// Releases the lot, reporting a failure on stderr: nothing is lost by it.
+pub async fn release(lot: ParkingLot) {
+    if let Err(e) = lot.release().await {
+        eprintln!("aswctl: warning: {e:#}");
+    }
+}
+
+/// Notes on stderr when the lot was not read whole.
+pub fn warn_if_partial(lot: &ParkingLot, limit: u32) {
+    let ready = usize::try_from(lot.ready()).unwrap_or(usize::MAX);
+    if lot.len() < ready {
+        let why = if lot.ready() > limit {
+            format!("--limit {limit}")
+        } else {
+            "another consumer holds the others".into()
+        };
+        eprintln!(
+            "aswctl: read {} of the {} messages in {} ({why})",
+            lot.len(),
+            lot.ready(),
+            names::PARKED_QUEUE
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let id = Uuid::new_v4();
+        assert_eq!(id.to_string().parse::<Target>(), Ok(Target::Id(id)));
+        assert_eq!(
+            "sha256:ABCDEF0123".parse::<Target>(),
+            Ok(Target::Digest("abcdef0123".into()))
+        );
+        assert!("sha256:abc".parse::<Target>().is_err());
+        assert!("sha256:xyzxyzxyz".parse::<Target>().is_err());
+        assert!("42".parse::<Target>().is_err());
+    }
+
+    #[test]
+    fn reads_what_the_hub_wrote() {
+        let body = b"not even XML".to_vec();
+        let properties = Properties::new()
+            .with_header(names::HEADER_STAGE, "inbound")
+            .with_header(names::HEADER_REASON_CODE, "XML")
+            .with_header(names::HEADER_REASON, "XML line 1: not XML")
+            .with_header(names::HEADER_ATTEMPTS, 1i64)
+            .with_header(names::HEADER_PARKED_AT, "2026-11-25T08:00:00Z")
+            .with_header(names::HEADER_ROUTING_KEY, "TH")
+            .with_header(names::HEADER_TRANSPORT_USER, "partner-TH");
+        let message = Message {
+            body,
+            exchange: String::new(),
+            routing_key: names::PARKED_QUEUE.into(),
+            redelivered: false,
+            properties,
+        };
+        let parked = Parked::from_message(message, &Limits::default());
+        assert_eq!(parked.message_id, None);
+        assert!(parked.reference().starts_with("sha256:"));
+        assert_eq!(parked.reference().len(), "sha256:".len() + SHORT_DIGEST);
+        assert_eq!(parked.direction(), Some(Direction::Inbound));
+        assert_eq!(parked.stage_queue(), Some(names::HUB_INBOUND_QUEUE));
+        let th = MemberState::from_alpha2("TH");
+        let vn = MemberState::from_alpha2("VN").expect("VN");
+        assert_eq!(parked.partner(vn), th);
+        assert_eq!(parked.attempts, Some(1));
+        let now = OffsetDateTime::now_utc();
+        let filter = |f: ParkedFilter| f.passes(&parked, vn, now);
+        assert!(filter(ParkedFilter::default()));
+        assert!(filter(ParkedFilter {
+            partner: th,
+            reason: Some("not xml".into()),
+            stage: Some("inbound".into()),
+            since: Some("2026-11-25T07:00:00Z".parse().expect("time")),
+            ..ParkedFilter::default()
+        }));
+        assert!(!filter(ParkedFilter {
+            stage: Some("outbound".into()),
+            ..ParkedFilter::default()
+        }));
+        assert!(!filter(ParkedFilter {
+            kind: Some(DocumentKind::FormD),
+            ..ParkedFilter::default()
+        }));
+        assert!(!filter(ParkedFilter {
+            since: Some("2026-11-25T09:00:00Z".parse().expect("time")),
+            ..ParkedFilter::default()
+        }));
+        let target = Target::Digest(parked.sha256[..10].to_owned());
+        assert!(parked.is(&target));
+    }
+}

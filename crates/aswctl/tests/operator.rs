@@ -1,0 +1,623 @@
+//! The operator commands against hubs on the real broker, run the way an operator runs them, with
+//! a hub's configuration file: `aswctl parked list | show | discard`, `aswctl replay` and
+//! `aswctl messages list | show | trace`.
+
+use std::process::Command;
+use std::time::Duration;
+
+use asw_amqp::{ConfirmingPublisher, HeaderValue, Properties};
+use asw_e2e::{document, publish_as_partner, state, testbed, url_as};
+use asw_gateway::testbed::{Received, Testbed};
+use asw_journal::{Direction, Journal, Reason, SqliteJournal, State};
+use asw_model::document::Message as Document;
+use asw_model::{DocumentKind, MemberState};
+use asw_route::names;
+use asw_sign::Signer;
+use asw_sign::keygen::{self, KeyAlgorithm};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// What one run of aswctl gave.
+#[derive(Debug)]
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+
+    fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(self.code, Some(code), "{self:#?}");
+        self
+    }
+}
+
+/// Runs `aswctl ARGS --config <hub of at>` (off the runtime the hubs run on).
+async fn ctl(tb: &Testbed, at: MemberState, args: &[&str]) -> Run {
+    let config = tb.config_file(at).expect("a hub").to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_aswctl"))
+            .args(&args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run aswctl");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// `parked list --format json` with extra arguments.
+async fn parked(tb: &Testbed, at: MemberState, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["parked", "list", "--format", "json"];
+    args.extend(extra);
+    let run = ctl(tb, at, &args).await;
+    run.assert_code(0);
+    run.json().as_array().expect("an array").clone()
+}
+
+fn ids(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .map(|v| v["message_id"].as_str().unwrap_or("-").to_owned())
+        .collect()
+}
+
+/// Waits until `id` is parked with reason `code`, and returns its listing.
+async fn until_parked(tb: &Testbed, at: MemberState, id: Uuid, code: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let found = parked(tb, at, &[])
+            .await
+            .into_iter()
+            .find(|p| p["message_id"] == id.to_string().as_str() && p["reason_code"] == code);
+        if let Some(found) = found {
+            return found;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} was not parked with {code} in time"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Waits until the journal of `at` holds `id` in `state`, and returns `messages show` of it.
+async fn until_state(tb: &Testbed, at: MemberState, id: Uuid, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let run = ctl(
+            tb,
+            at,
+            &["messages", "show", &id.to_string(), "--format", "json"],
+        )
+        .await;
+        if run.code == Some(0) && run.json()[0]["state"] == state {
+            return run.json()[0].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} did not become {state} in time: {run:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn events(history: &Value) -> Vec<(String, String)> {
+    history
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| {
+            (
+                h["event"].as_str().unwrap_or_default().to_owned(),
+                h["to"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pair(event: &str, to: &str) -> (String, String) {
+    (event.to_owned(), to.to_owned())
+}
+
+fn is_doc(m: &Received, key: &str, id: Uuid) -> bool {
+    m.routing_key == key && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
+}
+
+fn count(tb: &Testbed, at: MemberState, key: &str, id: Uuid) -> usize {
+    tb.received(at)
+        .iter()
+        .filter(|m| is_doc(m, key, id))
+        .count()
+}
+
+fn rejected_outcome(m: &Received, id: Uuid) -> bool {
+    m.routing_key == "outcome.formd.TH"
+        && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
+        && m.header(names::HEADER_OUTCOME) == Some("rejected")
+}
+
+/// An e-Form D the FORMD-001 rule refuses (issued in MY, sent by VN).
+fn invalid(d: &Document) -> String {
+    d.to_xml().expect("xml").replacen(
+        "<fd:IssuedIn>VN</fd:IssuedIn>",
+        "<fd:IssuedIn>MY</fd:IssuedIn>",
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_outbound_documents_are_listed_shown_discarded_and_refused_again_if_replayed_unfixed()
+ {
+    let (tb, _dir) = testbed(&["VN", "TH"]).await;
+    let vn = state("VN");
+    let (a, b) = (
+        document(DocumentKind::FormD, "VN", "TH"),
+        document(DocumentKind::FormD, "VN", "TH"),
+    );
+    let (a_id, b_id) = (a.header.message_id, b.header.message_id);
+    let (a_xml, b_xml) = (invalid(&a), invalid(&b));
+    for xml in [&a_xml, &b_xml] {
+        tb.send(vn, DocumentKind::FormD, xml.as_bytes())
+            .await
+            .expect("send");
+    }
+    for id in [a_id, b_id] {
+        tb.wait_for(vn, "rejected", WAIT, |m| rejected_outcome(m, id))
+            .await
+            .expect("rejected outcome");
+    }
+
+    // The table: one row per parked message, with its reason and journal state.
+    let run = ctl(&tb, vn, &["parked", "list"]).await;
+    run.assert_code(0);
+    let header = run.stdout.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("MESSAGE ID")
+            && header.contains("JOURNAL")
+            && header.ends_with("REASON"),
+        "{header}"
+    );
+    for id in [a_id, b_id] {
+        let row = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&id.to_string()))
+            .unwrap_or_else(|| panic!("{id} listed: {}", run.stdout));
+        for cell in [
+            "outbound",
+            "formd",
+            "TH",
+            "FORMD-001",
+            "failed",
+            "FORMD-001 line ",
+        ] {
+            assert!(row.contains(cell), "{cell} in {row}");
+        }
+    }
+    assert!(
+        run.stdout.ends_with("2 parked message(s)\n"),
+        "{}",
+        run.stdout
+    );
+
+    // JSON, twice: reading the lot takes nothing from it and keeps its order.
+    let listed = parked(&tb, vn, &[]).await;
+    assert_eq!(ids(&listed), [a_id.to_string(), b_id.to_string()]);
+    let first = &listed[0];
+    assert_eq!(first["stage"], "outbound");
+    assert_eq!(first["kind"], "formd");
+    assert_eq!(first["partner"], "TH");
+    assert_eq!(first["sender"], "VN");
+    assert_eq!(first["reason_code"], "FORMD-001");
+    assert_eq!(first["attempts"], 1);
+    assert_eq!(first["journal"], "failed");
+    assert_eq!(first["routing_key"], "formd");
+    assert!(first["parked_at"].is_string(), "{first}");
+    assert!(
+        first["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("FORMD-001 line ")),
+        "{first}"
+    );
+    assert_eq!(ids(&parked(&tb, vn, &[]).await), ids(&listed));
+
+    // Filters.
+    for (filter, expected) in [
+        (&["--reason", "formd-001"][..], 2),
+        (
+            &["--partner", "TH", "--kind", "formd", "--stage", "outbound"],
+            2,
+        ),
+        (&["--partner", "SG"], 0),
+        (&["--stage", "inbound"], 0),
+        (&["--kind", "acdd"], 0),
+        (&["--since", "1h"], 2),
+        (&["--since", "2099-01-01T00:00:00Z"], 0),
+    ] {
+        assert_eq!(parked(&tb, vn, filter).await.len(), expected, "{filter:?}");
+    }
+
+    // Show: headers, journal history and the exact document.
+    let a_ref = a_id.to_string();
+    let run = ctl(&tb, vn, &["parked", "show", &a_ref]).await;
+    run.assert_code(0);
+    for text in [
+        "x-asw-reason-code",
+        "journal history (outbound",
+        "recorded",
+        "failed (this document)",
+        "<fd:IssuedIn>MY</fd:IssuedIn>",
+    ] {
+        assert!(run.stdout.contains(text), "{text} in {}", run.stdout);
+    }
+    let shown = ctl(&tb, vn, &["parked", "show", &a_ref, "--format", "json"]).await;
+    let shown = &shown.json()[0];
+    assert_eq!(shown["document"]["text"], a_xml.as_str());
+    assert_eq!(
+        events(&shown["history"]),
+        [pair("recorded", "received"), pair("moved", "failed")]
+    );
+    assert_eq!(shown["headers"]["x-asw-stage"], "outbound");
+    assert_eq!(
+        shown["headers"]["x-asw-envelope"]["reason_code"],
+        "FORMD-001"
+    );
+    let bytes = ctl(&tb, vn, &["parked", "show", &a_ref, "--document"]).await;
+    assert_eq!(bytes.assert_code(0).stdout, a_xml, "the exact bytes");
+    let nobody = Uuid::new_v4().to_string();
+    ctl(&tb, vn, &["parked", "show", &nobody])
+        .await
+        .assert_code(1);
+
+    // Discard one: journaled with who and why, gone from the lot.
+    let run = ctl(
+        &tb,
+        vn,
+        &[
+            "parked",
+            "discard",
+            &a_ref,
+            "--reason",
+            "sent by mistake",
+            "--actor",
+            "alice",
+        ],
+    )
+    .await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("discarded") && run.stdout.contains("failed -> discarded"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(ids(&parked(&tb, vn, &[]).await), [b_id.to_string()]);
+    let journaled = until_state(&tb, vn, a_id, "discarded").await;
+    let last = journaled["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .cloned();
+    let last = last.expect("history");
+    assert_eq!(last["event"], "discarded");
+    assert_eq!(last["actor"], "alice");
+    assert_eq!(last["reason"], "sent by mistake");
+    let run = ctl(
+        &tb,
+        vn,
+        &[
+            "parked", "discard", &nobody, "--reason", "x", "--actor", "alice",
+        ],
+    )
+    .await;
+    assert!(
+        run.assert_code(1).stdout.contains("not-parked"),
+        "{}",
+        run.stdout
+    );
+
+    // Replaying without fixing anything: refused again for the same reason, parked again.
+    let b_ref = b_id.to_string();
+    let run = ctl(&tb, vn, &["replay", &b_ref, "--actor", "bob"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("replayed") && run.stdout.contains("failed -> received"),
+        "{}",
+        run.stdout
+    );
+    let again = until_parked(&tb, vn, b_id, "FORMD-001").await;
+    assert_eq!(again["journal"], "failed");
+    let journaled = until_state(&tb, vn, b_id, "failed").await;
+    assert_eq!(
+        events(&journaled["history"]),
+        [
+            pair("recorded", "received"),
+            pair("moved", "failed"),
+            pair("replayed", "received"),
+            pair("moved", "failed"),
+        ]
+    );
+    assert_eq!(journaled["history"][2]["actor"], "bob");
+
+    // The journal's listing.
+    let failed = ctl(
+        &tb,
+        vn,
+        &["messages", "list", "--state", "failed", "--format", "json"],
+    )
+    .await;
+    let failed = failed.json();
+    assert_eq!(ids(failed.as_array().expect("array")), [b_id.to_string()]);
+    let discarded = ctl(&tb, vn, &["messages", "list", "--state", "discarded"]).await;
+    assert!(
+        discarded.assert_code(0).stdout.contains(&a_ref),
+        "{}",
+        discarded.stdout
+    );
+    let old = ctl(
+        &tb,
+        vn,
+        &["messages", "list", "--older-than", "1h", "--format", "json"],
+    )
+    .await;
+    assert_eq!(old.json(), serde_json::json!([]));
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_parked_for_an_untrusted_certificate_is_delivered_once_when_replayed_after_the_fix()
+ {
+    let (tb, dir) = testbed(&["VN", "TH"]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    let now = OffsetDateTime::now_utc();
+    // VN signs with a new key TH does not trust yet; and someone signs with MY's key, claiming VN.
+    let next = keygen::generate(vn, KeyAlgorithm::EcP256, 365, now).expect("new VN key");
+    let my = keygen::generate(state("MY"), KeyAlgorithm::EcP256, 365, now).expect("MY key");
+    let sign = |key: &keygen::GeneratedKey, d: &Document| {
+        Signer::new(&key.key_pem, &key.cert_pem)
+            .expect("signer")
+            .sign(d.to_xml().expect("xml").as_bytes())
+            .expect("sign")
+    };
+    let early = document(DocumentKind::FormD, "VN", "TH");
+    let forged = document(DocumentKind::FormD, "VN", "TH");
+    let (early_id, forged_id) = (early.header.message_id, forged.header.message_id);
+    let early_bytes = sign(&next, &early);
+    for bytes in [&early_bytes, &sign(&my, &forged)] {
+        publish_as_partner(&tb, th, vn, "VN", bytes)
+            .await
+            .expect("publish");
+    }
+    let listed = until_parked(&tb, th, early_id, "SIG-UNTRUSTED").await;
+    assert_eq!(listed["stage"], "inbound");
+    assert_eq!(listed["partner"], "VN");
+    assert_eq!(listed["routing_key"], "VN");
+    assert_eq!(listed["transport_user"], "partner-VN");
+    assert_eq!(
+        listed["journal"], "not-recorded",
+        "an unverified document is not journaled"
+    );
+    until_parked(&tb, th, forged_id, "SIG-UNTRUSTED").await;
+
+    // A dry run changes nothing.
+    let early_ref = early_id.to_string();
+    let run = ctl(
+        &tb,
+        th,
+        &["replay", &early_ref, "--dry-run", "--actor", "ops"],
+    )
+    .await;
+    assert!(
+        run.assert_code(0).stdout.contains("would-replay"),
+        "{}",
+        run.stdout
+    );
+    assert!(ids(&parked(&tb, th, &[]).await).contains(&early_ref));
+
+    // The operator trusts VN's new certificate, then replays: delivered, with its own id.
+    std::fs::write(dir.path().join("th/trust/VN/vn-next.pem"), &next.cert_pem)
+        .expect("add the certificate");
+    assert_eq!(
+        tb.hub(th).expect("TH hub").reload_trust().expect("reload"),
+        2
+    );
+    let run = ctl(&tb, th, &["replay", &early_ref, "--actor", "ops"]).await;
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("replayed") && run.stdout.contains(names::HUB_INBOUND_QUEUE),
+        "{}",
+        run.stdout
+    );
+    let got = tb
+        .wait_for(th, "the replayed document", WAIT, |m| {
+            is_doc(m, "formd.VN", early_id)
+        })
+        .await
+        .expect("delivered");
+    assert_eq!(got.body, early_bytes, "the exact bytes");
+    assert_eq!(
+        got.properties.message_id.as_deref(),
+        Some(early_ref.as_str())
+    );
+    assert_eq!(got.header("x-asw-signer"), Some("VN"));
+    let journaled = until_state(&tb, th, early_id, "delivered").await;
+    assert_eq!(
+        events(&journaled["history"]),
+        [pair("recorded", "verified"), pair("moved", "delivered")]
+    );
+
+    // Again: nothing to do, and it says so.
+    let run = ctl(&tb, th, &["replay", &early_ref, "--actor", "ops"]).await;
+    assert!(
+        run.assert_code(0).stdout.contains("already delivered"),
+        "{}",
+        run.stdout
+    );
+    let run = ctl(
+        &tb,
+        th,
+        &["replay", &early_ref, "--actor", "ops", "--format", "json"],
+    )
+    .await;
+    assert_eq!(run.assert_code(0).json()[0]["outcome"], "already-done");
+
+    // The forgery, replayed with nothing fixed, is refused and parked again for the same reason.
+    let forged_ref = forged_id.to_string();
+    let run = ctl(&tb, th, &["replay", &forged_ref, "--actor", "ops"]).await;
+    assert!(
+        run.assert_code(0).stdout.contains("replayed"),
+        "{}",
+        run.stdout
+    );
+    let again = until_parked(&tb, th, forged_id, "SIG-UNTRUSTED").await;
+    assert_eq!(again["journal"], "not-recorded");
+
+    // Delivered exactly once; the forgery never.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count(&tb, th, "formd.VN", early_id), 1);
+    assert_eq!(count(&tb, th, "formd.VN", forged_id), 0);
+
+    // The conversation, in time order: TH's answer (the rejection made when the document was
+    // refused, which came first; answers keep an id derived from the original's, so it is not
+    // answered twice), and the e-Form D, journaled when it was verified at last.
+    let trace = ctl(
+        &tb,
+        th,
+        &["messages", "trace", &early_ref, "--format", "json"],
+    )
+    .await;
+    let trace = trace.assert_code(0).json();
+    let trace = trace.as_array().expect("array");
+    let seen: Vec<&str> = trace
+        .iter()
+        .map(|m| m["first_seen"].as_str().unwrap_or_default())
+        .collect();
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert!(
+        trace.iter().any(|m| m["message_id"] == early_ref.as_str()
+            && m["direction"] == "inbound"
+            && m["state"] == "delivered"),
+        "{trace:#?}"
+    );
+    assert!(
+        trace.iter().any(|m| m["kind"] == "formd-ack"
+            && m["direction"] == "outbound"
+            && m["correlation_id"] == early_ref.as_str()),
+        "{trace:#?}"
+    );
+    let table = ctl(&tb, th, &["messages", "trace", &early_ref]).await;
+    assert!(
+        table
+            .assert_code(0)
+            .stdout
+            .contains(&format!("{early_ref}*")),
+        "{}",
+        table.stdout
+    );
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbound_document_parked_after_its_retries_is_sent_once_when_replayed() {
+    let (tb, dir) = testbed(&["VN", "TH"]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    // What a hub leaves when the journal failed on a document until its retries ran out and then
+    // came back: journaled `failed` with RETRIES-EXHAUSTED, parked with the headers the hub
+    // writes. (tests/e2e makes the journal vanish, which a running hub cannot recover from.)
+    let d = document(DocumentKind::FormD, "VN", "TH");
+    let id = d.header.message_id;
+    let xml = d.to_xml().expect("xml");
+    let now = OffsetDateTime::now_utc();
+    let reason = "gave up after 3 attempts; last failure: journal record failed";
+    let journal = SqliteJournal::open(dir.path().join("vn/journal.db")).expect("journal");
+    journal
+        .record(
+            Direction::Outbound,
+            &d.header,
+            xml.as_bytes(),
+            State::Received,
+            now,
+        )
+        .expect("record");
+    journal
+        .transition(
+            Direction::Outbound,
+            id,
+            State::Failed,
+            Some(&Reason::new("RETRIES-EXHAUSTED", reason)),
+            now,
+        )
+        .expect("fail");
+    let connection = asw_amqp::connect(&url_as(&tb, vn, "guest", "guest"), "test")
+        .await
+        .expect("connect");
+    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
+        .await
+        .expect("publisher");
+    let properties = Properties::new()
+        .with_message_id(id.to_string())
+        .with_content_type(names::CONTENT_TYPE_XML)
+        .with_header(names::HEADER_MESSAGE_ID, id.to_string())
+        .with_header(names::HEADER_STAGE, names::stage::OUTBOUND)
+        .with_header(names::HEADER_REASON, format!("RETRIES-EXHAUSTED {reason}"))
+        .with_header(names::HEADER_REASON_CODE, "RETRIES-EXHAUSTED")
+        .with_header(names::HEADER_ATTEMPTS, HeaderValue::Int(3))
+        .with_header(
+            names::HEADER_PARKED_AT,
+            asw_model::document::format_timestamp(now),
+        )
+        .with_header(names::HEADER_ROUTING_KEY, "formd")
+        .with_header(names::HEADER_EXCHANGE, names::OUTBOUND_EXCHANGE)
+        .with_header(names::HEADER_TRANSPORT_USER, "guest");
+    publisher
+        .publish("", names::PARKED_QUEUE, xml.as_bytes(), &properties)
+        .await
+        .expect("park");
+    let _ = connection.close().await;
+    let listed = until_parked(&tb, vn, id, "RETRIES-EXHAUSTED").await;
+    assert_eq!(listed["journal"], "failed");
+
+    // Replayed: taken up at once (the replay released the message, no claim lease to wait
+    // out), signed, sent, delivered to TH, acknowledged to VN.
+    let run = ctl(
+        &tb,
+        vn,
+        &["replay", "--all", "--reason", "retries", "--actor", "ops"],
+    )
+    .await;
+    run.assert_code(0);
+    assert!(run.stdout.contains("failed -> received"), "{}", run.stdout);
+    tb.wait_for(th, "the replayed document", Duration::from_secs(20), |m| {
+        is_doc(m, "formd.VN", id)
+    })
+    .await
+    .expect("delivered");
+    let journaled = until_state(&tb, vn, id, "acknowledged").await;
+    let history = events(&journaled["history"]);
+    let replayed = history
+        .iter()
+        .position(|e| *e == pair("replayed", "received"))
+        .expect("replayed");
+    assert_eq!(
+        history[replayed + 1],
+        pair("moved", "signed"),
+        "{history:?}"
+    );
+    assert!(parked(&tb, vn, &[]).await.is_empty());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count(&tb, th, "formd.VN", id), 1);
+    tb.stop_and_clean().await;
+}
