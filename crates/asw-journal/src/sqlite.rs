@@ -93,8 +93,20 @@ impl SqliteJournal {
         options: &SqliteOptions,
     ) -> Result<SqliteJournal, JournalError> {
         let path = path.as_ref();
-        let connection = Connection::open(path).map_err(open_error(path))?;
-        let mut journal = SqliteJournal::prepare(connection, path, options, false)?;
+        // Two processes opening a new file at once race to switch it to WAL mode, and SQLite
+        // answers that race with "database is locked" without waiting: try again until the busy
+        // timeout has passed.
+        let deadline = std::time::Instant::now() + options.busy_timeout;
+        let mut journal = loop {
+            let connection = Connection::open(path).map_err(open_error(path))?;
+            match SqliteJournal::prepare(connection, path, options, false) {
+                Ok(journal) => break journal,
+                Err(e) if e.is_transient() && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         journal.file = Some(FileIdentity::of(path).map_err(|e| JournalError::Open {
             location: path.display().to_string(),
             transient: true,

@@ -362,3 +362,28 @@ fn a_journal_busy_beyond_the_timeout_gives_a_transient_error() {
             .reached()
     );
 }
+
+/// Processes starting together on a journal file that does not exist yet all open it (the race to
+/// switch a new file to WAL mode is answered "database is locked" by SQLite without waiting).
+#[test]
+fn handles_opening_a_new_file_at_the_same_moment_all_succeed() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    asw_journal::SqliteJournal::open(&path).map(drop)
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .expect("thread")
+                .expect("every handle opens the new file");
+        }
+    }
+}

@@ -15,15 +15,31 @@ fn state(code: &str) -> MemberState {
     MemberState::from_alpha2(code).expect("member state")
 }
 
+/// Starts `aswhub run`, its log going to a file beside the configuration (a pipe nobody reads
+/// would fill up and stall the daemon).
 fn spawn_hub(config: &std::path::Path) -> Child {
+    let path = config.with_file_name(format!("aswhub-{}.log", uuid::Uuid::new_v4().simple()));
+    let log = std::fs::File::create(path).expect("log file");
     Command::new(env!("CARGO_BIN_EXE_aswhub"))
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(log)
         .spawn()
         .expect("start aswhub")
+}
+
+/// Every daemon log beside the configuration.
+fn logs(config: &std::path::Path) -> String {
+    let dir = config.parent().expect("config folder");
+    let mut out = String::new();
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        if entry.file_name().to_string_lossy().starts_with("aswhub-") {
+            out.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+    }
+    out
 }
 
 fn terminate(child: &mut Child) -> (Option<i32>, Duration) {
@@ -100,7 +116,12 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
     }
     for child in [&mut first, &mut second] {
         let (code, took) = terminate(child);
-        assert_eq!(code, Some(0), "SIGTERM ends the daemon with success");
+        assert_eq!(
+            code,
+            Some(0),
+            "SIGTERM ends the daemon with success; logs:\n{}",
+            logs(&config)
+        );
         assert!(
             took < Duration::from_secs(25),
             "it stopped within the grace period ({took:?})"
