@@ -6,5 +6,6 @@ pub mod hub;
 pub mod outcome;
 pub mod pool;
 pub mod process;
+pub mod signals;
 pub mod steps;
 pub mod testbed;

@@ -91,7 +91,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
             println!("READY");
             use std::io::Write;
             let _ = std::io::stdout().flush();
-            wait_for_signal().await;
+            asw_gateway::signals::terminated().await;
             testbed.stop().await;
             return Ok(Outcome::Success);
         }
@@ -128,24 +128,6 @@ fn list(states: &[MemberState]) -> String {
         .map(|s| s.code())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 fn now() -> OffsetDateTime {

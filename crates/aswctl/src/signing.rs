@@ -5,7 +5,7 @@
 //! unreadable file, a trust directory that does not load, an unusable key).
 
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::Outcome;
+use crate::input::{display_name, read_input};
 
 /// Key type for `aswctl keygen`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -189,7 +190,7 @@ pub fn sign(args: &SignArgs) -> anyhow::Result<Outcome> {
             args.cert.display()
         )
     })?;
-    let input = read_input(&args.file)?;
+    let input = read_input(&args.file, Limits::DEFAULT_MAX_BYTES)?;
     let signed = match signer.sign(&input) {
         Ok(signed) => signed,
         Err(e @ (SignError::Document(_) | SignError::AlreadySigned { .. })) => {
@@ -218,7 +219,10 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<Outcome> {
     // Read everything first: an unreadable file is an I/O error (exit 2), whatever else is valid.
     let mut inputs = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        inputs.push((display_name(path), read_input(path)?));
+        inputs.push((
+            display_name(path),
+            read_input(path, Limits::DEFAULT_MAX_BYTES)?,
+        ));
     }
     let now = args.at.unwrap_or_else(OffsetDateTime::now_utc);
     let mut all_valid = true;
@@ -291,33 +295,6 @@ fn trust_check(args: &TrustCheckArgs) -> anyhow::Result<Outcome> {
     } else {
         Ok(Outcome::Success)
     }
-}
-
-fn display_name(path: &Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
-/// Reads a file or stdin, holding at most one byte more than the verifier's size limit (which
-/// then reports the size problem itself).
-fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let cap = u64::try_from(Limits::DEFAULT_MAX_BYTES)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(cap)
-            .read_to_end(&mut bytes)
-            .context("reading stdin")?;
-    } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?
-            .take(cap)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

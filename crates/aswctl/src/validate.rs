@@ -1,6 +1,5 @@
 //! `aswctl validate`: check documents against the schemas and business rules.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -9,6 +8,7 @@ use asw_schema::{Problem, SchemaSet, Validator};
 use serde::Serialize;
 
 use crate::Outcome;
+use crate::input::{display_name, read_input};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -116,31 +116,4 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
-}
-
-fn display_name(path: &std::path::Path) -> String {
-    path.to_string_lossy().into_owned()
-}
-
-/// Reads a file or stdin, refusing to hold more than one byte past the limit in memory (the
-/// validator then reports the size problem with its rule id).
-fn read_input(path: &std::path::Path, max_bytes: usize) -> anyhow::Result<Vec<u8>> {
-    let cap = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    let mut bytes = Vec::new();
-    if path.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .take(cap)
-            .read_to_end(&mut bytes)
-            .context("reading stdin")?;
-    } else {
-        let file =
-            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-        file.take(cap)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-    }
-    Ok(bytes)
 }

@@ -85,7 +85,7 @@ fn run(config: HubConfig) -> anyhow::Result<()> {
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            asw_gateway::signals::terminated().await;
             tracing::info!("Shutdown requested; draining in-flight messages.");
             signals.cancel();
         });
@@ -109,22 +109,4 @@ fn run(config: HubConfig) -> anyhow::Result<()> {
         hub.run(shutdown).await?;
         Ok(())
     })
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
