@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod export;
 mod input;
 mod messages;
 mod operator;
@@ -55,6 +56,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// What the journal knows: messages, their history, whole conversations.
     Messages(messages::MessagesArgs),
+    /// Export the exact bytes of every message of a period, with an index and certificates, for auditors.
+    Export(export::ExportArgs),
 }
 
 /// What a command reports: success, or that what it checked failed (exit 1).
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
         Command::Parked(args) => parked::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Messages(args) => messages::run(&args),
+        Command::Export(args) => export::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
