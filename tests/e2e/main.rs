@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use asw_e2e::{document, publish_as_partner, state, take, testbed};
+use asw_e2e::{document, publish_as_partner, publish_as_partner_with, state, take, testbed};
 use asw_gateway::testbed::Received;
 use asw_model::DocumentKind;
 use asw_route::{Permissions, names};
@@ -136,7 +136,9 @@ async fn forged_and_misrouted_documents_are_parked_and_never_delivered() {
         .expect("signer")
         .sign(genuine.to_xml().expect("xml").as_bytes())
         .expect("signed");
-    publish_as_partner(&tb, vn, sg, "SG", &genuine_bytes)
+    // SG also claims, in a header of its own, to be TH's user: only the hub may say that.
+    let claim = asw_amqp::Properties::new().with_header(names::HEADER_TRANSPORT_USER, "partner-TH");
+    publish_as_partner_with(&tb, vn, sg, "SG", &genuine_bytes, claim)
         .await
         .expect("publish");
 
@@ -151,6 +153,18 @@ async fn forged_and_misrouted_documents_are_parked_and_never_delivered() {
     let mut codes: Vec<_> = parked.iter().filter_map(reason).collect();
     codes.sort();
     assert_eq!(codes, ["SIG-UNTRUSTED", "TRANSPORT-003"]);
+    // The parking lot records who really published each (a replay trusts this header).
+    let mut users: Vec<_> = parked
+        .iter()
+        .filter_map(|m| {
+            m.properties
+                .header(names::HEADER_TRANSPORT_USER)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    users.sort();
+    assert_eq!(users, ["partner-SG", "partner-TH"]);
     for m in &parked {
         assert_eq!(
             m.properties

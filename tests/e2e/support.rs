@@ -59,11 +59,31 @@ pub async fn publish_as_partner(
     routing_key: &str,
     bytes: &[u8],
 ) -> anyhow::Result<()> {
+    publish_as_partner_with(
+        testbed,
+        to,
+        as_partner,
+        routing_key,
+        bytes,
+        Properties::new(),
+    )
+    .await
+}
+
+/// Like [`publish_as_partner`], with extra properties (headers a partner chose to set).
+pub async fn publish_as_partner_with(
+    testbed: &Testbed,
+    to: MemberState,
+    as_partner: MemberState,
+    routing_key: &str,
+    bytes: &[u8],
+    extra: Properties,
+) -> anyhow::Result<()> {
     let user = names::partner_user(as_partner);
     let url = url_as(testbed, to, &user, &partner_password(as_partner));
     let connection = asw_amqp::connect(&url, "e2e partner").await?;
     let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
-    let properties = Properties::new()
+    let properties = extra
         .with_content_type(names::CONTENT_TYPE_XML)
         .with_user_id(user);
     let published = publisher

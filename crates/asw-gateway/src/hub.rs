@@ -406,6 +406,20 @@ async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: S
     }
 }
 
+/// The broker user that published a delivery to the hub: its validated `user_id`, or, on a
+/// message the hub itself moved (published with the hub's own user, so no partner can forge
+/// it), the original publisher kept in a header.
+fn original_transport_user(inner: &Inner, message: &asw_amqp::Message) -> Option<String> {
+    match message.properties.user_id.as_deref() {
+        Some(u) if u == inner.own_user => message
+            .properties
+            .header(HEADER_TRANSPORT_USER)
+            .and_then(HeaderValue::as_str)
+            .map(str::to_owned),
+        other => other.map(str::to_owned),
+    }
+}
+
 /// The routing key a delivery stands for: its own, or the original one when the hub moved it
 /// through a retry queue (it then comes back with the stage queue's name).
 fn original_routing_key(inner: &Inner, message: &asw_amqp::Message) -> String {
@@ -470,13 +484,16 @@ async fn retry(
         }];
         warn!(attempts, reason = why, "Giving up on a delivery; parked.");
         park(
+            inner,
             publisher,
             message,
-            header.as_ref(),
-            stage,
-            &refusals,
-            attempts,
-            started,
+            Parking {
+                header: header.as_ref(),
+                stage,
+                refusals: &refusals,
+                attempts,
+                started,
+            },
         )
         .await?;
         if stage == names::stage::OUTBOUND {
@@ -512,14 +529,7 @@ async fn retry(
     );
     let mut env = envelope(header.as_ref(), stage, attempts, started);
     env.reason = why.to_owned();
-    let transport_user = match message.properties.user_id.as_deref() {
-        Some(u) if u == inner.own_user => message
-            .properties
-            .header(HEADER_TRANSPORT_USER)
-            .and_then(HeaderValue::as_str)
-            .map(str::to_owned),
-        other => other.map(str::to_owned),
-    };
+    let transport_user = original_transport_user(inner, message);
     let mut properties = Properties::new()
         .with_user_id(inner.own_user.as_str())
         .with_content_type(
@@ -607,13 +617,16 @@ async fn outbound(
         OutboundPlan::Refuse { header, refusals } => {
             warn!(message_id = ?header.as_ref().map(|h| h.message_id), reason = %summary(&refusals), "Outbound document refused.");
             park(
+                inner,
                 publisher,
                 &message,
-                header.as_ref(),
-                names::stage::OUTBOUND,
-                &refusals,
-                attempts_so_far(&message) + 1,
-                started,
+                Parking {
+                    header: header.as_ref(),
+                    stage: names::stage::OUTBOUND,
+                    refusals: &refusals,
+                    attempts: attempts_so_far(&message) + 1,
+                    started,
+                },
             )
             .await?;
             let mut outcome = Outcome::new(
@@ -669,15 +682,7 @@ async fn inbound(
     let started = now();
     let body = message.body.clone();
     let routing_key = original_routing_key(inner, &message);
-    // A message the hub itself put back (from a retry queue) carries the partner's user in a header.
-    let user_id = match message.properties.user_id.as_deref() {
-        Some(u) if u == inner.own_user => message
-            .properties
-            .header(HEADER_TRANSPORT_USER)
-            .and_then(HeaderValue::as_str)
-            .map(str::to_owned),
-        other => other.map(str::to_owned),
-    };
+    let user_id = original_transport_user(inner, &message);
     let abandoned = inner.abandoned.clone();
     let plan = on_pool(inner, move |w, j| {
         steps::inbound(
@@ -774,13 +779,16 @@ async fn inbound(
                 "Inbound document refused and parked."
             );
             park(
+                inner,
                 publisher,
                 &message,
-                header.as_ref(),
-                names::stage::INBOUND,
-                &refusals,
-                attempts_so_far(&message) + 1,
-                started,
+                Parking {
+                    header: header.as_ref(),
+                    stage: names::stage::INBOUND,
+                    refusals: &refusals,
+                    attempts: attempts_so_far(&message) + 1,
+                    started,
+                },
             )
             .await?;
             if let Some(rejection) = rejection {
@@ -840,15 +848,36 @@ async fn send_own(
     Ok(())
 }
 
+/// What a parked message's headers say about it.
+struct Parking<'a> {
+    /// Its header, when readable.
+    header: Option<&'a Header>,
+    /// The stage it failed in.
+    stage: &'a str,
+    /// Why.
+    refusals: &'a [Refusal],
+    /// Attempts made.
+    attempts: u32,
+    /// When the failing attempt started.
+    started: OffsetDateTime,
+}
+
+/// Parks a delivery with headers naming stage, reason and attempts. Where it came from is
+/// recorded as the pipeline resolved it, so a header a partner set itself is never passed on as
+/// trusted (a replay publishes these headers with the hub's own user).
 async fn park(
+    inner: &Inner,
     publisher: &mut ConfirmingPublisher,
     message: &asw_amqp::Message,
-    header: Option<&Header>,
-    stage: &str,
-    refusals: &[Refusal],
-    attempts: u32,
-    started: OffsetDateTime,
+    why: Parking<'_>,
 ) -> Result<(), AmqpError> {
+    let Parking {
+        header,
+        stage,
+        refusals,
+        attempts,
+        started,
+    } = why;
     let first = refusals.first();
     let mut env = envelope(header, stage, attempts, started);
     env.reason_code = first.map(|r| r.code.clone()).unwrap_or_default();
@@ -872,22 +901,10 @@ async fn park(
             names::HEADER_PARKED_AT,
             asw_model::document::format_timestamp(started),
         )
-        .with_header(
-            HEADER_ROUTING_KEY,
-            message
-                .properties
-                .header(HEADER_ROUTING_KEY)
-                .and_then(HeaderValue::as_str)
-                .unwrap_or(&message.routing_key),
-        )
+        .with_header(HEADER_ROUTING_KEY, original_routing_key(inner, message))
         .with_header(HEADER_EXCHANGE, message.exchange.as_str())
         .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
-    let transport_user = message
-        .properties
-        .header(HEADER_TRANSPORT_USER)
-        .and_then(HeaderValue::as_str)
-        .or(message.properties.user_id.as_deref());
-    if let Some(user) = transport_user {
+    if let Some(user) = original_transport_user(inner, message) {
         properties = properties.with_header(HEADER_TRANSPORT_USER, user);
     }
     if let Some(h) = header {
