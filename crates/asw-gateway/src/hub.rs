@@ -27,11 +27,14 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::{HubConfig, LinkMode};
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::pool::{Pool, PoolClosed};
-use crate::process::{Identity, Refusal, Worker, WorkerError, summary};
+use crate::process::{Identity, OnPool, Refusal, Worker, WorkerError, summary};
 use crate::steps::{self, InboundPlan, OutboundPlan, Send};
 
 /// Concurrent deliveries in progress per pipeline, each with its own confirming channel.
 const LANES: usize = 16;
+
+/// Journal threads: one for every lane of both pipelines, and some for the push links.
+const JOURNAL_THREADS: usize = 2 * LANES + 4;
 /// How long in-flight deliveries may take to finish after a shutdown request.
 pub const GRACE: Duration = Duration::from_secs(20);
 
@@ -84,7 +87,12 @@ struct Inner {
     abandoned: Arc<steps::Abandoned>,
     trust: Arc<TrustStore>,
     journal: Arc<dyn Journal>,
-    pool: Pool<Worker>,
+    /// The CPU workers (libxml2, xmlsec).
+    pool: Arc<Pool<Worker>>,
+    /// The threads that run the steps and wait on the journal, so that a worker never waits for
+    /// a commit; there is one for every delivery in progress, so all of their writes can share
+    /// a commit.
+    journal_threads: Pool<()>,
     /// The broker user of the hub itself.
     own_user: String,
 }
@@ -108,9 +116,15 @@ impl Hub {
         });
         let limits = config.limits.document;
         let worker_trust = trust.clone();
-        let pool = Pool::start(config.limits.workers, "asw-worker", move || {
-            Worker::new(identity.clone(), &key, &cert, worker_trust.clone(), limits)
-        })?;
+        let pool = Arc::new(Pool::start(
+            config.limits.workers,
+            "asw-worker",
+            move || Worker::new(identity.clone(), &key, &cert, worker_trust.clone(), limits),
+        )?);
+        let journal_threads = Pool::start(JOURNAL_THREADS, "asw-journal", || {
+            Ok::<_, std::convert::Infallible>(())
+        })
+        .unwrap_or_else(|never| match never {});
         let own_user = asw_amqp::AmqpUrl::parse(&config.broker.url)?
             .user()
             .to_owned();
@@ -121,6 +135,7 @@ impl Hub {
                 trust,
                 journal,
                 pool,
+                journal_threads,
                 own_user,
             }),
         })
@@ -382,19 +397,24 @@ fn envelope(
     }
 }
 
-async fn on_pool<R, F>(inner: &Inner, f: F) -> Result<R, PoolClosed>
+/// Runs `f` on a journal thread, with the journal and the workers for its CPU work.
+async fn on_journal<R, F>(inner: &Inner, f: F) -> Result<R, PoolClosed>
 where
     R: std::marker::Send + 'static,
-    F: FnOnce(&mut Worker, &dyn Journal) -> R + std::marker::Send + 'static,
+    F: FnOnce(&mut OnPool<'_>, &dyn Journal) -> R + std::marker::Send + 'static,
 {
     let journal = inner.journal.clone();
-    inner.pool.run(move |worker| f(worker, &*journal)).await
+    let workers = inner.pool.clone();
+    inner
+        .journal_threads
+        .run(move |()| f(&mut OnPool(&workers), &*journal))
+        .await
 }
 
 /// Journals a move after the broker confirmed what it stands for. A failure here loses no
 /// message (the broker holds it); it is logged, and the state catches up on the next event.
 async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: State) {
-    let moved = on_pool(inner, move |_, j| {
+    let moved = on_journal(inner, move |_, j| {
         j.transition(direction, id, to, None, now())
     })
     .await;
@@ -501,7 +521,7 @@ async fn retry(
                 let id = h.message_id;
                 let reason =
                     asw_journal::Reason::new("RETRIES-EXHAUSTED", refusals[0].text.clone());
-                let _ = on_pool(inner, move |_, j| {
+                let _ = on_journal(inner, move |_, j| {
                     j.transition(Direction::Outbound, id, State::Failed, Some(&reason), now())
                 })
                 .await;
@@ -574,7 +594,7 @@ async fn outbound(
     let body = message.body.clone();
     let routing_key = original_routing_key(inner, &message);
     let abandoned = inner.abandoned.clone();
-    let plan = on_pool(inner, move |w, j| {
+    let plan = on_journal(inner, move |w, j| {
         steps::outbound(w, j, &abandoned, &body, &routing_key, started)
     })
     .await;
@@ -684,7 +704,7 @@ async fn inbound(
     let routing_key = original_routing_key(inner, &message);
     let user_id = original_transport_user(inner, &message);
     let abandoned = inner.abandoned.clone();
-    let plan = on_pool(inner, move |w, j| {
+    let plan = on_journal(inner, move |w, j| {
         steps::inbound(
             w,
             j,

@@ -13,6 +13,8 @@ use asw_schema::{Problem, SchemaSet, Validator};
 use asw_sign::{Signer, TrustStore, Verified, Verifier};
 use time::OffsetDateTime;
 
+use crate::pool::{Pool, PoolClosed};
+
 /// Who this hub is: the facts every decision needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -368,6 +370,149 @@ impl Worker {
         )
     }
 }
+
+/// The CPU work of the pipelines (libxml2, xmlsec), as the steps ask for it: done by a [`Worker`]
+/// on its own thread, or handed to one by a thread that waits on the journal.
+pub trait Work {
+    /// See [`Worker::outbound`].
+    fn outbound(
+        &mut self,
+        bytes: &[u8],
+        routing_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Signed, Unsendable>;
+
+    /// See [`Worker::inbound`].
+    fn inbound(
+        &mut self,
+        bytes: &[u8],
+        user_id: Option<&str>,
+        routing_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Accepted, Box<Refused>>;
+
+    /// See [`Worker::receipt`].
+    fn receipt(
+        &mut self,
+        original: &Header,
+        reply_to: MemberState,
+        reference: Option<&str>,
+        refusals: &[Refusal],
+        now: OffsetDateTime,
+    ) -> Option<Result<(Header, Vec<u8>), Refusal>>;
+}
+
+impl Work for Worker {
+    fn outbound(
+        &mut self,
+        bytes: &[u8],
+        routing_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Signed, Unsendable> {
+        Worker::outbound(self, bytes, routing_key, now)
+    }
+
+    fn inbound(
+        &mut self,
+        bytes: &[u8],
+        user_id: Option<&str>,
+        routing_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Accepted, Box<Refused>> {
+        Worker::inbound(self, bytes, user_id, routing_key, now)
+    }
+
+    fn receipt(
+        &mut self,
+        original: &Header,
+        reply_to: MemberState,
+        reference: Option<&str>,
+        refusals: &[Refusal],
+        now: OffsetDateTime,
+    ) -> Option<Result<(Header, Vec<u8>), Refusal>> {
+        Worker::receipt(self, original, reply_to, reference, refusals, now)
+    }
+}
+
+/// [`Work`] handed to the worker pool from a thread that may block (a journal thread): the
+/// inputs are copied to the worker, the results come back. Fails only when the pool has stopped.
+#[derive(Debug, Clone, Copy)]
+pub struct OnPool<'a>(pub &'a Pool<Worker>);
+
+impl Work for OnPool<'_> {
+    fn outbound(
+        &mut self,
+        bytes: &[u8],
+        routing_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Signed, Unsendable> {
+        let (bytes, routing_key) = (bytes.to_vec(), routing_key.to_owned());
+        self.0
+            .run_blocking(move |w| w.outbound(&bytes, &routing_key, now))
+            .unwrap_or_else(|closed| {
+                Err(Unsendable {
+                    header: None,
+                    refusals: vec![stopped(closed)],
+                })
+            })
+    }
+
+    fn inbound(
+        &mut self,
+        bytes: &[u8],
+        user_id: Option<&str>,
+        routing_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Accepted, Box<Refused>> {
+        let (bytes, user_id, routing_key) = (
+            bytes.to_vec(),
+            user_id.map(str::to_owned),
+            routing_key.to_owned(),
+        );
+        self.0
+            .run_blocking(move |w| w.inbound(&bytes, user_id.as_deref(), &routing_key, now))
+            .unwrap_or_else(|closed| {
+                Err(Box::new(Refused {
+                    header: None,
+                    reference: None,
+                    authenticated: None,
+                    verified: false,
+                    refusals: vec![stopped(closed)],
+                }))
+            })
+    }
+
+    fn receipt(
+        &mut self,
+        original: &Header,
+        reply_to: MemberState,
+        reference: Option<&str>,
+        refusals: &[Refusal],
+        now: OffsetDateTime,
+    ) -> Option<Result<(Header, Vec<u8>), Refusal>> {
+        let (original, reference, refusals) = (
+            original.clone(),
+            reference.map(str::to_owned),
+            refusals.to_vec(),
+        );
+        self.0
+            .run_blocking(move |w| {
+                w.receipt(&original, reply_to, reference.as_deref(), &refusals, now)
+            })
+            .unwrap_or_else(|closed| Some(Err(stopped(closed))))
+    }
+}
+
+/// The refusal standing for work that could not be done because the hub is stopping.
+fn stopped(closed: PoolClosed) -> Refusal {
+    Refusal {
+        code: STOPPING.into(),
+        text: closed.to_string(),
+    }
+}
+
+/// The code of a refusal that only says the hub was stopping: never a verdict on the document.
+pub const STOPPING: &str = "HUB-STOPPING";
 
 /// True for kinds the hub acknowledges on receipt.
 pub fn is_acknowledged(kind: DocumentKind) -> bool {

@@ -7,7 +7,7 @@ use asw_model::{DocumentKind, Header, MemberState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::process::{Refusal, Worker};
+use crate::process::{Refusal, STOPPING, Work};
 
 /// A signed document to publish and, once confirmed, to journal as `to`.
 #[derive(Debug, Clone)]
@@ -161,7 +161,7 @@ fn journal_refusal(e: &JournalError) -> Refusal {
 
 /// Outbound: validate, check, sign, journal.
 pub fn outbound(
-    worker: &mut Worker,
+    worker: &mut impl Work,
     journal: &dyn Journal,
     abandoned: &Abandoned,
     bytes: &[u8],
@@ -170,6 +170,9 @@ pub fn outbound(
 ) -> OutboundPlan {
     let signed = match worker.outbound(bytes, routing_key, now) {
         Ok(signed) => signed,
+        Err(unsendable) if stopping(&unsendable.refusals) => {
+            return OutboundPlan::Retry(crate::process::summary(&unsendable.refusals));
+        }
         Err(unsendable) => {
             if let Some(header) = &unsendable.header {
                 let reason = reason_of(&unsendable.refusals);
@@ -269,6 +272,12 @@ pub fn outbound(
     }
 }
 
+/// True when the work was not done because the hub is stopping: a reason to retry, never a
+/// verdict on the document.
+fn stopping(refusals: &[Refusal]) -> bool {
+    refusals.iter().any(|r| r.code == STOPPING)
+}
+
 fn reason_of(refusals: &[Refusal]) -> Reason {
     match refusals.first() {
         Some(first) => Reason::new(first.code.clone(), crate::process::summary(refusals)),
@@ -278,7 +287,7 @@ fn reason_of(refusals: &[Refusal]) -> Reason {
 
 /// Inbound: identity, verification, validation, duplicates, receipts, correlation.
 pub fn inbound(
-    worker: &mut Worker,
+    worker: &mut impl Work,
     journal: &dyn Journal,
     abandoned: &Abandoned,
     bytes: &[u8],
@@ -288,6 +297,9 @@ pub fn inbound(
 ) -> InboundPlan {
     let accepted = match worker.inbound(bytes, user_id, routing_key, now) {
         Ok(accepted) => accepted,
+        Err(refused) if stopping(&refused.refusals) => {
+            return InboundPlan::Retry(crate::process::summary(&refused.refusals));
+        }
         Err(refused) => return refuse(worker, journal, bytes, *refused, now),
     };
     let header = accepted.verified.header().clone();
@@ -383,7 +395,7 @@ pub fn inbound(
 }
 
 fn refuse(
-    worker: &mut Worker,
+    worker: &mut impl Work,
     journal: &dyn Journal,
     bytes: &[u8],
     refused: crate::process::Refused,
@@ -445,7 +457,7 @@ fn refuse(
 /// derived from the original's, so an answer journaled before is reused as it was signed; `None`
 /// when it was already queued for the partner.
 fn own_answer(
-    worker: &mut Worker,
+    worker: &mut impl Work,
     journal: &dyn Journal,
     original: &Header,
     reply_to: MemberState,
@@ -472,6 +484,8 @@ fn own_answer(
     let Some(signed) = worker.receipt(original, reply_to, reference, refusals, now) else {
         return Ok(None);
     };
+    // A receipt that cannot be signed (or the hub stopping) is retried: the document is not
+    // answered with an unsigned or missing receipt.
     let (header, bytes) = signed.map_err(|r| format!("{} {}", r.code, r.text))?;
     match journal.record(Direction::Outbound, &header, &bytes, State::Received, now) {
         Ok(Recorded::New) => {

@@ -3,7 +3,8 @@
 //!
 //! `cargo bench -p asw-journal`; `cargo bench -p asw-journal -- 2000` for another count.
 //! SQLite runs on a file in a temporary directory, once with `synchronous=FULL` (the default) and
-//! once with `NORMAL`. PostgreSQL runs in a schema of its own (dropped afterwards) on the server of
+//! once with `NORMAL`, then `FULL` again with 16 threads sharing one handle, as the hub's journal
+//! threads do (their writes share commits). PostgreSQL runs in a schema of its own (dropped afterwards) on the server of
 //! the tests (`ASWHUB_TEST_POSTGRES`, by default `postgres://postgres@127.0.0.1:5432/test`), once
 //! with `synchronous_commit=on` (the default) and once `off`, the counterparts of SQLite's two;
 //! then once more with 4 threads sharing one handle, as the hub's workers do.
@@ -29,7 +30,11 @@ fn main() {
     println!(
         "journal: {count} outbound messages of {MESSAGE_SIZE} bytes, record + 3 transitions each"
     );
-    for synchronous in [Synchronous::Full, Synchronous::Normal] {
+    for (synchronous, threads) in [
+        (Synchronous::Full, 1),
+        (Synchronous::Normal, 1),
+        (Synchronous::Full, 16),
+    ] {
         let dir = tempfile::tempdir().expect("temp dir");
         let options = SqliteOptions {
             synchronous,
@@ -41,7 +46,13 @@ fn main() {
             "sqlite synchronous={}",
             format!("{synchronous:?}").to_uppercase()
         );
-        report(&label, count, 1, run(&journal, count, 1));
+        report(&label, count, threads, run(&journal, count, threads));
+        println!(
+            "  {:<32} {} commits for {} writes",
+            "",
+            journal.commits(),
+            count * 4
+        );
     }
 
     let server = std::env::var("ASWHUB_TEST_POSTGRES")

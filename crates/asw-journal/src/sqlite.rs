@@ -6,14 +6,25 @@
 //! handle). The mutex is never held across an `.await` because the API is synchronous. Correctness
 //! between handles and processes comes from SQLite's write lock (`BEGIN IMMEDIATE`, waited for up
 //! to the busy timeout) and compare-and-set updates, not from the mutex.
+//!
+//! Writes are committed in groups: with `synchronous=FULL` a commit costs an fsync (hundreds of
+//! microseconds), far more than the statements of one operation. Each operation runs in a
+//! savepoint of the transaction that is open on the connection (beginning one if none is), and
+//! then waits until that transaction is committed; the first waiter commits it, after the
+//! operations already on their way have joined it, so one fsync serves every document in flight.
+//! An operation returns only once its own writes are durable, and an operation that fails rolls
+//! back its savepoint only; a failed commit fails every operation of the group (nothing of it was
+//! written), each of which is then retried as a transient error. A read waits for the commit of
+//! the transaction whose uncommitted writes it may have seen.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use asw_model::Header;
 use rusqlite::types::Value;
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use rusqlite::{named_params, params_from_iter};
 use sha2::{Digest, Sha256};
 use time::format_description::BorrowedFormatItem;
@@ -74,7 +85,15 @@ impl Default for SqliteOptions {
 /// The journal on SQLite. `Send + Sync`: share it between worker threads in an `Arc`.
 #[derive(Debug)]
 pub struct SqliteJournal {
-    connection: Mutex<Connection>,
+    open: Mutex<Open>,
+    /// Whether some thread is committing the open group now.
+    committing: Mutex<bool>,
+    /// Signalled when a commit has ended.
+    committed: Condvar,
+    /// Threads inside `write` that have not yet added their operation to the open group.
+    arriving: AtomicUsize,
+    /// Write transactions committed since the journal was opened.
+    commits: AtomicU64,
     actor: String,
     /// The database file as opened (`None` in memory), checked before every write.
     file: Option<FileIdentity>,
@@ -154,52 +173,194 @@ impl SqliteJournal {
             .map_err(&error)?;
         migrate(&mut connection, path)?;
         Ok(SqliteJournal {
-            connection: Mutex::new(connection),
+            open: Mutex::new(Open {
+                connection,
+                group: None,
+            }),
+            committing: Mutex::new(false),
+            committed: Condvar::new(),
+            arriving: AtomicUsize::new(0),
+            commits: AtomicU64::new(0),
             actor: options.actor.clone(),
             file: None,
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A thread that panicked while holding the lock left no transaction open: dropping a
-        // `Transaction` during unwinding rolls it back. So the connection is fine to use.
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// How many write transactions this handle has committed: fewer than the writes it made when
+    /// concurrent writes shared commits.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
-    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`: the write lock is taken first, waiting
-    /// up to the busy timeout, so a read inside `f` cannot be overtaken by another writer).
+    fn lock(&self) -> MutexGuard<'_, Open> {
+        // A thread that panicked while holding the lock left its savepoint rolled back (dropping
+        // a `Savepoint` during unwinding does that), so the connection is fine to use.
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in a savepoint of the open write transaction (`BEGIN IMMEDIATE` when none is
+    /// open: the write lock is taken first, waiting up to the busy timeout, so a read inside `f`
+    /// cannot be overtaken by another writer), then waits until that transaction is committed.
     fn write<T>(
         &self,
         operation: Operation,
         subject: Subject,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, Fault>,
+        f: impl FnOnce(&Connection) -> Result<T, Fault>,
     ) -> Result<T, JournalError> {
-        let mut connection = self.lock();
+        self.arriving.fetch_add(1, Ordering::SeqCst);
+        let added = self.add_to_group(f);
+        self.arriving.fetch_sub(1, Ordering::SeqCst);
         let run = || {
-            if let Some(file) = &self.file {
-                file.check()?;
-            }
-            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let value = f(&tx)?;
-            tx.commit()?;
+            let (done, group) = added?;
+            // Even an operation that failed waits for its group: the transaction must not stay
+            // open (holding SQLite's write lock) for want of a committer.
+            let committed = self.await_commit(&group);
+            let value = done?;
+            committed?;
             Ok(value)
         };
         run().map_err(|fault: Fault| fault.into_error(operation, subject))
     }
 
+    /// Adds `f` to the open group (beginning one if none is open): the outcome of `f`, and the
+    /// group to wait for. Fails only when no group could be begun.
+    #[allow(clippy::type_complexity)]
+    fn add_to_group<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, Fault>,
+    ) -> Result<(Result<T, Fault>, Arc<Group>), Fault> {
+        let mut open = self.lock();
+        let open = &mut *open;
+        let group = match &open.group {
+            Some(group) => group.clone(),
+            None => {
+                if let Some(file) = &self.file {
+                    file.check()?;
+                }
+                open.connection.execute_batch("BEGIN IMMEDIATE")?;
+                let group = Arc::new(Group::default());
+                open.group = Some(group.clone());
+                group
+            }
+        };
+        let done = (|| {
+            let savepoint = open.connection.savepoint()?;
+            let value = f(&savepoint)?;
+            savepoint.commit()?;
+            Ok(value)
+        })();
+        if open.connection.is_autocommit() {
+            // Some errors (a full disk, an I/O error) make SQLite roll back the whole
+            // transaction: every operation of the group is lost, and must fail.
+            open.group = None;
+            group.end(Err(GroupFailure {
+                text: "the journal transaction was rolled back by the database".into(),
+            }));
+        }
+        Ok((done, group))
+    }
+
+    /// Waits until `group` is committed, committing it if no other thread is committing.
+    fn await_commit(&self, group: &Group) -> Result<(), Fault> {
+        let mut committing = self
+            .committing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(outcome) = group.outcome.get() {
+                return outcome.clone().map_err(Fault::Group);
+            }
+            if *committing {
+                committing = self
+                    .committed
+                    .wait(committing)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            *committing = true;
+            drop(committing);
+            self.commit_open_group();
+            committing = self
+                .committing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *committing = false;
+            self.committed.notify_all();
+        }
+    }
+
+    /// Commits the open group, once the operations on their way to it have joined (waiting two
+    /// milliseconds at most: a writer waiting for another process's lock does not hold it up).
+    fn commit_open_group(&self) {
+        let deadline = Instant::now() + GROUP_WAIT;
+        while self.arriving.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let mut open = self.lock();
+        let Some(group) = open.group.take() else {
+            return;
+        };
+        let committed = open.connection.execute_batch("COMMIT");
+        if committed.is_ok() {
+            self.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        if committed.is_err() && !open.connection.is_autocommit() {
+            let _ = open.connection.execute_batch("ROLLBACK");
+        }
+        group.end(committed.map_err(|e| GroupFailure {
+            text: format!("the journal could not commit: {e}"),
+        }));
+    }
+
     /// Runs `f` on the connection, outside an explicit transaction (each statement reads one
-    /// consistent snapshot).
+    /// consistent snapshot), or inside the open group: then the answer waits for its commit.
     fn read<T>(
         &self,
         operation: Operation,
         subject: Subject,
         f: impl FnOnce(&Connection) -> Result<T, Fault>,
     ) -> Result<T, JournalError> {
-        let connection = self.lock();
-        f(&connection).map_err(|fault| fault.into_error(operation, subject))
+        let run = || {
+            let (value, group) = {
+                let open = self.lock();
+                (f(&open.connection)?, open.group.clone())
+            };
+            if let Some(group) = group {
+                self.await_commit(&group)?;
+            }
+            Ok(value)
+        };
+        run().map_err(|fault: Fault| fault.into_error(operation, subject))
     }
+}
+
+/// How long a commit waits for operations on their way to its group.
+const GROUP_WAIT: Duration = Duration::from_millis(2);
+
+/// The connection and the write transaction open on it, if any.
+#[derive(Debug)]
+struct Open {
+    connection: Connection,
+    group: Option<Arc<Group>>,
+}
+
+/// The operations of one write transaction: they all end as its commit does.
+#[derive(Debug, Default)]
+struct Group {
+    outcome: OnceLock<Result<(), GroupFailure>>,
+}
+
+impl Group {
+    fn end(&self, outcome: Result<(), GroupFailure>) {
+        // Only the thread that took the group out of `Open` ends it.
+        let _ = self.outcome.set(outcome);
+    }
+}
+
+/// Why a group's transaction was not committed: nothing of it was written.
+#[derive(Debug, Clone)]
+struct GroupFailure {
+    text: String,
 }
 
 impl Journal for SqliteJournal {
@@ -594,7 +755,7 @@ struct Change<'a> {
 }
 
 /// Moves a message if the table allows it, inside the caller's write transaction.
-fn move_state(tx: &Transaction<'_>, key: &Key, change: &Change<'_>) -> Result<Transition, Fault> {
+fn move_state(tx: &Connection, key: &Key, change: &Change<'_>) -> Result<Transition, Fault> {
     let (current, parked_from) = current_state(tx, key)?.ok_or(Fault::NotFound)?;
     match step(key.direction, current, change.to) {
         Step::Move => {}
@@ -679,7 +840,7 @@ fn current_state(
     reason = "one argument per column of the history row"
 )]
 fn append_history(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &Key,
     event: Event,
     from: Option<State>,
@@ -905,6 +1066,8 @@ enum Fault {
     LostRace,
     /// The database file is no longer at its path.
     FileMoved(PathBuf),
+    /// The transaction holding the operation was not committed.
+    Group(GroupFailure),
 }
 
 impl From<rusqlite::Error> for Fault {
@@ -939,6 +1102,12 @@ impl Fault {
                 subject,
                 transient: true,
                 source: "the message changed while it was being updated".into(),
+            },
+            Fault::Group(failure) => JournalError::Database {
+                operation,
+                subject,
+                transient: true,
+                source: failure.text.into(),
             },
             Fault::FileMoved(path) => JournalError::Database {
                 operation,
@@ -975,6 +1144,106 @@ mod tests {
         );
         assert!(encode_time(datetime!(-0001-01-01 0:00 UTC)).is_err());
         assert!(decode_time("at", "yesterday".into()).is_err());
+    }
+
+    fn header(id: Uuid) -> Header {
+        Header {
+            message_id: id,
+            correlation_id: None,
+            sender: asw_model::MemberState::from_alpha2("VN").expect("VN"),
+            receiver: asw_model::MemberState::from_alpha2("TH").expect("TH"),
+            kind: asw_model::DocumentKind::FormD,
+            version: "1.0".into(),
+            created_at: datetime!(2026-01-05 01:00:00 UTC),
+        }
+    }
+
+    #[test]
+    fn an_operation_that_fails_rolls_back_alone_and_its_group_still_commits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = SqliteJournal::open(dir.path().join("journal.db")).expect("open");
+        let (kept, lost) = (Uuid::new_v4(), Uuid::new_v4());
+        let insert = |id: Uuid| {
+            move |c: &Connection| {
+                c.execute(
+                    "INSERT INTO messages (direction, message_id, kind, sender, receiver, version,
+                         created_at, state, attempts, first_seen, updated_at, digest)
+                     VALUES ('outbound', ?1, 'formd', 'VN', 'TH', '1.0', 'x', 'received', 0,
+                         'x', 'x', zeroblob(32))",
+                    [id.to_string()],
+                )?;
+                Ok(())
+            }
+        };
+        // Two operations in one group: the second writes, then fails.
+        let (first, group) = journal.add_to_group(insert(kept)).expect("begin");
+        first.expect("first operation");
+        let (second, same) = journal
+            .add_to_group(|c: &Connection| {
+                insert(lost)(c)?;
+                Err::<(), _>(Fault::Invalid("refused after writing".into()))
+            })
+            .expect("joined");
+        assert!(matches!(second, Err(Fault::Invalid(_))));
+        assert!(Arc::ptr_eq(&group, &same), "both joined the open group");
+        journal.await_commit(&group).expect("committed");
+        assert_eq!(journal.commits(), 1);
+        let reopened = Connection::open(dir.path().join("journal.db")).expect("reopen");
+        let ids: Vec<String> = reopened
+            .prepare("SELECT message_id FROM messages")
+            .expect("query")
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("ids");
+        let kept = kept.to_string();
+        assert_eq!(ids, vec![kept]);
+    }
+
+    #[test]
+    fn concurrent_writes_share_commits_and_each_returns_once_durable() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let journal = SqliteJournal::open(&path).expect("open");
+        let (threads, each) = (8, 40);
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    for _ in 0..each {
+                        let id = Uuid::new_v4();
+                        let at = datetime!(2026-01-05 01:00:00 UTC);
+                        let recorded = journal
+                            .record(
+                                Direction::Outbound,
+                                &header(id),
+                                b"<d/>",
+                                State::Received,
+                                at,
+                            )
+                            .expect("record");
+                        assert_eq!(recorded, Recorded::New);
+                        // Visible to another handle (another process) as soon as it returned.
+                        let other = SqliteJournal::open(&path).expect("second handle");
+                        assert!(other.get(Direction::Outbound, id).expect("get").is_some());
+                        journal
+                            .transition(Direction::Outbound, id, State::Failed, None, at)
+                            .expect("move");
+                    }
+                });
+            }
+        });
+        let writes = (threads * each * 2) as u64;
+        let commits = journal.commits();
+        println!("{writes} writes in {commits} commits");
+        assert!(commits < writes, "{writes} writes took {commits} commits");
+        let failed = journal
+            .list(&Filter {
+                state: Some(State::Failed),
+                limit: u32::MAX,
+                ..Filter::default()
+            })
+            .expect("list");
+        assert_eq!(failed.len(), threads * each);
     }
 
     #[test]
