@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use asw_e2e::{document, publish_as_partner, publish_as_partner_with, state, take, testbed};
+use asw_e2e::{
+    document, publish_as_partner, publish_as_partner_with, state, take, testbed, testbed_with,
+};
 use asw_gateway::testbed::Received;
 use asw_model::DocumentKind;
 use asw_route::{Permissions, names};
@@ -516,5 +518,127 @@ async fn hubs_reconnect_after_their_connections_are_killed_and_nothing_is_lost_o
             "{id} delivered exactly once"
         );
     }
+    tb.stop_and_clean().await;
+}
+
+/// A partner that does not answer: after the ack timeout the back-office hears `awaiting-ack`
+/// once, the journal lists the document as awaiting-ack, and it is resent (same bytes, same id)
+/// exactly `resend` times. When the partner's hub then takes the copies, it delivers one, answers
+/// each with the same receipt, and the original ends acknowledged with one outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_without_receipt_is_reported_once_resent_within_the_bound_then_acknowledged() {
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |options| {
+        // Pull mode: documents for a partner wait in `asw.partner.out.<CC>`, where the test plays
+        // the partner gateway that pulls them (or, at first, does not).
+        options.pull = true;
+        options.acks = Some(asw_gateway::config::AcksConfig {
+            timeout: Duration::from_secs(1),
+            resend: 2,
+            check_every: Duration::from_millis(200),
+        });
+    })
+    .await;
+    let (vn, th) = (state("VN"), state("TH"));
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    tb.send(
+        vn,
+        DocumentKind::FormD,
+        form_d.to_xml().expect("xml").as_bytes(),
+    )
+    .await
+    .expect("send");
+
+    let report = tb
+        .wait_for(vn, "awaiting-ack", WAIT, |m| {
+            outcome(m, "outcome.formd.TH", id, "awaiting-ack")
+        })
+        .await
+        .expect("awaiting-ack outcome");
+    let json: serde_json::Value = serde_json::from_slice(&report.body).expect("json");
+    assert_eq!(json["message_id"], id.to_string());
+    assert_eq!(json["kind"], "formd");
+    assert_eq!(json["receiver"], "TH");
+    assert!(json["waited_seconds"].as_i64().is_some(), "{json}");
+    assert_eq!(json["resends"], 1, "{json}");
+    let journal = tb.hub(vn).expect("hub").journal();
+    let listed = journal
+        .list(&asw_journal::Filter {
+            state: Some(asw_journal::State::AwaitingAck),
+            ..asw_journal::Filter::default()
+        })
+        .expect("list");
+    assert_eq!(
+        listed.iter().map(|m| m.message_id()).collect::<Vec<_>>(),
+        [id]
+    );
+
+    // The first send and two resends, then no more however long one waits for a fourth.
+    let queue = names::partner_out_queue(th);
+    let copies = take(&tb, vn, &queue, 4, Duration::from_secs(5)).await;
+    assert_eq!(copies.len(), 3, "1 send + 2 resends");
+    let signed = journal
+        .get(asw_journal::Direction::Outbound, id)
+        .expect("get")
+        .expect("journaled")
+        .bytes;
+    for copy in &copies {
+        assert_eq!(copy.body, signed, "the exact journaled bytes");
+        assert_eq!(
+            copy.properties.message_id.as_deref(),
+            Some(id.to_string().as_str())
+        );
+    }
+    let history = journal
+        .history(asw_journal::Direction::Outbound, id)
+        .expect("history");
+    let resent = history
+        .iter()
+        .filter(|r| r.event == asw_journal::Event::Resent)
+        .count();
+    assert_eq!(resent, 2);
+    let reported = tb
+        .received(vn)
+        .iter()
+        .filter(|m| outcome(m, "outcome.formd.TH", id, "awaiting-ack"))
+        .count();
+    assert_eq!(reported, 1, "reported once");
+
+    // The partner gateway takes all three into TH's hub: delivered once, answered each time.
+    for copy in &copies {
+        publish_as_partner(&tb, th, vn, "VN", &copy.body)
+            .await
+            .expect("to TH");
+    }
+    let receipts = take(&tb, th, &names::partner_out_queue(vn), 3, WAIT).await;
+    assert_eq!(receipts.len(), 3, "a receipt for each copy");
+    assert!(
+        receipts.iter().all(|r| r.body == receipts[0].body),
+        "the same receipt"
+    );
+    assert_eq!(count(&tb.received(th), "formd.VN", id), 1, "delivered once");
+    for receipt in &receipts {
+        publish_as_partner(&tb, vn, th, "TH", &receipt.body)
+            .await
+            .expect("to VN");
+    }
+    tb.wait_for(vn, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.formd.TH", id, "acknowledged")
+    })
+    .await
+    .expect("acknowledged outcome");
+    // Leave time for the other two receipts to be taken in, then count.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let record = journal
+        .get(asw_journal::Direction::Outbound, id)
+        .expect("get")
+        .expect("journaled");
+    assert_eq!(record.summary.state, asw_journal::State::Acknowledged);
+    let acknowledged = tb
+        .received(vn)
+        .iter()
+        .filter(|m| outcome(m, "outcome.formd.TH", id, "acknowledged"))
+        .count();
+    assert_eq!(acknowledged, 1, "one acknowledged outcome");
     tb.stop_and_clean().await;
 }

@@ -19,11 +19,20 @@ pub fn state(code: &str) -> MemberState {
 
 /// Starts hubs for `codes` in vhosts named `aswt-<random>-<cc>`, so tests run in parallel.
 pub async fn testbed(codes: &[&str]) -> (Testbed, tempfile::TempDir) {
+    testbed_with(codes, |_| {}).await
+}
+
+/// Like [`testbed`], with the options changed by `adjust` first.
+pub async fn testbed_with(
+    codes: &[&str],
+    adjust: impl FnOnce(&mut TestbedOptions),
+) -> (Testbed, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let countries = codes.iter().map(|c| state(c)).collect();
     let mut options = TestbedOptions::local(countries, dir.path().to_owned());
     let tag = uuid::Uuid::new_v4().simple().to_string();
     options.vhost_prefix = format!("aswt-{}-", &tag[..10]);
+    adjust(&mut options);
     let testbed = Testbed::start(options).await.expect("testbed starts");
     (testbed, dir)
 }

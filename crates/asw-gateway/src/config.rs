@@ -38,6 +38,39 @@ pub struct HubConfig {
     pub retry: RetryPolicy,
     /// Partner member states, in code order.
     pub partners: BTreeMap<MemberState, PartnerConfig>,
+    /// What the hub does about documents whose receipt is late.
+    pub acks: AcksConfig,
+}
+
+/// Receipts that do not come: after `timeout`, an outbound e-Form D or ACDD queued or sent to a
+/// partner moves to `awaiting-ack` and the back-office gets an `awaiting-ack` outcome; it is
+/// resent (same bytes, same id) up to `resend` times, `timeout` apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AcksConfig {
+    /// How long a receipt may take, from queued or sent (and from each resend).
+    pub timeout: std::time::Duration,
+    /// Automatic resends at most, in total across hubs sharing the journal (0: never).
+    pub resend: u32,
+    /// How often the hub looks for overdue documents.
+    pub check_every: std::time::Duration,
+}
+
+impl AcksConfig {
+    /// The default timeout: 15 minutes.
+    pub const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+    /// The default check interval: 30 seconds.
+    pub const DEFAULT_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+}
+
+impl Default for AcksConfig {
+    /// A 15 minute timeout, no resend, a check every 30 seconds.
+    fn default() -> AcksConfig {
+        AcksConfig {
+            timeout: AcksConfig::DEFAULT_TIMEOUT,
+            resend: 0,
+            check_every: AcksConfig::DEFAULT_CHECK_EVERY,
+        }
+    }
 }
 
 /// The local broker.
@@ -144,6 +177,52 @@ struct RawConfig {
     retry: RawRetry,
     #[serde(default)]
     partners: BTreeMap<String, RawPartner>,
+    #[serde(default)]
+    acks: RawAcks,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAcks {
+    timeout: String,
+    resend: u32,
+    check_every: String,
+}
+
+impl Default for RawAcks {
+    fn default() -> Self {
+        RawAcks {
+            timeout: "15m".into(),
+            resend: 0,
+            check_every: "30s".into(),
+        }
+    }
+}
+
+/// The most resends a configuration may ask for.
+const MAX_RESENDS: u32 = 100;
+
+/// A duration written as a whole number and a unit: `500ms`, `30s`, `15m`, `2h`, `1d`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{text:?} has no unit (ms, s, m, h or d)"))?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    let ms_per = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("{text:?}: unit {unit:?} is not ms, s, m, h or d")),
+    };
+    n.checked_mul(ms_per)
+        .map(std::time::Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -364,6 +443,34 @@ impl HubConfig {
         if raw.retry.max_attempts == 0 {
             problems.push("retry.max_attempts: must be at least 1".into());
         }
+        let mut duration = |key: &str, text: &str| match parse_duration(text) {
+            Ok(d) if d.is_zero() => {
+                problems.push(format!("{key}: must be above zero"));
+                None
+            }
+            Ok(d) if d > std::time::Duration::from_secs(30 * 86_400) => {
+                problems.push(format!("{key}: {text:?} is longer than 30 days"));
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                problems.push(format!("{key}: {e}"));
+                None
+            }
+        };
+        let ack_timeout = duration("acks.timeout", &raw.acks.timeout);
+        let check_every = duration("acks.check_every", &raw.acks.check_every);
+        if raw.acks.resend > MAX_RESENDS {
+            problems.push(format!(
+                "acks.resend: {} is above {MAX_RESENDS}",
+                raw.acks.resend
+            ));
+        }
+        let acks = AcksConfig {
+            timeout: ack_timeout.unwrap_or(AcksConfig::DEFAULT_TIMEOUT),
+            resend: raw.acks.resend,
+            check_every: check_every.unwrap_or(AcksConfig::DEFAULT_CHECK_EVERY),
+        };
         let mut partners = BTreeMap::new();
         for (code, p) in raw.partners {
             let key = format!("partners.{code}");
@@ -441,6 +548,7 @@ impl HubConfig {
                     max_attempts: raw.retry.max_attempts,
                 },
                 partners,
+                acks,
             }),
             _ => Err(fail(problems)),
         }
@@ -584,6 +692,41 @@ password = "secret-sg"
         assert!(text.contains("broker.url"), "{text}");
         assert!(text.contains("signing.key"), "{text}");
         assert!(text.contains("partners.ZZ"), "{text}");
+    }
+
+    #[test]
+    fn acks_have_defaults_take_short_durations_and_refuse_bad_values() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.acks, AcksConfig::default());
+        let short =
+            format!("{GOOD}[acks]\ntimeout = \"2s\"\nresend = 2\ncheck_every = \"250ms\"\n");
+        let config = HubConfig::parse(&short, &file).expect("valid");
+        assert_eq!(
+            config.acks,
+            AcksConfig {
+                timeout: std::time::Duration::from_secs(2),
+                resend: 2,
+                check_every: std::time::Duration::from_millis(250),
+            }
+        );
+        let bad = format!("{GOOD}[acks]\ntimeout = \"15\"\nresend = 101\ncheck_every = \"0s\"\n");
+        let err = HubConfig::parse(&bad, &file).expect_err("invalid");
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 3, "{text}");
+        assert!(text.contains("acks.timeout: \"15\" has no unit"), "{text}");
+        assert!(text.contains("acks.resend: 101 is above 100"), "{text}");
+        assert!(
+            text.contains("acks.check_every: must be above zero"),
+            "{text}"
+        );
+        assert_eq!(
+            parse_duration("15m"),
+            Ok(std::time::Duration::from_secs(900))
+        );
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("s").is_err());
     }
 
     #[test]

@@ -196,6 +196,11 @@ impl Hub {
                 Pipeline::Inbound,
                 session.clone(),
             ));
+            tasks.spawn(watch_acks(
+                inner.clone(),
+                connection.clone(),
+                session.clone(),
+            ));
             for (&partner, p) in &config.partners {
                 if p.link == LinkMode::Push {
                     tasks.spawn(push_link(
@@ -1094,6 +1099,116 @@ async fn pump(
             }
         }
     }
+}
+
+/// How many overdue documents one journal call claims; more wait for the next call.
+const OVERDUE_BATCH: u32 = 100;
+
+/// Every `acks.check_every`, claims the outbound documents whose receipt is overdue (by
+/// compare-and-set in the journal, so among hubs sharing it exactly one gets each), reports each
+/// to the back-office once as an `awaiting-ack` outcome and resends it to the partner while
+/// resends are allowed. Ends on shutdown, or with an error when the broker fails.
+async fn watch_acks(
+    inner: Arc<Inner>,
+    connection: Arc<Connection>,
+    stop: CancellationToken,
+) -> Result<(), SessionEnd> {
+    let acks = inner.config.acks;
+    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+    let kinds: Vec<DocumentKind> = DocumentKind::ALL
+        .into_iter()
+        .filter(|k| k.ack_kind().is_some())
+        .collect();
+    let span = info_span!(
+        "acks",
+        timeout_ms = acks.timeout.as_millis() as u64,
+        resend = acks.resend
+    );
+    async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return Ok(()),
+                () = tokio::time::sleep(acks.check_every) => {}
+            }
+            loop {
+                let at = now();
+                let query = asw_journal::OverdueQuery {
+                    kinds: kinds.clone(),
+                    due_before: at - acks.timeout,
+                    max_resends: acks.resend,
+                    limit: OVERDUE_BATCH,
+                };
+                let claimed = match on_journal(&inner, move |_, j| j.claim_overdue(&query, at))
+                    .await
+                {
+                    Ok(Ok(claimed)) => claimed,
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "Cannot look for overdue receipts; trying again later.");
+                        break;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "Cannot look for overdue receipts; trying again later.");
+                        break;
+                    }
+                };
+                let full = claimed.len() == OVERDUE_BATCH as usize;
+                for overdue in &claimed {
+                    overdue_receipt(&mut publisher, overdue, at).await?;
+                }
+                if !full {
+                    break;
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Reports one claimed overdue document and resends it, as the claim says.
+async fn overdue_receipt(
+    publisher: &mut ConfirmingPublisher,
+    overdue: &asw_journal::Overdue,
+    at: OffsetDateTime,
+) -> Result<(), AmqpError> {
+    let header = &overdue.record.summary.header;
+    let waited = (at - overdue.waiting_since).whole_seconds();
+    if overdue.reported {
+        let mut outcome = Outcome::new(
+            "awaiting-ack",
+            Some(header.message_id),
+            Some(header.kind),
+            Some(header.receiver),
+            at,
+        );
+        outcome.waited_seconds = Some(waited);
+        outcome.resends = Some(overdue.resends);
+        outcome.reasons = overdue
+            .record
+            .summary
+            .reason
+            .iter()
+            .map(|r| OutcomeReason {
+                code: r.code.clone(),
+                text: r.text.clone(),
+            })
+            .collect();
+        publish_outcome(publisher, &outcome).await?;
+        warn!(message_id = %header.message_id, receiver = %header.receiver, kind = %header.kind, waited_seconds = waited, "No receipt in time; reported to the back-office.");
+    }
+    if overdue.resend {
+        // The exact bytes journaled when it was signed: same id, same signature.
+        publisher
+            .publish(
+                names::PARTNER_OUT_EXCHANGE,
+                header.receiver.code(),
+                &overdue.record.bytes,
+                &document_properties(header),
+            )
+            .await?;
+        info!(message_id = %header.message_id, receiver = %header.receiver, resends = overdue.resends, waited_seconds = waited, "No receipt in time; resent to the partner.");
+    }
+    Ok(())
 }
 
 /// Kinds a back-office may send.

@@ -1,6 +1,6 @@
 //! What the hub tells a back-office about a document it sent: an `outcome.<kind>.<receiver>`
 //! message in `asw.inbound`, JSON, one per event (rejected here, acknowledged or rejected by the
-//! partner, a status from the partner, failed for good).
+//! partner, a status from the partner, failed for good, no receipt in time).
 
 use asw_model::{DocumentKind, MemberState};
 use serde::Serialize;
@@ -17,7 +17,8 @@ pub struct Outcome {
     /// Its receiver, when known.
     pub receiver: Option<String>,
     /// `rejected` (refused by this hub or by the partner), `acknowledged` (partner receipt),
-    /// `status` (a status or response from the partner), `failed` (given up).
+    /// `status` (a status or response from the partner), `failed` (given up), `awaiting-ack`
+    /// (no receipt within the configured time).
     pub outcome: &'static str,
     /// For `status`: what the partner said (`preferential-treatment-given`, `accepted`...).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -25,6 +26,13 @@ pub struct Outcome {
     /// The partner's answer that caused this outcome, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answer_id: Option<Uuid>,
+    /// For `awaiting-ack`: how long the document waited for its receipt, in seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited_seconds: Option<i64>,
+    /// For `awaiting-ack`: how many times the hub resent it so far (the resend made with this
+    /// report included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resends: Option<u32>,
     /// Why, when negative: code and text (with line for validation problems).
     pub reasons: Vec<OutcomeReason>,
     /// When the hub observed it (RFC 3339).
@@ -56,6 +64,8 @@ impl Outcome {
             outcome,
             status: None,
             answer_id: None,
+            waited_seconds: None,
+            resends: None,
             reasons: Vec::new(),
             at: asw_model::document::format_timestamp(at),
         }

@@ -378,7 +378,12 @@ pub fn inbound(
     } else {
         None
     };
-    let answer = match header.correlation_id.filter(|_| header.kind.is_response()) {
+    // A copy of an answer already delivered (the partner answered a resend again) changed the
+    // original's state the first time, and its outcome was reported then: not again.
+    let answer = match header
+        .correlation_id
+        .filter(|_| header.kind.is_response() && deliver)
+    {
         Some(original) => match correlate(journal, &header, original, &accepted, now) {
             Ok(answer) => answer,
             Err(e) => return InboundPlan::Retry(e.to_string()),
@@ -454,8 +459,10 @@ fn refuse(
 }
 
 /// The hub's receipt or rejection for `original`, journaled as outbound. Its message id is
-/// derived from the original's, so an answer journaled before is reused as it was signed; `None`
-/// when it was already queued for the partner.
+/// derived from the original's, so an answer journaled before is reused as it was signed. One
+/// already queued for the partner is sent again, the same bytes under the same id: the original
+/// came again because its sender is still waiting (its resend after a lost receipt), and the
+/// sender drops a copy it already has. `None` only when the answer was parked or discarded.
 fn own_answer(
     worker: &mut impl Work,
     journal: &dyn Journal,
@@ -474,11 +481,11 @@ fn own_answer(
         .map_err(|e| e.to_string())?;
     if let Some(record) = existing {
         return Ok(match record.summary.state {
-            State::Received | State::Signed => Some(Send {
+            state if state.is_parked() => None,
+            _ => Some(Send {
                 header: record.summary.header.clone(),
                 bytes: record.bytes,
             }),
-            _ => None,
         });
     }
     let Some(signed) = worker.receipt(original, reply_to, reference, refusals, now) else {
@@ -500,11 +507,11 @@ fn own_answer(
             bytes: record.bytes,
         })),
         Ok(Recorded::Conflict(conflict)) => Ok(match conflict.existing.summary.state {
-            State::Received | State::Signed => Some(Send {
+            state if state.is_parked() => None,
+            _ => Some(Send {
                 header,
                 bytes: conflict.existing.bytes,
             }),
-            _ => None,
         }),
         Err(e) => Err(e.to_string()),
     }

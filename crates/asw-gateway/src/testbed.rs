@@ -48,6 +48,8 @@ pub struct TestbedOptions {
     /// A PostgreSQL journal URL for every hub instead of a SQLite file each (the URL should
     /// give each hub its own schema, or they share one journal).
     pub journal_url: Option<String>,
+    /// The `[acks]` section of every hub (the default when `None`).
+    pub acks: Option<crate::config::AcksConfig>,
 }
 
 impl TestbedOptions {
@@ -65,6 +67,7 @@ impl TestbedOptions {
             pull: false,
             prefetch: 100,
             journal_url: None,
+            acks: None,
         }
     }
 
@@ -168,6 +171,14 @@ impl Testbed {
                 },
                 options.workers,
             );
+            if let Some(acks) = &options.acks {
+                toml.push_str(&format!(
+                    "\n[acks]\ntimeout = \"{}ms\"\nresend = {}\ncheck_every = \"{}ms\"\n",
+                    acks.timeout.as_millis(),
+                    acks.resend,
+                    acks.check_every.as_millis(),
+                ));
+            }
             for &p in &partners {
                 let (scheme, host) = options
                     .amqp

@@ -137,6 +137,8 @@ pub enum Operation {
     Answers,
     /// Listing messages.
     List,
+    /// Claiming messages whose receipt is overdue.
+    ClaimOverdue,
 }
 
 impl fmt::Display for Operation {
@@ -153,6 +155,7 @@ impl fmt::Display for Operation {
             Operation::FindOriginal => "original lookup",
             Operation::Answers => "answers lookup",
             Operation::List => "listing",
+            Operation::ClaimOverdue => "overdue claim",
         })
     }
 }

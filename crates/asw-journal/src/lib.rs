@@ -65,7 +65,7 @@ mod state;
 
 pub use error::{BoxError, JournalError, Operation, Subject};
 pub use message::{Event, Filter, MessageRecord, MessageSummary, Reason, TransitionRecord};
-pub use outcome::{Conflict, Field, Recorded, Replay, Transition};
+pub use outcome::{Conflict, Field, Overdue, OverdueQuery, Recorded, Replay, Transition};
 pub use postgresql::{PostgresJournal, PostgresOptions};
 pub use sqlite::{SqliteJournal, SqliteOptions, Synchronous};
 pub use state::{Direction, State, TRANSITIONS, is_allowed, replay_target};
@@ -222,4 +222,25 @@ pub trait Journal: Send + Sync {
 
     /// The messages that pass the filter, without their bytes, ordered by last update.
     fn list(&self, filter: &Filter) -> Result<Vec<MessageSummary>, JournalError>;
+
+    /// Claims outbound messages whose receipt is overdue, oldest first, in one write
+    /// transaction, and returns them with their bytes:
+    ///
+    /// - a message in `queued` or `sent` since `query.due_before` or earlier moves to
+    ///   `awaiting-ack` (reason `ACK-OVERDUE`; [`Overdue::reported`]); if resends are allowed,
+    ///   its first resend is counted at once ([`Overdue::resend`]);
+    /// - a message in `awaiting-ack` last resent at or before `query.due_before`, with fewer
+    ///   resends than `query.max_resends`, has one more resend counted
+    ///   ([`Event::Resent`] in its history).
+    ///
+    /// Either way its update time becomes `at`, which starts its next deadline. A message is
+    /// claimed by compare-and-set on its state and resend count, so of hubs sharing the journal
+    /// exactly one reports it, and the resends of all of them together stay within
+    /// `max_resends`. The caller then publishes what it claimed; a crash in between loses that
+    /// report or resend (at most once), never repeats it.
+    fn claim_overdue(
+        &self,
+        query: &OverdueQuery,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Overdue>, JournalError>;
 }

@@ -92,24 +92,29 @@ pub enum Event {
     Replayed,
     /// An operator discarded it.
     Discarded,
+    /// The hub published it to the partner again (`awaiting-ack` to `awaiting-ack`), the same
+    /// bytes under the same id, because its receipt was late.
+    Resent,
 }
 
 impl Event {
     /// Every event.
-    pub const ALL: [Event; 4] = [
+    pub const ALL: [Event; 5] = [
         Event::Recorded,
         Event::Moved,
         Event::Replayed,
         Event::Discarded,
+        Event::Resent,
     ];
 
-    /// The name used in storage (`recorded`, `moved`, `replayed`, `discarded`).
+    /// The name used in storage (`recorded`, `moved`, `replayed`, `discarded`, `resent`).
     pub fn as_str(self) -> &'static str {
         match self {
             Event::Recorded => "recorded",
             Event::Moved => "moved",
             Event::Replayed => "replayed",
             Event::Discarded => "discarded",
+            Event::Resent => "resent",
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use time::OffsetDateTime;
+
 use crate::{MessageRecord, State};
 
 /// The outcome of [`record`](crate::Journal::record).
@@ -119,4 +121,35 @@ pub enum Replay {
         /// Where it is.
         current: State,
     },
+}
+
+/// What [`claim_overdue`](crate::Journal::claim_overdue) asks for: which outbound messages wait
+/// for a receipt, since when they count as overdue, and how many resends are allowed in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverdueQuery {
+    /// Only messages of these kinds (those a partner acknowledges: e-Form D, ACDD).
+    pub kinds: Vec<asw_model::DocumentKind>,
+    /// Overdue if it entered `queued` or `sent`, or was last resent, at or before this time
+    /// (now minus the ack timeout).
+    pub due_before: OffsetDateTime,
+    /// Resends allowed per message, in total across every hub sharing the journal (0: none).
+    pub max_resends: u32,
+    /// At most this many messages per call.
+    pub limit: u32,
+}
+
+/// One message [`claim_overdue`](crate::Journal::claim_overdue) claimed for this caller alone:
+/// no other caller, in this process or another, is given the same claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overdue {
+    /// The message with its signed bytes, as it is now (in `awaiting-ack`).
+    pub record: MessageRecord,
+    /// True if it just moved to `awaiting-ack`: report it to the back-office (once).
+    pub reported: bool,
+    /// True if this claim is a resend: publish the bytes to the partner again.
+    pub resend: bool,
+    /// Resends counted, this one included.
+    pub resends: u32,
+    /// Since when it waited: when it entered `queued` / `sent`, or was last resent.
+    pub waiting_since: OffsetDateTime,
 }

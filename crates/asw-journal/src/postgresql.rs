@@ -13,12 +13,15 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::pool::{Connection, Lease, Pool, PoolError};
-use crate::request::{self, differences, parked_from_after, reason, stored_time};
+use crate::request::{
+    self, OverdueClaim, differences, overdue_claim, parked_from_after, reason, stored_time,
+};
 use crate::schema::{POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE};
 use crate::state::{Step, replay_target, step};
 use crate::{
     Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord, MessageSummary,
-    Operation, Reason, Recorded, Replay, State, Subject, Transition, TransitionRecord,
+    Operation, Overdue, OverdueQuery, Reason, Recorded, Replay, State, Subject, Transition,
+    TransitionRecord,
 };
 
 /// Settings of a [`PostgresJournal`]. Connection settings (host, user, database, `connect_timeout`,
@@ -597,6 +600,122 @@ impl Journal for PostgresJournal {
             rows.iter().map(summary_from_row).collect()
         })
     }
+
+    fn claim_overdue(
+        &self,
+        query: &OverdueQuery,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Overdue>, JournalError> {
+        if query.kinds.is_empty() || query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(Operation::ClaimOverdue, Subject::Messages, |c| {
+            let at = stored_time(at).map_err(Fault::Invalid)?;
+            let due_before = stored_time(query.due_before).map_err(Fault::Invalid)?;
+            let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+            let max_resends = i32::try_from(query.max_resends).unwrap_or(i32::MAX);
+            // The rows are locked until the commit; rows another hub is claiming right now are
+            // skipped rather than waited for (that hub has them), so hubs never claim the same.
+            let select = c.statement(
+                "SELECT message_id, state, resends, updated_at FROM messages
+                 WHERE direction = 'outbound' AND kind = ANY($1) AND updated_at <= $2
+                     AND (state IN ('queued', 'sent')
+                         OR (state = 'awaiting-ack' AND resends < $3))
+                 ORDER BY updated_at, message_id
+                 LIMIT $4
+                 FOR UPDATE SKIP LOCKED",
+            )?;
+            let rows = c.client.query(
+                &select,
+                &[&kinds, &due_before, &max_resends, &i64::from(query.limit)],
+            )?;
+            let mut claimed = Vec::new();
+            for row in rows {
+                let id: Uuid = row.try_get(0)?;
+                let state: State = parse("state", row.try_get(1)?)?;
+                let resends: i32 = row.try_get(2)?;
+                let resends = u32::try_from(resends).map_err(|_| Fault::Corrupt {
+                    column: "resends",
+                    value: resends.to_string(),
+                })?;
+                let since: OffsetDateTime = row.try_get(3)?;
+                let Some(claim) = overdue_claim(state, resends, query.max_resends, since) else {
+                    continue;
+                };
+                let key = Key::new(Direction::Outbound, id);
+                claim_one(c, &key, state, resends, &claim, at, &self.actor)?;
+                let record = select_record(c, &key)?.ok_or(Fault::LostRace)?;
+                claimed.push(Overdue {
+                    record,
+                    reported: claim.moved.is_some(),
+                    resend: claim.resent.is_some(),
+                    resends: claim.resends,
+                    waiting_since: since,
+                });
+            }
+            Ok(claimed)
+        })
+    }
+}
+
+/// Applies one overdue claim by compare-and-set on the state and resend count read (the row is
+/// locked since, so it holds; it stays as a check).
+fn claim_one(
+    c: &mut Connection,
+    key: &Key,
+    current: State,
+    resends: u32,
+    claim: &OverdueClaim,
+    at: OffsetDateTime,
+    actor: &str,
+) -> Result<(), Fault> {
+    let reason = claim.resent.as_ref().or(claim.moved.as_ref());
+    let to_i32 = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    let update = c.statement(
+        "UPDATE messages
+         SET state = 'awaiting-ack', resends = $1, attempts = 0, reason_code = $2,
+             reason_text = $3, updated_at = $4
+         WHERE direction = $5 AND message_id = $6 AND state = $7 AND resends = $8",
+    )?;
+    let changed = c.client.execute(
+        &update,
+        &[
+            &to_i32(claim.resends),
+            &reason.map(|r| r.code.as_str()),
+            &reason.map(|r| r.text.as_str()),
+            &at,
+            &key.direction.as_str(),
+            &key.message_id,
+            &current.as_str(),
+            &to_i32(resends),
+        ],
+    )?;
+    if changed != 1 {
+        return Err(Fault::LostRace);
+    }
+    if let Some(moved) = &claim.moved {
+        let history = History {
+            event: Event::Moved,
+            from: Some(current),
+            to: State::AwaitingAck,
+            at,
+            reason: Some(moved),
+            actor,
+        };
+        append_history(c, key, &history)?;
+    }
+    if let Some(resent) = &claim.resent {
+        let history = History {
+            event: Event::Resent,
+            from: Some(State::AwaitingAck),
+            to: State::AwaitingAck,
+            at,
+            reason: Some(resent),
+            actor,
+        };
+        append_history(c, key, &history)?;
+    }
+    Ok(())
 }
 
 /// The columns of a [`MessageSummary`], in the order [`summary_from_row`] reads them.

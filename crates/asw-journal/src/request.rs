@@ -146,6 +146,50 @@ pub(crate) fn parked_from_after(
     }
 }
 
+/// What claiming one overdue message found in `state` with `resends` made does to it, the same on
+/// every backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OverdueClaim {
+    /// It moves to `awaiting-ack` now (first claim): journaled as a move with this reason.
+    pub moved: Option<Reason>,
+    /// It is resent now: journaled as [`Event::Resent`](crate::Event::Resent) with this reason.
+    pub resent: Option<Reason>,
+    /// The resend count after the claim.
+    pub resends: u32,
+}
+
+/// The claim of a message in `state` (`queued`, `sent` or `awaiting-ack`), waiting since
+/// `waiting_since`, with `resends` made of `max_resends` allowed; `None` if it has nothing due.
+pub(crate) fn overdue_claim(
+    state: State,
+    resends: u32,
+    max_resends: u32,
+    waiting_since: OffsetDateTime,
+) -> Option<OverdueClaim> {
+    let first = matches!(state, State::Queued | State::Sent);
+    if !first && state != State::AwaitingAck {
+        return None;
+    }
+    let resend = resends < max_resends;
+    if !first && !resend {
+        return None;
+    }
+    let since = waiting_since
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| waiting_since.to_string());
+    let after = resends + u32::from(resend);
+    Some(OverdueClaim {
+        moved: first.then(|| {
+            Reason::new(
+                "ACK-OVERDUE",
+                format!("no receipt from the partner since {since} ({state})"),
+            )
+        }),
+        resent: resend.then(|| Reason::new("RESENT", format!("resend {after} of {max_resends}"))),
+        resends: after,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use time::macros::datetime;
@@ -166,6 +210,27 @@ mod tests {
         assert!(stored_time(datetime!(-0001-01-01 0:00 UTC)).is_err());
         assert!(stored_time(datetime!(9999-12-31 23:00 -05:00)).is_err());
         assert!(stored_time(datetime!(0000-01-01 0:00 UTC)).is_ok());
+    }
+
+    #[test]
+    fn overdue_claims_report_once_and_resend_within_the_bound() {
+        let since = datetime!(2026-01-05 01:00:00 UTC);
+        let first = overdue_claim(State::Queued, 0, 2, since).expect("due");
+        assert_eq!(first.moved.map(|r| r.code), Some("ACK-OVERDUE".to_owned()));
+        assert_eq!(
+            first.resent.map(|r| r.text),
+            Some("resend 1 of 2".to_owned())
+        );
+        assert_eq!(first.resends, 1);
+        let quiet = overdue_claim(State::Sent, 0, 0, since).expect("reported");
+        assert!(quiet.moved.is_some() && quiet.resent.is_none());
+        assert_eq!(quiet.resends, 0);
+        let second = overdue_claim(State::AwaitingAck, 1, 2, since).expect("resend");
+        assert!(second.moved.is_none());
+        assert_eq!(second.resends, 2);
+        assert_eq!(overdue_claim(State::AwaitingAck, 2, 2, since), None);
+        assert_eq!(overdue_claim(State::Signed, 0, 2, since), None);
+        assert_eq!(overdue_claim(State::Acknowledged, 0, 2, since), None);
     }
 
     #[test]

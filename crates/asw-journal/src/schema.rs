@@ -5,7 +5,7 @@
 
 /// The SQLite migrations, in order: `SQLITE_MIGRATIONS[n]` takes a database from version `n` to
 /// `n + 1`. Never edit a migration that has shipped; append a new one.
-pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[V1];
+pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[V1, V2];
 
 /// Version 1: messages and their history.
 ///
@@ -65,9 +65,76 @@ CREATE TABLE transitions (
 CREATE INDEX transitions_message ON transitions (direction, message_id, seq);
 ";
 
+/// Version 2: the `awaiting-ack` state, the `resent` event and the count of resends.
+///
+/// SQLite cannot change a CHECK constraint in place, so `messages` and `transitions` are rebuilt
+/// (copied into a new table that takes the old one's name; `bodies` is not touched) the way the
+/// SQLite manual says: with foreign keys off, which `migrate` sees to, and checked before commit.
+const V2: &str = "
+CREATE TABLE messages_v2 (
+    direction      TEXT    NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    message_id     TEXT    NOT NULL,
+    kind           TEXT    NOT NULL,
+    sender         TEXT    NOT NULL,
+    receiver       TEXT    NOT NULL,
+    correlation_id TEXT,
+    version        TEXT    NOT NULL,
+    created_at     TEXT    NOT NULL,
+    state          TEXT    NOT NULL CHECK (state IN ('received', 'signed', 'queued', 'sent',
+                       'awaiting-ack', 'acknowledged', 'verified', 'delivered', 'rejected',
+                       'failed', 'discarded')),
+    parked_from    TEXT,
+    attempts       INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    reason_code    TEXT,
+    reason_text    TEXT,
+    first_seen     TEXT    NOT NULL,
+    updated_at     TEXT    NOT NULL,
+    digest         BLOB    NOT NULL CHECK (length(digest) = 32),
+    resends        INTEGER NOT NULL DEFAULT 0 CHECK (resends >= 0),
+    PRIMARY KEY (direction, message_id)
+);
+INSERT INTO messages_v2 (direction, message_id, kind, sender, receiver, correlation_id, version,
+    created_at, state, parked_from, attempts, reason_code, reason_text, first_seen, updated_at,
+    digest)
+SELECT direction, message_id, kind, sender, receiver, correlation_id, version, created_at, state,
+    parked_from, attempts, reason_code, reason_text, first_seen, updated_at, digest
+FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v2 RENAME TO messages;
+CREATE INDEX messages_updated     ON messages (updated_at);
+CREATE INDEX messages_state       ON messages (state, updated_at);
+CREATE INDEX messages_kind        ON messages (kind);
+CREATE INDEX messages_sender      ON messages (sender);
+CREATE INDEX messages_receiver    ON messages (receiver);
+CREATE INDEX messages_correlation ON messages (correlation_id) WHERE correlation_id IS NOT NULL;
+
+CREATE TABLE transitions_v2 (
+    seq         INTEGER PRIMARY KEY,
+    direction   TEXT NOT NULL,
+    message_id  TEXT NOT NULL,
+    event       TEXT NOT NULL CHECK (event IN ('recorded', 'moved', 'replayed', 'discarded',
+                    'resent')),
+    from_state  TEXT,
+    to_state    TEXT NOT NULL,
+    at          TEXT NOT NULL,
+    reason_code TEXT,
+    reason_text TEXT,
+    actor       TEXT NOT NULL,
+    FOREIGN KEY (direction, message_id) REFERENCES messages (direction, message_id)
+);
+INSERT INTO transitions_v2 (seq, direction, message_id, event, from_state, to_state, at,
+    reason_code, reason_text, actor)
+SELECT seq, direction, message_id, event, from_state, to_state, at, reason_code, reason_text,
+    actor
+FROM transitions;
+DROP TABLE transitions;
+ALTER TABLE transitions_v2 RENAME TO transitions;
+CREATE INDEX transitions_message ON transitions (direction, message_id, seq);
+";
+
 /// The PostgreSQL migrations, in order, as [`SQLITE_MIGRATIONS`]. Each is idempotent
 /// (`IF NOT EXISTS`), and runs under an advisory lock with the version row it adds.
-pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[POSTGRES_V1];
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[POSTGRES_V1, POSTGRES_V2];
 
 /// The PostgreSQL table of applied versions, created before the first migration.
 pub(crate) const POSTGRES_VERSION_TABLE: &str = "
@@ -140,21 +207,39 @@ CREATE TABLE IF NOT EXISTS transitions (
 CREATE INDEX IF NOT EXISTS transitions_message ON transitions (direction, message_id, seq);
 "#;
 
+/// Version 2 on PostgreSQL: [`V2`], by altering the tables in place (PostgreSQL names a column's
+/// CHECK constraint `<table>_<column>_check`). Each statement drops what it adds first, so it can
+/// run twice.
+const POSTGRES_V2: &str = r#"
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS resends integer NOT NULL DEFAULT 0
+    CHECK (resends >= 0);
+ALTER TABLE messages DROP CONSTRAINT IF EXISTS messages_state_check,
+    ADD CONSTRAINT messages_state_check CHECK (state IN ('received', 'signed', 'queued', 'sent',
+        'awaiting-ack', 'acknowledged', 'verified', 'delivered', 'rejected', 'failed',
+        'discarded'));
+ALTER TABLE transitions DROP CONSTRAINT IF EXISTS transitions_event_check,
+    ADD CONSTRAINT transitions_event_check CHECK (event IN ('recorded', 'moved', 'replayed',
+        'discarded', 'resent'));
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Direction, Event, State};
 
-    /// The CHECK constraints of both backends name every state and event the code knows.
+    /// The CHECK constraints of both backends, as the last migration leaves them, name every
+    /// state and event the code knows.
     #[test]
     fn checks_list_every_name() {
-        for schema in [V1, POSTGRES_V1] {
+        for schema in [V2, POSTGRES_V2] {
             for state in State::ALL {
                 assert!(schema.contains(&format!("'{state}'")), "{state}");
             }
             for event in Event::ALL {
                 assert!(schema.contains(&format!("'{event}'")), "{event}");
             }
+        }
+        for schema in [V1, POSTGRES_V1] {
             for direction in Direction::ALL {
                 assert!(schema.contains(&format!("'{direction}'")), "{direction}");
             }
@@ -171,7 +256,11 @@ mod tests {
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
             {
-                assert!(statement.contains("IF NOT EXISTS"), "{statement}");
+                assert!(
+                    statement.contains("IF NOT EXISTS")
+                        || statement.contains("DROP CONSTRAINT IF EXISTS"),
+                    "{statement}"
+                );
             }
         }
     }

@@ -33,12 +33,15 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use crate::request::{self, differences, parked_from_after, reason, stored_time};
+use crate::request::{
+    self, OverdueClaim, differences, overdue_claim, parked_from_after, reason, stored_time,
+};
 use crate::schema::SQLITE_MIGRATIONS;
 use crate::state::{Step, replay_target, step};
 use crate::{
     Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord, MessageSummary,
-    Operation, Reason, Recorded, Replay, State, Subject, Transition, TransitionRecord,
+    Operation, Overdue, OverdueQuery, Reason, Recorded, Replay, State, Subject, Transition,
+    TransitionRecord,
 };
 
 /// How hard SQLite makes sure a commit survives a power failure.
@@ -712,6 +715,127 @@ impl Journal for SqliteJournal {
             Ok(list)
         })
     }
+
+    fn claim_overdue(
+        &self,
+        query: &OverdueQuery,
+        at: OffsetDateTime,
+    ) -> Result<Vec<Overdue>, JournalError> {
+        if query.kinds.is_empty() || query.limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.write(Operation::ClaimOverdue, Subject::Messages, |tx| {
+            let at = encode_time(at)?;
+            let kinds = vec!["?"; query.kinds.len()].join(", ");
+            let mut values: Vec<Value> = query
+                .kinds
+                .iter()
+                .map(|k| Value::Text(k.as_str().into()))
+                .collect();
+            values.push(Value::Text(encode_time(query.due_before)?));
+            values.push(Value::Integer(i64::from(query.max_resends)));
+            values.push(Value::Integer(i64::from(query.limit)));
+            // Inside `BEGIN IMMEDIATE`: no other process claims between this read and the updates.
+            // Through the (state, updated_at) index: ordered by `updated_at` alone, SQLite would
+            // walk the whole history of acknowledged messages at every check.
+            let mut statement = tx.prepare(&format!(
+                "SELECT message_id, state, resends, updated_at FROM messages
+                     INDEXED BY messages_state
+                 WHERE state IN ('queued', 'sent', 'awaiting-ack')
+                     AND direction = 'outbound' AND kind IN ({kinds}) AND updated_at <= ?
+                     AND (state IN ('queued', 'sent')
+                         OR (state = 'awaiting-ack' AND resends < ?))
+                 ORDER BY updated_at, message_id LIMIT ?"
+            ))?;
+            let mut rows = statement.query(params_from_iter(values))?;
+            let mut due = Vec::new();
+            while let Some(row) = rows.next()? {
+                let id: Uuid = parse("message_id", row.get(0)?)?;
+                let state: State = parse("state", row.get(1)?)?;
+                let resends: u32 = row.get(2)?;
+                let since = decode_time("updated_at", row.get(3)?)?;
+                due.push((id, state, resends, since));
+            }
+            drop(rows);
+            drop(statement);
+            let mut claimed = Vec::new();
+            for (id, state, resends, since) in due {
+                let Some(claim) = overdue_claim(state, resends, query.max_resends, since) else {
+                    continue;
+                };
+                let key = Key::new(Direction::Outbound, id);
+                claim_one(tx, &key, state, resends, &claim, &at, &self.actor)?;
+                let record = select_record(tx, &key)?.ok_or(Fault::LostRace)?;
+                claimed.push(Overdue {
+                    record,
+                    reported: claim.moved.is_some(),
+                    resend: claim.resent.is_some(),
+                    resends: claim.resends,
+                    waiting_since: since,
+                });
+            }
+            Ok(claimed)
+        })
+    }
+}
+
+/// Applies one overdue claim by compare-and-set on the state and resend count read.
+fn claim_one(
+    tx: &Connection,
+    key: &Key,
+    current: State,
+    resends: u32,
+    claim: &OverdueClaim,
+    at: &str,
+    actor: &str,
+) -> Result<(), Fault> {
+    let reason = claim.resent.as_ref().or(claim.moved.as_ref());
+    let changed = tx
+        .prepare_cached(
+            "UPDATE messages
+             SET state = 'awaiting-ack', resends = :after, attempts = 0, reason_code = :code,
+                 reason_text = :text, updated_at = :at
+             WHERE direction = :direction AND message_id = :message_id AND state = :current
+                 AND resends = :before",
+        )?
+        .execute(named_params! {
+            ":after": claim.resends,
+            ":code": reason.map(|r| r.code.as_str()),
+            ":text": reason.map(|r| r.text.as_str()),
+            ":at": at,
+            ":direction": key.direction.as_str(),
+            ":message_id": key.id,
+            ":current": current.as_str(),
+            ":before": resends,
+        })?;
+    if changed != 1 {
+        return Err(Fault::LostRace);
+    }
+    if let Some(moved) = &claim.moved {
+        append_history(
+            tx,
+            key,
+            Event::Moved,
+            Some(current),
+            State::AwaitingAck,
+            at,
+            Some(moved),
+            actor,
+        )?;
+    }
+    if let Some(resent) = &claim.resent {
+        append_history(
+            tx,
+            key,
+            Event::Resent,
+            Some(State::AwaitingAck),
+            State::AwaitingAck,
+            at,
+            Some(resent),
+            actor,
+        )?;
+    }
+    Ok(())
 }
 
 /// The columns of a [`MessageSummary`], in the order [`summary_from_row`] reads them.
@@ -951,6 +1075,19 @@ fn decode_time(column: &'static str, value: String) -> Result<OffsetDateTime, Fa
 /// a new file at once cannot both create the schema.
 fn migrate(connection: &mut Connection, path: &Path) -> Result<(), JournalError> {
     let error = open_error(path);
+    // Rebuilding a table (version 2) needs foreign keys off, which only holds outside a
+    // transaction; they are checked before the commit and turned on again after it.
+    connection
+        .pragma_update(None, "foreign_keys", false)
+        .map_err(&error)?;
+    migrate_versions(connection, path)?;
+    connection
+        .pragma_update(None, "foreign_keys", true)
+        .map_err(&error)
+}
+
+fn migrate_versions(connection: &mut Connection, path: &Path) -> Result<(), JournalError> {
+    let error = open_error(path);
     let tx = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(&error)?;
@@ -975,6 +1112,17 @@ fn migrate(connection: &mut Connection, path: &Path) -> Result<(), JournalError>
     if found < supported {
         for migration in SQLITE_MIGRATIONS.iter().skip(applied) {
             tx.execute_batch(migration).map_err(&error)?;
+        }
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()
+            .map_err(&error)?;
+        if let Some(table) = broken {
+            return Err(JournalError::Open {
+                location: path.display().to_string(),
+                transient: false,
+                source: format!("migration left rows of {table} without their message").into(),
+            });
         }
         tx.pragma_update(None, "user_version", supported)
             .map_err(&error)?;
@@ -1244,6 +1392,79 @@ mod tests {
             })
             .expect("list");
         assert_eq!(failed.len(), threads * each);
+    }
+
+    /// A version 1 database with messages in it is rebuilt to version 2 with everything kept, and
+    /// then takes the new state and event.
+    #[test]
+    fn a_version_1_database_migrates_with_its_messages() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v1.db");
+        {
+            let connection = Connection::open(&path).expect("open");
+            connection
+                .execute_batch(SQLITE_MIGRATIONS[0])
+                .expect("version 1");
+            connection
+                .execute_batch(
+                    "INSERT INTO messages VALUES ('outbound', '6f1c5a70-6e0a-4a43-9d3c-3a8f9d1e2b10',
+                         'formd', 'VN', 'TH', NULL, '1.0', '2026-01-05T08:00:00+07:00', 'queued',
+                         NULL, 0, NULL, NULL, '2026-01-05T01:00:00.000000Z',
+                         '2026-01-05T01:00:02.000000Z', zeroblob(32));
+                     INSERT INTO bodies VALUES ('outbound', '6f1c5a70-6e0a-4a43-9d3c-3a8f9d1e2b10',
+                         x'3c612f3e');
+                     INSERT INTO transitions (direction, message_id, event, from_state, to_state,
+                         at, actor)
+                     VALUES ('outbound', '6f1c5a70-6e0a-4a43-9d3c-3a8f9d1e2b10', 'recorded', NULL,
+                         'queued', '2026-01-05T01:00:00.000000Z', 'aswhub');
+                     PRAGMA user_version = 1;",
+                )
+                .expect("a message");
+        }
+        let journal = SqliteJournal::open(&path).expect("migrated");
+        let id = Uuid::parse_str("6f1c5a70-6e0a-4a43-9d3c-3a8f9d1e2b10").expect("uuid");
+        let record = journal
+            .get(Direction::Outbound, id)
+            .expect("get")
+            .expect("kept");
+        assert_eq!(record.summary.state, State::Queued);
+        assert_eq!(record.bytes, b"<a/>");
+        assert_eq!(
+            journal.history(Direction::Outbound, id).expect("h").len(),
+            1
+        );
+        let query = OverdueQuery {
+            kinds: vec![asw_model::DocumentKind::FormD],
+            due_before: datetime!(2026-01-05 02:00 UTC),
+            max_resends: 1,
+            limit: 10,
+        };
+        let claimed = journal
+            .claim_overdue(&query, datetime!(2026-01-05 02:00 UTC))
+            .expect("claim");
+        assert_eq!(claimed.len(), 1);
+        let events: Vec<Event> = journal
+            .history(Direction::Outbound, id)
+            .expect("h")
+            .iter()
+            .map(|r| r.event)
+            .collect();
+        assert_eq!(events, [Event::Recorded, Event::Moved, Event::Resent]);
+        let open = journal.lock();
+        let connection = &open.connection;
+        let version: i64 = connection
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, 2);
+        let foreign_keys: i64 = connection
+            .pragma_query_value(None, "foreign_keys", |row| row.get(0))
+            .expect("pragma");
+        assert_eq!(foreign_keys, 1, "foreign keys are on again");
+        let orphans: Option<String> = connection
+            .query_row("PRAGMA foreign_key_check", [], |row| row.get(0))
+            .optional()
+            .expect("check");
+        assert_eq!(orphans, None);
     }
 
     #[test]

@@ -26,7 +26,9 @@ impl Direction {
         }
     }
 
-    /// The states a message of this direction passes through when all goes well, in order.
+    /// The states a message of this direction passes through, in order of progress: when all
+    /// goes well, and outbound `awaiting-ack` when the partner's receipt is late (a late receipt
+    /// still takes it to `acknowledged`). A report of an earlier state is harmless.
     pub fn happy_path(self) -> &'static [State] {
         match self {
             Direction::Inbound => &[State::Received, State::Verified, State::Delivered],
@@ -35,6 +37,7 @@ impl Direction {
                 State::Signed,
                 State::Queued,
                 State::Sent,
+                State::AwaitingAck,
                 State::Acknowledged,
             ],
         }
@@ -78,6 +81,9 @@ pub enum State {
     Queued,
     /// Outbound: pushed to the partner gateway.
     Sent,
+    /// Outbound: queued or sent, and no receipt came within the configured time; reported to the
+    /// back-office once, possibly resent (same bytes, same id). The receipt may still come.
+    AwaitingAck,
     /// Outbound: the partner sent its receipt acknowledgement. Final.
     Acknowledged,
     /// Inbound: signature verified and document valid.
@@ -94,11 +100,12 @@ pub enum State {
 
 impl State {
     /// Every state.
-    pub const ALL: [State; 10] = [
+    pub const ALL: [State; 11] = [
         State::Received,
         State::Signed,
         State::Queued,
         State::Sent,
+        State::AwaitingAck,
         State::Acknowledged,
         State::Verified,
         State::Delivered,
@@ -114,6 +121,7 @@ impl State {
             State::Signed => "signed",
             State::Queued => "queued",
             State::Sent => "sent",
+            State::AwaitingAck => "awaiting-ack",
             State::Acknowledged => "acknowledged",
             State::Verified => "verified",
             State::Delivered => "delivered",
@@ -127,9 +135,11 @@ impl State {
     pub fn applies_to(self, direction: Direction) -> bool {
         match self {
             State::Received | State::Rejected | State::Failed | State::Discarded => true,
-            State::Signed | State::Queued | State::Sent | State::Acknowledged => {
-                direction == Direction::Outbound
-            }
+            State::Signed
+            | State::Queued
+            | State::Sent
+            | State::AwaitingAck
+            | State::Acknowledged => direction == Direction::Outbound,
             State::Verified | State::Delivered => direction == Direction::Inbound,
         }
     }
@@ -179,6 +189,10 @@ impl fmt::Display for State {
 /// Everything else is refused, except a move to the state the message is already in (a no-op) and
 /// a [`replay`](crate::Journal::replay) out of a parked state.
 ///
+/// `awaiting-ack` is entered only from `queued` or `sent` (by
+/// [`claim_overdue`](crate::Journal::claim_overdue)), and left for the answer that came late, or
+/// for a failure or a discard; a `sent` reported after it (a resend pushed) is a late report.
+///
 /// Forward skips on the happy path are allowed because the journal can lag the broker (a partner
 /// receipt may be journaled before `sent` is); going back never is. `signed` is never skipped
 /// outbound (it is where the signed bytes are stored) and `verified` never inbound (nothing is
@@ -197,9 +211,18 @@ pub const TRANSITIONS: &[(Direction, State, &[State])] = {
         (
             Outbound,
             Queued,
-            &[Sent, Acknowledged, Rejected, Failed, Discarded],
+            &[Sent, AwaitingAck, Acknowledged, Rejected, Failed, Discarded],
         ),
-        (Outbound, Sent, &[Acknowledged, Rejected, Failed, Discarded]),
+        (
+            Outbound,
+            Sent,
+            &[AwaitingAck, Acknowledged, Rejected, Failed, Discarded],
+        ),
+        (
+            Outbound,
+            AwaitingAck,
+            &[Acknowledged, Rejected, Failed, Discarded],
+        ),
         (Outbound, Acknowledged, &[]),
         (Outbound, Rejected, &[Discarded]),
         (Outbound, Failed, &[Discarded]),
@@ -251,11 +274,11 @@ pub(crate) fn step(direction: Direction, current: State, to: State) -> Step {
 
 /// Where a replay takes a message parked after being in `parked_from`: back to the state before
 /// the stage that failed, so the hub runs that stage again. Outbound messages parked after they
-/// reached the partner queue go back to `signed`, because the way to send them again is to
+/// reached the partner queue (or waited for its receipt) go back to `signed`, because the way to send them again is to
 /// publish the signed bytes to the partner queue again.
 pub fn replay_target(direction: Direction, parked_from: State) -> State {
     match (direction, parked_from) {
-        (Direction::Outbound, State::Queued | State::Sent) => State::Signed,
+        (Direction::Outbound, State::Queued | State::Sent | State::AwaitingAck) => State::Signed,
         (_, state) => state,
     }
 }
@@ -324,14 +347,20 @@ mod tests {
             (Outbound, Signed, Failed),
             (Outbound, Signed, Discarded),
             (Outbound, Queued, Sent),
+            (Outbound, Queued, AwaitingAck),
             (Outbound, Queued, Acknowledged),
             (Outbound, Queued, Rejected),
             (Outbound, Queued, Failed),
             (Outbound, Queued, Discarded),
+            (Outbound, Sent, AwaitingAck),
             (Outbound, Sent, Acknowledged),
             (Outbound, Sent, Rejected),
             (Outbound, Sent, Failed),
             (Outbound, Sent, Discarded),
+            (Outbound, AwaitingAck, Acknowledged),
+            (Outbound, AwaitingAck, Rejected),
+            (Outbound, AwaitingAck, Failed),
+            (Outbound, AwaitingAck, Discarded),
             (Outbound, Rejected, Discarded),
             (Outbound, Failed, Discarded),
             (Inbound, Received, Verified),
@@ -352,6 +381,11 @@ mod tests {
             (Outbound, Sent, Received),
             (Outbound, Sent, Signed),
             (Outbound, Sent, Queued),
+            (Outbound, AwaitingAck, Received),
+            (Outbound, AwaitingAck, Signed),
+            (Outbound, AwaitingAck, Queued),
+            (Outbound, AwaitingAck, Sent),
+            (Outbound, Acknowledged, AwaitingAck),
             (Outbound, Acknowledged, Received),
             (Outbound, Acknowledged, Signed),
             (Outbound, Acknowledged, Queued),
@@ -402,6 +436,8 @@ mod tests {
             (Outbound, Failed, Acknowledged),
             (Outbound, Failed, Sent),
             (Outbound, Received, Queued),
+            (Outbound, Signed, AwaitingAck),
+            (Outbound, Rejected, AwaitingAck),
             (Outbound, Discarded, Received),
         ] {
             assert_eq!(
@@ -440,6 +476,7 @@ mod tests {
         assert_eq!(replay_target(Outbound, Signed), Signed);
         assert_eq!(replay_target(Outbound, Queued), Signed);
         assert_eq!(replay_target(Outbound, Sent), Signed);
+        assert_eq!(replay_target(Outbound, AwaitingAck), Signed);
         assert_eq!(replay_target(Inbound, Received), Received);
         assert_eq!(replay_target(Inbound, Verified), Verified);
         // Every state a message can be parked from has a target that can move on again.

@@ -5,8 +5,8 @@
 mod common;
 
 use asw_journal::{
-    Conflict, Direction, Event, Field, Filter, Journal, JournalError, PostgresJournal, Reason,
-    Recorded, Replay, SqliteJournal, State, Transition, is_allowed,
+    Conflict, Direction, Event, Field, Filter, Journal, JournalError, OverdueQuery,
+    PostgresJournal, Reason, Recorded, Replay, SqliteJournal, State, Transition, is_allowed,
 };
 use asw_model::DocumentKind;
 use common::{answer, bytes_of, header, message_in, ms, received, step, t};
@@ -54,6 +54,8 @@ on_both_backends!(
     unknown_messages_are_not_found_errors_and_reads_say_none,
     times_come_back_in_utc_cut_to_microseconds_and_created_at_exactly,
     the_journal_is_a_shareable_trait_object,
+    overdue_messages_are_reported_once_and_resent_within_the_bound,
+    a_late_receipt_still_acknowledges_an_awaiting_message,
 );
 
 /// What the table says asking to move from `from` to `to` gives.
@@ -100,7 +102,7 @@ fn every_pair_of_states_moves_or_not_as_the_table_says(journal: &dyn Journal) {
             }
         }
     }
-    assert_eq!(pairs, 8 * 8 + 6 * 6);
+    assert_eq!(pairs, 9 * 9 + 6 * 6);
 }
 
 fn states_of_the_other_direction_and_unsigned_signing_are_invalid_requests(journal: &dyn Journal) {
@@ -923,5 +925,256 @@ fn times_come_back_in_utc_cut_to_microseconds_and_created_at_exactly(journal: &d
     assert!(
         matches!(err, JournalError::InvalidRequest { .. }),
         "{err:?}"
+    );
+}
+
+fn overdue_query(due_before: i64, max_resends: u32) -> OverdueQuery {
+    OverdueQuery {
+        kinds: vec![DocumentKind::FormD, DocumentKind::Acdd],
+        due_before: t(due_before),
+        max_resends,
+        limit: 100,
+    }
+}
+
+fn overdue_messages_are_reported_once_and_resent_within_the_bound(journal: &dyn Journal) {
+    // `message_in` moves a message one step a second from t(1): queued (or sent) at t(2).
+    let queued = message_in(journal, Direction::Outbound, State::Queued).message_id;
+    let sent = message_in(journal, Direction::Outbound, State::Sent).message_id;
+    let signed = message_in(journal, Direction::Outbound, State::Signed).message_id;
+    let done = message_in(journal, Direction::Outbound, State::Acknowledged).message_id;
+    let inbound = message_in(journal, Direction::Inbound, State::Verified).message_id;
+    // A receipt is never acknowledged itself: not of a kind the query names.
+    let receipt = header(DocumentKind::FormDAck, "TH", "VN");
+    received(journal, Direction::Outbound, &receipt);
+    step(
+        journal,
+        Direction::Outbound,
+        receipt.message_id,
+        State::Signed,
+        t(1),
+    );
+    step(
+        journal,
+        Direction::Outbound,
+        receipt.message_id,
+        State::Queued,
+        t(2),
+    );
+
+    // Not due yet: nothing claimed, nothing changed.
+    assert_eq!(
+        journal
+            .claim_overdue(&overdue_query(1, 2), t(10))
+            .expect("claim"),
+        []
+    );
+
+    let first = journal
+        .claim_overdue(&overdue_query(5, 2), t(10))
+        .expect("claim");
+    let mut ids: Vec<_> = first
+        .iter()
+        .map(|o| o.record.summary.message_id())
+        .collect();
+    ids.sort();
+    let mut expected = vec![queued, sent];
+    expected.sort();
+    assert_eq!(ids, expected);
+    for overdue in &first {
+        assert!(overdue.reported && overdue.resend, "{overdue:?}");
+        assert_eq!(overdue.resends, 1);
+        assert_eq!(overdue.waiting_since, t(2));
+        assert_eq!(overdue.record.summary.state, State::AwaitingAck);
+        assert_eq!(overdue.record.summary.updated_at, t(10));
+        let id = overdue.record.summary.message_id();
+        assert_eq!(
+            overdue.record.bytes,
+            format!("signed {id}").as_bytes(),
+            "signed bytes"
+        );
+    }
+    let history = journal.history(Direction::Outbound, sent).expect("history");
+    let tail: Vec<_> = history[history.len() - 2..]
+        .iter()
+        .map(|r| {
+            (
+                r.event,
+                r.from,
+                r.to,
+                r.at,
+                r.reason.as_ref().map(|r| r.code.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            (
+                Event::Moved,
+                Some(State::Sent),
+                State::AwaitingAck,
+                t(10),
+                Some("ACK-OVERDUE")
+            ),
+            (
+                Event::Resent,
+                Some(State::AwaitingAck),
+                State::AwaitingAck,
+                t(10),
+                Some("RESENT")
+            ),
+        ]
+    );
+    // Claimed already: the same call again finds nothing; the deadline starts again at t(10).
+    assert_eq!(
+        journal
+            .claim_overdue(&overdue_query(5, 2), t(11))
+            .expect("claim"),
+        []
+    );
+    assert_eq!(
+        journal
+            .claim_overdue(&overdue_query(9, 2), t(11))
+            .expect("claim"),
+        []
+    );
+
+    let second = journal
+        .claim_overdue(&overdue_query(10, 2), t(20))
+        .expect("claim");
+    assert_eq!(second.len(), 2);
+    for overdue in &second {
+        assert!(!overdue.reported && overdue.resend, "{overdue:?}");
+        assert_eq!((overdue.resends, overdue.waiting_since), (2, t(10)));
+    }
+    // The bound reached: listed as awaiting-ack, never claimed again.
+    assert_eq!(
+        journal
+            .claim_overdue(&overdue_query(100, 2), t(200))
+            .expect("claim"),
+        []
+    );
+    let listed = journal
+        .list(&Filter {
+            state: Some(State::AwaitingAck),
+            ..Filter::default()
+        })
+        .expect("list");
+    let mut listed: Vec<_> = listed.iter().map(|m| m.message_id()).collect();
+    listed.sort();
+    assert_eq!(listed, expected);
+    let resent = journal
+        .history(Direction::Outbound, queued)
+        .expect("history")
+        .iter()
+        .filter(|r| r.event == Event::Resent)
+        .count();
+    assert_eq!(resent, 2);
+
+    // Untouched: not yet sent, done, inbound, or a kind that is not acknowledged.
+    for (direction, id, state) in [
+        (Direction::Outbound, signed, State::Signed),
+        (Direction::Outbound, done, State::Acknowledged),
+        (Direction::Inbound, inbound, State::Verified),
+        (Direction::Outbound, receipt.message_id, State::Queued),
+    ] {
+        let record = journal.get(direction, id).expect("get").expect("recorded");
+        assert_eq!(record.summary.state, state);
+    }
+
+    // Without resends: reported once, and that is all.
+    let quiet = message_in(journal, Direction::Outbound, State::Queued).message_id;
+    let claimed = journal
+        .claim_overdue(&overdue_query(300, 0), t(300))
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].record.summary.message_id(), quiet);
+    assert!(claimed[0].reported && !claimed[0].resend);
+    assert_eq!(claimed[0].resends, 0);
+    assert_eq!(
+        journal
+            .claim_overdue(&overdue_query(1000, 0), t(1000))
+            .expect("claim"),
+        []
+    );
+    // A limit of one claims one; the next call the other.
+    let pair = [
+        message_in(journal, Direction::Outbound, State::Queued).message_id,
+        message_in(journal, Direction::Outbound, State::Queued).message_id,
+    ];
+    let limited = OverdueQuery {
+        limit: 1,
+        ..overdue_query(2000, 0)
+    };
+    let one = journal.claim_overdue(&limited, t(2000)).expect("claim");
+    let other = journal.claim_overdue(&limited, t(2000)).expect("claim");
+    let mut claimed: Vec<_> = one
+        .iter()
+        .chain(&other)
+        .map(|o| o.record.summary.message_id())
+        .collect();
+    claimed.sort();
+    let mut expected = pair.to_vec();
+    expected.sort();
+    assert_eq!(claimed, expected);
+}
+
+fn a_late_receipt_still_acknowledges_an_awaiting_message(journal: &dyn Journal) {
+    let acked = message_in(journal, Direction::Outbound, State::Queued).message_id;
+    let rejected = message_in(journal, Direction::Outbound, State::Sent).message_id;
+    let claimed = journal
+        .claim_overdue(&overdue_query(5, 1), t(10))
+        .expect("claim");
+    assert_eq!(claimed.len(), 2);
+    // A resend pushed again reports `sent` and `queued` late: harmless, nothing changes.
+    for late in [State::Queued, State::Sent] {
+        assert_eq!(
+            step(journal, Direction::Outbound, acked, late, t(11)),
+            Transition::AlreadyPast {
+                current: State::AwaitingAck
+            }
+        );
+    }
+    assert_eq!(
+        step(
+            journal,
+            Direction::Outbound,
+            acked,
+            State::Acknowledged,
+            t(12)
+        ),
+        Transition::Moved {
+            from: State::AwaitingAck
+        }
+    );
+    assert_eq!(
+        step(
+            journal,
+            Direction::Outbound,
+            rejected,
+            State::Rejected,
+            t(12)
+        ),
+        Transition::Moved {
+            from: State::AwaitingAck
+        }
+    );
+    // Answered: never claimed again, however late.
+    assert_eq!(
+        journal
+            .claim_overdue(&overdue_query(100, 5), t(100))
+            .expect("claim"),
+        []
+    );
+    // A rejection after waiting replays to `signed`, to be sent again.
+    assert_eq!(
+        journal
+            .replay(Direction::Outbound, rejected, "alice", t(20))
+            .expect("replay"),
+        Replay::Replayed {
+            from: State::Rejected,
+            to: State::Signed
+        }
     );
 }

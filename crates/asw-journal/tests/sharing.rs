@@ -9,8 +9,8 @@ use std::sync::Barrier;
 use std::time::Duration;
 
 use asw_journal::{
-    Direction, Filter, Journal, JournalError, PostgresJournal, Reason, Recorded, SqliteJournal,
-    SqliteOptions, State, Transition,
+    Direction, Filter, Journal, JournalError, OverdueQuery, PostgresJournal, Reason, Recorded,
+    SqliteJournal, SqliteOptions, State, Transition,
 };
 use asw_model::DocumentKind;
 use common::pg::TestSchema;
@@ -145,6 +145,66 @@ fn postgres_handles_race_like_processes_and_exactly_one_wins() {
     race_through(&handles);
 }
 
+/// Hubs sharing a journal claim overdue messages at the same moment: each message is reported by
+/// exactly one of them, and the resends of all of them together stay within the bound.
+fn race_overdue_claims(handles: &[&dyn Journal]) {
+    let n = handles.len();
+    let ids: Vec<_> = (0..20)
+        .map(|_| message_in(handles[0], Direction::Outbound, State::Queued).message_id)
+        .collect();
+    let max_resends = 2;
+    let mut reported = Vec::new();
+    let mut resent = Vec::new();
+    for round in 0..4 {
+        let query = OverdueQuery {
+            kinds: vec![DocumentKind::FormD],
+            due_before: t(100 * round + 50),
+            max_resends,
+            limit: 1000,
+        };
+        let claims = race(n, |i| {
+            handles[i]
+                .claim_overdue(&query, t(100 * (round + 1)))
+                .expect("claim")
+        });
+        for overdue in claims.into_iter().flatten() {
+            let id = overdue.record.summary.message_id();
+            if overdue.reported {
+                reported.push(id);
+            }
+            if overdue.resend {
+                resent.push(id);
+            }
+        }
+    }
+    reported.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(reported, expected, "each reported exactly once");
+    for id in &ids {
+        let count = resent.iter().filter(|r| *r == id).count();
+        assert_eq!(count, max_resends as usize, "{id}");
+    }
+}
+
+#[test]
+fn handles_on_one_file_claim_each_overdue_message_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("journal.db");
+    let handles: Vec<SqliteJournal> = race(4, |_| SqliteJournal::open(&path).expect("open"));
+    let handles: Vec<&dyn Journal> = handles.iter().map(|h| h as &dyn Journal).collect();
+    race_overdue_claims(&handles);
+}
+
+#[test]
+fn postgres_handles_claim_each_overdue_message_once() {
+    let schema = TestSchema::new();
+    let url = schema.url();
+    let handles: Vec<PostgresJournal> = race(4, |_| PostgresJournal::open(&url).expect("open"));
+    let handles: Vec<&dyn Journal> = handles.iter().map(|h| h as &dyn Journal).collect();
+    race_overdue_claims(&handles);
+}
+
 /// Fills a journal, opens it again with `open`, and checks that the new handle sees the same.
 fn reopened_keeps_everything(open: &dyn Fn() -> Box<dyn Journal>) {
     let snapshot = |journal: &dyn Journal| {
@@ -206,7 +266,7 @@ fn a_reopened_file_keeps_everything() {
     let mode: String = connection
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal_mode");
-    assert_eq!((version, mode.as_str()), (1, "wal"));
+    assert_eq!((version, mode.as_str()), (2, "wal"));
 }
 
 #[test]
@@ -221,7 +281,7 @@ fn a_reopened_postgres_journal_keeps_everything() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1]);
+    assert_eq!(versions, [1, 2]);
 }
 
 #[test]
@@ -237,7 +297,7 @@ fn a_journal_from_a_newer_build_is_refused() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the journal at {} has schema version 99, this build knows versions up to 1",
+            "the journal at {} has schema version 99, this build knows versions up to 2",
             path.display()
         )
     );

@@ -54,8 +54,8 @@ struct ListArgs {
     /// Only this document kind.
     #[arg(long, value_name = "KIND")]
     kind: Option<DocumentKind>,
-    /// Only messages now in this state (received, signed, queued, sent, acknowledged, verified,
-    /// delivered, rejected, failed, discarded).
+    /// Only messages now in this state (received, signed, queued, sent, awaiting-ack,
+    /// acknowledged, verified, delivered, rejected, failed, discarded).
     #[arg(long, value_name = "STATE")]
     state: Option<State>,
     /// Only messages last updated at or after T (RFC 3339, or a duration ago: 30m, 2h, 7d).
