@@ -27,14 +27,14 @@ use tracing::{Instrument, info, info_span, warn};
 use crate::config::{HubConfig, LinkMode};
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::pool::{Pool, PoolClosed};
-use crate::process::{Identity, OnPool, Refusal, Worker, WorkerError, summary};
+use crate::process::{Gate, Gated, Identity, Refusal, Worker, WorkerError, summary};
 use crate::steps::{self, InboundPlan, OutboundPlan, Send};
 
 /// Concurrent deliveries in progress per pipeline, each with its own confirming channel.
 const LANES: usize = 16;
 
-/// Journal threads: one for every lane of both pipelines, and some for the push links.
-const JOURNAL_THREADS: usize = 2 * LANES + 4;
+/// Threads running the steps of deliveries (see `Inner::steps`).
+const STEP_THREADS: usize = LANES + 4;
 /// How long in-flight deliveries may take to finish after a shutdown request.
 pub const GRACE: Duration = Duration::from_secs(20);
 
@@ -87,12 +87,15 @@ struct Inner {
     abandoned: Arc<steps::Abandoned>,
     trust: Arc<TrustStore>,
     journal: Arc<dyn Journal>,
-    /// The CPU workers (libxml2, xmlsec).
-    pool: Arc<Pool<Worker>>,
-    /// The threads that run the steps and wait on the journal, so that a worker never waits for
-    /// a commit; there is one for every delivery in progress, so all of their writes can share
-    /// a commit.
-    journal_threads: Pool<()>,
+    /// The threads that run the steps: each waits on the journal in turn, and does its CPU work
+    /// (libxml2, xmlsec) with a worker of its own, built on first use, when the gate lets it.
+    /// They outnumber the cores so that the journal writes of many deliveries share a commit
+    /// while the cores sign and verify.
+    steps: Pool<Option<Worker>>,
+    /// Builds a worker (on the thread that will own it).
+    recipe: Arc<Recipe>,
+    /// Lets `limits.workers` threads do CPU work at once.
+    gate: Arc<Gate>,
     /// The broker user of the hub itself.
     own_user: String,
 }
@@ -116,15 +119,16 @@ impl Hub {
         });
         let limits = config.limits.document;
         let worker_trust = trust.clone();
-        let pool = Arc::new(Pool::start(
-            config.limits.workers,
-            "asw-worker",
-            move || Worker::new(identity.clone(), &key, &cert, worker_trust.clone(), limits),
-        )?);
-        let journal_threads = Pool::start(JOURNAL_THREADS, "asw-journal", || {
-            Ok::<_, std::convert::Infallible>(())
+        let recipe: Arc<Recipe> = Arc::new(move || {
+            Worker::new(identity.clone(), &key, &cert, worker_trust.clone(), limits)
+        });
+        // One worker now, and dropped: a key, certificate or schema problem stops the start.
+        drop(recipe()?);
+        let steps = Pool::start(STEP_THREADS, "asw-step", || {
+            Ok::<_, std::convert::Infallible>(None)
         })
         .unwrap_or_else(|never| match never {});
+        let gate = Arc::new(Gate::new(config.limits.workers));
         let own_user = asw_amqp::AmqpUrl::parse(&config.broker.url)?
             .user()
             .to_owned();
@@ -134,8 +138,9 @@ impl Hub {
                 abandoned: Arc::default(),
                 trust,
                 journal,
-                pool,
-                journal_threads,
+                steps,
+                recipe,
+                gate,
                 own_user,
             }),
         })
@@ -402,18 +407,39 @@ fn envelope(
     }
 }
 
-/// Runs `f` on a journal thread, with the journal and the workers for its CPU work.
-async fn on_journal<R, F>(inner: &Inner, f: F) -> Result<R, PoolClosed>
+/// Builds a worker.
+type Recipe = dyn Fn() -> Result<Worker, WorkerError> + std::marker::Send + Sync;
+
+/// Why a step could not run at all (the delivery is retried).
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    /// The step threads stopped.
+    #[error(transparent)]
+    Closed(#[from] PoolClosed),
+    /// A step thread could not build its worker.
+    #[error("cannot build a worker: {0}")]
+    Worker(#[from] WorkerError),
+}
+
+/// Runs `f` on a step thread, with the journal and the thread's worker behind the gate.
+async fn on_journal<R, F>(inner: &Inner, f: F) -> Result<R, StepError>
 where
     R: std::marker::Send + 'static,
-    F: FnOnce(&mut OnPool<'_>, &dyn Journal) -> R + std::marker::Send + 'static,
+    F: FnOnce(&mut Gated<'_>, &dyn Journal) -> R + std::marker::Send + 'static,
 {
     let journal = inner.journal.clone();
-    let workers = inner.pool.clone();
+    let recipe = inner.recipe.clone();
+    let gate = inner.gate.clone();
     inner
-        .journal_threads
-        .run(move |()| f(&mut OnPool(&workers), &*journal))
-        .await
+        .steps
+        .run(move |slot: &mut Option<Worker>| {
+            let worker = match slot {
+                Some(worker) => worker,
+                None => slot.insert(gate.run(|| recipe())?),
+            };
+            Ok(f(&mut Gated::new(worker, &gate), &*journal))
+        })
+        .await?
 }
 
 /// Journals a move after the broker confirmed what it stands for. A failure here loses no
@@ -758,20 +784,10 @@ async fn inbound(
                     .publish(names::INBOUND_EXCHANGE, &key, &message.body, &properties)
                     .await
                     .inspect_err(|_| inner.abandoned.add(header.message_id))?;
-                journal_move(
-                    inner,
-                    Direction::Inbound,
-                    header.message_id,
-                    State::Delivered,
-                )
-                .await;
-                info!(message_id = %header.message_id, sender = %header.sender, kind = %header.kind, "Verified and delivered to the back-office.");
-            } else {
-                info!(message_id = %header.message_id, "Duplicate of a document already delivered; not delivered again.");
             }
-            if let Some(receipt) = receipt {
-                send_own(inner, publisher, &receipt).await?;
-            }
+            // An answer's outcome is confirmed before the answer is journaled delivered: a copy
+            // of an answer already delivered reports no outcome again, so the outcome of the
+            // first must not be lost between the two (the connection failing, say).
             if let Some(answer) = answer {
                 let mut outcome = Outcome::new(
                     answer.outcome,
@@ -787,7 +803,24 @@ async fn inbound(
                     .into_iter()
                     .map(|(code, text)| OutcomeReason { code, text })
                     .collect();
-                publish_outcome(publisher, &outcome).await?;
+                publish_outcome(publisher, &outcome)
+                    .await
+                    .inspect_err(|_| inner.abandoned.add(header.message_id))?;
+            }
+            if deliver {
+                journal_move(
+                    inner,
+                    Direction::Inbound,
+                    header.message_id,
+                    State::Delivered,
+                )
+                .await;
+                info!(message_id = %header.message_id, sender = %header.sender, kind = %header.kind, "Verified and delivered to the back-office.");
+            } else {
+                info!(message_id = %header.message_id, "Duplicate of a document already delivered; not delivered again.");
+            }
+            if let Some(receipt) = receipt {
+                send_own(inner, publisher, &receipt).await?;
             }
             acker.ack().await
         }

@@ -7,7 +7,7 @@ use asw_model::{DocumentKind, Header, MemberState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::process::{Refusal, STOPPING, Work};
+use crate::process::{Refusal, Work};
 
 /// A signed document to publish and, once confirmed, to journal as `to`.
 #[derive(Debug, Clone)]
@@ -170,9 +170,6 @@ pub fn outbound(
 ) -> OutboundPlan {
     let signed = match worker.outbound(bytes, routing_key, now) {
         Ok(signed) => signed,
-        Err(unsendable) if stopping(&unsendable.refusals) => {
-            return OutboundPlan::Retry(crate::process::summary(&unsendable.refusals));
-        }
         Err(unsendable) => {
             if let Some(header) = &unsendable.header {
                 let reason = reason_of(&unsendable.refusals);
@@ -272,12 +269,6 @@ pub fn outbound(
     }
 }
 
-/// True when the work was not done because the hub is stopping: a reason to retry, never a
-/// verdict on the document.
-fn stopping(refusals: &[Refusal]) -> bool {
-    refusals.iter().any(|r| r.code == STOPPING)
-}
-
 fn reason_of(refusals: &[Refusal]) -> Reason {
     match refusals.first() {
         Some(first) => Reason::new(first.code.clone(), crate::process::summary(refusals)),
@@ -297,9 +288,6 @@ pub fn inbound(
 ) -> InboundPlan {
     let accepted = match worker.inbound(bytes, user_id, routing_key, now) {
         Ok(accepted) => accepted,
-        Err(refused) if stopping(&refused.refusals) => {
-            return InboundPlan::Retry(crate::process::summary(&refused.refusals));
-        }
         Err(refused) => return refuse(worker, journal, bytes, *refused, now),
     };
     let header = accepted.verified.header().clone();
@@ -491,8 +479,6 @@ fn own_answer(
     let Some(signed) = worker.receipt(original, reply_to, reference, refusals, now) else {
         return Ok(None);
     };
-    // A receipt that cannot be signed (or the hub stopping) is retried: the document is not
-    // answered with an unsigned or missing receipt.
     let (header, bytes) = signed.map_err(|r| format!("{} {}", r.code, r.text))?;
     match journal.record(Direction::Outbound, &header, &bytes, State::Received, now) {
         Ok(Recorded::New) => {

@@ -966,6 +966,10 @@ fn migrate(connection: &mut Connection, location: &str) -> Result<(), JournalErr
         source: detail.into(),
     };
     let mut tx = connection.client.transaction().map_err(error)?;
+    // Opening waits for other processes migrating at the same time (one lock for every schema
+    // of the server), however short the lock timeout the journal's own operations use.
+    tx.batch_execute("SET LOCAL lock_timeout = '60s'")
+        .map_err(error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(error)?;
     let row = tx
