@@ -1329,7 +1329,7 @@ async fn watch_acks(
 /// Reports one claimed overdue document and resends it, as the claim says.
 async fn overdue_receipt(
     publisher: &mut ConfirmingPublisher,
-    metrics: &Metrics,
+    counters: &Metrics,
     overdue: &asw_journal::Overdue,
     at: OffsetDateTime,
 ) -> Result<(), AmqpError> {
@@ -1356,7 +1356,7 @@ async fn overdue_receipt(
             })
             .collect();
         publish_outcome(publisher, &outcome).await?;
-        metrics.document(
+        counters.document(
             metrics::Pipeline::Outbound,
             DocumentOutcome::AwaitingAck,
             Some(header.receiver),
@@ -1374,7 +1374,7 @@ async fn overdue_receipt(
                 &document_properties(header),
             )
             .await?;
-        metrics.document(
+        counters.document(
             metrics::Pipeline::Outbound,
             DocumentOutcome::Resent,
             Some(header.receiver),
