@@ -1,6 +1,8 @@
 //! End-to-end tests: several hubs on the real local broker, each in a vhost of its own, driven
 //! the way back-offices, partner gateways and operators use them.
 
+mod metrics;
+
 use std::time::Duration;
 
 use asw_e2e::{
@@ -23,6 +25,21 @@ fn outcome(m: &Received, key: &str, id: uuid::Uuid, what: &str) -> bool {
     m.routing_key == key
         && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
         && m.header(names::HEADER_OUTCOME) == Some(what)
+}
+
+/// How many copies of `id` a back-office takes, in arrival order, when it drops the copies the
+/// hub marks as possible duplicates of a message id it has already taken.
+fn taken_by_back_office(received: &[Received], key: &str, id: uuid::Uuid) -> usize {
+    received
+        .iter()
+        .filter(|m| is_doc(m, key, id))
+        .fold(0, |taken, m| {
+            if taken > 0 && m.possible_duplicate() {
+                taken
+            } else {
+                taken + 1
+            }
+        })
 }
 
 fn count(received: &[Received], key: &str, id: uuid::Uuid) -> usize {
@@ -304,6 +321,13 @@ async fn the_same_message_published_twice_is_delivered_once() {
     let received = tb.received(th);
     assert_eq!(count(&received, "formd.VN", id), 1);
     assert_eq!(count(&received, "formd.VN", other.header.message_id), 1);
+    assert!(
+        received
+            .iter()
+            .filter(|m| is_doc(m, "formd.VN", id))
+            .all(|m| !m.possible_duplicate()),
+        "a first delivery is not marked as a possible duplicate"
+    );
     tb.stop_and_clean().await;
 }
 
@@ -512,12 +536,22 @@ async fn hubs_reconnect_after_their_connections_are_killed_and_nothing_is_lost_o
     tokio::time::sleep(Duration::from_secs(2)).await;
     let received = tb.received(th);
     for id in &ids {
+        // A copy whose broker confirm was lost with the connection may have reached the
+        // back-office: the hub cannot know, so it delivers again marked a possible duplicate.
         assert_eq!(
-            count(&received, "formd.VN", *id),
+            taken_by_back_office(&received, "formd.VN", *id),
             1,
-            "{id} delivered exactly once"
+            "{id} taken exactly once by a back-office that drops marked duplicates"
         );
     }
+    let again = ids
+        .iter()
+        .filter(|id| count(&received, "formd.VN", **id) > 1)
+        .count();
+    println!(
+        "{} documents, {again} delivered again marked as possible duplicates",
+        ids.len()
+    );
     tb.stop_and_clean().await;
 }
 

@@ -40,6 +40,15 @@ pub struct HubConfig {
     pub partners: BTreeMap<MemberState, PartnerConfig>,
     /// What the hub does about documents whose receipt is late.
     pub acks: AcksConfig,
+    /// Where the hub serves its metrics.
+    pub metrics: MetricsConfig,
+}
+
+/// The Prometheus metrics endpoint (`GET /metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Address (IP and port) to serve on; `None` (no `[metrics]` section): no endpoint.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// Receipts that do not come: after `timeout`, an outbound e-Form D or ACDD queued or sent to a
@@ -179,6 +188,13 @@ struct RawConfig {
     partners: BTreeMap<String, RawPartner>,
     #[serde(default)]
     acks: RawAcks,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -471,6 +487,20 @@ impl HubConfig {
             resend: raw.acks.resend,
             check_every: check_every.unwrap_or(AcksConfig::DEFAULT_CHECK_EVERY),
         };
+        let metrics = MetricsConfig {
+            listen: raw.metrics.and_then(|m| {
+                match m.listen.trim().parse::<std::net::SocketAddr>() {
+                    Ok(address) => Some(address),
+                    Err(_) => {
+                        problems.push(format!(
+                            "metrics.listen: {:?} is not an IP address and port (127.0.0.1:9464)",
+                            m.listen
+                        ));
+                        None
+                    }
+                }
+            }),
+        };
         let mut partners = BTreeMap::new();
         for (code, p) in raw.partners {
             let key = format!("partners.{code}");
@@ -549,6 +579,7 @@ impl HubConfig {
                 },
                 partners,
                 acks,
+                metrics,
             }),
             _ => Err(fail(problems)),
         }
@@ -727,6 +758,33 @@ password = "secret-sg"
         );
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn metrics_are_off_by_default_and_need_an_ip_and_port() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.metrics.listen, None);
+        let on = format!("{GOOD}[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+        let config = HubConfig::parse(&on, &file).expect("valid");
+        assert_eq!(
+            config.metrics.listen,
+            Some(std::net::SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        let v6 = format!("{GOOD}[metrics]\nlisten = \"[::1]:0\"\n");
+        assert!(HubConfig::parse(&v6, &file).is_ok());
+        for bad in ["localhost:9464", "127.0.0.1", "127.0.0.1:99999", ""] {
+            let text = format!("{GOOD}[metrics]\nlisten = \"{bad}\"\n");
+            let err = HubConfig::parse(&text, &file).expect_err(bad);
+            assert_eq!(err.problems.len(), 1, "{err}");
+            assert!(
+                err.problems[0].starts_with(&format!("metrics.listen: {bad:?} is not")),
+                "{err}"
+            );
+        }
+        let unknown = format!("{GOOD}[metrics]\nlisten = \"127.0.0.1:1\"\nport = 1\n");
+        assert!(HubConfig::parse(&unknown, &file).is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::{HubConfig, LinkMode};
+use crate::metrics::{self, DocumentOutcome, JournalOperation, Metrics};
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::pool::{Pool, PoolClosed};
 use crate::process::{Gate, Gated, Identity, Refusal, Worker, WorkerError, summary};
@@ -61,6 +62,14 @@ pub enum HubError {
     /// The broker refused us for good (credentials, vhost, permissions).
     #[error(transparent)]
     Broker(Box<AmqpError>),
+    /// The metrics address could not be bound.
+    #[error("cannot serve metrics on {address}: {source}")]
+    Metrics {
+        /// The configured address.
+        address: std::net::SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 impl From<AmqpError> for HubError {
@@ -98,6 +107,25 @@ struct Inner {
     gate: Arc<Gate>,
     /// The broker user of the hub itself.
     own_user: String,
+    /// Counters and gauges.
+    metrics: Arc<Metrics>,
+    /// The bound metrics listener, until `run` starts serving it.
+    exporter: std::sync::Mutex<Option<std::net::TcpListener>>,
+    /// Where the metrics are served, when they are.
+    metrics_address: Option<std::net::SocketAddr>,
+}
+
+impl Inner {
+    /// The metrics text, with what is read from the journal and trust store at each scrape.
+    fn render_metrics(&self) -> String {
+        let days = self.config.signing.expiry_warning_days;
+        self.metrics.render(&metrics::Sampled {
+            journal_commits: self.journal.commit_count(),
+            trust_certificates: self.trust.snapshot().len(),
+            trust_expiring: self.trust.expiring_within(days, now()).len(),
+            expiry_warning_days: days,
+        })
+    }
 }
 
 impl Hub {
@@ -132,6 +160,17 @@ impl Hub {
         let own_user = asw_amqp::AmqpUrl::parse(&config.broker.url)?
             .user()
             .to_owned();
+        // Bound now, so that a taken port fails the start and port 0 has a known port.
+        let exporter = config
+            .metrics
+            .listen
+            .map(|address| {
+                std::net::TcpListener::bind(address)
+                    .and_then(|l| l.set_nonblocking(true).map(|()| l))
+                    .map_err(|source| HubError::Metrics { address, source })
+            })
+            .transpose()?;
+        let metrics_address = exporter.as_ref().and_then(|l| l.local_addr().ok());
         Ok(Hub {
             inner: Arc::new(Inner {
                 config,
@@ -142,8 +181,27 @@ impl Hub {
                 recipe,
                 gate,
                 own_user,
+                metrics: Arc::default(),
+                exporter: std::sync::Mutex::new(exporter),
+                metrics_address,
             }),
         })
+    }
+
+    /// The hub's counters and gauges.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    /// The metrics text, as `GET /metrics` serves it.
+    pub fn render_metrics(&self) -> String {
+        self.inner.render_metrics()
+    }
+
+    /// Where `GET /metrics` is served (with the actual port when the configuration gave 0), if
+    /// `[metrics]` is configured.
+    pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
+        self.inner.metrics_address
     }
 
     /// The journal this hub writes.
@@ -181,11 +239,13 @@ impl Hub {
         let name = format!("aswhub-{}", config.country);
         let backoff = Backoff::default();
         self.warn_expiring();
+        self.serve_metrics(&shutdown);
         loop {
             let connection = tokio::select! {
                 c = connect_with_backoff(&config.broker.url, &name, &backoff) => Arc::new(c?),
                 () = shutdown.cancelled() => return Ok(()),
             };
+            self.inner.metrics.broker_connected(true);
             let session = shutdown.child_token();
             let mut tasks = JoinSet::new();
             let inner = self.inner.clone();
@@ -234,11 +294,33 @@ impl Hub {
                 tasks.abort_all();
             }
             let _ = connection.close().await;
+            self.inner.metrics.broker_connected(false);
             if shutdown.is_cancelled() {
                 info!("Hub stopped.");
                 return Ok(());
             }
+            self.inner.metrics.broker_reconnect();
             tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Starts serving `GET /metrics` until `shutdown`, the first time `run` is called.
+    fn serve_metrics(&self, shutdown: &CancellationToken) {
+        let listener = self
+            .inner
+            .exporter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let Some(listener) = listener else { return };
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                let inner = self.inner.clone();
+                let render: crate::exporter::Render = Arc::new(move || inner.render_metrics());
+                info!(address = ?self.inner.metrics_address, "Serving metrics.");
+                tokio::spawn(crate::exporter::serve(listener, render, shutdown.clone()));
+            }
+            Err(e) => warn!(error = %e, "Cannot serve metrics."),
         }
     }
 }
@@ -261,6 +343,13 @@ enum Pipeline {
 }
 
 impl Pipeline {
+    fn metric(self) -> metrics::Pipeline {
+        match self {
+            Pipeline::Outbound => metrics::Pipeline::Outbound,
+            Pipeline::Inbound => metrics::Pipeline::Inbound,
+        }
+    }
+
     fn queue(self) -> &'static str {
         match self {
             Pipeline::Outbound => names::HUB_OUTBOUND_QUEUE,
@@ -347,6 +436,8 @@ async fn lane(
             partner = tracing::field::Empty,
             kind = tracing::field::Empty
         );
+        let in_flight = inner.metrics.in_flight(pipeline.metric());
+        let took = std::time::Instant::now();
         let handled = match pipeline {
             Pipeline::Outbound => {
                 outbound(&inner, &mut publisher, delivery)
@@ -359,6 +450,8 @@ async fn lane(
                     .await
             }
         };
+        inner.metrics.processed(pipeline.metric(), took.elapsed());
+        drop(in_flight);
         if let Err(e) = handled {
             // The broker failed under us: the delivery stays unacknowledged and comes back.
             stop.cancel();
@@ -452,8 +545,14 @@ async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: S
     match moved {
         Ok(Ok(t)) if t.reached() => {}
         Ok(Ok(t)) => warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move."),
-        Ok(Err(e)) => warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move."),
-        Err(e) => warn!(message_id = %id, error = %e, "Cannot journal a move."),
+        Ok(Err(e)) => {
+            inner.metrics.journal_error(JournalOperation::Move);
+            warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move.");
+        }
+        Err(e) => {
+            inner.metrics.journal_error(JournalOperation::Move);
+            warn!(message_id = %id, error = %e, "Cannot journal a move.");
+        }
     }
 }
 
@@ -533,6 +632,7 @@ async fn retry(
             code: "RETRIES-EXHAUSTED".into(),
             text: format!("gave up after {attempts} attempts; last failure: {why}"),
         }];
+        count_retry(inner, stage, DocumentOutcome::Parked, header.as_ref());
         warn!(attempts, reason = why, "Giving up on a delivery; parked.");
         park(
             inner,
@@ -572,6 +672,7 @@ async fn retry(
         }
         return acker.ack().await;
     };
+    count_retry(inner, stage, DocumentOutcome::Retried, header.as_ref());
     warn!(
         attempts,
         delay_ms = delay,
@@ -613,6 +714,20 @@ async fn retry(
         )
         .await?;
     acker.ack().await
+}
+
+/// Counts a retried or parked delivery of `stage`, under the partner it was to or from.
+fn count_retry(inner: &Inner, stage: &str, outcome: DocumentOutcome, header: Option<&Header>) {
+    let Some(pipeline) = metrics::Pipeline::from_stage(stage) else {
+        return;
+    };
+    let partner = header.map(|h| match pipeline {
+        metrics::Pipeline::Outbound => h.receiver,
+        metrics::Pipeline::Inbound => h.sender,
+    });
+    inner
+        .metrics
+        .document(pipeline, outcome, partner, header.map(|h| h.kind));
 }
 
 async fn outbound(
@@ -658,14 +773,32 @@ async fn outbound(
                 .await
                 .inspect_err(|_| inner.abandoned.add(id))?;
             journal_move(inner, Direction::Outbound, id, State::Queued).await;
+            inner.metrics.document(
+                metrics::Pipeline::Outbound,
+                DocumentOutcome::Queued,
+                Some(send.header.receiver),
+                Some(send.header.kind),
+            );
             info!(message_id = %id, receiver = %send.header.receiver, kind = %send.header.kind, "Signed and queued for the partner.");
             acker.ack().await
         }
         OutboundPlan::Duplicate { message_id, state } => {
+            inner.metrics.document(
+                metrics::Pipeline::Outbound,
+                DocumentOutcome::Duplicate,
+                None,
+                None,
+            );
             info!(%message_id, %state, "Duplicate of a document already sent; dropped.");
             acker.ack().await
         }
         OutboundPlan::Refuse { header, refusals } => {
+            inner.metrics.document(
+                metrics::Pipeline::Outbound,
+                DocumentOutcome::Refused,
+                header.as_ref().map(|h| h.receiver),
+                header.as_ref().map(|h| h.kind),
+            );
             warn!(message_id = ?header.as_ref().map(|h| h.message_id), reason = %summary(&refusals), "Outbound document refused.");
             park(
                 inner,
@@ -767,6 +900,7 @@ async fn inbound(
             header,
             signer,
             deliver,
+            possible_duplicate,
             receipt,
             answer,
         } => {
@@ -775,10 +909,13 @@ async fn inbound(
                 let mut env = envelope(Some(&header), names::stage::INBOUND, 1, started);
                 env.signer = signer.0.code().to_owned();
                 env.signer_fingerprint = signer.1.clone();
-                let properties = document_properties(&header)
+                let mut properties = document_properties(&header)
                     .with_header("x-asw-signer", signer.0.code())
                     .with_header("x-asw-signer-fingerprint", signer.1.as_str())
                     .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
+                if possible_duplicate {
+                    properties = properties.with_header(names::HEADER_POSSIBLE_DUPLICATE, true);
+                }
                 let key = names::inbound_key(header.kind, header.sender);
                 publisher
                     .publish(names::INBOUND_EXCHANGE, &key, &message.body, &properties)
@@ -815,8 +952,20 @@ async fn inbound(
                     State::Delivered,
                 )
                 .await;
+                inner.metrics.document(
+                    metrics::Pipeline::Inbound,
+                    DocumentOutcome::Delivered,
+                    Some(header.sender),
+                    Some(header.kind),
+                );
                 info!(message_id = %header.message_id, sender = %header.sender, kind = %header.kind, "Verified and delivered to the back-office.");
             } else {
+                inner.metrics.document(
+                    metrics::Pipeline::Inbound,
+                    DocumentOutcome::Duplicate,
+                    Some(header.sender),
+                    Some(header.kind),
+                );
                 info!(message_id = %header.message_id, "Duplicate of a document already delivered; not delivered again.");
             }
             if let Some(receipt) = receipt {
@@ -830,6 +979,12 @@ async fn inbound(
             rejection,
             authenticated,
         } => {
+            inner.metrics.document(
+                metrics::Pipeline::Inbound,
+                DocumentOutcome::Refused,
+                authenticated,
+                header.as_ref().map(|h| h.kind),
+            );
             warn!(
                 message_id = ?header.as_ref().map(|h| h.message_id),
                 partner = ?authenticated,
@@ -902,6 +1057,12 @@ async fn send_own(
         State::Queued,
     )
     .await;
+    inner.metrics.document(
+        metrics::Pipeline::Inbound,
+        DocumentOutcome::Answered,
+        Some(send.header.receiver),
+        Some(send.header.kind),
+    );
     info!(message_id = %send.header.message_id, kind = %send.header.kind, receiver = %send.header.receiver, "Answer queued for the partner.");
     Ok(())
 }
@@ -1024,6 +1185,7 @@ async fn push_link(
             let remote = match remote {
                 Ok(r) => r,
                 Err(e) => {
+                    inner.metrics.link_failure(partner);
                     warn!(error = %e, "Partner broker refused the link; retrying later.");
                     failures += 1;
                     tokio::select! {
@@ -1040,6 +1202,7 @@ async fn push_link(
                 Err(LinkError::Local(e)) => return Err(e),
                 Err(LinkError::Remote(e)) => {
                     failures += 1;
+                    inner.metrics.link_failure(partner);
                     warn!(error = %e, "Partner link failed; reconnecting.");
                     tokio::select! {
                         () = tokio::time::sleep(backoff.delay(failures)) => {}
@@ -1176,17 +1339,19 @@ async fn watch_acks(
                 {
                     Ok(Ok(claimed)) => claimed,
                     Ok(Err(e)) => {
+                        inner.metrics.journal_error(JournalOperation::ClaimOverdue);
                         warn!(error = %e, "Cannot look for overdue receipts; trying again later.");
                         break;
                     }
                     Err(e) => {
+                        inner.metrics.journal_error(JournalOperation::ClaimOverdue);
                         warn!(error = %e, "Cannot look for overdue receipts; trying again later.");
                         break;
                     }
                 };
                 let full = claimed.len() == OVERDUE_BATCH as usize;
                 for overdue in &claimed {
-                    overdue_receipt(&mut publisher, overdue, at).await?;
+                    overdue_receipt(&mut publisher, &inner.metrics, overdue, at).await?;
                 }
                 if !full {
                     break;
@@ -1201,6 +1366,7 @@ async fn watch_acks(
 /// Reports one claimed overdue document and resends it, as the claim says.
 async fn overdue_receipt(
     publisher: &mut ConfirmingPublisher,
+    counters: &Metrics,
     overdue: &asw_journal::Overdue,
     at: OffsetDateTime,
 ) -> Result<(), AmqpError> {
@@ -1227,6 +1393,12 @@ async fn overdue_receipt(
             })
             .collect();
         publish_outcome(publisher, &outcome).await?;
+        counters.document(
+            metrics::Pipeline::Outbound,
+            DocumentOutcome::AwaitingAck,
+            Some(header.receiver),
+            Some(header.kind),
+        );
         warn!(message_id = %header.message_id, receiver = %header.receiver, kind = %header.kind, waited_seconds = waited, "No receipt in time; reported to the back-office.");
     }
     if overdue.resend {
@@ -1239,6 +1411,12 @@ async fn overdue_receipt(
                 &document_properties(header),
             )
             .await?;
+        counters.document(
+            metrics::Pipeline::Outbound,
+            DocumentOutcome::Resent,
+            Some(header.receiver),
+            Some(header.kind),
+        );
         info!(message_id = %header.message_id, receiver = %header.receiver, resends = overdue.resends, waited_seconds = waited, "No receipt in time; resent to the partner.");
     }
     Ok(())

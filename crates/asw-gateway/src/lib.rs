@@ -2,7 +2,9 @@
 //! `aswctl demo` use it too): configuration, pipelines, partner links.
 
 pub mod config;
+pub mod exporter;
 pub mod hub;
+pub mod metrics;
 pub mod outcome;
 pub mod pool;
 pub mod process;

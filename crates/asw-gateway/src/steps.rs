@@ -71,6 +71,10 @@ pub enum InboundPlan {
         signer: (MemberState, String),
         /// Publish to the back-office (false for a duplicate already delivered).
         deliver: bool,
+        /// An earlier attempt got as far as publishing it to the back-office and its outcome is
+        /// unknown (a confirm lost with the connection, a crash): the back-office may have it
+        /// already, so it is delivered marked as a possible duplicate.
+        possible_duplicate: bool,
         /// The signed receipt to send back, if one is still due.
         receipt: Option<Send>,
         /// The outcome to report, if this answers one of our documents.
@@ -295,6 +299,7 @@ pub fn inbound(
         accepted.verified.signer(),
         accepted.verified.fingerprint().to_owned(),
     );
+    let mut possible_duplicate = false;
     let deliver = match journal.record(Direction::Inbound, &header, bytes, State::Verified, now) {
         Ok(Recorded::New) => true,
         Ok(Recorded::Existing(record)) => match record.summary.state {
@@ -306,7 +311,10 @@ pub fn inbound(
                     header.message_id
                 ));
             }
-            State::Verified => true,
+            State::Verified => {
+                possible_duplicate = true;
+                true
+            }
             // Recorded before its verification (refused then, replayed since): it is verified now.
             State::Received => match journal.transition(
                 Direction::Inbound,
@@ -382,6 +390,7 @@ pub fn inbound(
         header,
         signer,
         deliver,
+        possible_duplicate,
         receipt,
         answer,
     }

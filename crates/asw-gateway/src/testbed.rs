@@ -50,6 +50,9 @@ pub struct TestbedOptions {
     pub journal_url: Option<String>,
     /// The `[acks]` section of every hub (the default when `None`).
     pub acks: Option<crate::config::AcksConfig>,
+    /// Every hub serves its metrics on a free port of 127.0.0.1 (see
+    /// [`Hub::metrics_address`]).
+    pub metrics: bool,
 }
 
 impl TestbedOptions {
@@ -68,6 +71,7 @@ impl TestbedOptions {
             prefetch: 100,
             journal_url: None,
             acks: None,
+            metrics: false,
         }
     }
 
@@ -92,6 +96,14 @@ impl Received {
     /// A string header.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.properties.header(name).and_then(|v| v.as_str())
+    }
+
+    /// True when the hub marked it a possible duplicate ([`names::HEADER_POSSIBLE_DUPLICATE`]).
+    pub fn possible_duplicate(&self) -> bool {
+        matches!(
+            self.properties.header(names::HEADER_POSSIBLE_DUPLICATE),
+            Some(asw_amqp::HeaderValue::Bool(true))
+        )
     }
 }
 
@@ -178,6 +190,9 @@ impl Testbed {
                     acks.resend,
                     acks.check_every.as_millis(),
                 ));
+            }
+            if options.metrics {
+                toml.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
             }
             for &p in &partners {
                 let (scheme, host) = options

@@ -243,4 +243,10 @@ pub trait Journal: Send + Sync {
         query: &OverdueQuery,
         at: OffsetDateTime,
     ) -> Result<Vec<Overdue>, JournalError>;
+
+    /// Write transactions committed since the journal was opened, for metrics, when the backend
+    /// counts them (one commit can carry the writes of several callers); `None` otherwise.
+    fn commit_count(&self) -> Option<u64> {
+        None
+    }
 }

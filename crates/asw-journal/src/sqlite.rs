@@ -367,6 +367,10 @@ struct GroupFailure {
 }
 
 impl Journal for SqliteJournal {
+    fn commit_count(&self) -> Option<u64> {
+        Some(SqliteJournal::commits(self))
+    }
+
     fn record(
         &self,
         direction: Direction,

@@ -13,8 +13,15 @@ fn a_path_or_a_sqlite_url_opens_a_sqlite_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     let plain = dir.path().join("plain.db");
     let journal = asw_journal::open(&plain).expect("open a path");
+    let before = journal
+        .commit_count()
+        .expect("a SQLite journal counts its commits");
     message_in(journal.as_ref(), Direction::Inbound, State::Verified);
     assert!(plain.is_file());
+    assert!(
+        journal.commit_count() > Some(before),
+        "the record was committed"
+    );
 
     let url = dir.path().join("url.db");
     let journal =
@@ -49,6 +56,7 @@ fn a_postgres_url_opens_a_postgres_journal() {
             .expect("count")
             .get(0);
         assert_eq!(found, 1, "{url}");
+        assert_eq!(journal.commit_count(), None, "PostgreSQL does not count");
     }
 }
 

@@ -44,6 +44,11 @@ pub const HEADER_EXCHANGE: &str = "x-asw-exchange";
 /// Header: the broker user that first published a message (`partner-TH`), kept like
 /// [`HEADER_ROUTING_KEY`]; the hub trusts it only on messages published by its own user.
 pub const HEADER_TRANSPORT_USER: &str = "x-asw-transport-user";
+/// On a document delivered to the back-office: `true` when an earlier attempt to deliver it may
+/// have reached the back-office already (its broker confirm was lost with the connection, or the
+/// hub stopped before journaling it delivered). A back-office that has seen the message id
+/// drops it; one that has not takes it as new. Never set on a first delivery.
+pub const HEADER_POSSIBLE_DUPLICATE: &str = "x-asw-possible-duplicate";
 
 /// Content type of every document on the bus.
 pub const CONTENT_TYPE_XML: &str = "application/xml";

@@ -56,6 +56,23 @@ password = "a-long-secret"
     for key in ["country", "signing.key", "partners.TH.url"] {
         assert!(stderr.contains(key), "{key} missing from: {stderr}");
     }
+    for (listen, code) in [
+        ("127.0.0.1:9464", 0),
+        ("[::1]:0", 0),
+        ("localhost:9464", 64),
+    ] {
+        std::fs::write(&file, format!("{good}[metrics]\nlisten = \"{listen}\"\n")).expect("write");
+        let out = check(&file);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{listen}: {stderr}");
+        if code == 64 {
+            assert!(
+                stderr.contains("1 problem(s)")
+                    && stderr.contains("metrics.listen: \"localhost:9464\""),
+                "{stderr}"
+            );
+        }
+    }
     let out = check(&dir.path().join("missing.toml"));
     assert_eq!(out.status.code(), Some(64));
 }
