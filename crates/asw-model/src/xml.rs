@@ -113,6 +113,59 @@ impl Element {
 /// UTF-8 or an encoding declaration other than UTF-8, unbound namespace prefixes, and anything
 /// that is not well-formed. Comments and processing instructions are skipped.
 pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, ModelError> {
+    let text = accepted_text(bytes, limits)?;
+    TreeBuilder::new(text, limits, &|_: &str, _: &str| true)
+        .run()
+        .map(|selection| selection.root)
+}
+
+/// What [`parse_selected`] kept of a document.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selection {
+    /// The root element with its attributes and text, and only the selected children (each
+    /// with its whole subtree), in document order.
+    pub root: Element,
+    /// For each child kept in `root.children`, its 0-based position among all element children
+    /// of the root.
+    pub positions: Vec<usize>,
+    /// How many element children the root has in all.
+    pub root_children: usize,
+    /// Selected elements found deeper, outside the kept subtrees (each with its whole subtree),
+    /// in document order.
+    pub nested: Vec<Element>,
+}
+
+impl Selection {
+    /// True if `element` (one of `root.children`) is the last element child of the root.
+    pub fn is_last_root_child(&self, element: &Element) -> bool {
+        self.root
+            .children
+            .iter()
+            .zip(&self.positions)
+            .any(|(child, &position)| {
+                std::ptr::eq(child, element) && position + 1 == self.root_children
+            })
+    }
+}
+
+/// Checks untrusted bytes exactly as [`parse`] does (same limits, same refusals, same errors),
+/// but builds only the elements `select(namespace, local_name)` picks, each with its whole
+/// subtree: children of the root, and elements anywhere else outside a kept subtree (returned in
+/// [`Selection::nested`]). The rest of the document is read and checked without allocating.
+///
+/// For callers that need a few parts of a large document, such as the envelope header and the
+/// signature, and would otherwise pay for a tree of the whole business content.
+pub fn parse_selected(
+    bytes: &[u8],
+    limits: &Limits,
+    select: &dyn Fn(&str, &str) -> bool,
+) -> Result<Selection, ModelError> {
+    let text = accepted_text(bytes, limits)?;
+    TreeBuilder::new(text, limits, select).run()
+}
+
+/// The size and encoding checks, and the text without a byte-order mark.
+fn accepted_text<'a>(bytes: &'a [u8], limits: &Limits) -> Result<&'a str, ModelError> {
     if bytes.len() > limits.max_bytes {
         return Err(xml_error(
             "XML-SIZE",
@@ -135,8 +188,7 @@ pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, ModelError> {
             ));
         }
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    TreeBuilder::new(text, limits).run()
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }
 
 fn is_blank(s: &str) -> bool {
@@ -159,15 +211,27 @@ fn line_at(bytes: &[u8], offset: usize) -> u32 {
         .saturating_add(1)
 }
 
+/// An open element: built into the tree, or only checked.
+enum Frame {
+    /// Kept, with what was read of it so far.
+    Built(Element),
+    /// Not selected: read and checked, not kept. The byte offset of its start tag names it in
+    /// errors.
+    Skipped(usize),
+}
+
 struct TreeBuilder<'a> {
     text: &'a str,
-    reader: NsReader<&'a [u8]>,
     limits: &'a Limits,
+    select: &'a dyn Fn(&str, &str) -> bool,
     /// Line number at `counted_to`.
     line: u32,
     counted_to: usize,
-    stack: Vec<Element>,
+    stack: Vec<Frame>,
     root: Option<Element>,
+    positions: Vec<usize>,
+    root_children: usize,
+    nested: Vec<Element>,
     /// Namespace URIs seen so far: a document uses a handful, shared by all its elements.
     namespaces: Vec<Arc<str>>,
 }
@@ -181,21 +245,30 @@ fn intern(namespaces: &mut Vec<Arc<str>>, uri: &str) -> Arc<str> {
     new
 }
 
+/// The local name of the start tag at `offset` (for messages about skipped elements).
+fn local_name_at(text: &str, offset: usize) -> &str {
+    let tag = text.get(offset..).unwrap_or("");
+    let tag = tag.strip_prefix('<').unwrap_or(tag);
+    let end = tag
+        .find(|c: char| c.is_ascii_whitespace() || c == '>' || c == '/')
+        .unwrap_or(tag.len());
+    let qname = &tag[..end];
+    qname.rsplit(':').next().unwrap_or(qname)
+}
+
 impl<'a> TreeBuilder<'a> {
-    fn new(text: &'a str, limits: &'a Limits) -> Self {
-        let mut reader = NsReader::from_str(text);
-        let config = reader.config_mut();
-        config.check_end_names = true;
-        config.check_comments = true;
-        config.expand_empty_elements = false;
+    fn new(text: &'a str, limits: &'a Limits, select: &'a dyn Fn(&str, &str) -> bool) -> Self {
         TreeBuilder {
             text,
-            reader,
             limits,
+            select,
             line: 1,
             counted_to: 0,
             stack: Vec::new(),
             root: None,
+            positions: Vec::new(),
+            root_children: 0,
+            nested: Vec::new(),
             namespaces: Vec::new(),
         }
     }
@@ -227,55 +300,65 @@ impl<'a> TreeBuilder<'a> {
         xml_error(rule, line, message.into())
     }
 
-    fn position(&self) -> usize {
-        usize::try_from(self.reader.buffer_position()).unwrap_or(usize::MAX)
+    /// True if character data at the current position is not kept (inside a skipped element).
+    fn skipping(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Skipped(_)))
     }
 
-    fn run(mut self) -> Result<Element, ModelError> {
+    fn run(mut self) -> Result<Selection, ModelError> {
+        // The reader lives apart from the builder: resolved namespaces borrow it while the
+        // builder takes the element.
+        let mut reader = NsReader::from_str(self.text);
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.check_comments = true;
+        config.expand_empty_elements = false;
         loop {
-            let start = self.position();
-            let event = match self.reader.read_resolved_event() {
+            let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+            let (ns, event) = match reader.read_resolved_event() {
                 Ok((ns, event)) => {
                     let ns = match ns {
-                        ResolveResult::Bound(ns) => {
-                            Ok(intern(&mut self.namespaces, ns.into_inner()))
-                        }
-                        ResolveResult::Unbound => Ok(intern(&mut self.namespaces, "")),
+                        ResolveResult::Bound(ns) => Ok(ns.into_inner()),
+                        ResolveResult::Unbound => Ok(""),
                         ResolveResult::Unknown(prefix) => Err(prefix),
                     };
                     (ns, event)
                 }
                 Err(e) => {
-                    let at = usize::try_from(self.reader.error_position()).unwrap_or(start);
+                    let at = usize::try_from(reader.error_position()).unwrap_or(start);
                     return Err(self.error("XML", at, format!("not well-formed: {e}")));
                 }
             };
             match event {
-                (ns, Event::Start(start_tag)) => {
-                    self.drop_blank_parent_text();
-                    let element = self.open(ns, &start_tag, start)?;
-                    self.stack.push(element);
+                Event::Start(start_tag) => {
+                    let frame = self.open(ns, &start_tag, start)?;
+                    self.stack.push(frame);
                 }
-                (ns, Event::Empty(start_tag)) => {
-                    self.drop_blank_parent_text();
-                    let element = self.open(ns, &start_tag, start)?;
-                    self.close(element, start)?;
+                Event::Empty(start_tag) => {
+                    let frame = self.open(ns, &start_tag, start)?;
+                    self.close(frame, start)?;
                 }
-                (_, Event::End(_)) => {
-                    let Some(element) = self.stack.pop() else {
+                Event::End(_) => {
+                    let Some(frame) = self.stack.pop() else {
                         return Err(self.error("XML", start, "end tag without start tag"));
                     };
-                    self.close(element, start)?;
+                    self.close(frame, start)?;
                 }
-                (_, Event::Text(t)) => {
+                Event::Text(t) => {
+                    if self.skipping() {
+                        continue;
+                    }
                     let content = t.xml10_content();
                     self.push_text(&content, start)?;
                 }
-                (_, Event::CData(c)) => {
+                Event::CData(c) => {
+                    if self.skipping() {
+                        continue;
+                    }
                     let content = c.xml10_content();
                     self.push_text(&content, start)?;
                 }
-                (_, Event::GeneralRef(r)) => {
+                Event::GeneralRef(r) => {
                     let resolved: Cow<'_, str> = match r.resolve_char_ref() {
                         Ok(Some(c)) => Cow::Owned(c.to_string()),
                         Ok(None) => match resolve_predefined_entity(&r) {
@@ -296,13 +379,16 @@ impl<'a> TreeBuilder<'a> {
                             ));
                         }
                     };
+                    if self.skipping() {
+                        continue;
+                    }
                     let resolved = resolved.into_owned();
                     self.push_text(&resolved, start)?;
                 }
-                (_, Event::DocType(_)) => {
+                Event::DocType(_) => {
                     return Err(self.error("XML-DTD", start, "DOCTYPE is not allowed"));
                 }
-                (_, Event::Decl(decl)) => {
+                Event::Decl(decl) => {
                     if let Some(Ok(encoding)) = decl.encoding()
                         && !encoding.eq_ignore_ascii_case("UTF-8")
                     {
@@ -313,24 +399,33 @@ impl<'a> TreeBuilder<'a> {
                         ));
                     }
                 }
-                (_, Event::Comment(_) | Event::PI(_)) => {}
-                (_, Event::Eof) => break,
+                Event::Comment(_) | Event::PI(_) => {}
+                Event::Eof => break,
             }
         }
         if let Some(open) = self.stack.last() {
-            let message = format!("document ends inside <{}> (truncated?)", open.name);
+            let name = match open {
+                Frame::Built(element) => element.name.clone(),
+                Frame::Skipped(offset) => local_name_at(self.text, *offset).to_owned(),
+            };
+            let message = format!("document ends inside <{name}> (truncated?)");
             let end = self.text.len();
             return Err(self.error("XML", end, message));
         }
         match self.root.take() {
-            Some(root) => Ok(root),
+            Some(root) => Ok(Selection {
+                root,
+                positions: self.positions,
+                root_children: self.root_children,
+                nested: self.nested,
+            }),
             None => Err(xml_error("XML", 1, "no root element".into())),
         }
     }
 
     /// A child starts: white space seen so far in its parent was indentation.
     fn drop_blank_parent_text(&mut self) {
-        if let Some(parent) = self.stack.last_mut()
+        if let Some(Frame::Built(parent)) = self.stack.last_mut()
             && is_blank(&parent.text)
         {
             parent.text.clear();
@@ -339,12 +434,13 @@ impl<'a> TreeBuilder<'a> {
 
     fn open(
         &mut self,
-        ns: Result<Arc<str>, String>,
+        ns: Result<&str, String>,
         tag: &quick_xml::events::BytesStart<'_>,
         offset: usize,
-    ) -> Result<Element, ModelError> {
-        let line = self.line_of(offset);
+    ) -> Result<Frame, ModelError> {
+        self.drop_blank_parent_text();
         if self.stack.len() >= self.limits.max_depth {
+            let line = self.line_of(offset);
             return Err(xml_error(
                 "XML-DEPTH",
                 line,
@@ -352,11 +448,13 @@ impl<'a> TreeBuilder<'a> {
             ));
         }
         if self.root.is_some() && self.stack.is_empty() {
+            let line = self.line_of(offset);
             return Err(xml_error("XML", line, "more than one root element".into()));
         }
         let namespace = match ns {
             Ok(ns) => ns,
             Err(prefix) => {
+                let line = self.line_of(offset);
                 return Err(xml_error(
                     "XML",
                     line,
@@ -364,7 +462,40 @@ impl<'a> TreeBuilder<'a> {
                 ));
             }
         };
-        let name = tag.local_name().into_inner().to_owned();
+        let local = tag.local_name().into_inner();
+        let build = match self.stack.last() {
+            None => true,
+            Some(Frame::Built(_)) if self.stack.len() > 1 => true,
+            Some(Frame::Built(_)) | Some(Frame::Skipped(_)) => (self.select)(namespace, local),
+        };
+        if self.stack.len() == 1 {
+            self.root_children += 1;
+        }
+        if !build {
+            // Checked as for a kept element, nothing allocated unless a value needs normalising.
+            for attr in tag.attributes() {
+                let attr = attr.map_err(|e| {
+                    let line = self.line_of(offset);
+                    xml_error("XML", line, format!("bad attribute: {e}"))
+                })?;
+                let qname = attr.key.into_inner();
+                if qname == "xmlns" || qname.starts_with("xmlns:") {
+                    continue;
+                }
+                if let Err(e) = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
+                    let line = self.line_of(offset);
+                    return Err(xml_error(
+                        "XML-DTD",
+                        line,
+                        format!("bad attribute value: {e}"),
+                    ));
+                }
+            }
+            return Ok(Frame::Skipped(offset));
+        }
+        let line = self.line_of(offset);
+        let namespace = intern(&mut self.namespaces, namespace);
+        let name = local.to_owned();
         let mut attributes = Vec::new();
         for attr in tag.attributes() {
             let attr = attr.map_err(|e| xml_error("XML", line, format!("bad attribute: {e}")))?;
@@ -380,19 +511,28 @@ impl<'a> TreeBuilder<'a> {
                 value.into_owned(),
             ));
         }
-        Ok(Element {
+        Ok(Frame::Built(Element {
             namespace,
             name,
             attributes,
             text: String::new(),
             children: Vec::new(),
             line,
-        })
+        }))
     }
 
-    fn close(&mut self, element: Element, offset: usize) -> Result<(), ModelError> {
+    fn close(&mut self, frame: Frame, offset: usize) -> Result<(), ModelError> {
+        let Frame::Built(element) = frame else {
+            return Ok(());
+        };
+        if self.stack.len() == 1 {
+            self.positions.push(self.root_children.saturating_sub(1));
+        }
         match self.stack.last_mut() {
-            Some(parent) => parent.children.push(element),
+            Some(Frame::Built(parent)) => {
+                parent.children.push(element);
+            }
+            Some(Frame::Skipped(_)) => self.nested.push(element),
             None => {
                 if self.root.is_some() {
                     return Err(self.error("XML", offset, "more than one root element"));
@@ -405,7 +545,7 @@ impl<'a> TreeBuilder<'a> {
 
     fn push_text(&mut self, content: &str, offset: usize) -> Result<(), ModelError> {
         match self.stack.last_mut() {
-            Some(element) => {
+            Some(Frame::Built(element)) => {
                 // Indentation between child elements is not content: not keeping it saves
                 // most of the reader's allocations on pretty-printed documents.
                 if element.children.is_empty() || !is_blank(content) {
@@ -413,6 +553,7 @@ impl<'a> TreeBuilder<'a> {
                 }
                 Ok(())
             }
+            Some(Frame::Skipped(_)) => Ok(()),
             None if content
                 .trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'))
                 .is_empty() =>
@@ -498,5 +639,62 @@ mod tests {
         );
         let latin1 = "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>";
         assert_eq!(rule_and_line(parse_default(latin1)).0, "XML-ENCODING");
+    }
+
+    fn keep_b(_: &str, name: &str) -> bool {
+        name == "B"
+    }
+
+    #[test]
+    fn selected_parse_keeps_only_selected_subtrees() {
+        let xml = "<r:R xmlns:r=\"urn:r\" a=\"1\">\n<r:A><r:B x=\"y\">in A</r:B></r:A>\n<r:B><r:C>c</r:C></r:B>\n<r:D/>\n</r:R>";
+        let selection = parse_selected(xml.as_bytes(), &Limits::default(), &keep_b).expect("valid");
+        assert!(selection.root.is("urn:r", "R"));
+        assert_eq!(selection.root.attribute("a"), Some("1"));
+        assert_eq!(selection.root_children, 3);
+        assert_eq!(selection.positions, [1]);
+        let [b] = selection.root.children.as_slice() else {
+            panic!("one kept child, got {:?}", selection.root.children);
+        };
+        assert_eq!((b.line, b.children[0].text.as_str()), (3, "c"));
+        assert!(!selection.is_last_root_child(b), "r:D follows it");
+        let [nested] = selection.nested.as_slice() else {
+            panic!("one nested element, got {:?}", selection.nested);
+        };
+        assert_eq!((nested.line, nested.text.as_str()), (2, "in A"));
+        assert_eq!(nested.attribute("x"), Some("y"));
+
+        let last = "<R><A/><B/></R>";
+        let selection =
+            parse_selected(last.as_bytes(), &Limits::default(), &keep_b).expect("valid");
+        assert!(selection.is_last_root_child(&selection.root.children[0]));
+    }
+
+    /// Skipped elements are checked exactly as kept ones: same rule, same line, same message.
+    #[test]
+    fn selected_parse_refuses_what_parse_refuses() {
+        let bad = [
+            "<R>\n<A>&xxe;</A></R>",
+            "<R>\n<A a=\"&xxe;\"/></R>",
+            "<R>\n<A a=\"1\" a=\"2\"/></R>",
+            "<R>\n<p:A/></R>",
+            "<R>\n<A><C>\n</R>",
+            "<R>\n<A>\n<C>text",
+            "<R><A><C><D/></C></A></R>",
+            "<R><A>&#xD800;</A></R>",
+            "<R><A/></R>\n<R/>",
+            "<R><A/></R>\ntext",
+            "<!DOCTYPE R><R/>",
+            "<R><A><!-- a -- b --></A></R>",
+        ];
+        let limits = Limits {
+            max_bytes: 1000,
+            max_depth: 3,
+        };
+        for xml in bad {
+            let full = parse(xml.as_bytes(), &limits).expect_err(xml);
+            let selected = parse_selected(xml.as_bytes(), &limits, &keep_b).expect_err(xml);
+            assert_eq!(full, selected, "{xml}");
+        }
     }
 }

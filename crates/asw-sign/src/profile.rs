@@ -8,7 +8,8 @@
 //! nothing but the whole document (no signature wrapping, no weak algorithm, no external or
 //! same-document reference).
 
-use asw_model::xml::Element;
+use asw_model::ns;
+use asw_model::xml::{Element, Selection};
 
 use crate::VerifyError;
 use crate::algorithm::{SignatureAlgorithm, uri, weakness};
@@ -24,9 +25,16 @@ pub(crate) struct SignatureParts {
     pub certificate_der: Vec<u8>,
 }
 
-/// Checks the signature of a parsed message against the profile.
-pub(crate) fn check(root: &Element) -> Result<SignatureParts, VerifyError> {
-    let signatures = find_signatures(root);
+/// The elements verification and signing read: the envelope header and every `ds:Signature`
+/// (for [`asw_model::xml::parse_selected`]; the rest of the document is checked, not kept).
+pub(crate) fn select(namespace: &str, name: &str) -> bool {
+    (namespace == uri::DSIG && name == "Signature")
+        || (namespace == ns::ENVELOPE && name == "Header")
+}
+
+/// Checks the signature of a message, read with [`select`], against the profile.
+pub(crate) fn check(selection: &Selection) -> Result<SignatureParts, VerifyError> {
+    let signatures = find_signatures(selection);
     let (signature, parent_is_root) = match signatures.as_slice() {
         [] => return Err(VerifyError::Missing),
         [one] => *one,
@@ -41,10 +49,7 @@ pub(crate) fn check(root: &Element) -> Result<SignatureParts, VerifyError> {
             });
         }
     };
-    let is_last_child = root
-        .children
-        .last()
-        .is_some_and(|last| std::ptr::eq(last, signature));
+    let is_last_child = selection.is_last_root_child(signature);
     if !parent_is_root || !is_last_child {
         let place = if parent_is_root {
             "is not the last child of the root element"
@@ -69,12 +74,18 @@ pub(crate) fn check(root: &Element) -> Result<SignatureParts, VerifyError> {
 }
 
 /// Every `ds:Signature` in the document, with whether its parent is the root element.
-fn find_signatures(root: &Element) -> Vec<(&Element, bool)> {
+pub(crate) fn find_signatures(selection: &Selection) -> Vec<(&Element, bool)> {
+    let root = &selection.root;
     let mut found = Vec::new();
     if root.is(uri::DSIG, "Signature") {
         found.push((root, false));
     }
-    let mut stack: Vec<(&Element, bool)> = root.children.iter().map(|c| (c, true)).collect();
+    let mut stack: Vec<(&Element, bool)> = root
+        .children
+        .iter()
+        .map(|c| (c, true))
+        .chain(selection.nested.iter().map(|c| (c, false)))
+        .collect();
     stack.reverse();
     while let Some((element, parent_is_root)) = stack.pop() {
         if element.is(uri::DSIG, "Signature") {
@@ -383,14 +394,14 @@ fn malformed(element: &Element, reason: String) -> VerifyError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use asw_model::xml::{Limits, parse};
+    use asw_model::xml::{Limits, parse_selected};
 
     /// A message skeleton with `signature` as the last child of the root.
     fn check_signature(signature: &str) -> Result<SignatureParts, VerifyError> {
         let xml = format!(
             r#"<m:Message xmlns:m="urn:m" xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><m:Body/>{signature}</m:Message>"#
         );
-        check(&parse(xml.as_bytes(), &Limits::default()).expect("well-formed"))
+        check(&parse_selected(xml.as_bytes(), &Limits::default(), &select).expect("well-formed"))
     }
 
     fn signature(c14n_params: &str, transforms: &str, extra: &str) -> String {

@@ -1,13 +1,14 @@
 //! Signing of outgoing messages with the national key.
 
-use asw_model::xml::{self, Element, Limits};
+use asw_model::xml::{self, Limits};
 use asw_model::{Header, ModelError};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
 
-use crate::algorithm::{SignatureAlgorithm, uri};
+use crate::algorithm::SignatureAlgorithm;
 use crate::certificate::{CertificateInfo, KeyClass, KeyProblem};
 use crate::ffi::{self, LibraryError};
+use crate::profile;
 
 /// Why a signer could not be made or a message not signed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,26 +145,20 @@ impl Signer {
     /// The input goes through the same bounded reader as incoming messages, must have a readable
     /// envelope header and must not be signed already.
     pub fn sign(&self, xml: &[u8]) -> Result<Vec<u8>, SignError> {
-        let root = xml::parse(xml, &self.limits).map_err(SignError::Document)?;
-        Header::from_message(&root).map_err(SignError::Document)?;
-        if let Some(line) = first_signature(&root) {
-            return Err(SignError::AlreadySigned { line });
+        // The whole document is checked; only the header and any signature are kept.
+        let selection = xml::parse_selected(xml, &self.limits, &profile::select)
+            .map_err(SignError::Document)?;
+        Header::from_message(&selection.root).map_err(SignError::Document)?;
+        if let Some((signature, _)) = profile::find_signatures(&selection).first() {
+            return Err(SignError::AlreadySigned {
+                line: signature.line,
+            });
         }
+        drop(selection);
         let mut document = ffi::Document::parse(xml).map_err(SignError::Library)?;
         document
             .sign(&self.key, self.algorithm)
             .map_err(SignError::Library)?;
         document.to_bytes().map_err(SignError::Library)
     }
-}
-
-fn first_signature(root: &Element) -> Option<u32> {
-    let mut stack = vec![root];
-    while let Some(element) = stack.pop() {
-        if element.is(uri::DSIG, "Signature") {
-            return Some(element.line);
-        }
-        stack.extend(element.children.iter());
-    }
-    None
 }

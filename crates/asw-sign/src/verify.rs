@@ -286,10 +286,12 @@ impl Verifier {
     /// profile, the certificate against the trust store of the header's sender (by exact DER),
     /// its validity, then the digest and signature with the trusted certificate's key.
     pub fn verify(&self, xml: &[u8], now: OffsetDateTime) -> Result<Verified, VerifyError> {
-        let root = xml::parse(xml, &self.limits).map_err(VerifyError::Xml)?;
-        let header = Header::from_message(&root).map_err(VerifyError::Header)?;
-        let parts = profile::check(&root)?;
-        drop(root);
+        // The whole document is checked; only the header and the signatures are kept.
+        let selection =
+            xml::parse_selected(xml, &self.limits, &profile::select).map_err(VerifyError::Xml)?;
+        let header = Header::from_message(&selection.root).map_err(VerifyError::Header)?;
+        let parts = profile::check(&selection)?;
+        drop(selection);
 
         let snapshot = self.trust.snapshot();
         let Some(trusted) = snapshot.find(&parts.certificate_der) else {
