@@ -3,9 +3,15 @@
 //! signatures in the same run as the baseline. Not a timed test: `cargo bench -p asw-sign`
 //! prints the figures. `ASW_BENCH_SECONDS` sets the time per measurement (default 1),
 //! `ASW_BENCH_ONLY` runs only the measurements whose name contains it (for profiling).
+//!
+//! Each one-thread line also gives the rate per second of CPU time the thread actually got
+//! (from `/proc/thread-self/schedstat`): on a shared machine, where other work takes turns on
+//! the cores, it is the figure to compare between runs; the wall-clock rate is what a thread
+//! gets from a core of its own only on an idle machine.
 
 #![allow(clippy::unwrap_used)]
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,13 +38,30 @@ fn selected(name: &str) -> bool {
     std::env::var("ASW_BENCH_ONLY").map_or(true, |only| name.contains(&only))
 }
 
-/// Runs `op` for a warm-up then for `seconds()`, returning operations per second.
+thread_local! {
+    /// Operations per second of this thread's CPU time in its last `rate` measurement.
+    static CPU_RATE: Cell<Option<f64>> = const { Cell::new(None) };
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux), if the kernel tells.
+fn thread_cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Runs `op` for a warm-up then for `seconds()`, returning operations per second (wall clock);
+/// the rate per second of this thread's CPU time is left in `CPU_RATE`.
 fn rate(mut op: impl FnMut()) -> f64 {
     let warm_up = Instant::now();
     while warm_up.elapsed() < Duration::from_millis(200) {
         op();
     }
     let budget = seconds();
+    let cpu_start = thread_cpu_ns();
     let start = Instant::now();
     let mut count = 0u64;
     loop {
@@ -48,6 +71,12 @@ fn rate(mut op: impl FnMut()) -> f64 {
         count += 20;
         let elapsed = start.elapsed();
         if elapsed >= budget {
+            let cpu = thread_cpu_ns()
+                .zip(cpu_start)
+                .map(|(end, start)| end.saturating_sub(start))
+                .filter(|&ns| ns > 0)
+                .map(|ns| count as f64 / (ns as f64 / 1e9));
+            CPU_RATE.with(|c| c.set(cpu));
             return count as f64 / elapsed.as_secs_f64();
         }
     }
@@ -73,10 +102,16 @@ fn report(name: &str, one: impl FnOnce() -> f64, two: Option<&dyn Fn() -> f64>) 
     if !selected(name) {
         return;
     }
+    CPU_RATE.with(|c| c.set(None));
     let one = one();
+    let cpu = CPU_RATE
+        .with(Cell::get)
+        .map_or_else(String::new, |cpu| format!(" ({cpu:>6.0}/CPU-s)"));
     match two.map(|two| two()) {
-        Some(two) => println!("{name:<50} {one:>7.0}/s per thread {two:>7.0}/s on 2 threads"),
-        None => println!("{name:<50} {one:>7.0}/s per thread"),
+        Some(two) => {
+            println!("{name:<50} {one:>7.0}/s per thread{cpu} {two:>7.0}/s on 2 threads")
+        }
+        None => println!("{name:<50} {one:>7.0}/s per thread{cpu}"),
     }
 }
 
