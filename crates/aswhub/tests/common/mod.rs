@@ -224,7 +224,7 @@ impl Stream {
 
     /// Publishes every document into the hub's `asw.partner.in` as `partner-VN`, with
     /// `user_id`, in batches that the broker confirms.
-    pub async fn publish(&self) {
+    async fn publish(&self) {
         let partner = state(PARTNER);
         let user = names::partner_user(partner);
         let url = hub_url(&self.testbed, &user, &partner_password(partner));
@@ -263,7 +263,7 @@ impl Stream {
 
     /// Messages of the partner's in the count queue (a passive declare: exact, not the
     /// management API's delayed figure).
-    pub async fn counted(&self) -> u32 {
+    async fn counted(&self) -> u32 {
         let url = hub_url(&self.testbed, "guest", "guest");
         let connection = asw_amqp::connect(&url, "test count")
             .await
@@ -277,7 +277,7 @@ impl Stream {
     }
 
     /// Waits until at least `at_least` documents reached the count queue.
-    pub async fn wait_counted(&self, at_least: u32, timeout: Duration) -> u32 {
+    async fn wait_counted(&self, at_least: u32, timeout: Duration) -> u32 {
         let deadline = Instant::now() + timeout;
         loop {
             let counted = self.counted().await;
@@ -294,7 +294,7 @@ impl Stream {
     }
 
     /// Waits until the journal has every document `delivered`.
-    pub async fn wait_all_delivered(&self, timeout: Duration) {
+    async fn wait_all_delivered(&self, timeout: Duration) {
         let journal = self.journal();
         let deadline = Instant::now() + timeout;
         loop {
@@ -313,7 +313,7 @@ impl Stream {
     }
 
     /// Takes everything from the count queue: how many copies of each message id arrived.
-    pub async fn drain(&self) -> BTreeMap<String, usize> {
+    async fn drain(&self) -> BTreeMap<String, usize> {
         let url = hub_url(&self.testbed, "guest", "guest");
         let connection = asw_amqp::connect(&url, "test back-office")
             .await
@@ -348,7 +348,7 @@ impl Stream {
     /// (`in_flight`: journaled `verified`, not yet `delivered`, when the fault struck) at most
     /// twice, every other one exactly once; and the journal has each `delivered` exactly once.
     /// Returns the message ids delivered twice.
-    pub fn check(&self, copies: &BTreeMap<String, usize>, in_flight: &BTreeSet<Uuid>) -> usize {
+    fn check(&self, copies: &BTreeMap<String, usize>, in_flight: &BTreeSet<Uuid>) -> usize {
         let sent: BTreeSet<String> = self
             .documents
             .iter()
@@ -387,10 +387,94 @@ impl Stream {
         twice
     }
 
+    /// Publishes every document, starts the daemon, and once 30% reached the back-office
+    /// strikes with `fault`; takes note of what the journal has in flight, lets `recover` repair
+    /// things, waits until the journal has every document `delivered`, then counts and checks
+    /// (see [`check`](Self::check)) and stops the daemon with SIGTERM (it must exit 0).
+    pub async fn run_through(
+        &self,
+        fault: impl FnOnce(&mut HubProcess),
+        recover: impl FnOnce(&mut HubProcess),
+    ) -> FaultRun {
+        let published = Instant::now();
+        self.publish().await;
+        let publishing = published.elapsed();
+        let mut hub = HubProcess::start(&self.config);
+        let flowing = Instant::now();
+        let share = u32::try_from(self.documents.len() * 3 / 10).expect("count");
+        self.wait_counted(share, Duration::from_secs(180)).await;
+        let struck = Instant::now();
+        fault(&mut hub);
+        // Documents journaled `verified` but not `delivered` may have reached the back-office
+        // already (the broker had them, the hub did not hear its confirm or died before it
+        // journaled `delivered`): the only ones a second pass may deliver again.
+        let journal = self.journal();
+        let in_flight = in_state(journal.as_ref(), State::Verified);
+        let delivered_at_fault = in_state(journal.as_ref(), State::Delivered).len();
+        drop(journal);
+        recover(&mut hub);
+        let recovery = struck.elapsed();
+        self.wait_all_delivered(Duration::from_secs(300)).await;
+        let took = flowing.elapsed();
+        let copies = self.drain().await;
+        let twice = self.check(&copies, &in_flight);
+        hub.terminate();
+        FaultRun {
+            documents: self.documents.len(),
+            signing: self.signing,
+            publishing,
+            delivered_at_fault,
+            in_flight: in_flight.len(),
+            recovery,
+            took,
+            twice,
+        }
+    }
+
     /// Stops the testbed and deletes its vhosts.
     pub async fn clean(self) {
         self.testbed.stop_and_clean().await;
         drop(self.vhosts);
+    }
+}
+
+/// What a run through a fault measured.
+#[derive(Debug)]
+pub struct FaultRun {
+    /// Documents sent.
+    pub documents: usize,
+    /// Time to sign them.
+    pub signing: Duration,
+    /// Time to publish them.
+    pub publishing: Duration,
+    /// Documents the journal had `delivered` right after the fault.
+    pub delivered_at_fault: usize,
+    /// Documents it had `verified`, not yet `delivered`.
+    pub in_flight: usize,
+    /// Time from the fault to the end of the recovery.
+    pub recovery: Duration,
+    /// Time from the daemon's first start until the journal had every document `delivered`.
+    pub took: Duration,
+    /// In-flight documents the back-office received twice.
+    pub twice: usize,
+}
+
+impl std::fmt::Display for FaultRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} documents (signed in {:.1?}, published in {:.1?}); fault after {} delivered with \
+             {} in flight, recovered in {:.1?}; all delivered {:.1?} after the first start; \
+             {} in-flight documents delivered twice, every other exactly once",
+            self.documents,
+            self.signing,
+            self.publishing,
+            self.delivered_at_fault,
+            self.in_flight,
+            self.recovery,
+            self.took,
+            self.twice,
+        )
     }
 }
 
