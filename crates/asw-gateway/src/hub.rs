@@ -405,8 +405,14 @@ async fn consume(
             }
             next = consumer.next() => match next {
                 Some(Ok(delivery)) => {
-                    if tx.send(delivery).await.is_err() {
-                        break Ok(());
+                    // Wait for a free lane, but not past the end of the session: when the
+                    // connection dies every lane fails and cancels it, and nobody would ever
+                    // take this delivery (it stays unacknowledged and comes back).
+                    tokio::select! {
+                        sent = tx.send(delivery) => if sent.is_err() {
+                            break Ok(());
+                        },
+                        () = stop.cancelled() => break Ok(()),
                     }
                 }
                 Some(Err(e)) => break Err(e.into()),

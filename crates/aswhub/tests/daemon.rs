@@ -2,57 +2,17 @@
 //! of the testbed. Two daemons for the same member state share its queues and journal
 //! (competing consumers) and deliver every document exactly once; SIGTERM drains and exits 0.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
 
 use asw_gateway::testbed::{Received, Testbed, TestbedOptions};
+use asw_model::DocumentKind;
 use asw_model::sample::{self, SampleSpec};
-use asw_model::{DocumentKind, MemberState};
 use asw_route::names;
+use common::{logs, spawn_hub, state, terminate};
 use time::OffsetDateTime;
-
-fn state(code: &str) -> MemberState {
-    MemberState::from_alpha2(code).expect("member state")
-}
-
-/// Starts `aswhub run`, its log going to a file beside the configuration (a pipe nobody reads
-/// would fill up and stall the daemon).
-fn spawn_hub(config: &std::path::Path) -> Child {
-    let path = config.with_file_name(format!("aswhub-{}.log", uuid::Uuid::new_v4().simple()));
-    let log = std::fs::File::create(path).expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_aswhub"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start aswhub")
-}
-
-/// Every daemon log beside the configuration.
-fn logs(config: &std::path::Path) -> String {
-    let dir = config.parent().expect("config folder");
-    let mut out = String::new();
-    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
-        if entry.file_name().to_string_lossy().starts_with("aswhub-") {
-            out.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    out
-}
-
-fn terminate(child: &mut Child) -> (Option<i32>, Duration) {
-    let started = Instant::now();
-    let pid = i32::try_from(child.id()).expect("pid");
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let code = child.wait().expect("wait").code();
-    (code, started.elapsed())
-}
 
 fn is_doc(m: &Received, key: &str, id: uuid::Uuid) -> bool {
     m.routing_key == key && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
