@@ -312,8 +312,9 @@ impl Stream {
         }
     }
 
-    /// Takes everything from the count queue: how many copies of each message id arrived.
-    async fn drain(&self) -> BTreeMap<String, usize> {
+    /// Takes everything from the count queue: the copies of each message id that arrived, in
+    /// order, each as whether the hub marked it a possible duplicate.
+    async fn drain(&self) -> BTreeMap<String, Vec<bool>> {
         let url = hub_url(&self.testbed, "guest", "guest");
         let connection = asw_amqp::connect(&url, "test back-office")
             .await
@@ -326,7 +327,7 @@ impl Stream {
         )
         .await
         .expect("consume");
-        let mut copies = BTreeMap::new();
+        let mut copies: BTreeMap<String, Vec<bool>> = BTreeMap::new();
         while let Ok(Some(Ok(delivery))) =
             tokio::time::timeout(Duration::from_secs(3), consumer.next()).await
         {
@@ -337,7 +338,14 @@ impl Stream {
                 .and_then(|v| v.as_str())
                 .unwrap_or("(none)")
                 .to_owned();
-            *copies.entry(id).or_insert(0) += 1;
+            let marked = matches!(
+                delivery
+                    .message
+                    .properties
+                    .header(names::HEADER_POSSIBLE_DUPLICATE),
+                Some(asw_amqp::HeaderValue::Bool(true))
+            );
+            copies.entry(id).or_default().push(marked);
             delivery.acker.ack().await.expect("ack");
         }
         let _ = connection.close().await;
@@ -346,9 +354,10 @@ impl Stream {
 
     /// Checks the outcome: every document reached the back-office; those the hub had in flight
     /// (`in_flight`: journaled `verified`, not yet `delivered`, when the fault struck) at most
-    /// twice, every other one exactly once; and the journal has each `delivered` exactly once.
-    /// Returns the message ids delivered twice.
-    fn check(&self, copies: &BTreeMap<String, usize>, in_flight: &BTreeSet<Uuid>) -> usize {
+    /// twice, every other one exactly once; a back-office that drops the copies marked as
+    /// possible duplicates of an id it has taken takes every document exactly once; and the
+    /// journal has each `delivered` exactly once. Returns the message ids delivered twice.
+    fn check(&self, copies: &BTreeMap<String, Vec<bool>>, in_flight: &BTreeSet<Uuid>) -> usize {
         let sent: BTreeSet<String> = self
             .documents
             .iter()
@@ -364,7 +373,20 @@ impl Stream {
         );
         assert!(unknown.is_empty(), "unexpected messages: {unknown:?}");
         let mut twice = 0;
-        for (id, &n) in copies {
+        for (id, marks) in copies {
+            let n = marks.len();
+            let taken = marks.iter().fold(0, |taken, &marked| {
+                if taken > 0 && marked {
+                    taken
+                } else {
+                    taken + 1
+                }
+            });
+            assert_eq!(
+                taken, 1,
+                "{id}: copies marked as possible duplicates {marks:?}; a back-office dropping the \
+                 marked copies of ids it has taken would take it {taken} times"
+            );
             let was_in_flight = id.parse::<Uuid>().is_ok_and(|id| in_flight.contains(&id));
             if was_in_flight {
                 assert!(n <= 2, "{id} (in flight at the fault) arrived {n} times");
@@ -465,7 +487,7 @@ impl std::fmt::Display for FaultRun {
             f,
             "{} documents (signed in {:.1?}, published in {:.1?}); fault after {} delivered with \
              {} in flight, recovered in {:.1?}; all delivered {:.1?} after the first start; \
-             {} in-flight documents delivered twice, every other exactly once",
+             {} in-flight documents delivered twice, the second copy marked a possible duplicate; every other exactly once",
             self.documents,
             self.signing,
             self.publishing,

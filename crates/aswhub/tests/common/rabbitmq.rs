@@ -37,8 +37,20 @@ pub struct PrivateBroker {
 }
 
 impl PrivateBroker {
-    /// Starts the node and waits until it accepts clients.
+    /// Starts the node and waits until it accepts clients. A node that does not come up is
+    /// stopped and started again once, in a new directory with new ports (a port taken between
+    /// choosing and binding it, say).
     pub fn start() -> PrivateBroker {
+        match PrivateBroker::try_start() {
+            Ok(broker) => broker,
+            Err(first) => {
+                eprintln!("private broker did not start, trying once more: {first}");
+                PrivateBroker::try_start().unwrap_or_else(|second| panic!("{second}"))
+            }
+        }
+    }
+
+    fn try_start() -> Result<PrivateBroker, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let tag = uuid::Uuid::new_v4().simple().to_string();
         let node = format!("asw-{}@localhost", &tag[..12]);
@@ -72,12 +84,13 @@ impl PrivateBroker {
             .arg("-detached")
             .output()
             .expect("rabbitmq-server (RabbitMQ is installed: deploy/setup.sh)");
-        broker.expect_success("rabbitmq-server -detached", &started);
+        broker.check("rabbitmq-server -detached", &started)?;
         // `wait` follows the pid file until the node runs, then waits for the application.
         let pid_file = broker.pid_file();
-        let waited = broker.ctl(&["wait", &pid_file.to_string_lossy(), "--timeout", "120"]);
-        broker.expect_success("rabbitmqctl wait", &waited);
-        broker
+        let waited = broker.ctl(&["wait", &pid_file.to_string_lossy(), "--timeout", "90"]);
+        broker.check("rabbitmqctl wait", &waited)?;
+        // Dropped on failure: stopped, its directory removed.
+        Ok(broker)
     }
 
     /// `amqp://guest:guest@127.0.0.1:<port>`, without vhost.
@@ -109,19 +122,27 @@ impl PrivateBroker {
         self.dir.path().join("rabbitmq.pid")
     }
 
+    /// `rabbitmqctl` on the node, ended after two minutes whatever it waits for.
     fn ctl(&self, args: &[&str]) -> Output {
-        self.command("rabbitmqctl")
+        let mut command = self.command("timeout");
+        command
+            .arg("120")
+            .arg(script("rabbitmqctl"))
             .args(["-n", &self.node])
-            .args(args)
-            .output()
-            .expect("rabbitmqctl")
+            .args(args);
+        command.output().expect("rabbitmqctl")
     }
 
     /// A RabbitMQ script with the node's environment: everything under our directory, and
     /// `HOME` there too so the Erlang cookie is ours.
     fn command(&self, name: &str) -> Command {
         let dir = self.dir.path();
-        let mut command = Command::new(script(name));
+        let program = if name == "timeout" {
+            PathBuf::from(name)
+        } else {
+            script(name)
+        };
+        let mut command = Command::new(program);
         command
             .env("HOME", dir)
             .env("RABBITMQ_NODENAME", &self.node)
@@ -140,13 +161,25 @@ impl PrivateBroker {
     }
 
     fn expect_success(&self, what: &str, out: &Output) {
-        assert!(
-            out.status.success(),
-            "{what} failed: {}{}\nnode log:\n{}",
+        if let Err(e) = self.check(what, out) {
+            panic!("{e}");
+        }
+    }
+
+    fn check(&self, what: &str, out: &Output) -> Result<(), String> {
+        if out.status.success() {
+            return Ok(());
+        }
+        let crash = std::fs::read_to_string(self.dir.path().join("erl_crash.dump"))
+            .map(|dump| dump.lines().take(3).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default();
+        Err(format!(
+            "{what} failed ({}): {}{}\nnode log:\n{}\n{crash}",
+            out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
             self.log_tail()
-        );
+        ))
     }
 
     fn log_tail(&self) -> String {
@@ -164,6 +197,10 @@ impl PrivateBroker {
 impl Drop for PrivateBroker {
     fn drop(&mut self) {
         let pid_file = self.pid_file();
+        if !pid_file.exists() {
+            // The node never ran (`stop` with a pid file would wait for it to appear).
+            return;
+        }
         let stopped = self.ctl(&["stop", &pid_file.to_string_lossy()]);
         if !stopped.status.success() {
             // The node did not answer: end the Erlang VM by its pid, not by name.
