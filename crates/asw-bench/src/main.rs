@@ -29,8 +29,8 @@ use asw_sign::{Signer, TrustStore};
 use clap::Parser;
 use time::OffsetDateTime;
 
-/// Lanes per pipeline in the hub (asw_gateway::hub), reproduced by the bare relay.
-const LANES: usize = 16;
+/// The hub's lanes, so the relay has the same deliveries in progress.
+const LANES: usize = asw_gateway::hub::LANES;
 
 /// aswhub benchmark.
 #[derive(Debug, Parser)]

@@ -1,5 +1,5 @@
-//! A fixed pool of threads, each with a state of its own: the hub runs a pipeline's steps on it
-//! (CPU work through libxml2 and xmlsec, and waits on the journal).
+//! Fixed pools of threads: the workers for the CPU work (libxml2, xmlsec), and the journal
+//! threads that run a pipeline's steps and wait on the journal, handing the CPU work to a worker.
 //!
 //! libxml2 and xmlsec objects are not `Send`: each worker builds its own state (validator,
 //! signer, verifier) once, on its own thread, and keeps it; only jobs (closures over bytes) and
@@ -102,6 +102,21 @@ impl<S: 'static> Pool<S> {
         rx.await.map_err(|_| PoolClosed)
     }
 
+    /// Runs `f` on a worker and waits for its result, blocking this thread: for threads that
+    /// do not drive async tasks (the journal threads), never for a runtime's own threads.
+    pub fn run_blocking<R, F>(&self, f: F) -> Result<R, PoolClosed>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut S) -> R + Send + 'static,
+    {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let job: Job<S> = Box::new(move |state| {
+            let _ = tx.send(f(state));
+        });
+        self.jobs.send_blocking(job).map_err(|_| PoolClosed)?;
+        rx.recv().map_err(|_| PoolClosed)
+    }
+
     /// Number of worker threads.
     pub fn size(&self) -> usize {
         self.threads.len()
@@ -145,6 +160,31 @@ mod tests {
             .expect("run");
         assert!(names.is_some_and(|n| n.starts_with("test-")));
         pool.shutdown();
+    }
+
+    #[test]
+    fn other_threads_hand_jobs_to_the_workers_and_wait() {
+        let pool =
+            Pool::start(1, "cpu", || Ok::<_, String>(Rc::new(RefCell::new(0u32)))).expect("start");
+        let pool = std::sync::Arc::new(pool);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                let pool = pool.clone();
+                scope.spawn(move || {
+                    for _ in 0..25 {
+                        let on = pool
+                            .run_blocking(|s| {
+                                *s.borrow_mut() += 1;
+                                std::thread::current().name().map(str::to_owned)
+                            })
+                            .expect("run");
+                        assert_eq!(on.as_deref(), Some("cpu-0"));
+                    }
+                });
+            }
+        });
+        let total = pool.run_blocking(|s| *s.borrow()).expect("run");
+        assert_eq!(total, 100);
     }
 
     #[tokio::test]

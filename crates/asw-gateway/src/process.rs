@@ -3,7 +3,7 @@
 //! Each decision is a value the pipelines turn into broker actions.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::Arc;
 
 use asw_model::document::{Message, Reason};
 use asw_model::xml::Limits;
@@ -12,6 +12,8 @@ use asw_route::names;
 use asw_schema::{Problem, SchemaSet, Validator};
 use asw_sign::{Signer, TrustStore, Verified, Verifier};
 use time::OffsetDateTime;
+
+use crate::pool::{Pool, PoolClosed};
 
 /// Who this hub is: the facts every decision needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,8 +371,8 @@ impl Worker {
     }
 }
 
-/// The CPU work of the pipelines (libxml2, xmlsec), as the steps ask for it: done by a [`Worker`],
-/// directly or through a [`Gate`].
+/// The CPU work of the pipelines (libxml2, xmlsec), as the steps ask for it: done by a [`Worker`]
+/// on its own thread, or handed to one by a thread that waits on the journal.
 pub trait Work {
     /// See [`Worker::outbound`].
     fn outbound(
@@ -432,72 +434,27 @@ impl Work for Worker {
     }
 }
 
-/// A counting semaphore for the CPU work: the threads that run the steps are more than the
-/// cores (most of them wait for the journal at any moment), and at most `permits` of them
-/// parse, validate or sign at once, so CPU and memory stay bounded by the configured workers.
-#[derive(Debug)]
-pub struct Gate {
-    free: Mutex<usize>,
-    freed: Condvar,
-}
+/// [`Work`] handed to the worker pool from a thread that may block (a journal thread): the
+/// inputs are copied to the worker, the results come back. Fails only when the pool has stopped.
+#[derive(Debug, Clone, Copy)]
+pub struct OnPool<'a>(pub &'a Pool<Worker>);
 
-impl Gate {
-    /// A gate letting `permits` (at least one) through at once.
-    pub fn new(permits: usize) -> Gate {
-        Gate {
-            free: Mutex::new(permits.max(1)),
-            freed: Condvar::new(),
-        }
-    }
-
-    /// Runs `f` once a permit is free.
-    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
-        {
-            let mut free = self.free.lock().unwrap_or_else(PoisonError::into_inner);
-            while *free == 0 {
-                free = self
-                    .freed
-                    .wait(free)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            *free -= 1;
-        }
-        // Given back when `f` returns or unwinds.
-        struct Permit<'a>(&'a Gate);
-        impl Drop for Permit<'_> {
-            fn drop(&mut self) {
-                *self.0.free.lock().unwrap_or_else(PoisonError::into_inner) += 1;
-                self.0.freed.notify_one();
-            }
-        }
-        let _permit = Permit(self);
-        f()
-    }
-}
-
-/// A [`Worker`] whose every call waits for a permit of a [`Gate`].
-#[derive(Debug)]
-pub struct Gated<'a> {
-    worker: &'a mut Worker,
-    gate: &'a Gate,
-}
-
-impl<'a> Gated<'a> {
-    /// `worker`, gated by `gate`.
-    pub fn new(worker: &'a mut Worker, gate: &'a Gate) -> Gated<'a> {
-        Gated { worker, gate }
-    }
-}
-
-impl Work for Gated<'_> {
+impl Work for OnPool<'_> {
     fn outbound(
         &mut self,
         bytes: &[u8],
         routing_key: &str,
         now: OffsetDateTime,
     ) -> Result<Signed, Unsendable> {
-        let worker = &mut *self.worker;
-        self.gate.run(|| worker.outbound(bytes, routing_key, now))
+        let (bytes, routing_key) = (bytes.to_vec(), routing_key.to_owned());
+        self.0
+            .run_blocking(move |w| w.outbound(&bytes, &routing_key, now))
+            .unwrap_or_else(|closed| {
+                Err(Unsendable {
+                    header: None,
+                    refusals: vec![stopped(closed)],
+                })
+            })
     }
 
     fn inbound(
@@ -507,9 +464,22 @@ impl Work for Gated<'_> {
         routing_key: &str,
         now: OffsetDateTime,
     ) -> Result<Accepted, Box<Refused>> {
-        let worker = &mut *self.worker;
-        self.gate
-            .run(|| worker.inbound(bytes, user_id, routing_key, now))
+        let (bytes, user_id, routing_key) = (
+            bytes.to_vec(),
+            user_id.map(str::to_owned),
+            routing_key.to_owned(),
+        );
+        self.0
+            .run_blocking(move |w| w.inbound(&bytes, user_id.as_deref(), &routing_key, now))
+            .unwrap_or_else(|closed| {
+                Err(Box::new(Refused {
+                    header: None,
+                    reference: None,
+                    authenticated: None,
+                    verified: false,
+                    refusals: vec![stopped(closed)],
+                }))
+            })
     }
 
     fn receipt(
@@ -520,58 +490,31 @@ impl Work for Gated<'_> {
         refusals: &[Refusal],
         now: OffsetDateTime,
     ) -> Option<Result<(Header, Vec<u8>), Refusal>> {
-        let worker = &mut *self.worker;
-        self.gate
-            .run(|| worker.receipt(original, reply_to, reference, refusals, now))
+        let (original, reference, refusals) = (
+            original.clone(),
+            reference.map(str::to_owned),
+            refusals.to_vec(),
+        );
+        self.0
+            .run_blocking(move |w| {
+                w.receipt(&original, reply_to, reference.as_deref(), &refusals, now)
+            })
+            .unwrap_or_else(|closed| Some(Err(stopped(closed))))
     }
 }
+
+/// The refusal standing for work that could not be done because the hub is stopping.
+fn stopped(closed: PoolClosed) -> Refusal {
+    Refusal {
+        code: STOPPING.into(),
+        text: closed.to_string(),
+    }
+}
+
+/// The code of a refusal that only says the hub was stopping: never a verdict on the document.
+pub const STOPPING: &str = "HUB-STOPPING";
 
 /// True for kinds the hub acknowledges on receipt.
 pub fn is_acknowledged(kind: DocumentKind) -> bool {
     kind.ack_kind().is_some()
-}
-
-#[cfg(test)]
-mod gate_tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use super::Gate;
-
-    #[test]
-    fn a_gate_lets_at_most_its_permits_through_and_gives_them_back_on_panic() {
-        let gate = Gate::new(2);
-        let (inside, most, runs) = (
-            AtomicUsize::new(0),
-            AtomicUsize::new(0),
-            AtomicUsize::new(0),
-        );
-        std::thread::scope(|scope| {
-            for _ in 0..6 {
-                scope.spawn(|| {
-                    for _ in 0..10 {
-                        gate.run(|| {
-                            let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
-                            most.fetch_max(now, Ordering::SeqCst);
-                            std::thread::sleep(std::time::Duration::from_millis(1));
-                            inside.fetch_sub(1, Ordering::SeqCst);
-                            runs.fetch_add(1, Ordering::SeqCst);
-                        });
-                    }
-                });
-            }
-        });
-        assert_eq!(runs.load(Ordering::SeqCst), 60);
-        assert!(most.load(Ordering::SeqCst) <= 2, "{most:?} at once");
-        // A panic inside gives its permit back: both permits are still there afterwards.
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            gate.run(|| panic!("worker failure"))
-        }));
-        assert!(panicked.is_err());
-        let both = std::sync::Barrier::new(2);
-        std::thread::scope(|scope| {
-            for _ in 0..2 {
-                scope.spawn(|| gate.run(|| both.wait()));
-            }
-        });
-    }
 }

@@ -7,7 +7,7 @@ use asw_model::{DocumentKind, Header, MemberState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::process::{Refusal, Work};
+use crate::process::{Refusal, STOPPING, Work};
 
 /// A signed document to publish and, once confirmed, to journal as `to`.
 #[derive(Debug, Clone)]
@@ -174,6 +174,9 @@ pub fn outbound(
 ) -> OutboundPlan {
     let signed = match worker.outbound(bytes, routing_key, now) {
         Ok(signed) => signed,
+        Err(unsendable) if stopping(&unsendable.refusals) => {
+            return OutboundPlan::Retry(crate::process::summary(&unsendable.refusals));
+        }
         Err(unsendable) => {
             if let Some(header) = &unsendable.header {
                 let reason = reason_of(&unsendable.refusals);
@@ -273,6 +276,12 @@ pub fn outbound(
     }
 }
 
+/// True when the work was not done because the workers stopped: a reason to retry, never a
+/// verdict on the document.
+fn stopping(refusals: &[Refusal]) -> bool {
+    refusals.iter().any(|r| r.code == STOPPING)
+}
+
 fn reason_of(refusals: &[Refusal]) -> Reason {
     match refusals.first() {
         Some(first) => Reason::new(first.code.clone(), crate::process::summary(refusals)),
@@ -292,6 +301,9 @@ pub fn inbound(
 ) -> InboundPlan {
     let accepted = match worker.inbound(bytes, user_id, routing_key, now) {
         Ok(accepted) => accepted,
+        Err(refused) if stopping(&refused.refusals) => {
+            return InboundPlan::Retry(crate::process::summary(&refused.refusals));
+        }
         Err(refused) => return refuse(worker, journal, bytes, *refused, now),
     };
     let header = accepted.verified.header().clone();

@@ -292,8 +292,10 @@ impl SqliteJournal {
         }
     }
 
-    /// Commits the open group, once the operations on their way to it have joined (waiting two
-    /// milliseconds at most: a writer waiting for another process's lock does not hold it up).
+    /// Commits the open group, once the operations on their way to it have joined (waiting
+    /// [`GROUP_WAIT`] at most: a writer waiting for another process's lock does not hold it up,
+    /// and with many writers the wait would only burn a core; operations arriving during a
+    /// commit form the next group anyway).
     fn commit_open_group(&self) {
         let deadline = Instant::now() + GROUP_WAIT;
         while self.arriving.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
@@ -338,7 +340,7 @@ impl SqliteJournal {
 }
 
 /// How long a commit waits for operations on their way to its group.
-const GROUP_WAIT: Duration = Duration::from_millis(2);
+const GROUP_WAIT: Duration = Duration::from_micros(200);
 
 /// The connection and the write transaction open on it, if any.
 #[derive(Debug)]
@@ -1361,6 +1363,7 @@ mod tests {
         std::thread::scope(|scope| {
             for _ in 0..threads {
                 scope.spawn(|| {
+                    let other = SqliteJournal::open(&path).expect("second handle");
                     for _ in 0..each {
                         let id = Uuid::new_v4();
                         let at = datetime!(2026-01-05 01:00:00 UTC);
@@ -1375,7 +1378,6 @@ mod tests {
                             .expect("record");
                         assert_eq!(recorded, Recorded::New);
                         // Visible to another handle (another process) as soon as it returned.
-                        let other = SqliteJournal::open(&path).expect("second handle");
                         assert!(other.get(Direction::Outbound, id).expect("get").is_some());
                         journal
                             .transition(Direction::Outbound, id, State::Failed, None, at)

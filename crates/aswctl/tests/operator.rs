@@ -616,7 +616,8 @@ async fn an_outbound_document_parked_after_its_retries_is_sent_once_when_replaye
         pair("moved", "signed"),
         "{history:?}"
     );
-    assert!(parked(&tb, vn, &[]).await.is_empty());
+    let left = parked(&tb, vn, &[]).await;
+    assert!(left.is_empty(), "still parked: {left:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(count(&tb, th, "formd.VN", id), 1);
     tb.stop_and_clean().await;
