@@ -56,7 +56,6 @@ fn main() {
         .allowlist_function("xmlOutputBufferCreateIO")
         .allowlist_function("xmlFindCharEncodingHandler")
         .allowlist_function("xmlSaveFormatFileTo")
-        .allowlist_var("xmlFree")
         .allowlist_type("xmlParserOption")
         .allowlist_function("xmlSetStructuredErrorFunc")
         .allowlist_function("__xmlGenericError")
