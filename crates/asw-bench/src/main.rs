@@ -63,16 +63,49 @@ struct Args {
     /// Documents signed and verified one process each by `xmlsec1`.
     #[arg(long, default_value_t = 50)]
     xmlsec1_docs: usize,
+    /// Run only these figures (comma-separated) instead of the whole benchmark. `memory`: the
+    /// peak memory and time to validate and sign one large e-Form D, figure (6) for the sizes of
+    /// `--big-mb`; needs no broker.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Figure>,
+    /// Sizes in MB of the large e-Form D of figure (6) (each 0.2 MB less, to stay under the
+    /// 10 MiB limit).
+    #[arg(long, value_delimiter = ',', default_values_t = [1usize, 5, 10])]
+    big_mb: Vec<usize>,
     /// Internal: validate and sign one large document from FILE in this process and print the
     /// peak memory (used as a child process by the main run).
     #[arg(long, hide = true)]
     big: Option<PathBuf>,
+    /// Internal, with `--big`: only validate, or only sign, to measure one phase alone.
+    #[arg(long, hide = true, value_enum, default_value_t = Phase::Both)]
+    big_phase: Phase,
+}
+
+/// What a `--big` child does with its document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Validate, then sign (what the hub does with an outbound document).
+    Both,
+    /// Validate only.
+    Validate,
+    /// Sign only.
+    Sign,
+}
+
+/// Figures that can be run alone with `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Figure {
+    /// (6) Peak memory and time to validate and sign one large e-Form D.
+    Memory,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(file) = &args.big {
-        return big_child(file);
+        return big_child(file, args.big_phase);
+    }
+    if args.only == [Figure::Memory] {
+        return memory_only(&args);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -421,38 +454,12 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     let _ = admin.close().await;
 
     // (6) One large e-Form D: peak memory to validate and sign it, and time, by size.
-    for target_mb in [1usize, 5, 10] {
-        let (bytes, items) = big_document(vn, th, target_mb * 1_000_000 - 200_000)?;
-        let file = dir.join(format!("big-{target_mb}.xml"));
-        std::fs::write(&file, &bytes)?;
-        let out = Command::new(std::env::current_exe()?)
-            .arg("--big")
-            .arg(&file)
-            .env("ASW_BENCH_KEY", dir.join("vn/key.pem"))
-            .env("ASW_BENCH_CERT", dir.join("vn/cert.pem"))
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !out.status.success() {
-            bail!(
-                "large document child failed: {text} {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        rows.push(Row {
-            figure: format!(
-                "(6) validate + sign one {:.1} MB e-Form D ({items} items)",
-                bytes.len() as f64 / 1e6
-            ),
-            value: text.trim().split(';').next().unwrap_or("?").to_owned(),
-            note: text
-                .trim()
-                .split(';')
-                .nth(1)
-                .unwrap_or("")
-                .trim()
-                .to_owned(),
-        });
-    }
+    rows.extend(big_documents(
+        dir,
+        &dir.join("vn/key.pem"),
+        &dir.join("vn/cert.pem"),
+        &args.big_mb,
+    )?);
 
     // (7) What a script-based integration would do: one xmlsec1 process per document.
     let (sign_rate, verify_rate) = xmlsec1(dir, &inbound_docs, args.xmlsec1_docs)?;
@@ -795,6 +802,87 @@ impl HubProcess {
     }
 }
 
+/// `--only memory`: figure (6) for one large document of each size, with a key made here, no
+/// broker.
+fn memory_only(args: &Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let generated = asw_sign::keygen::generate(
+        state("VN"),
+        asw_sign::keygen::KeyAlgorithm::Rsa2048,
+        1,
+        OffsetDateTime::now_utc(),
+    )?;
+    let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+    std::fs::write(&key, &generated.key_pem)?;
+    std::fs::write(&cert, &generated.cert_pem)?;
+    println!("aswhub benchmark on {}, figure (6) only", machine());
+    println!();
+    for row in big_documents(dir.path(), &key, &cert, &args.big_mb)? {
+        println!("{:<62} {:>14}  {}", row.figure, row.value, row.note);
+    }
+    Ok(())
+}
+
+/// (6) For each size in MB, an e-Form D of about that size validated and signed in a child
+/// process of its own, which reports its peak memory (see [`big_child`]).
+fn big_documents(
+    dir: &Path,
+    key: &Path,
+    cert: &Path,
+    sizes_mb: &[usize],
+) -> anyhow::Result<Vec<Row>> {
+    let (vn, th) = (state("VN"), state("TH"));
+    let mut rows = Vec::new();
+    for &target_mb in sizes_mb {
+        let (bytes, items) = big_document(vn, th, (target_mb * 1_000_000).saturating_sub(200_000))?;
+        let file = dir.join(format!("big-{target_mb}.xml"));
+        std::fs::write(&file, &bytes)?;
+        let child = |phase: &str| -> anyhow::Result<String> {
+            let out = Command::new(std::env::current_exe()?)
+                .arg("--big")
+                .arg(&file)
+                .args(["--big-phase", phase])
+                .env("ASW_BENCH_KEY", key)
+                .env("ASW_BENCH_CERT", cert)
+                .output()?;
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            if !out.status.success() {
+                bail!(
+                    "large document child ({phase}) failed: {text} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            Ok(text)
+        };
+        let both = child("both")?;
+        // Each phase alone in a fresh process: its own peak, without memory the other left.
+        let alone = |phase: &str| -> anyhow::Result<String> {
+            let text = child(phase)?;
+            Ok(text
+                .split(';')
+                .nth(1)
+                .and_then(|t| t.split(" above").next())
+                .unwrap_or("?")
+                .trim()
+                .trim_start_matches("peak ")
+                .to_owned())
+        };
+        let (validate, sign) = (alone("validate")?, alone("sign")?);
+        rows.push(Row {
+            figure: format!(
+                "(6) validate + sign one {:.1} MB e-Form D ({items} items)",
+                bytes.len() as f64 / 1e6
+            ),
+            value: both.split(';').next().unwrap_or("?").to_owned(),
+            note: format!(
+                "{}; alone: validate {validate}, sign {sign}",
+                both.split(';').nth(1).unwrap_or("").trim()
+            ),
+        });
+    }
+    Ok(rows)
+}
+
 /// An e-Form D of about `bytes` bytes (compact XML), and its item count.
 fn big_document(
     from: MemberState,
@@ -817,8 +905,13 @@ fn big_document(
     ))
 }
 
-/// Child mode: read one large document, validate and sign it, print "PEAK; details".
-fn big_child(file: &Path) -> anyhow::Result<()> {
+/// Child mode: read one large document, validate and/or sign it, print "PEAK; details".
+///
+/// Peak memory is the kernel's high-water mark of this process's resident set (`VmHWM`), so it
+/// counts every allocation that was touched, Rust's and libxml2's or libxmlsec1's alike, and
+/// is taken above what the process held once the document was read (the input bytes, the
+/// compiled schemas, the key).
+fn big_child(file: &Path, phase: Phase) -> anyhow::Result<()> {
     let key = std::fs::read(std::env::var("ASW_BENCH_KEY")?)?;
     let cert = std::fs::read(std::env::var("ASW_BENCH_CERT")?)?;
     let mut validator = asw_schema::Validator::new()?;
@@ -827,11 +920,17 @@ fn big_child(file: &Path) -> anyhow::Result<()> {
     std::fs::File::open(file)?.read_to_end(&mut bytes)?;
     let before = status_kb("VmHWM:").max(status_kb("VmRSS:"));
     let started = Instant::now();
-    if let Err(problems) = validator.validate(&bytes) {
+    if phase != Phase::Sign
+        && let Err(problems) = validator.validate(&bytes)
+    {
         bail!("the large document is invalid: {:?}", problems.first());
     }
     let validated = started.elapsed();
-    let signed = signer.sign(&bytes)?;
+    let signed = if phase == Phase::Validate {
+        0
+    } else {
+        signer.sign(&bytes)?.len()
+    };
     let took = started.elapsed();
     let peak = status_kb("VmHWM:");
     let grew = peak.saturating_sub(before) as f64 * 1024.0;
@@ -843,7 +942,7 @@ fn big_child(file: &Path) -> anyhow::Result<()> {
         took.as_secs_f64() * 1000.0,
         validated.as_secs_f64() * 1000.0,
         (took - validated).as_secs_f64() * 1000.0,
-        signed.len()
+        signed
     );
     Ok(())
 }

@@ -190,6 +190,9 @@ impl Worker {
                 refusals: problems.iter().map(Refusal::from_problem).collect(),
             })?;
         let header = valid.header().clone();
+        // The element tree is not needed any more: free it before the signer parses the document
+        // again (on a large document it is several times its size).
+        drop(valid);
         let mut refusals = Vec::new();
         if routing_key != names::outbound_key(header.kind) {
             refusals.push(Refusal::new(

@@ -522,9 +522,15 @@ impl<'a> TreeBuilder<'a> {
     }
 
     fn close(&mut self, frame: Frame, offset: usize) -> Result<(), ModelError> {
-        let Frame::Built(element) = frame else {
+        let Frame::Built(mut element) = frame else {
             return Ok(());
         };
+        // The element is complete: give back what growing by doubling over-allocated (an item
+        // with 9 children would otherwise keep room for 16; on a document of thousands of items
+        // that is more than the rest of the tree).
+        element.children.shrink_to_fit();
+        element.attributes.shrink_to_fit();
+        element.text.shrink_to_fit();
         if self.stack.len() == 1 {
             self.positions.push(self.root_children.saturating_sub(1));
         }

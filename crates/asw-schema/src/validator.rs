@@ -106,11 +106,17 @@ impl Validator {
         bytes: &[u8],
         now: OffsetDateTime,
     ) -> Result<Validated, Vec<Problem>> {
-        // 1. The bounded reader: refuses DTDs, entities, oversize, deep nesting, non-UTF-8.
-        let root = xml::parse(bytes, &self.limits).map_err(|e| vec![Problem::from(e)])?;
+        // The phases are ordered so that no two copies of a large document are alive at once:
+        // a streaming check, libxml2's DOM (freed after XSD validation), then the reader's tree.
+        // 1. The bounded reader, building nothing: refuses DTDs, entities, oversize, deep
+        //    nesting, non-UTF-8, before libxml2 sees the bytes.
+        xml::parse_selected(bytes, &self.limits, &|_: &str, _: &str| false)
+            .map_err(|e| vec![Problem::from(e)])?;
         // 2. XSD validation by libxml2, with no network, no DTD, no entity substitution, no recovery.
         self.check_schema(bytes)?;
-        // 3. Business rules on the tree.
+        // 3. Business rules on the reader's tree, built now that the DOM is gone (the same
+        //    reader on the same bytes: it accepts them again).
+        let root = xml::parse(bytes, &self.limits).map_err(|e| vec![Problem::from(e)])?;
         let header = Header::from_message(&root).map_err(|e: ModelError| vec![Problem::from(e)])?;
         let problems = rules::check(&header, &root, now);
         if problems.is_empty() {
@@ -128,6 +134,8 @@ impl Validator {
             no_warning: true,
             no_net: true,
             huge: false,
+            // Short texts (codes, numbers, dates) stored in the node itself: a smaller DOM.
+            compact: true,
             ..ParserOptions::default()
         };
         let document = self

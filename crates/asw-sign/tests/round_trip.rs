@@ -225,3 +225,25 @@ fn signers_and_verifiers_work_on_several_threads() {
     assert_eq!(proofs.len(), 40);
     assert!(proofs.iter().all(|v| v.signer() == v.header().sender));
 }
+
+/// A document of many chunks (libxml2 reads the input and writes the output a few KB at a time):
+/// the signed document is whole, verifies, and holds the same elements as the input.
+#[test]
+fn a_large_document_is_read_and_written_whole() {
+    let vn = party("VN", KeyAlgorithm::EcP256);
+    let signer = Signer::new(&vn.key_pem, &vn.cert_pem).unwrap();
+    let trust = Arc::new(TrustStore::from_pem([(vn.state, vn.cert_pem.as_slice())]).unwrap());
+    let verifier = Verifier::new(trust).unwrap();
+    let unsigned = sample_message(DocumentKind::FormD, "VN", "TH", 400);
+    assert!(unsigned.len() > 100_000, "{} bytes", unsigned.len());
+    let signed = signer.sign(&unsigned).unwrap();
+    assert!(signed.len() > unsigned.len());
+    verifier.verify(&signed, now()).unwrap();
+    let before = xml::parse(&unsigned, &Limits::default()).unwrap();
+    let after = xml::parse(&signed, &Limits::default()).unwrap();
+    assert_eq!(
+        after.children[..after.children.len() - 1],
+        before.children[..]
+    );
+    assert_schema_valid(&signed);
+}
