@@ -257,7 +257,13 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             .ok()
             .and_then(|accepted| {
                 let header = accepted.verified.header();
-                w.receipt(header, header.sender, accepted.reference.as_deref(), &[], now)
+                w.receipt(
+                    header,
+                    header.sender,
+                    accepted.reference.as_deref(),
+                    &[],
+                    now,
+                )
             })
             .is_some_and(|receipt| receipt.is_ok())
     })
