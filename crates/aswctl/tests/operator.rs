@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use asw_amqp::{ConfirmingPublisher, HeaderValue, Properties};
-use asw_e2e::{document, publish_as_partner, state, testbed, url_as};
+use asw_e2e::{document, publish_as_partner, state, testbed, testbed_with, url_as};
 use asw_gateway::testbed::{Received, Testbed};
 use asw_journal::{Direction, Journal, Reason, SqliteJournal, State};
 use asw_model::document::Message as Document;
@@ -620,5 +620,87 @@ async fn an_outbound_document_parked_after_its_retries_is_sent_once_when_replaye
     assert!(left.is_empty(), "still parked: {left:?}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(count(&tb, th, "formd.VN", id), 1);
+    tb.stop_and_clean().await;
+}
+
+/// A document the partner never answers is listed by `messages list --state awaiting-ack`, in
+/// the table and in JSON, with the resend in its history; other states do not list it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_without_a_receipt_are_listed_as_awaiting_ack() {
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |options| {
+        // Pull mode and nobody pulling: the partner never answers.
+        options.pull = true;
+        options.acks = Some(asw_gateway::config::AcksConfig {
+            timeout: Duration::from_secs(1),
+            resend: 1,
+            check_every: Duration::from_millis(200),
+        });
+    })
+    .await;
+    let vn = state("VN");
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    tb.send(
+        vn,
+        DocumentKind::FormD,
+        form_d.to_xml().expect("xml").as_bytes(),
+    )
+    .await
+    .expect("send");
+    let shown = until_state(&tb, vn, id, "awaiting-ack").await;
+    // The resend (at most one) comes a timeout after the report.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let shown = ctl(
+            &tb,
+            vn,
+            &["messages", "show", &id.to_string(), "--format", "json"],
+        )
+        .await;
+        if events(&shown.json()[0]["history"]).contains(&pair("resent", "awaiting-ack")) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no resend: {shown:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(shown["kind"], "formd", "{shown}");
+
+    let listed = ctl(
+        &tb,
+        vn,
+        &[
+            "messages",
+            "list",
+            "--state",
+            "awaiting-ack",
+            "--format",
+            "json",
+        ],
+    )
+    .await;
+    listed.assert_code(0);
+    assert_eq!(
+        ids(listed.json().as_array().expect("array")),
+        [id.to_string()]
+    );
+    let table = ctl(&tb, vn, &["messages", "list", "--state", "awaiting-ack"]).await;
+    table.assert_code(0);
+    assert!(
+        table.stdout.contains(&id.to_string()) && table.stdout.contains("awaiting-ack"),
+        "{table:#?}"
+    );
+    let queued = ctl(
+        &tb,
+        vn,
+        &["messages", "list", "--state", "queued", "--format", "json"],
+    )
+    .await;
+    assert!(
+        !ids(queued.json().as_array().expect("array")).contains(&id.to_string()),
+        "{queued:#?}"
+    );
     tb.stop_and_clean().await;
 }
