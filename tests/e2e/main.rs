@@ -8,7 +8,7 @@ use std::time::Duration;
 use asw_e2e::{
     document, publish_as_partner, publish_as_partner_with, state, take, testbed, testbed_with,
 };
-use asw_gateway::testbed::Received;
+use asw_gateway::testbed::{Received, taken_by_deduplicating_back_office};
 use asw_model::DocumentKind;
 use asw_route::{Permissions, names};
 use asw_sign::Signer;
@@ -30,16 +30,12 @@ fn outcome(m: &Received, key: &str, id: uuid::Uuid, what: &str) -> bool {
 /// How many copies of `id` a back-office takes, in arrival order, when it drops the copies the
 /// hub marks as possible duplicates of a message id it has already taken.
 fn taken_by_back_office(received: &[Received], key: &str, id: uuid::Uuid) -> usize {
-    received
-        .iter()
-        .filter(|m| is_doc(m, key, id))
-        .fold(0, |taken, m| {
-            if taken > 0 && m.possible_duplicate() {
-                taken
-            } else {
-                taken + 1
-            }
-        })
+    taken_by_deduplicating_back_office(
+        received
+            .iter()
+            .filter(|m| is_doc(m, key, id))
+            .map(Received::possible_duplicate),
+    )
 }
 
 fn count(received: &[Received], key: &str, id: uuid::Uuid) -> usize {

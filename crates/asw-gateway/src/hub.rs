@@ -648,10 +648,7 @@ async fn retry(
                 header.as_ref().map(|h| h.receiver),
                 started,
             );
-            outcome.reasons = vec![OutcomeReason {
-                code: refusals[0].code.clone(),
-                text: refusals[0].text.clone(),
-            }];
+            outcome.reasons = vec![OutcomeReason::from(&refusals[0])];
             publish_outcome(publisher, &outcome).await?;
         }
         return acker.ack().await;
@@ -804,13 +801,7 @@ async fn outbound(
                 header.as_ref().map(|h| h.receiver),
                 started,
             );
-            outcome.reasons = refusals
-                .iter()
-                .map(|r| OutcomeReason {
-                    code: r.code.clone(),
-                    text: r.text.clone(),
-                })
-                .collect();
+            outcome.reasons = refusals.iter().map(OutcomeReason::from).collect();
             publish_outcome(publisher, &outcome).await?;
             acker.ack().await
         }
@@ -1371,10 +1362,7 @@ async fn overdue_receipt(
             .summary
             .reason
             .iter()
-            .map(|r| OutcomeReason {
-                code: r.code.clone(),
-                text: r.text.clone(),
-            })
+            .map(OutcomeReason::from)
             .collect();
         publish_outcome(publisher, &outcome).await?;
         counters.document(

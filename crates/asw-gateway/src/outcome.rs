@@ -48,6 +48,24 @@ pub struct OutcomeReason {
     pub text: String,
 }
 
+impl From<&crate::process::Refusal> for OutcomeReason {
+    fn from(refusal: &crate::process::Refusal) -> OutcomeReason {
+        OutcomeReason {
+            code: refusal.code.clone(),
+            text: refusal.text.clone(),
+        }
+    }
+}
+
+impl From<&asw_journal::Reason> for OutcomeReason {
+    fn from(reason: &asw_journal::Reason) -> OutcomeReason {
+        OutcomeReason {
+            code: reason.code.clone(),
+            text: reason.text.clone(),
+        }
+    }
+}
+
 impl Outcome {
     /// A new outcome at `at`.
     pub fn new(

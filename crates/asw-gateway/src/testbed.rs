@@ -100,11 +100,29 @@ impl Received {
 
     /// True when the hub marked it a possible duplicate ([`names::HEADER_POSSIBLE_DUPLICATE`]).
     pub fn possible_duplicate(&self) -> bool {
-        matches!(
-            self.properties.header(names::HEADER_POSSIBLE_DUPLICATE),
-            Some(asw_amqp::HeaderValue::Bool(true))
-        )
+        marked_possible_duplicate(&self.properties)
     }
+}
+
+/// True when a delivery's properties mark it a possible duplicate
+/// ([`names::HEADER_POSSIBLE_DUPLICATE`]).
+pub fn marked_possible_duplicate(properties: &Properties) -> bool {
+    matches!(
+        properties.header(names::HEADER_POSSIBLE_DUPLICATE),
+        Some(asw_amqp::HeaderValue::Bool(true))
+    )
+}
+
+/// How many of the copies of one message id, given in arrival order as whether each was marked a
+/// possible duplicate, a back-office takes when it drops the marked copies of an id it has taken.
+pub fn taken_by_deduplicating_back_office(marks: impl IntoIterator<Item = bool>) -> usize {
+    marks.into_iter().fold(0, |taken, marked| {
+        if taken > 0 && marked {
+            taken
+        } else {
+            taken + 1
+        }
+    })
 }
 
 struct BackOffice {
@@ -426,5 +444,25 @@ impl Testbed {
             }
         })
         .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::taken_by_deduplicating_back_office as taken;
+
+    #[test]
+    fn a_deduplicating_back_office_drops_only_marked_copies_of_ids_it_has_taken() {
+        assert_eq!(taken([]), 0);
+        assert_eq!(taken([false]), 1);
+        assert_eq!(taken([true]), 1, "a marked copy of an unseen id is new");
+        assert_eq!(taken([false, true, true]), 1);
+        assert_eq!(taken([true, true]), 1);
+        assert_eq!(
+            taken([false, false]),
+            2,
+            "an unmarked second copy is taken again"
+        );
+        assert_eq!(taken([true, false]), 2);
     }
 }

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use asw_amqp::{ConfirmingPublisher, Consumer, Outgoing, Properties};
 use asw_gateway::config::HubConfig;
-use asw_gateway::testbed::{Testbed, TestbedOptions, partner_password};
+use asw_gateway::testbed::{
+    Testbed, TestbedOptions, marked_possible_duplicate, partner_password,
+    taken_by_deduplicating_back_office,
+};
 use asw_journal::{Direction, Filter, Journal, State};
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
@@ -338,13 +341,7 @@ impl Stream {
                 .and_then(|v| v.as_str())
                 .unwrap_or("(none)")
                 .to_owned();
-            let marked = matches!(
-                delivery
-                    .message
-                    .properties
-                    .header(names::HEADER_POSSIBLE_DUPLICATE),
-                Some(asw_amqp::HeaderValue::Bool(true))
-            );
+            let marked = marked_possible_duplicate(&delivery.message.properties);
             copies.entry(id).or_default().push(marked);
             delivery.acker.ack().await.expect("ack");
         }
@@ -375,13 +372,7 @@ impl Stream {
         let mut twice = 0;
         for (id, marks) in copies {
             let n = marks.len();
-            let taken = marks.iter().fold(0, |taken, &marked| {
-                if taken > 0 && marked {
-                    taken
-                } else {
-                    taken + 1
-                }
-            });
+            let taken = taken_by_deduplicating_back_office(marks.iter().copied());
             assert_eq!(
                 taken, 1,
                 "{id}: copies marked as possible duplicates {marks:?}; a back-office dropping the \
