@@ -136,6 +136,28 @@ impl ConfirmingPublisher {
         self.publish_drafts(&drafts).await
     }
 
+    /// `confirm`, or an error as soon as the channel is found closed (checked every 100 ms): a
+    /// confirm never comes on a dead connection, and waiting out the confirm timeout would only
+    /// hold the caller (a lane the hub wants back to reconnect).
+    async fn until_closed(&self, confirm: PublisherConfirm) -> Result<Confirmation, lapin::Error> {
+        tokio::pin!(confirm);
+        let mut check = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                confirmed = &mut confirm => return confirmed,
+                _ = check.tick() => {
+                    if !self.channel.is_open() {
+                        return Err(lapin::ErrorKind::InvalidChannelState(
+                            lapin::ChannelState::Closed,
+                            "the channel closed before the broker confirmed",
+                        )
+                        .into());
+                    }
+                }
+            }
+        }
+    }
+
     async fn publish_drafts(&mut self, drafts: &[Draft<'_>]) -> Vec<Result<(), PublishError>> {
         if self.unsettled {
             self.settle().await;
@@ -179,7 +201,8 @@ impl ConfirmingPublisher {
         let mut timed_out = false;
         for (index, confirm) in pending {
             let draft = &drafts[index];
-            let outcome = match tokio::time::timeout_at(deadline, confirm).await {
+            let outcome = match tokio::time::timeout_at(deadline, self.until_closed(confirm)).await
+            {
                 Err(_) => {
                     timed_out = true;
                     Err(self.timeout("confirm a publish", draft))
