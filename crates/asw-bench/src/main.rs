@@ -63,9 +63,9 @@ struct Args {
     /// Documents signed and verified one process each by `xmlsec1`.
     #[arg(long, default_value_t = 50)]
     xmlsec1_docs: usize,
-    /// Run only these figures (comma-separated) instead of the whole benchmark. `memory`: the
-    /// peak memory and time to validate and sign one large e-Form D, figure (6) for the sizes of
-    /// `--big-mb`; needs no broker.
+    /// Run only these figures (comma-separated) instead of the whole benchmark; figures not run
+    /// print as NaN. `memory` alone: the peak memory and time to validate and sign one large
+    /// e-Form D, figure (6) for the sizes of `--big-mb`; needs no broker.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Figure>,
     /// Sizes in MB of the large e-Form D of figure (6) (each 0.2 MB less, to stay under the
@@ -92,11 +92,30 @@ enum Phase {
     Sign,
 }
 
-/// Figures that can be run alone with `--only`.
+/// Figures that can be run alone with `--only` (the ceiling (1) always runs: the ratios need it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Figure {
+    /// (2) The bare broker relay.
+    Relay,
+    /// (3) The hub outbound.
+    Outbound,
+    /// (4) The hub inbound.
+    Inbound,
+    /// (5) Latency at the offered rate.
+    Latency,
+    /// (6) The hub's peak RSS with many documents queued.
+    Rss,
     /// (6) Peak memory and time to validate and sign one large e-Form D.
     Memory,
+    /// (7) The `xmlsec1` command per document.
+    Xmlsec1,
+}
+
+impl Args {
+    /// True if figure `f` is to be measured in this run.
+    fn wants(&self, f: Figure) -> bool {
+        self.only.is_empty() || self.only.contains(&f)
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -299,7 +318,11 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     // (2) A bare relay: consume -> publish with confirms -> ack, the hub's prefetch and lanes.
     let vn_url = format!("{}/{}", testbed.options().amqp, testbed.options().vhost(vn));
     let admin = asw_amqp::connect(&vn_url, "bench").await?;
-    let relay = relay(&admin, &outbound_docs, args.prefetch).await?;
+    let relay = if args.wants(Figure::Relay) {
+        relay(&admin, &outbound_docs, args.prefetch).await?
+    } else {
+        f64::NAN
+    };
     rows.push(Row {
         figure: format!(
             "(2) bare broker relay, prefetch {}, {LANES} lanes",
@@ -327,20 +350,28 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         .context("VN configuration")?
         .to_owned();
     let mut hub = HubProcess::start(&config)?;
+    println!("hub started: process {}", hub.child.id());
 
     // (3) Outbound through the hub: back-office publishes, the partner queue receives.
-    let arrivals = Arrivals::start(&admin, &names::partner_out_queue(th), args.prefetch).await?;
-    let started = Instant::now();
-    publish_all(
-        &admin,
-        names::OUTBOUND_EXCHANGE,
-        "formd",
-        &outbound_docs,
-        None,
-    )
-    .await?;
-    arrivals.wait_for(n, Duration::from_secs(600)).await?;
-    let outbound = rate(n, started.elapsed());
+    let outbound = if args.wants(Figure::Outbound) {
+        let arrivals =
+            Arrivals::start(&admin, &names::partner_out_queue(th), args.prefetch).await?;
+        let started = Instant::now();
+        publish_all(
+            &admin,
+            names::OUTBOUND_EXCHANGE,
+            "formd",
+            &outbound_docs,
+            None,
+        )
+        .await?;
+        arrivals.wait_for(n, Duration::from_secs(600)).await?;
+        let outbound = rate(n, started.elapsed());
+        arrivals.stop().await;
+        outbound
+    } else {
+        f64::NAN
+    };
     rows.push(Row {
         figure: "(3) hub outbound: asw.outbound -> asw.partner.out.TH".into(),
         value: format!("{outbound:.0}/s"),
@@ -359,18 +390,22 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         testbed.options().vhost(vn)
     );
     let partner = asw_amqp::connect(&partner_url, "bench partner").await?;
-    let delivered = Arrivals::start(&admin, "bench.backoffice", args.prefetch).await?;
-    let started = Instant::now();
-    publish_all(
-        &partner,
-        names::PARTNER_IN_EXCHANGE,
-        "TH",
-        &inbound_docs,
-        Some(&names::partner_user(th)),
-    )
-    .await?;
-    delivered.wait_for(n, Duration::from_secs(600)).await?;
-    let inbound = rate(n, started.elapsed());
+    let inbound = if args.wants(Figure::Inbound) {
+        let delivered = Arrivals::start(&admin, "bench.backoffice", args.prefetch).await?;
+        let started = Instant::now();
+        publish_all(
+            &partner,
+            names::PARTNER_IN_EXCHANGE,
+            "TH",
+            &inbound_docs,
+            Some(&names::partner_user(th)),
+        )
+        .await?;
+        delivered.wait_for(n, Duration::from_secs(600)).await?;
+        rate(n, started.elapsed())
+    } else {
+        f64::NAN
+    };
     rows.push(Row {
         figure: "(4) hub inbound: asw.partner.in -> back-office queue".into(),
         value: format!("{inbound:.0}/s"),
@@ -385,6 +420,59 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     // Receipts to TH accumulated in asw.partner.out.TH: counted by `arrivals` too; ignore them.
 
     // (5) Latency at a fixed offered rate: back-office publish to arrival in the partner queue.
+    let p99 = if args.wants(Figure::Latency) {
+        latency(args, &admin, &mut rows).await?
+    } else {
+        f64::NAN
+    };
+    hub.stop()?;
+
+    // (6) RSS with many documents queued: queue them first, then let a fresh hub work on them.
+    let rss_mb = if args.wants(Figure::Rss) {
+        rss(args, &admin, &config, &outbound_docs, &mut rows).await?
+    } else {
+        f64::NAN
+    };
+    let _ = admin.close().await;
+
+    if args.wants(Figure::Memory) {
+        // (6) One large e-Form D: peak memory to validate and sign it, and time, by size.
+        rows.extend(big_documents(
+            dir,
+            &dir.join("vn/key.pem"),
+            &dir.join("vn/cert.pem"),
+            &args.big_mb,
+        )?);
+    }
+    // (7) What a script-based integration would do: one xmlsec1 process per document.
+    if args.wants(Figure::Xmlsec1) {
+        let (sign_rate, verify_rate) = xmlsec1(dir, &inbound_docs, args.xmlsec1_docs)?;
+        rows.push(Row {
+            figure: "(7) xmlsec1 command per document: sign / verify".into(),
+            value: format!("{sign_rate:.0}/{verify_rate:.0} per s"),
+            note: format!(
+                "hub outbound is {:.0}x, inbound {:.0}x",
+                outbound / sign_rate,
+                inbound / verify_rate
+            ),
+        });
+    }
+    Ok(Results {
+        rows,
+        outbound,
+        inbound,
+        outbound_ceiling,
+        inbound_ceiling,
+        p99_ms: p99,
+        rss_mb,
+    })
+}
+
+/// (5) Offers documents at `args.rate` for `args.latency_seconds` and adds the latency row;
+/// returns the p99 in milliseconds.
+async fn latency(args: &Args, admin: &Connection, rows: &mut Vec<Row>) -> anyhow::Result<f64> {
+    let (vn, th) = (state("VN"), state("TH"));
+    let n = args.docs;
     let total = usize::try_from(u64::from(args.rate) * args.latency_seconds).unwrap_or(usize::MAX);
     println!("latency: {} documents at {}/s...", total, args.rate);
     let latency_docs: Vec<(String, Vec<u8>)> = (0..total)
@@ -396,9 +484,8 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             ))
         })
         .collect::<Result<_, _>>()?;
-    let timed = Arrivals::start(&admin, &names::partner_out_queue(th), args.prefetch).await?;
-    arrivals.stop().await;
-    let sent = offer(&admin, &latency_docs, args.rate).await?;
+    let timed = Arrivals::start(admin, &names::partner_out_queue(th), args.prefetch).await?;
+    let sent = offer(admin, &latency_docs, args.rate).await?;
     timed.wait_for_ids(&sent, Duration::from_secs(120)).await?;
     let mut latencies: Vec<f64> = timed.latencies_ms(&sent).await;
     latencies.sort_by(f64::total_cmp);
@@ -422,15 +509,24 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         note: "back-office publish -> partner queue".into(),
     });
     timed.stop().await;
-    hub.stop()?;
+    Ok(p99)
+}
 
-    // (6) RSS with many documents queued: queue them first, then let a fresh hub work on them.
+/// (6) Queues `args.rss_docs` documents, runs a fresh hub on them and samples its peak RSS; adds
+/// the row and returns the peak in MB.
+async fn rss(
+    args: &Args,
+    admin: &Connection,
+    config: &Path,
+    outbound_docs: &[Vec<u8>],
+    rows: &mut Vec<Row>,
+) -> anyhow::Result<f64> {
     println!("rss: queueing {} documents...", args.rss_docs);
     let mut queued = 0;
     while queued < args.rss_docs {
         let batch = (args.rss_docs - queued).min(outbound_docs.len());
         publish_all(
-            &admin,
+            admin,
             names::OUTBOUND_EXCHANGE,
             "formd",
             &outbound_docs[..batch],
@@ -439,7 +535,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         .await?;
         queued += batch;
     }
-    let mut hub = HubProcess::start(&config)?;
+    let mut hub = HubProcess::start(config)?;
     let deadline = Instant::now() + Duration::from_secs(args.rss_seconds);
     let mut peak = 0u64;
     while Instant::now() < deadline {
@@ -457,37 +553,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         value: format!("{rss_mb:.1} MB"),
         note: "VmHWM of the aswhub process, sampled every 200 ms".into(),
     });
-    let _ = admin.close().await;
-
-    // (6) One large e-Form D: peak memory to validate and sign it, and time, by size.
-    rows.extend(big_documents(
-        dir,
-        &dir.join("vn/key.pem"),
-        &dir.join("vn/cert.pem"),
-        &args.big_mb,
-    )?);
-
-    // (7) What a script-based integration would do: one xmlsec1 process per document.
-    let (sign_rate, verify_rate) = xmlsec1(dir, &inbound_docs, args.xmlsec1_docs)?;
-    rows.push(Row {
-        figure: "(7) xmlsec1 command per document: sign / verify".into(),
-        value: format!("{sign_rate:.0}/{verify_rate:.0} per s"),
-        note: format!(
-            "hub outbound is {:.0}x, inbound {:.0}x",
-            outbound / sign_rate,
-            inbound / verify_rate
-        ),
-    });
-
-    Ok(Results {
-        rows,
-        outbound,
-        inbound,
-        outbound_ceiling,
-        inbound_ceiling,
-        p99_ms: p99,
-        rss_mb,
-    })
+    Ok(rss_mb)
 }
 
 fn quorum(name: &str) -> Queue {

@@ -205,14 +205,14 @@ pub fn outbound(
         }
     };
     let id = signed.header.message_id;
-    match journal.record(
-        Direction::Outbound,
-        &signed.header,
-        bytes,
-        State::Received,
-        now,
-    ) {
-        Ok(Recorded::New) => {}
+    match journal.record_signed(&signed.header, bytes, &signed.bytes, now) {
+        // Recorded and signed in one journal write.
+        Ok(Recorded::New) => {
+            return OutboundPlan::Publish(Send {
+                header: signed.header,
+                bytes: signed.bytes,
+            });
+        }
         Ok(Recorded::Existing(record)) => {
             let state = record.summary.state;
             if state != State::Received && state != State::Signed {
@@ -312,8 +312,13 @@ pub fn inbound(
         accepted.verified.fingerprint().to_owned(),
     );
     let mut possible_duplicate = false;
+    // First seen now: no answer to it can have been journaled yet.
+    let mut first_seen = false;
     let deliver = match journal.record(Direction::Inbound, &header, bytes, State::Verified, now) {
-        Ok(Recorded::New) => true,
+        Ok(Recorded::New) => {
+            first_seen = true;
+            true
+        }
         Ok(Recorded::Existing(record)) => match record.summary.state {
             State::Verified | State::Received
                 if claimed_by_another(journal, &record, now, abandoned) =>
@@ -378,6 +383,7 @@ pub fn inbound(
             header.sender,
             accepted.reference.as_deref(),
             &[],
+            first_seen,
             now,
         ) {
             Ok(receipt) => receipt,
@@ -452,6 +458,7 @@ fn refuse(
                 sender,
                 refused.reference.as_deref(),
                 &refused.refusals,
+                false,
                 now,
             ) {
                 Ok(r) => rejection = r,
@@ -472,6 +479,10 @@ fn refuse(
 /// already queued for the partner is sent again, the same bytes under the same id: the original
 /// came again because its sender is still waiting (its resend after a lost receipt), and the
 /// sender drops a copy it already has. `None` only when the answer was parked or discarded.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the answer's inputs: worker, journal, the original and what to say, when"
+)]
 fn own_answer(
     worker: &mut impl Work,
     journal: &dyn Journal,
@@ -479,15 +490,22 @@ fn own_answer(
     reply_to: MemberState,
     reference: Option<&str>,
     refusals: &[Refusal],
+    first_seen: bool,
     now: OffsetDateTime,
 ) -> Result<Option<Send>, String> {
     let Some(kind) = original.kind.ack_kind() else {
         return Ok(None);
     };
     let id = asw_model::reply::reply_message_id(original.message_id, kind);
-    let existing = journal
-        .get(Direction::Outbound, id)
-        .map_err(|e| e.to_string())?;
+    // The answer to a message first seen now cannot be journaled yet (and if it were, recording
+    // the new one below finds it): only look it up for a message seen before.
+    let existing = if first_seen {
+        None
+    } else {
+        journal
+            .get(Direction::Outbound, id)
+            .map_err(|e| e.to_string())?
+    };
     if let Some(record) = existing {
         return Ok(match record.summary.state {
             state if state.is_parked() => None,
@@ -501,13 +519,8 @@ fn own_answer(
         return Ok(None);
     };
     let (header, bytes) = signed.map_err(|r| format!("{} {}", r.code, r.text))?;
-    match journal.record(Direction::Outbound, &header, &bytes, State::Received, now) {
-        Ok(Recorded::New) => {
-            journal
-                .transition_signed(id, &bytes, now)
-                .map_err(|e| e.to_string())?;
-            Ok(Some(Send { header, bytes }))
-        }
+    match journal.record_signed(&header, &bytes, &bytes, now) {
+        Ok(Recorded::New) => Ok(Some(Send { header, bytes })),
         // Another process answered at the same moment: its answer is the one.
         Ok(Recorded::Existing(record)) => Ok(Some(Send {
             header,

@@ -161,6 +161,27 @@ pub trait Journal: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<Transition, JournalError>;
 
+    /// Records an outbound message seen for the first time and already signed, in one step:
+    /// what [`record`](Journal::record) in `received` with `original` followed by
+    /// [`transition_signed`](Journal::transition_signed) with `signed` do, with the same
+    /// history (`recorded`, then `received` -> `signed`). The digest compared with a later record
+    /// is that of `original` (the back-office bytes), as after those two calls. If the message was
+    /// recorded before, nothing is written and the answer is that of
+    /// [`record`](Journal::record): act on the existing state.
+    fn record_signed(
+        &self,
+        header: &Header,
+        original: &[u8],
+        signed: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<Recorded, JournalError> {
+        let recorded = self.record(Direction::Outbound, header, original, State::Received, at)?;
+        if matches!(recorded, Recorded::New) {
+            self.transition_signed(header.message_id, signed, at)?;
+        }
+        Ok(recorded)
+    }
+
     /// Counts one more failed attempt at the message's current stage and keeps the reason;
     /// returns the number of attempts. The state does not change.
     fn bump_attempts(

@@ -174,6 +174,11 @@ impl SqliteJournal {
         connection
             .pragma_update(None, "foreign_keys", true)
             .map_err(&error)?;
+        // Each operation runs in a savepoint: keep its rollback journal in memory, not in a
+        // temporary file.
+        connection
+            .pragma_update(None, "temp_store", "MEMORY")
+            .map_err(&error)?;
         migrate(&mut connection, path)?;
         Ok(SqliteJournal {
             open: Mutex::new(Open {
@@ -386,60 +391,44 @@ impl Journal for SqliteJournal {
         let digest: [u8; 32] = Sha256::digest(bytes).into();
         self.write(Operation::Record, key.subject(), |tx| {
             let at = encode_time(at)?;
-            let created_at = header.created_at.format(&Rfc3339).map_err(|e| {
-                Fault::Invalid(format!("cannot store CreatedAt {}: {e}", header.created_at))
-            })?;
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO messages (direction, message_id, kind, sender, receiver,
-                         correlation_id, version, created_at, state, attempts, first_seen,
-                         updated_at, digest)
-                     VALUES (:direction, :message_id, :kind, :sender, :receiver, :correlation_id,
-                         :version, :created_at, :state, 0, :at, :at, :digest)
-                     ON CONFLICT (direction, message_id) DO NOTHING",
-                )?
-                .execute(named_params! {
-                    ":direction": direction.as_str(),
-                    ":message_id": key.id,
-                    ":kind": header.kind.as_str(),
-                    ":sender": header.sender.code(),
-                    ":receiver": header.receiver.code(),
-                    ":correlation_id": header.correlation_id.map(|id| id.to_string()),
-                    ":version": header.version,
-                    ":created_at": created_at,
-                    ":state": state.as_str(),
-                    ":at": at,
-                    ":digest": &digest[..],
-                })?;
-            if inserted == 1 {
-                tx.prepare_cached(
-                    "INSERT INTO bodies (direction, message_id, bytes)
-                     VALUES (:direction, :message_id, :bytes)",
-                )?
-                .execute(named_params! {
-                    ":direction": direction.as_str(),
-                    ":message_id": key.id,
-                    ":bytes": bytes,
-                })?;
-                append_history(
-                    tx,
-                    &key,
-                    Event::Recorded,
-                    None,
-                    state,
-                    &at,
-                    None,
-                    &self.actor,
-                )?;
-                return Ok(Recorded::New);
-            }
-            let existing = select_record(tx, &key)?.ok_or(Fault::LostRace)?;
-            let fields = differences(&existing.summary, header, &digest);
-            Ok(if fields.is_empty() {
-                Recorded::Existing(Box::new(existing))
-            } else {
-                Recorded::Conflict(Box::new(Conflict { existing, fields }))
-            })
+            insert_record(
+                tx,
+                &key,
+                header,
+                &digest,
+                bytes,
+                &[(None, state)],
+                &at,
+                &self.actor,
+            )
+        })
+    }
+
+    fn record_signed(
+        &self,
+        header: &Header,
+        original: &[u8],
+        signed: &[u8],
+        at: OffsetDateTime,
+    ) -> Result<Recorded, JournalError> {
+        request::check_record(Direction::Outbound, header.message_id, State::Received)?;
+        let key = Key::new(Direction::Outbound, header.message_id);
+        let digest: [u8; 32] = Sha256::digest(original).into();
+        self.write(Operation::Record, key.subject(), |tx| {
+            let at = encode_time(at)?;
+            insert_record(
+                tx,
+                &key,
+                header,
+                &digest,
+                signed,
+                &[
+                    (None, State::Received),
+                    (Some(State::Received), State::Signed),
+                ],
+                &at,
+                &self.actor,
+            )
         })
     }
 
@@ -939,6 +928,80 @@ fn move_state(tx: &Connection, key: &Key, change: &Change<'_>) -> Result<Transit
         change.actor,
     )?;
     Ok(Transition::Moved { from: current })
+}
+
+/// Inserts a message seen for the first time with `bytes` and the history `steps` (the first is
+/// its recording, the others moves; the message ends in the last state), or compares it with
+/// the one recorded before.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the parts of a record: key, header, digest, bytes, history, time, actor"
+)]
+fn insert_record(
+    tx: &Connection,
+    key: &Key,
+    header: &Header,
+    digest: &[u8; 32],
+    bytes: &[u8],
+    steps: &[(Option<State>, State)],
+    at: &str,
+    actor: &str,
+) -> Result<Recorded, Fault> {
+    let Some(&(_, state)) = steps.last() else {
+        return Err(Fault::Invalid("a record needs a state".into()));
+    };
+    let created_at = header.created_at.format(&Rfc3339).map_err(|e| {
+        Fault::Invalid(format!("cannot store CreatedAt {}: {e}", header.created_at))
+    })?;
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO messages (direction, message_id, kind, sender, receiver,
+                 correlation_id, version, created_at, state, attempts, first_seen,
+                 updated_at, digest)
+             VALUES (:direction, :message_id, :kind, :sender, :receiver, :correlation_id,
+                 :version, :created_at, :state, 0, :at, :at, :digest)
+             ON CONFLICT (direction, message_id) DO NOTHING",
+        )?
+        .execute(named_params! {
+            ":direction": key.direction.as_str(),
+            ":message_id": key.id,
+            ":kind": header.kind.as_str(),
+            ":sender": header.sender.code(),
+            ":receiver": header.receiver.code(),
+            ":correlation_id": header.correlation_id.map(|id| id.to_string()),
+            ":version": header.version,
+            ":created_at": created_at,
+            ":state": state.as_str(),
+            ":at": at,
+            ":digest": &digest[..],
+        })?;
+    if inserted == 1 {
+        tx.prepare_cached(
+            "INSERT INTO bodies (direction, message_id, bytes)
+             VALUES (:direction, :message_id, :bytes)",
+        )?
+        .execute(named_params! {
+            ":direction": key.direction.as_str(),
+            ":message_id": key.id,
+            ":bytes": bytes,
+        })?;
+        for &(from, to) in steps {
+            let event = if from.is_none() {
+                Event::Recorded
+            } else {
+                Event::Moved
+            };
+            append_history(tx, key, event, from, to, at, None, actor)?;
+        }
+        return Ok(Recorded::New);
+    }
+    let existing = select_record(tx, key)?.ok_or(Fault::LostRace)?;
+    let fields = differences(&existing.summary, header, digest);
+    Ok(if fields.is_empty() {
+        Recorded::Existing(Box::new(existing))
+    } else {
+        Recorded::Conflict(Box::new(Conflict { existing, fields }))
+    })
 }
 
 /// The state and parked-from state of a message, if recorded.

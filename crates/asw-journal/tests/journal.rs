@@ -44,6 +44,7 @@ on_both_backends!(
     repeats_are_harmless,
     a_second_record_with_other_content_is_a_conflict_and_changes_nothing,
     outbound_keeps_the_first_signature_and_matches_redeliveries_by_the_back_office_bytes,
+    record_signed_is_record_then_sign_in_one_step,
     only_entry_states_can_be_recorded,
     answers_find_their_original_and_the_original_its_answers,
     list_filters_by_each_field_and_orders_by_update_time,
@@ -336,6 +337,72 @@ fn outbound_keeps_the_first_signature_and_matches_redeliveries_by_the_back_offic
     assert_eq!(stored.bytes, b"<signed>1</signed>");
     let sha256_of_empty_message = stored.summary.digest_hex();
     assert_eq!(sha256_of_empty_message.len(), 64);
+}
+
+fn record_signed_is_record_then_sign_in_one_step(journal: &dyn Journal) {
+    let h = header(DocumentKind::FormD, "VN", "TH");
+    let original = bytes_of(&h);
+    let id = h.message_id;
+    assert_eq!(
+        journal
+            .record_signed(&h, &original, b"<signed>1</signed>", t(1))
+            .expect("record signed"),
+        Recorded::New
+    );
+    let stored = journal
+        .get(Direction::Outbound, id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(stored.summary.state, State::Signed);
+    assert_eq!(stored.bytes, b"<signed>1</signed>");
+    let history: Vec<(Event, Option<State>, State)> = journal
+        .history(Direction::Outbound, id)
+        .expect("history")
+        .into_iter()
+        .map(|t| (t.event, t.from, t.to))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            (Event::Recorded, None, State::Received),
+            (Event::Moved, Some(State::Received), State::Signed),
+        ]
+    );
+    // A redelivery of the same back-office bytes finds the first signature, signed again or not.
+    let again = journal
+        .record_signed(&h, &original, b"<signed>2</signed>", t(2))
+        .expect("record signed again");
+    let Recorded::Existing(existing) = again else {
+        panic!("expected existing, got {again:?}");
+    };
+    assert_eq!(existing.bytes, b"<signed>1</signed>");
+    let Recorded::Existing(existing) = journal
+        .record(Direction::Outbound, &h, &original, State::Received, t(3))
+        .expect("record again")
+    else {
+        panic!("a plain record of the back-office bytes must match");
+    };
+    assert_eq!(existing.summary.state, State::Signed);
+    // Other back-office bytes under the same id: a conflict, and nothing changes.
+    let other = journal
+        .record_signed(&h, b"<other/>", b"<signed>3</signed>", t(4))
+        .expect("record other");
+    assert!(
+        matches!(&other, Recorded::Conflict(c) if c.fields == vec![Field::Bytes]),
+        "{other:?}"
+    );
+    let stored = journal
+        .get(Direction::Outbound, id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(stored.bytes, b"<signed>1</signed>");
+    assert_eq!(
+        journal
+            .history(Direction::Outbound, id)
+            .expect("history")
+            .len(),
+        2
+    );
 }
 
 fn only_entry_states_can_be_recorded(journal: &dyn Journal) {
