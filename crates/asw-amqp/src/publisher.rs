@@ -13,6 +13,10 @@ use crate::connection::error_chain;
 use crate::properties::short;
 use crate::{AmqpError, Channel, Properties};
 
+/// How long a confirm wait that found its channel closed still waits for the reason the broker
+/// gave, which arrives with the confirm's error just after the state changes.
+const CLOSE_REASON_GRACE: Duration = Duration::from_millis(500);
+
 /// How failed publishes are reported: one of [`AmqpError::Publish`] (channel closed or broker
 /// refused, e.g. a `user_id` that is not the connection's user), [`AmqpError::Nacked`],
 /// [`AmqpError::Returned`] (no queue bound for the key), [`AmqpError::Timeout`] or
@@ -136,7 +140,7 @@ impl ConfirmingPublisher {
         self.publish_drafts(&drafts).await
     }
 
-    /// `confirm`, or an error as soon as the channel is found closed (checked every 100 ms): a
+    /// `confirm`, or an error soon after the channel is found closed (checked every 100 ms): a
     /// confirm never comes on a dead connection, and waiting out the confirm timeout would only
     /// hold the caller (a lane the hub wants back to reconnect).
     async fn until_closed(&self, confirm: PublisherConfirm) -> Result<Confirmation, lapin::Error> {
@@ -147,6 +151,13 @@ impl ConfirmingPublisher {
                 confirmed = &mut confirm => return confirmed,
                 _ = check.tick() => {
                     if !self.channel.is_open() {
+                        // The broker's own reason (a 403, say) reaches the confirm just after
+                        // the channel state changes: give it a moment to arrive.
+                        if let Ok(confirmed) =
+                            tokio::time::timeout(CLOSE_REASON_GRACE, &mut confirm).await
+                        {
+                            return confirmed;
+                        }
                         return Err(lapin::ErrorKind::InvalidChannelState(
                             lapin::ChannelState::Closed,
                             "the channel closed before the broker confirmed",

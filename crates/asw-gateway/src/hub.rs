@@ -522,20 +522,44 @@ where
 /// Journals a move after the broker confirmed what it stands for. A failure here loses no
 /// message (the broker holds it); it is logged, and the state catches up on the next event.
 async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: State) {
-    let moved = on_journal(inner, move |_, j| {
-        j.transition(direction, id, to, None, now())
+    journal_moves(inner, vec![(direction, id, to)]).await;
+}
+
+/// Journals moves as [`journal_move`] does, sharing one commit.
+async fn journal_moves(inner: &Inner, moves: Vec<(Direction, uuid::Uuid, State)>) {
+    let results = on_journal(inner, move |_, j| {
+        let at = now();
+        let mut results = Vec::with_capacity(moves.len());
+        let committed = j.batch(&mut || {
+            results = moves
+                .iter()
+                .map(|&(direction, id, to)| (id, to, j.transition(direction, id, to, None, at)))
+                .collect();
+        });
+        (results, committed)
     })
     .await;
-    match moved {
-        Ok(Ok(t)) if t.reached() => {}
-        Ok(Ok(t)) => warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move."),
-        Ok(Err(e)) => {
-            inner.metrics.journal_error(JournalOperation::Move);
-            warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move.");
-        }
+    let (results, committed) = match results {
+        Ok(done) => done,
         Err(e) => {
             inner.metrics.journal_error(JournalOperation::Move);
-            warn!(message_id = %id, error = %e, "Cannot journal a move.");
+            warn!(error = %e, "Cannot journal a move.");
+            return;
+        }
+    };
+    if let Err(e) = committed {
+        inner.metrics.journal_error(JournalOperation::Move);
+        warn!(error = %e, "Cannot journal a move.");
+        return;
+    }
+    for (id, to, moved) in results {
+        match moved {
+            Ok(t) if t.reached() => {}
+            Ok(t) => warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move."),
+            Err(e) => {
+                inner.metrics.journal_error(JournalOperation::Move);
+                warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move.");
+            }
         }
     }
 }
@@ -919,14 +943,29 @@ async fn inbound(
                     .await
                     .inspect_err(|_| inner.abandoned.add(header.message_id))?;
             }
+            // The receipt goes out before the moves are journaled, so both share one commit. A
+            // crash in between sends the receipt again with the redelivery: the same bytes under
+            // the same id, which the partner drops as a copy.
+            if let Some(receipt) = &receipt {
+                publish_own(publisher, receipt)
+                    .await
+                    .inspect_err(|_| inner.abandoned.add(header.message_id))?;
+            }
+            let mut moves = Vec::with_capacity(2);
             if deliver {
-                journal_move(
-                    inner,
-                    Direction::Inbound,
-                    header.message_id,
-                    State::Delivered,
-                )
-                .await;
+                moves.push((Direction::Inbound, header.message_id, State::Delivered));
+            }
+            if let Some(receipt) = &receipt {
+                moves.push((
+                    Direction::Outbound,
+                    receipt.header.message_id,
+                    State::Queued,
+                ));
+            }
+            if !moves.is_empty() {
+                journal_moves(inner, moves).await;
+            }
+            if deliver {
                 inner.metrics.document(
                     metrics::Pipeline::Inbound,
                     DocumentOutcome::Delivered,
@@ -943,8 +982,8 @@ async fn inbound(
                 );
                 info!(message_id = %header.message_id, "Duplicate of a document already delivered; not delivered again.");
             }
-            if let Some(receipt) = receipt {
-                send_own(inner, publisher, &receipt).await?;
+            if let Some(receipt) = &receipt {
+                answered(inner, receipt);
             }
             acker.ack().await
         }
@@ -1017,14 +1056,7 @@ async fn send_own(
     publisher: &mut ConfirmingPublisher,
     send: &Send,
 ) -> Result<(), AmqpError> {
-    publisher
-        .publish(
-            names::PARTNER_OUT_EXCHANGE,
-            send.header.receiver.code(),
-            &send.bytes,
-            &document_properties(&send.header),
-        )
-        .await?;
+    publish_own(publisher, send).await?;
     journal_move(
         inner,
         Direction::Outbound,
@@ -1032,6 +1064,24 @@ async fn send_own(
         State::Queued,
     )
     .await;
+    answered(inner, send);
+    Ok(())
+}
+
+/// Publishes one of the hub's own signed answers to the partner queue, confirmed.
+async fn publish_own(publisher: &mut ConfirmingPublisher, send: &Send) -> Result<(), AmqpError> {
+    publisher
+        .publish(
+            names::PARTNER_OUT_EXCHANGE,
+            send.header.receiver.code(),
+            &send.bytes,
+            &document_properties(&send.header),
+        )
+        .await
+}
+
+/// Counts and logs an answer queued for the partner.
+fn answered(inner: &Inner, send: &Send) {
     inner.metrics.document(
         metrics::Pipeline::Inbound,
         DocumentOutcome::Answered,
@@ -1039,7 +1089,6 @@ async fn send_own(
         Some(send.header.kind),
     );
     info!(message_id = %send.header.message_id, kind = %send.header.kind, receiver = %send.header.receiver, "Answer queued for the partner.");
-    Ok(())
 }
 
 /// What a parked message's headers say about it.

@@ -163,8 +163,35 @@ fn journal_refusal(e: &JournalError) -> Refusal {
     }
 }
 
-/// Outbound: validate, check, sign, journal.
+/// Outbound: validate, check, sign, journal. The journal writes share one commit
+/// ([`Journal::batch`]); the plan is returned once they are durable.
 pub fn outbound(
+    worker: &mut impl Work,
+    journal: &dyn Journal,
+    abandoned: &Abandoned,
+    bytes: &[u8],
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> OutboundPlan {
+    let mut plan = None;
+    let committed = journal.batch(&mut || {
+        plan = Some(outbound_unbatched(
+            worker,
+            journal,
+            abandoned,
+            bytes,
+            routing_key,
+            now,
+        ));
+    });
+    match (committed, plan) {
+        (Ok(()), Some(plan)) => plan,
+        (Err(e), _) => OutboundPlan::Retry(e.to_string()),
+        (Ok(()), None) => OutboundPlan::Retry("the journal batch did not run".into()),
+    }
+}
+
+fn outbound_unbatched(
     worker: &mut impl Work,
     journal: &dyn Journal,
     abandoned: &Abandoned,
@@ -289,8 +316,37 @@ fn reason_of(refusals: &[Refusal]) -> Reason {
     }
 }
 
-/// Inbound: identity, verification, validation, duplicates, receipts, correlation.
+/// Inbound: identity, verification, validation, duplicates, receipts, correlation. The journal
+/// writes share one commit ([`Journal::batch`]); the plan is returned once they are durable.
 pub fn inbound(
+    worker: &mut impl Work,
+    journal: &dyn Journal,
+    abandoned: &Abandoned,
+    bytes: &[u8],
+    user_id: Option<&str>,
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> InboundPlan {
+    let mut plan = None;
+    let committed = journal.batch(&mut || {
+        plan = Some(inbound_unbatched(
+            worker,
+            journal,
+            abandoned,
+            bytes,
+            user_id,
+            routing_key,
+            now,
+        ));
+    });
+    match (committed, plan) {
+        (Ok(()), Some(plan)) => plan,
+        (Err(e), _) => InboundPlan::Retry(e.to_string()),
+        (Ok(()), None) => InboundPlan::Retry("the journal batch did not run".into()),
+    }
+}
+
+fn inbound_unbatched(
     worker: &mut impl Work,
     journal: &dyn Journal,
     abandoned: &Abandoned,

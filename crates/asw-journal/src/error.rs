@@ -139,6 +139,8 @@ pub enum Operation {
     List,
     /// Claiming messages whose receipt is overdue.
     ClaimOverdue,
+    /// Committing the writes of a batch ([`Journal::batch`](crate::Journal::batch)).
+    Batch,
 }
 
 impl fmt::Display for Operation {
@@ -156,6 +158,7 @@ impl fmt::Display for Operation {
             Operation::Answers => "answers lookup",
             Operation::List => "listing",
             Operation::ClaimOverdue => "overdue claim",
+            Operation::Batch => "batch commit",
         })
     }
 }

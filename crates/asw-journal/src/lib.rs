@@ -265,6 +265,18 @@ pub trait Journal: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<Vec<Overdue>, JournalError>;
 
+    /// Runs `f`, in which this thread uses this journal, so that the writes `f` makes share their
+    /// commits: with a backend that commits in groups (SQLite) each write inside `f` returns
+    /// before it is durable, and `batch` returns once everything `f` wrote is committed. Reads
+    /// inside `f` see its own writes. `Err` means some of what `f` wrote was not committed:
+    /// nothing `f` decided may be acted on (those writes are rolled back and a retry does them
+    /// again, as after a failed write). Other backends run `f` with each write committed on its
+    /// own. Nested batches on one thread are one batch.
+    fn batch(&self, f: &mut dyn FnMut()) -> Result<(), JournalError> {
+        f();
+        Ok(())
+    }
+
     /// Write transactions committed since the journal was opened, for metrics, when the backend
     /// counts them (one commit can carry the writes of several callers); `None` otherwise.
     fn commit_count(&self) -> Option<u64> {

@@ -220,6 +220,10 @@ impl SqliteJournal {
         self.arriving.fetch_sub(1, Ordering::SeqCst);
         let run = || {
             let (done, group) = added?;
+            if self.defer(&group) {
+                // In a batch: the batch waits for the commit.
+                return done;
+            }
             // Even an operation that failed waits for its group: the transaction must not stay
             // open (holding SQLite's write lock) for want of a committer.
             let committed = self.await_commit(&group);
@@ -335,12 +339,88 @@ impl SqliteJournal {
                 let open = self.lock();
                 (f(&open.connection)?, open.group.clone())
             };
-            if let Some(group) = group {
+            if let Some(group) = group
+                && !self.defer(&group)
+            {
                 self.await_commit(&group)?;
             }
             Ok(value)
         };
         run().map_err(|fault: Fault| fault.into_error(operation, subject))
+    }
+}
+
+impl SqliteJournal {
+    /// If this thread runs a batch on this journal, notes that the batch waits for `group` and
+    /// returns true.
+    fn defer(&self, group: &Arc<Group>) -> bool {
+        BATCH.with_borrow_mut(|batch| match batch {
+            Some(batch) if batch.journal == self.id() => {
+                if !batch.groups.iter().any(|g| Arc::ptr_eq(g, group)) {
+                    batch.groups.push(group.clone());
+                }
+                true
+            }
+            _ => false,
+        })
+    }
+
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Waits for the commit of every group of a batch's writes.
+    fn finish_batch(&self, groups: &[Arc<Group>]) -> Result<(), Fault> {
+        // Groups commit in order: once the last is committed, every earlier one has ended.
+        let mut outcome = match groups.last() {
+            Some(last) => self.await_commit(last),
+            None => Ok(()),
+        };
+        for group in groups {
+            if let Some(Err(failure)) = group.outcome.get()
+                && outcome.is_ok()
+            {
+                outcome = Err(Fault::Group(failure.clone()));
+            }
+        }
+        outcome
+    }
+}
+
+thread_local! {
+    /// The batch this thread runs, if any ([`Journal::batch`]).
+    static BATCH: std::cell::RefCell<Option<Batch>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A batch in progress: which journal, and the groups its writes joined.
+struct Batch {
+    journal: usize,
+    groups: Vec<Arc<Group>>,
+}
+
+/// Ends this thread's batch when dropped, even by a panic in the batch: the groups it joined are
+/// committed (an open transaction must not keep SQLite's write lock for want of a committer).
+struct BatchGuard<'a> {
+    journal: &'a SqliteJournal,
+    finished: bool,
+}
+
+impl BatchGuard<'_> {
+    fn finish(&mut self) -> Result<(), Fault> {
+        self.finished = true;
+        let groups = BATCH
+            .with_borrow_mut(Option::take)
+            .map(|b| b.groups)
+            .unwrap_or_default();
+        self.journal.finish_batch(&groups)
+    }
+}
+
+impl Drop for BatchGuard<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.finish();
+        }
     }
 }
 
@@ -376,6 +456,36 @@ struct GroupFailure {
 impl Journal for SqliteJournal {
     fn commit_count(&self) -> Option<u64> {
         Some(SqliteJournal::commits(self))
+    }
+
+    fn batch(&self, f: &mut dyn FnMut()) -> Result<(), JournalError> {
+        let nested = BATCH.with_borrow(|batch| batch.as_ref().map(|b| b.journal));
+        match nested {
+            Some(journal) if journal == self.id() => {
+                f();
+                return Ok(());
+            }
+            // A batch on another journal is running on this thread: this one commits on its own.
+            Some(_) => {
+                f();
+                return Ok(());
+            }
+            None => {}
+        }
+        BATCH.with_borrow_mut(|batch| {
+            *batch = Some(Batch {
+                journal: self.id(),
+                groups: Vec::new(),
+            });
+        });
+        let mut guard = BatchGuard {
+            journal: self,
+            finished: false,
+        };
+        f();
+        guard
+            .finish()
+            .map_err(|fault| fault.into_error(Operation::Batch, Subject::Messages))
     }
 
     fn record(
@@ -1373,6 +1483,108 @@ mod tests {
             version: "1.0".into(),
             created_at: datetime!(2026-01-05 01:00:00 UTC),
         }
+    }
+
+    #[test]
+    fn a_batch_commits_its_writes_once_and_they_are_durable_when_it_returns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let journal = SqliteJournal::open(&path).expect("open");
+        let at = datetime!(2026-01-05 02:00:00 UTC);
+        let ids: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        let mut seen = Vec::new();
+        journal
+            .batch(&mut || {
+                for id in &ids {
+                    let recorded = journal
+                        .record(
+                            Direction::Outbound,
+                            &header(*id),
+                            b"<a/>",
+                            State::Received,
+                            at,
+                        )
+                        .expect("record");
+                    assert_eq!(recorded, Recorded::New);
+                    journal
+                        .transition_signed(*id, b"<signed/>", at)
+                        .expect("sign");
+                    // Reads inside the batch see its writes, before any commit.
+                    let state = journal
+                        .get(Direction::Outbound, *id)
+                        .expect("get")
+                        .map(|r| r.summary.state);
+                    seen.push(state);
+                }
+                assert_eq!(journal.commits(), 0, "nothing committed inside the batch");
+            })
+            .expect("batch");
+        assert_eq!(seen, vec![Some(State::Signed); 3]);
+        assert_eq!(journal.commits(), 1, "six writes, one commit");
+        // Durable: another connection sees all of them.
+        let other = SqliteJournal::open(&path).expect("reopen");
+        for id in &ids {
+            let record = other.get(Direction::Outbound, *id).expect("get");
+            assert_eq!(record.map(|r| r.summary.state), Some(State::Signed));
+        }
+        // Outside a batch each write waits for its own commit again.
+        journal
+            .transition(Direction::Outbound, ids[0], State::Queued, None, at)
+            .expect("queue");
+        assert_eq!(journal.commits(), 2);
+    }
+
+    #[test]
+    fn a_batch_that_panics_still_commits_what_it_wrote_and_the_journal_goes_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let journal = SqliteJournal::open(&path).expect("open");
+        let at = datetime!(2026-01-05 02:00:00 UTC);
+        let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = journal.batch(&mut || {
+                journal
+                    .record(
+                        Direction::Outbound,
+                        &header(first),
+                        b"<a/>",
+                        State::Received,
+                        at,
+                    )
+                    .expect("record");
+                panic!("a bug in the batch");
+            });
+        }));
+        assert!(panicked.is_err());
+        // The transaction is not left open: another handle can write at once.
+        let other = SqliteJournal::open_with(
+            &path,
+            &SqliteOptions {
+                busy_timeout: Duration::from_millis(100),
+                ..SqliteOptions::default()
+            },
+        )
+        .expect("reopen");
+        other
+            .record(
+                Direction::Outbound,
+                &header(second),
+                b"<b/>",
+                State::Received,
+                at,
+            )
+            .expect("other handle writes");
+        assert!(
+            other
+                .get(Direction::Outbound, first)
+                .expect("get")
+                .is_some()
+        );
+        // And this thread is not left in a batch.
+        journal
+            .transition(Direction::Outbound, first, State::Failed, None, at)
+            .expect("move");
+        assert_eq!(journal.commits(), 2);
     }
 
     #[test]
