@@ -29,9 +29,6 @@ use asw_sign::{Signer, TrustStore};
 use clap::Parser;
 use time::OffsetDateTime;
 
-/// The hub's lanes, so the relay has the same deliveries in progress.
-const LANES: usize = asw_gateway::hub::LANES;
-
 /// aswhub benchmark.
 #[derive(Debug, Parser)]
 #[command(name = "asw-bench", about)]
@@ -45,6 +42,9 @@ struct Args {
     /// Worker threads of the hub (and of the ceiling).
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Lanes of each hub pipeline (`[limits] lanes`; the relay has as many).
+    #[arg(long, default_value_t = asw_gateway::hub::LANES)]
+    lanes: usize,
     /// Prefetch of the hub's consumers (and of the relay).
     #[arg(long, default_value_t = 200)]
     prefetch: u16,
@@ -178,6 +178,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     options.pull = true;
     options.workers = args.workers;
     options.prefetch = args.prefetch;
+    options.lanes = args.lanes;
     let testbed = Testbed::start(options)
         .await
         .context("setting up vhosts, keys and configuration")?;
@@ -319,14 +320,14 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     let vn_url = format!("{}/{}", testbed.options().amqp, testbed.options().vhost(vn));
     let admin = asw_amqp::connect(&vn_url, "bench").await?;
     let relay = if args.wants(Figure::Relay) {
-        relay(&admin, &outbound_docs, args.prefetch).await?
+        relay(&admin, &outbound_docs, args.prefetch, args.lanes).await?
     } else {
         f64::NAN
     };
     rows.push(Row {
         figure: format!(
-            "(2) bare broker relay, prefetch {}, {LANES} lanes",
-            args.prefetch
+            "(2) bare broker relay, prefetch {}, {} lanes",
+            args.prefetch, args.lanes
         ),
         value: format!("{relay:.0}/s"),
         note: "consume, publish with confirm, ack; no XML".into(),
@@ -638,7 +639,12 @@ async fn publish_all(
 }
 
 /// (2) Moves `docs` from one queue to another the way a hub pipeline does, without XML work.
-async fn relay(connection: &Connection, docs: &[Vec<u8>], prefetch: u16) -> anyhow::Result<f64> {
+async fn relay(
+    connection: &Connection,
+    docs: &[Vec<u8>],
+    prefetch: u16,
+    lanes: usize,
+) -> anyhow::Result<f64> {
     let topology = Topology {
         exchanges: Vec::new(),
         queues: vec![quorum("bench.relay.in"), quorum("bench.relay.out")],
@@ -655,13 +661,13 @@ async fn relay(connection: &Connection, docs: &[Vec<u8>], prefetch: u16) -> anyh
         "relay",
     )
     .await?;
-    let (tx, rx) = async_channel::bounded::<asw_amqp::Delivery>(LANES);
+    let (tx, rx) = async_channel::bounded::<asw_amqp::Delivery>(lanes);
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut lanes = tokio::task::JoinSet::new();
-    for _ in 0..LANES {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..lanes {
         let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
         let (rx, done) = (rx.clone(), done.clone());
-        lanes.spawn(async move {
+        tasks.spawn(async move {
             while let Ok(d) = rx.recv().await {
                 publisher
                     .publish(
@@ -689,7 +695,7 @@ async fn relay(connection: &Connection, docs: &[Vec<u8>], prefetch: u16) -> anyh
         }
     }
     tx.close();
-    while let Some(r) = lanes.join_next().await {
+    while let Some(r) = tasks.join_next().await {
         r??;
     }
     let took = started.elapsed();

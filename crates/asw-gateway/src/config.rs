@@ -136,6 +136,8 @@ pub struct LimitsConfig {
     pub document: Limits,
     /// Worker threads for XML and signature work.
     pub workers: usize,
+    /// Deliveries each pipeline works on at once (see [`crate::hub::LANES`], the default).
+    pub lanes: usize,
 }
 
 /// One partner member state.
@@ -292,6 +294,7 @@ struct RawLimits {
     max_document_bytes: usize,
     max_depth: usize,
     workers: usize,
+    lanes: usize,
 }
 
 impl Default for RawLimits {
@@ -300,6 +303,7 @@ impl Default for RawLimits {
             max_document_bytes: Limits::DEFAULT_MAX_BYTES,
             max_depth: Limits::DEFAULT_MAX_DEPTH,
             workers: std::thread::available_parallelism().map_or(2, usize::from),
+            lanes: crate::hub::LANES,
         }
     }
 }
@@ -438,6 +442,12 @@ impl HubConfig {
                 raw.limits.workers
             ));
         }
+        if raw.limits.lanes == 0 || raw.limits.lanes > 1024 {
+            problems.push(format!(
+                "limits.lanes: {} is not between 1 and 1024",
+                raw.limits.lanes
+            ));
+        }
         if raw.limits.max_document_bytes < 1024 {
             problems.push(format!(
                 "limits.max_document_bytes: {} is below 1024",
@@ -572,6 +582,7 @@ impl HubConfig {
                         max_depth: raw.limits.max_depth,
                     },
                     workers: raw.limits.workers,
+                    lanes: raw.limits.lanes,
                 },
                 retry: RetryPolicy {
                     delays_ms: raw.retry.delays_ms,
@@ -758,6 +769,28 @@ password = "secret-sg"
         );
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn lanes_default_to_the_hub_constant_and_must_be_between_1_and_1024() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.limits.lanes, crate::hub::LANES);
+        let few = format!("{GOOD}[limits]\nlanes = 8\n");
+        assert_eq!(
+            HubConfig::parse(&few, &file).expect("valid").limits.lanes,
+            8
+        );
+        for bad in [0, 1025] {
+            let text = format!("{GOOD}[limits]\nlanes = {bad}\n");
+            let err = HubConfig::parse(&text, &file).expect_err("invalid");
+            assert!(
+                err.to_string()
+                    .contains(&format!("limits.lanes: {bad} is not between 1 and 1024")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -31,15 +31,18 @@ use crate::pool::{Pool, PoolClosed};
 use crate::process::{Identity, OnPool, Refusal, Worker, WorkerError, summary};
 use crate::steps::{self, InboundPlan, OutboundPlan, Send};
 
-/// Concurrent deliveries in progress per pipeline, each with its own confirming channel. A
-/// delivery spends most of its time waiting (journal commits, broker confirms), so a pipeline's
-/// throughput is about its lanes divided by a delivery's latency: 16 lanes held it near 600
-/// documents per second with two cores idle.
+/// Concurrent deliveries in progress per pipeline by default (`[limits] lanes`), each with its
+/// own confirming channel. A delivery spends most of its time waiting (journal commits, broker
+/// confirms), so a pipeline's throughput is about its lanes divided by a delivery's latency: 16
+/// lanes held it near 600 documents per second with two cores idle. Fewer lanes queue less work
+/// behind each delivery, so its latency tail is shorter when the hub is not saturated.
 pub const LANES: usize = 64;
 
 /// Threads running the steps of deliveries (see `Inner::steps`): one for every lane of both
 /// pipelines, and some for the push links and the acknowledgement watcher.
-const STEP_THREADS: usize = 2 * LANES + 4;
+fn step_threads(lanes: usize) -> usize {
+    2 * lanes + 4
+}
 /// How long in-flight deliveries may take to finish after a shutdown request.
 pub const GRACE: Duration = Duration::from_secs(20);
 
@@ -153,7 +156,7 @@ impl Hub {
             "asw-worker",
             move || Worker::new(identity.clone(), &key, &cert, worker_trust.clone(), limits),
         )?);
-        let steps = Pool::start(STEP_THREADS, "asw-step", || {
+        let steps = Pool::start(step_threads(config.limits.lanes), "asw-step", || {
             Ok::<_, std::convert::Infallible>(())
         })
         .unwrap_or_else(|never| match never {});
@@ -364,7 +367,7 @@ impl Pipeline {
     }
 }
 
-/// Consumes one stage queue with [`LANES`] deliveries in progress at a time.
+/// Consumes one stage queue with `[limits] lanes` deliveries in progress at a time.
 async fn consume(
     inner: Arc<Inner>,
     connection: Arc<Connection>,
@@ -380,9 +383,9 @@ async fn consume(
         &tag,
     )
     .await?;
-    let (tx, rx) = async_channel::bounded::<Delivery>(LANES);
+    let (tx, rx) = async_channel::bounded::<Delivery>(inner.config.limits.lanes);
     let mut lanes = JoinSet::new();
-    for _ in 0..LANES {
+    for _ in 0..inner.config.limits.lanes {
         let publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
         lanes.spawn(lane(
             inner.clone(),

@@ -37,6 +37,8 @@ pub struct TestbedOptions {
     pub vhost_prefix: String,
     /// Worker threads per hub.
     pub workers: usize,
+    /// Lanes per pipeline of every hub (`[limits] lanes`).
+    pub lanes: usize,
     /// Member states whose hub is not started in-process: configuration, keys and topology are
     /// made, and the caller runs `aswhub` for them.
     pub external: Vec<MemberState>,
@@ -66,6 +68,7 @@ impl TestbedOptions {
             admin: ("guest".into(), "guest".into()),
             vhost_prefix: "asw-".into(),
             workers: 1,
+            lanes: crate::hub::LANES,
             external: Vec::new(),
             pull: false,
             prefetch: 100,
@@ -188,7 +191,7 @@ impl Testbed {
             }
             std::fs::create_dir_all(dir.join("trust"))?;
             let mut toml = format!(
-                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n\n[limits]\nworkers = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
+                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n\n[limits]\nworkers = {}\nlanes = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
                 options.amqp,
                 options.vhost(state),
                 options.management_url,
@@ -200,6 +203,7 @@ impl Testbed {
                     None => "path = \"journal.db\"".to_owned(),
                 },
                 options.workers,
+                options.lanes,
             );
             if let Some(acks) = &options.acks {
                 toml.push_str(&format!(
