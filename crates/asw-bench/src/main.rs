@@ -297,7 +297,10 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             args.workers
         ),
         value: format!("{outbound_ceiling:.0}/s"),
-        note: "in-process, no broker, no journal".into(),
+        note: format!(
+            "in-process, no broker, no journal; {:.2} ms CPU per document",
+            args.workers as f64 * 1000.0 / outbound_ceiling
+        ),
     });
     rows.push(Row {
         figure: format!(
@@ -305,7 +308,10 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             args.workers
         ),
         value: format!("{inbound_ceiling:.0}/s"),
-        note: "in-process, no broker, no journal".into(),
+        note: format!(
+            "in-process, no broker, no journal; {:.2} ms CPU per document",
+            args.workers as f64 * 1000.0 / inbound_ceiling
+        ),
     });
     rows.push(Row {
         figure: format!(
@@ -313,7 +319,10 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             args.workers
         ),
         value: format!("{answered_ceiling:.0}/s"),
-        note: "what the hub's workers do per inbound e-Form D".into(),
+        note: format!(
+            "what the hub's workers do per inbound e-Form D; {:.2} ms CPU per document",
+            args.workers as f64 * 1000.0 / answered_ceiling
+        ),
     });
 
     // (2) A bare relay: consume -> publish with confirms -> ack, the hub's prefetch and lanes.
@@ -354,9 +363,12 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     println!("hub started: process {}", hub.child.id());
 
     // (3) Outbound through the hub: back-office publishes, the partner queue receives.
+    let hub_pid = hub.child.id();
+    let mut cpu_rows = Vec::new();
     let outbound = if args.wants(Figure::Outbound) {
         let arrivals =
             Arrivals::start(&admin, &names::partner_out_queue(th), args.prefetch).await?;
+        let cpu = CpuSample::take(hub_pid);
         let started = Instant::now();
         publish_all(
             &admin,
@@ -368,6 +380,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         .await?;
         arrivals.wait_for(n, Duration::from_secs(600)).await?;
         let outbound = rate(n, started.elapsed());
+        cpu_rows.push(cpu.row("(3) hub outbound", n, hub_pid));
         arrivals.stop().await;
         outbound
     } else {
@@ -393,6 +406,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     let partner = asw_amqp::connect(&partner_url, "bench partner").await?;
     let inbound = if args.wants(Figure::Inbound) {
         let delivered = Arrivals::start(&admin, "bench.backoffice", args.prefetch).await?;
+        let cpu = CpuSample::take(hub_pid);
         let started = Instant::now();
         publish_all(
             &partner,
@@ -403,7 +417,9 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         )
         .await?;
         delivered.wait_for(n, Duration::from_secs(600)).await?;
-        rate(n, started.elapsed())
+        let inbound = rate(n, started.elapsed());
+        cpu_rows.push(cpu.row("(4) hub inbound", n, hub_pid));
+        inbound
     } else {
         f64::NAN
     };
@@ -417,6 +433,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             inbound / relay
         ),
     });
+    rows.extend(cpu_rows);
     let _ = partner.close().await;
     // Receipts to TH accumulated in asw.partner.out.TH: counted by `arrivals` too; ignore them.
 
@@ -1094,6 +1111,87 @@ fn blank(text: &str, tag: &str) -> String {
     match (text.find(&open), text.find(&close)) {
         (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a + open.len()], "", &text[b..]),
         _ => text.to_owned(),
+    }
+}
+
+/// CPU time used so far by the hub, the broker, this process and the whole machine, in clock
+/// ticks, to divide the CPU of a phase among them.
+#[derive(Debug, Clone, Copy)]
+struct CpuSample {
+    hub: u64,
+    broker: u64,
+    bench: u64,
+    busy: u64,
+    total: u64,
+}
+
+impl CpuSample {
+    fn take(hub: u32) -> CpuSample {
+        let process = |pid: &str| -> u64 {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|text| {
+                    // Fields after the command name (which may hold spaces), from field 3 on.
+                    let rest = text.rsplit_once(')')?.1.to_owned();
+                    let fields: Vec<&str> = rest.split_whitespace().collect();
+                    let utime: u64 = fields.get(11)?.parse().ok()?;
+                    let stime: u64 = fields.get(12)?.parse().ok()?;
+                    Some(utime + stime)
+                })
+                .unwrap_or(0)
+        };
+        let broker = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                std::fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == "beam.smp")
+            })
+            .map(|e| process(&e.file_name().to_string_lossy()))
+            .sum();
+        let (busy, total) = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|text| {
+                let line = text.lines().next()?.to_owned();
+                let ticks: Vec<u64> = line
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|v| v.parse().ok())
+                    .collect();
+                let total: u64 = ticks.iter().take(8).sum();
+                let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+                Some((total - idle, total))
+            })
+            .unwrap_or((0, 0));
+        CpuSample {
+            hub: process(&hub.to_string()),
+            broker,
+            bench: process("self"),
+            busy,
+            total,
+        }
+    }
+
+    /// A row dividing the CPU used since `self` by `docs` documents.
+    fn row(&self, figure: &str, docs: usize, hub: u32) -> Row {
+        let now = CpuSample::take(hub);
+        // Clock ticks are 1/100 s on Linux.
+        let ms = |ticks: u64| ticks as f64 * 10.0 / docs.max(1) as f64;
+        let busy = now.busy.saturating_sub(self.busy) as f64
+            / now.total.saturating_sub(self.total).max(1) as f64;
+        Row {
+            figure: format!("{figure}: CPU per document, hub / broker / load"),
+            value: format!(
+                "{:.2}/{:.2}/{:.2} ms",
+                ms(now.hub.saturating_sub(self.hub)),
+                ms(now.broker.saturating_sub(self.broker)),
+                ms(now.bench.saturating_sub(self.bench)),
+            ),
+            note: format!(
+                "machine {:.0}% busy; the load is this benchmark publishing and counting",
+                busy * 100.0
+            ),
+        }
     }
 }
 

@@ -179,6 +179,12 @@ impl SqliteJournal {
         connection
             .pragma_update(None, "temp_store", "MEMORY")
             .map_err(&error)?;
+        // Pages of the indexes every write touches stay in memory as the journal grows (bounded:
+        // 16 MiB), and every statement stays prepared.
+        connection
+            .pragma_update(None, "cache_size", -16_384)
+            .map_err(&error)?;
+        connection.set_prepared_statement_cache_capacity(64);
         migrate(&mut connection, path)?;
         Ok(SqliteJournal {
             open: Mutex::new(Open {
