@@ -100,6 +100,61 @@ pub struct SqliteJournal {
     actor: String,
     /// The database file as opened (`None` in memory), checked before every write.
     file: Option<FileIdentity>,
+    /// Copies the write-ahead log into the database file in the background (file journals).
+    checkpointer: Option<Checkpointer>,
+}
+
+/// A thread that checkpoints the write-ahead log with a connection of its own, so that no commit
+/// waits for a checkpoint: with SQLite's automatic checkpoint, the commit that crosses the
+/// threshold copies up to 1,000 pages and syncs the database file (tens of milliseconds)
+/// while every other writer waits for it. A passive checkpoint blocks no writer.
+#[derive(Debug)]
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+impl Checkpointer {
+    /// Opens a connection of its own to `path` and starts the thread.
+    fn start(path: &Path, options: &SqliteOptions) -> Result<Checkpointer, String> {
+        let connection = Connection::open(path).map_err(|e| e.to_string())?;
+        connection
+            .busy_timeout(options.busy_timeout)
+            .map_err(|e| e.to_string())?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let checkpoint =
+            move || connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        let thread = std::thread::Builder::new()
+            .name("asw-checkpoint".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    if let Err(e) = checkpoint() {
+                        tracing::debug!(error = %e, "Journal checkpoint failed; trying again.");
+                    }
+                }
+                // A last one, so a stopped hub leaves a short log.
+                let _ = checkpoint();
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(Checkpointer {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl SqliteJournal {
@@ -134,6 +189,19 @@ impl SqliteJournal {
             transient: true,
             source: Box::new(e),
         })?);
+        match Checkpointer::start(path, options) {
+            Ok(checkpointer) => {
+                journal
+                    .lock()
+                    .connection
+                    .pragma_update(None, "wal_autocheckpoint", 0)
+                    .map_err(open_error(path))?;
+                journal.checkpointer = Some(checkpointer);
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "Cannot start the journal checkpoint thread; SQLite's own checkpoints are used.");
+            }
+        }
         Ok(journal)
     }
 
@@ -197,6 +265,7 @@ impl SqliteJournal {
             commits: AtomicU64::new(0),
             actor: options.actor.clone(),
             file: None,
+            checkpointer: None,
         })
     }
 
@@ -1538,6 +1607,44 @@ mod tests {
             .transition(Direction::Outbound, ids[0], State::Queued, None, at)
             .expect("queue");
         assert_eq!(journal.commits(), 2);
+    }
+
+    #[test]
+    fn the_log_is_copied_into_the_database_file_in_the_background() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let journal = SqliteJournal::open(&path).expect("open");
+        let autocheckpoint: i64 = journal
+            .lock()
+            .connection
+            .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
+            .expect("pragma");
+        assert_eq!(autocheckpoint, 0, "commits never checkpoint");
+        let before = std::fs::metadata(&path).expect("file").len();
+        let at = datetime!(2026-01-05 02:00:00 UTC);
+        let body = vec![b'x'; 8192];
+        for _ in 0..50 {
+            journal
+                .record(
+                    Direction::Inbound,
+                    &header(Uuid::new_v4()),
+                    &body,
+                    State::Received,
+                    at,
+                )
+                .expect("record");
+        }
+        // 50 records of 8 KiB are far below SQLite's own threshold (1,000 pages): only the
+        // background checkpoint puts them in the database file.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::metadata(&path).expect("file").len() < before + 50 * 8192 {
+            assert!(
+                Instant::now() < deadline,
+                "the database file did not grow within 5 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        drop(journal);
     }
 
     #[test]
