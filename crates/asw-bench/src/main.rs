@@ -502,10 +502,38 @@ async fn latency(args: &Args, admin: &Connection, rows: &mut Vec<Row>) -> anyhow
             ))
         })
         .collect::<Result<_, _>>()?;
+    // The baseline first: the same offer through a bare relay, measured the same way.
+    let (r50, r99, rmax) = relay_latency(args, admin, &latency_docs).await?;
     let timed = Arrivals::start(admin, &names::partner_out_queue(th), args.prefetch).await?;
-    let sent = offer(admin, &latency_docs, args.rate).await?;
+    let sent = offer(
+        admin,
+        names::OUTBOUND_EXCHANGE,
+        "formd",
+        &latency_docs,
+        args.rate,
+    )
+    .await?;
     timed.wait_for_ids(&sent, Duration::from_secs(120)).await?;
-    let mut latencies: Vec<f64> = timed.latencies_ms(&sent).await;
+    let (p50, p99, max) = percentiles(timed.latencies_ms(&sent).await);
+    rows.push(Row {
+        figure: format!(
+            "(5) latency at {}/s offered for {} s: p50 / p99 / max",
+            args.rate, args.latency_seconds
+        ),
+        value: format!("{p50:.1}/{p99:.1}/{max:.1} ms"),
+        note: format!("back-office publish -> partner queue, {} lanes", args.lanes),
+    });
+    rows.push(Row {
+        figure: "(5) baseline: bare relay at the same rate: p50 / p99 / max".into(),
+        value: format!("{r50:.1}/{r99:.1}/{rmax:.1} ms"),
+        note: "consume, publish with confirm, ack; no XML, no journal".into(),
+    });
+    timed.stop().await;
+    Ok(p99)
+}
+
+/// p50, p99 and max of latencies in milliseconds.
+fn percentiles(mut latencies: Vec<f64>) -> (f64, f64, f64) {
     latencies.sort_by(f64::total_cmp);
     let pct = |p: f64| {
         latencies
@@ -513,21 +541,72 @@ async fn latency(args: &Args, admin: &Connection, rows: &mut Vec<Row>) -> anyhow
             .copied()
             .unwrap_or(f64::NAN)
     };
-    let (p50, p99, max) = (
+    (
         pct(0.50),
         pct(0.99),
         latencies.last().copied().unwrap_or(f64::NAN),
-    );
-    rows.push(Row {
-        figure: format!(
-            "(5) latency at {}/s offered for {} s: p50 / p99 / max",
-            args.rate, args.latency_seconds
-        ),
-        value: format!("{p50:.1}/{p99:.1}/{max:.1} ms"),
-        note: "back-office publish -> partner queue".into(),
+    )
+}
+
+/// (5) baseline: `docs` offered at `args.rate` to a queue that a bare relay with the hub's
+/// prefetch and lanes moves to another queue; p50, p99 and max from publish to arrival.
+async fn relay_latency(
+    args: &Args,
+    connection: &Connection,
+    docs: &[(String, Vec<u8>)],
+) -> anyhow::Result<(f64, f64, f64)> {
+    let topology = Topology {
+        exchanges: Vec::new(),
+        queues: vec![quorum("bench.latency.in"), quorum("bench.latency.out")],
+        bindings: Vec::new(),
+        users: Vec::new(),
+    };
+    asw_amqp::declare(&connection.open_channel().await?, &topology).await?;
+    let mut consumer = Consumer::start(
+        connection.open_channel().await?,
+        "bench.latency.in",
+        args.prefetch,
+        "relay-latency",
+    )
+    .await?;
+    let (tx, rx) = async_channel::bounded::<asw_amqp::Delivery>(args.lanes);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..args.lanes {
+        let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+        let rx = rx.clone();
+        tasks.spawn(async move {
+            while let Ok(d) = rx.recv().await {
+                publisher
+                    .publish(
+                        "",
+                        "bench.latency.out",
+                        &d.message.body,
+                        &d.message.properties,
+                    )
+                    .await?;
+                d.acker.ack().await?;
+            }
+            Ok::<_, asw_amqp::AmqpError>(())
+        });
+    }
+    let feeder = tokio::spawn(async move {
+        while let Some(Ok(d)) = consumer.next().await {
+            if tx.send(d).await.is_err() {
+                break;
+            }
+        }
+        let _ = consumer.cancel().await;
     });
+    let timed = Arrivals::start(connection, "bench.latency.out", args.prefetch).await?;
+    let sent = offer(connection, "", "bench.latency.in", docs, args.rate).await?;
+    timed.wait_for_ids(&sent, Duration::from_secs(120)).await?;
+    let latencies = timed.latencies_ms(&sent).await;
     timed.stop().await;
-    Ok(p99)
+    feeder.abort();
+    let _ = feeder.await;
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    Ok(percentiles(latencies))
 }
 
 /// (6) Queues `args.rss_docs` documents, runs a fresh hub on them and samples its peak RSS; adds
@@ -810,6 +889,8 @@ impl Arrivals {
 /// Publishes documents one by one at `rate` per second, each confirmed, recording send times.
 async fn offer(
     connection: &Connection,
+    exchange: &'static str,
+    routing_key: &'static str,
     docs: &[(String, Vec<u8>)],
     rate: u32,
 ) -> anyhow::Result<HashMap<String, Instant>> {
@@ -834,7 +915,7 @@ async fn offer(
                     .with_content_type(names::CONTENT_TYPE_XML)
                     .with_message_id(id.clone());
                 publisher
-                    .publish(names::OUTBOUND_EXCHANGE, "formd", &body, &properties)
+                    .publish(exchange, routing_key, &body, &properties)
                     .await?;
                 shared.lock().await.insert(id, at);
             }

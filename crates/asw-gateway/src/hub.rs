@@ -518,7 +518,7 @@ where
     let workers = inner.workers.clone();
     inner
         .steps
-        .run(move |()| f(&mut OnPool(&workers), &*journal))
+        .run(move |()| f(&mut OnPool::new(&workers), &*journal))
         .await
 }
 

@@ -20,6 +20,7 @@ pub struct PoolClosed;
 pub struct Pool<S> {
     jobs: async_channel::Sender<Job<S>>,
     threads: Vec<JoinHandle<()>>,
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl<S> std::fmt::Debug for Pool<S> {
@@ -41,12 +42,14 @@ impl<S: 'static> Pool<S> {
         let threads = threads.max(1);
         let (jobs, queue) = async_channel::bounded::<Job<S>>(threads * 64);
         let make = std::sync::Arc::new(make);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), E>>();
         let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {
             let queue = queue.clone();
             let make = make.clone();
             let ready = ready_tx.clone();
+            let done = done.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{name}-{n}"))
                 .spawn(move || {
@@ -63,6 +66,7 @@ impl<S: 'static> Pool<S> {
                     drop(ready);
                     while let Ok(job) = queue.recv_blocking() {
                         job(&mut state);
+                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 });
             match spawned {
@@ -77,6 +81,7 @@ impl<S: 'static> Pool<S> {
         let pool = Pool {
             jobs,
             threads: handles,
+            done,
         };
         for _ in 0..pool.threads.len() {
             match ready_rx.recv() {
@@ -120,6 +125,11 @@ impl<S: 'static> Pool<S> {
     /// Number of worker threads.
     pub fn size(&self) -> usize {
         self.threads.len()
+    }
+
+    /// Jobs the workers have finished since the pool started.
+    pub fn jobs_done(&self) -> u64 {
+        self.done.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Stops taking jobs and waits for the workers to finish the queued ones.

@@ -439,8 +439,35 @@ impl Work for Worker {
 
 /// [`Work`] handed to the worker pool from a thread that may block (a journal thread): the
 /// inputs are copied to the worker, the results come back. Fails only when the pool has stopped.
-#[derive(Debug, Clone, Copy)]
-pub struct OnPool<'a>(pub &'a Pool<Worker>);
+///
+/// An accepted inbound document of a kind that is acknowledged has its receipt signed in the
+/// same job, so the steps' [`Work::receipt`] for it costs no second trip to a worker (only a
+/// copy of a document already answered leaves that receipt unused).
+#[derive(Debug)]
+pub struct OnPool<'a> {
+    pool: &'a Pool<Worker>,
+    prepared: Option<PreparedReceipt>,
+}
+
+/// A receipt signed ahead, and what it answers.
+#[derive(Debug)]
+struct PreparedReceipt {
+    original: uuid::Uuid,
+    reply_to: MemberState,
+    reference: Option<String>,
+    now: OffsetDateTime,
+    receipt: Option<Result<(Header, Vec<u8>), Refusal>>,
+}
+
+impl<'a> OnPool<'a> {
+    /// Work for the workers of `pool`.
+    pub fn new(pool: &'a Pool<Worker>) -> OnPool<'a> {
+        OnPool {
+            pool,
+            prepared: None,
+        }
+    }
+}
 
 impl Work for OnPool<'_> {
     fn outbound(
@@ -450,7 +477,7 @@ impl Work for OnPool<'_> {
         now: OffsetDateTime,
     ) -> Result<Signed, Unsendable> {
         let (bytes, routing_key) = (bytes.to_vec(), routing_key.to_owned());
-        self.0
+        self.pool
             .run_blocking(move |w| w.outbound(&bytes, &routing_key, now))
             .unwrap_or_else(|closed| {
                 Err(Unsendable {
@@ -472,17 +499,33 @@ impl Work for OnPool<'_> {
             user_id.map(str::to_owned),
             routing_key.to_owned(),
         );
-        self.0
-            .run_blocking(move |w| w.inbound(&bytes, user_id.as_deref(), &routing_key, now))
-            .unwrap_or_else(|closed| {
-                Err(Box::new(Refused {
-                    header: None,
-                    reference: None,
-                    authenticated: None,
-                    verified: false,
-                    refusals: vec![stopped(closed)],
-                }))
-            })
+        let done = self.pool.run_blocking(move |w| {
+            let accepted = w.inbound(&bytes, user_id.as_deref(), &routing_key, now);
+            let prepared = accepted.as_ref().ok().and_then(|a| {
+                let header = a.verified.header();
+                is_acknowledged(header.kind).then(|| PreparedReceipt {
+                    original: header.message_id,
+                    reply_to: header.sender,
+                    reference: a.reference.clone(),
+                    now,
+                    receipt: w.receipt(header, header.sender, a.reference.as_deref(), &[], now),
+                })
+            });
+            (accepted, prepared)
+        });
+        match done {
+            Ok((accepted, prepared)) => {
+                self.prepared = prepared;
+                accepted
+            }
+            Err(closed) => Err(Box::new(Refused {
+                header: None,
+                reference: None,
+                authenticated: None,
+                verified: false,
+                refusals: vec![stopped(closed)],
+            })),
+        }
     }
 
     fn receipt(
@@ -493,12 +536,21 @@ impl Work for OnPool<'_> {
         refusals: &[Refusal],
         now: OffsetDateTime,
     ) -> Option<Result<(Header, Vec<u8>), Refusal>> {
+        if let Some(prepared) = self.prepared.take()
+            && prepared.original == original.message_id
+            && prepared.reply_to == reply_to
+            && prepared.reference.as_deref() == reference
+            && prepared.now == now
+            && refusals.is_empty()
+        {
+            return prepared.receipt;
+        }
         let (original, reference, refusals) = (
             original.clone(),
             reference.map(str::to_owned),
             refusals.to_vec(),
         );
-        self.0
+        self.pool
             .run_blocking(move |w| {
                 w.receipt(&original, reply_to, reference.as_deref(), &refusals, now)
             })
@@ -520,4 +572,91 @@ pub const STOPPING: &str = "HUB-STOPPING";
 /// True for kinds the hub acknowledges on receipt.
 pub fn is_acknowledged(kind: DocumentKind) -> bool {
     kind.ack_kind().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asw_model::sample::{self, SampleSpec};
+    use asw_sign::keygen::{self, KeyAlgorithm};
+
+    fn state(code: &str) -> MemberState {
+        MemberState::from_alpha2(code).expect("member state")
+    }
+
+    #[test]
+    fn an_inbound_documents_receipt_is_signed_in_the_same_job_and_only_for_that_document() {
+        let (vn, th) = (state("VN"), state("TH"));
+        let now = OffsetDateTime::now_utc();
+        let vn_key = keygen::generate(vn, KeyAlgorithm::Rsa2048, 1, now).expect("VN key");
+        let th_key = keygen::generate(th, KeyAlgorithm::Rsa2048, 1, now).expect("TH key");
+        let trust = Arc::new(TrustStore::from_pem([(th, &th_key.cert_pem[..])]).expect("trust"));
+        let identity = Arc::new(Identity {
+            country: vn,
+            partners: [th].into_iter().collect(),
+        });
+        let pool = Pool::start(1, "test-worker", move || {
+            Worker::new(
+                identity.clone(),
+                &vn_key.key_pem,
+                &vn_key.cert_pem,
+                trust.clone(),
+                Limits::default(),
+            )
+        })
+        .expect("workers");
+        let document = sample::message(&SampleSpec {
+            kind: DocumentKind::FormD,
+            from: th,
+            to: vn,
+            items: 2,
+            seed: 7,
+            created_at: now,
+        });
+        let xml = document.to_xml_compact().expect("xml");
+        let signed = Signer::new(&th_key.key_pem, &th_key.cert_pem)
+            .expect("TH signer")
+            .sign(xml.as_bytes())
+            .expect("signed");
+
+        let mut work = OnPool::new(&pool);
+        let accepted = work
+            .inbound(&signed, Some(&names::partner_user(th)), "TH", now)
+            .expect("accepted");
+        assert_eq!(pool.jobs_done(), 1);
+        let header = accepted.verified.header().clone();
+        let receipt = work
+            .receipt(&header, th, accepted.reference.as_deref(), &[], now)
+            .expect("a Form D is acknowledged")
+            .expect("signed receipt");
+        assert_eq!(
+            pool.jobs_done(),
+            1,
+            "the receipt came with the verification"
+        );
+        assert_eq!(receipt.0.correlation_id, Some(header.message_id));
+        assert_eq!(receipt.0.receiver, th);
+        assert_eq!(receipt.0.sender, vn);
+        assert_eq!(receipt.0.kind, DocumentKind::FormDAck);
+        // The same receipt asked again, or with other reasons, is signed by a worker.
+        let again = work
+            .receipt(&header, th, accepted.reference.as_deref(), &[], now)
+            .expect("acknowledged")
+            .expect("signed");
+        assert_eq!(pool.jobs_done(), 2);
+        assert_eq!(again.0, receipt.0);
+        let refusal = Refusal::new("X", "no");
+        let _ = work.inbound(&signed, Some(&names::partner_user(th)), "TH", now);
+        let rejection = work
+            .receipt(&header, th, accepted.reference.as_deref(), &[refusal], now)
+            .expect("acknowledged")
+            .expect("signed");
+        assert_eq!(
+            pool.jobs_done(),
+            4,
+            "a rejection is not the receipt signed ahead"
+        );
+        assert_ne!(rejection.1, receipt.1);
+        pool.shutdown();
+    }
 }
