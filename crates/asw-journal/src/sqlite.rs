@@ -89,10 +89,9 @@ impl Default for SqliteOptions {
 #[derive(Debug)]
 pub struct SqliteJournal {
     open: Mutex<Open>,
-    /// Whether some thread is committing the open group now.
+    /// Whether some thread is committing the open group now. Guards the waits on each group's
+    /// condition variable, and the end of a group that is not committed by a committer.
     committing: Mutex<bool>,
-    /// Signalled when a commit has ended.
-    committed: Condvar,
     /// Threads inside `write` that have not yet added their operation to the open group.
     arriving: AtomicUsize,
     /// Write transactions committed since the journal was opened.
@@ -102,6 +101,32 @@ pub struct SqliteJournal {
     file: Option<FileIdentity>,
     /// Copies the write-ahead log into the database file in the background (file journals).
     checkpointer: Option<Checkpointer>,
+    /// With `synchronous=FULL` on a file: the log, synced by the committer after each commit
+    /// outside the connection's lock (the connection runs with `synchronous=NORMAL`).
+    wal: Option<WalSync>,
+}
+
+/// The write-ahead log file of a journal, synced after each commit. SQLite's `synchronous=FULL`
+/// syncs it inside `COMMIT`, holding the connection, so no write could join the next group for
+/// the whole fsync; syncing it after `COMMIT` returns makes the commit just as durable (the
+/// group's callers return only after the sync) and lets the next group form meanwhile.
+#[derive(Debug)]
+struct WalSync {
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl WalSync {
+    fn sync(&self) -> std::io::Result<()> {
+        let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        if file.is_none() {
+            *file = Some(std::fs::OpenOptions::new().read(true).open(&self.path)?);
+        }
+        match file.as_ref() {
+            Some(f) => f.sync_data(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A thread that checkpoints the write-ahead log with a connection of its own, so that no commit
@@ -189,6 +214,19 @@ impl SqliteJournal {
             transient: true,
             source: Box::new(e),
         })?);
+        if options.synchronous == Synchronous::Full {
+            journal
+                .lock()
+                .connection
+                .pragma_update(None, "synchronous", "NORMAL")
+                .map_err(open_error(path))?;
+            let mut wal = path.as_os_str().to_owned();
+            wal.push("-wal");
+            journal.wal = Some(WalSync {
+                path: PathBuf::from(wal),
+                file: Mutex::new(None),
+            });
+        }
         match Checkpointer::start(path, options) {
             Ok(checkpointer) => {
                 journal
@@ -258,14 +296,15 @@ impl SqliteJournal {
             open: Mutex::new(Open {
                 connection,
                 group: None,
+                syncing: None,
             }),
             committing: Mutex::new(false),
-            committed: Condvar::new(),
             arriving: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
             actor: options.actor.clone(),
             file: None,
             checkpointer: None,
+            wal: None,
         })
     }
 
@@ -340,14 +379,26 @@ impl SqliteJournal {
             // Some errors (a full disk, an I/O error) make SQLite roll back the whole
             // transaction: every operation of the group is lost, and must fail.
             open.group = None;
-            group.end(Err(GroupFailure {
-                text: "the journal transaction was rolled back by the database".into(),
-            }));
+            {
+                // Under the lock its waiters check the group with, so none misses the end.
+                let _committing = self
+                    .committing
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                group.end(Err(GroupFailure {
+                    text: "the journal transaction was rolled back by the database".into(),
+                }));
+            }
+            group.ended.notify_all();
         }
         Ok((done, group))
     }
 
     /// Waits until `group` is committed, committing it if no other thread is committing.
+    ///
+    /// A waiter sleeps on its own group's condition variable: the end of a commit wakes the
+    /// waiters of the group committed, and one waiter of the group open by then, which commits
+    /// that group (not every waiter of both, who would mostly go back to sleep).
     fn await_commit(&self, group: &Group) -> Result<(), Fault> {
         let mut committing = self
             .committing
@@ -358,21 +409,34 @@ impl SqliteJournal {
                 return outcome.clone().map_err(Fault::Group);
             }
             if *committing {
-                committing = self
-                    .committed
+                committing = group
+                    .ended
                     .wait(committing)
                     .unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             *committing = true;
             drop(committing);
-            self.commit_open_group();
+            let committed = self.commit_open_group();
             committing = self
                 .committing
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             *committing = false;
-            self.committed.notify_all();
+            drop(committing);
+            if let Some(committed) = committed {
+                committed.ended.notify_all();
+            }
+            // The next committer: a waiter of the group that is open now, if it has any (one
+            // arriving later finds no committer and commits it itself).
+            let next = self.lock().group.clone();
+            if let Some(next) = next {
+                next.ended.notify_one();
+            }
+            committing = self
+                .committing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
@@ -380,15 +444,13 @@ impl SqliteJournal {
     /// [`GROUP_WAIT`] at most: a writer waiting for another process's lock does not hold it up,
     /// and with many writers the wait would only burn a core; operations arriving during a
     /// commit form the next group anyway).
-    fn commit_open_group(&self) {
+    fn commit_open_group(&self) -> Option<Arc<Group>> {
         let deadline = Instant::now() + GROUP_WAIT;
         while self.arriving.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             std::thread::yield_now();
         }
         let mut open = self.lock();
-        let Some(group) = open.group.take() else {
-            return;
-        };
+        let group = open.group.take()?;
         let committed = open.connection.execute_batch("COMMIT");
         if committed.is_ok() {
             self.commits.fetch_add(1, Ordering::Relaxed);
@@ -396,9 +458,27 @@ impl SqliteJournal {
         if committed.is_err() && !open.connection.is_autocommit() {
             let _ = open.connection.execute_batch("ROLLBACK");
         }
-        group.end(committed.map_err(|e| GroupFailure {
+        let mut outcome = committed.map_err(|e| GroupFailure {
             text: format!("the journal could not commit: {e}"),
-        }));
+        });
+        if let (Ok(()), Some(wal)) = (&outcome, &self.wal) {
+            open.syncing = Some(group.clone());
+            drop(open);
+            outcome = wal.sync().map_err(|e| GroupFailure {
+                text: format!("the journal could not sync its log: {e}"),
+            });
+            open = self.lock();
+            if open
+                .syncing
+                .as_ref()
+                .is_some_and(|syncing| Arc::ptr_eq(syncing, &group))
+            {
+                open.syncing = None;
+            }
+        }
+        drop(open);
+        group.end(outcome);
+        Some(group)
     }
 
     /// Runs `f` on the connection, outside an explicit transaction (each statement reads one
@@ -412,7 +492,9 @@ impl SqliteJournal {
         let run = || {
             let (value, group) = {
                 let open = self.lock();
-                (f(&open.connection)?, open.group.clone())
+                // What the read saw may include a commit still being synced.
+                let group = open.group.clone().or_else(|| open.syncing.clone());
+                (f(&open.connection)?, group)
             };
             if let Some(group) = group
                 && !self.defer(&group)
@@ -507,12 +589,17 @@ const GROUP_WAIT: Duration = Duration::from_micros(200);
 struct Open {
     connection: Connection,
     group: Option<Arc<Group>>,
+    /// A group committed whose log is being synced: not durable yet, though its writes are
+    /// visible on the connection.
+    syncing: Option<Arc<Group>>,
 }
 
 /// The operations of one write transaction: they all end as its commit does.
 #[derive(Debug, Default)]
 struct Group {
     outcome: OnceLock<Result<(), GroupFailure>>,
+    /// Its waiters sleep here (with the journal's `committing` lock).
+    ended: Condvar,
 }
 
 impl Group {
@@ -1620,6 +1707,16 @@ mod tests {
             .query_row("PRAGMA wal_autocheckpoint", [], |row| row.get(0))
             .expect("pragma");
         assert_eq!(autocheckpoint, 0, "commits never checkpoint");
+        let synchronous: i64 = journal
+            .lock()
+            .connection
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .expect("pragma");
+        assert_eq!(
+            synchronous, 1,
+            "NORMAL on the connection: the committer syncs the log itself"
+        );
+        assert!(journal.wal.is_some());
         let before = std::fs::metadata(&path).expect("file").len();
         let at = datetime!(2026-01-05 02:00:00 UTC);
         let body = vec![b'x'; 8192];
