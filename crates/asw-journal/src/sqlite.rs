@@ -16,6 +16,12 @@
 //! back its savepoint only; a failed commit fails every operation of the group (nothing of it was
 //! written), each of which is then retried as a transient error. A read waits for the commit of
 //! the transaction whose uncommitted writes it may have seen.
+//!
+//! With `synchronous=FULL` on a file, the connection runs with `synchronous=NORMAL` and the
+//! committer syncs the write-ahead log itself after `COMMIT`, without holding the connection, so
+//! the next group forms during the fsync; the group's operations still return only after it.
+//! The writes of a batch ([`Journal::batch`]) wait for their commit once, at its end. A
+//! background thread checkpoints the log; commits never do.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
