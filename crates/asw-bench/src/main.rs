@@ -536,6 +536,34 @@ async fn latency(args: &Args, admin: &Connection, rows: &mut Vec<Row>) -> anyhow
     Ok(p99)
 }
 
+/// Starts `lanes` tasks that each take deliveries from `deliveries`, publish them with confirm
+/// to `queue` (default exchange) and ack them, counting in `done`: the hub's pipeline without
+/// its work.
+async fn relay_lanes(
+    connection: &Connection,
+    queue: &'static str,
+    lanes: usize,
+    deliveries: &async_channel::Receiver<asw_amqp::Delivery>,
+    done: &Arc<std::sync::atomic::AtomicUsize>,
+) -> anyhow::Result<tokio::task::JoinSet<Result<(), asw_amqp::AmqpError>>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..lanes {
+        let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+        let (rx, done) = (deliveries.clone(), done.clone());
+        tasks.spawn(async move {
+            while let Ok(d) = rx.recv().await {
+                publisher
+                    .publish("", queue, &d.message.body, &d.message.properties)
+                    .await?;
+                d.acker.ack().await?;
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            Ok::<_, asw_amqp::AmqpError>(())
+        });
+    }
+    Ok(tasks)
+}
+
 /// p50, p99 and max of latencies in milliseconds.
 fn percentiles(mut latencies: Vec<f64>) -> (f64, f64, f64) {
     latencies.sort_by(f64::total_cmp);
@@ -574,25 +602,8 @@ async fn relay_latency(
     )
     .await?;
     let (tx, rx) = async_channel::bounded::<asw_amqp::Delivery>(args.lanes);
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.lanes {
-        let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
-        let rx = rx.clone();
-        tasks.spawn(async move {
-            while let Ok(d) = rx.recv().await {
-                publisher
-                    .publish(
-                        "",
-                        "bench.latency.out",
-                        &d.message.body,
-                        &d.message.properties,
-                    )
-                    .await?;
-                d.acker.ack().await?;
-            }
-            Ok::<_, asw_amqp::AmqpError>(())
-        });
-    }
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = relay_lanes(connection, "bench.latency.out", args.lanes, &rx, &done).await?;
     let feeder = tokio::spawn(async move {
         while let Some(Ok(d)) = consumer.next().await {
             if tx.send(d).await.is_err() {
@@ -763,26 +774,7 @@ async fn relay(
     .await?;
     let (tx, rx) = async_channel::bounded::<asw_amqp::Delivery>(lanes);
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..lanes {
-        let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
-        let (rx, done) = (rx.clone(), done.clone());
-        tasks.spawn(async move {
-            while let Ok(d) = rx.recv().await {
-                publisher
-                    .publish(
-                        "",
-                        "bench.relay.out",
-                        &d.message.body,
-                        &d.message.properties,
-                    )
-                    .await?;
-                d.acker.ack().await?;
-                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }
-            Ok::<_, asw_amqp::AmqpError>(())
-        });
-    }
+    let mut tasks = relay_lanes(connection, "bench.relay.out", lanes, &rx, &done).await?;
     for _ in 0..docs.len() {
         match tokio::time::timeout(Duration::from_secs(60), consumer.next()).await {
             Ok(Some(Ok(d))) => tx

@@ -771,13 +771,7 @@ async fn outbound(
         OutboundPlan::Publish(send) => {
             record_span(&send.header, send.header.receiver);
             let id = send.header.message_id;
-            publisher
-                .publish(
-                    names::PARTNER_OUT_EXCHANGE,
-                    send.header.receiver.code(),
-                    &send.bytes,
-                    &document_properties(&send.header),
-                )
+            publish_own(publisher, &send)
                 .await
                 .inspect_err(|_| inner.abandoned.add(id))?;
             journal_move(inner, Direction::Outbound, id, State::Queued).await;
@@ -1071,7 +1065,8 @@ async fn send_own(
     Ok(())
 }
 
-/// Publishes one of the hub's own signed answers to the partner queue, confirmed.
+/// Publishes a document the hub signed (an outbound document or one of its own answers) to the
+/// partner queue, confirmed.
 async fn publish_own(publisher: &mut ConfirmingPublisher, send: &Send) -> Result<(), AmqpError> {
     publisher
         .publish(

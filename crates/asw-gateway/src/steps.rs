@@ -173,21 +173,29 @@ pub fn outbound(
     routing_key: &str,
     now: OffsetDateTime,
 ) -> OutboundPlan {
+    in_batch(journal, OutboundPlan::Retry, || {
+        outbound_unbatched(worker, journal, abandoned, bytes, routing_key, now)
+    })
+}
+
+/// Runs `step` as one journal batch and returns its plan once what it wrote is committed, or
+/// `retry` with the reason when it was not.
+fn in_batch<P>(
+    journal: &dyn Journal,
+    retry: impl FnOnce(String) -> P,
+    step: impl FnOnce() -> P,
+) -> P {
+    let mut step = Some(step);
     let mut plan = None;
     let committed = journal.batch(&mut || {
-        plan = Some(outbound_unbatched(
-            worker,
-            journal,
-            abandoned,
-            bytes,
-            routing_key,
-            now,
-        ));
+        if let Some(step) = step.take() {
+            plan = Some(step());
+        }
     });
     match (committed, plan) {
         (Ok(()), Some(plan)) => plan,
-        (Err(e), _) => OutboundPlan::Retry(e.to_string()),
-        (Ok(()), None) => OutboundPlan::Retry("the journal batch did not run".into()),
+        (Err(e), _) => retry(e.to_string()),
+        (Ok(()), None) => retry("the journal batch did not run".into()),
     }
 }
 
@@ -327,23 +335,9 @@ pub fn inbound(
     routing_key: &str,
     now: OffsetDateTime,
 ) -> InboundPlan {
-    let mut plan = None;
-    let committed = journal.batch(&mut || {
-        plan = Some(inbound_unbatched(
-            worker,
-            journal,
-            abandoned,
-            bytes,
-            user_id,
-            routing_key,
-            now,
-        ));
-    });
-    match (committed, plan) {
-        (Ok(()), Some(plan)) => plan,
-        (Err(e), _) => InboundPlan::Retry(e.to_string()),
-        (Ok(()), None) => InboundPlan::Retry("the journal batch did not run".into()),
-    }
+    in_batch(journal, InboundPlan::Retry, || {
+        inbound_unbatched(worker, journal, abandoned, bytes, user_id, routing_key, now)
+    })
 }
 
 fn inbound_unbatched(
