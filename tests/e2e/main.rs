@@ -51,13 +51,7 @@ async fn three_states_exchange_documents_answers_and_outcomes() {
     // it was acknowledged and gets TH's signed receipt.
     let form_d = document(DocumentKind::FormD, "VN", "TH");
     let id = form_d.header.message_id;
-    tb.send(
-        vn,
-        DocumentKind::FormD,
-        form_d.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&form_d).await.expect("send");
     let got = tb
         .wait_for(th, "formd.VN", WAIT, |m| is_doc(m, "formd.VN", id))
         .await
@@ -85,13 +79,7 @@ async fn three_states_exchange_documents_answers_and_outcomes() {
     // SG sends an ACDD to VN; VN's customs answers with a Customs Response correlated to it.
     let acdd = document(DocumentKind::Acdd, "SG", "VN");
     let acdd_id = acdd.header.message_id;
-    tb.send(
-        sg,
-        DocumentKind::Acdd,
-        acdd.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&acdd).await.expect("send");
     tb.wait_for(vn, "acdd.SG", WAIT, |m| is_doc(m, "acdd.SG", acdd_id))
         .await
         .expect("delivered");
@@ -102,13 +90,7 @@ async fn three_states_exchange_documents_answers_and_outcomes() {
     .expect("ack");
     let mut response = document(DocumentKind::AcddResponse, "VN", "SG");
     response.header.correlation_id = Some(acdd_id);
-    tb.send(
-        vn,
-        DocumentKind::AcddResponse,
-        response.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&response).await.expect("send");
     tb.wait_for(sg, "acdd-response.VN", WAIT, |m| {
         is_doc(m, "acdd-response.VN", response.header.message_id)
     })
@@ -345,13 +327,7 @@ async fn documents_wait_while_the_partner_is_unreachable_and_arrive_when_it_retu
         .expect("revoke");
     let form_d = document(DocumentKind::FormD, "VN", "TH");
     let id = form_d.header.message_id;
-    tb.send(
-        vn,
-        DocumentKind::FormD,
-        form_d.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&form_d).await.expect("send");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         count(&tb.received(th), "formd.VN", id),
@@ -462,13 +438,7 @@ async fn a_partner_certificate_rollover_takes_effect_on_reload_without_restart()
     .expect("delivered");
     // The old key still works during the rollover.
     let old = document(DocumentKind::FormD, "VN", "TH");
-    tb.send(
-        vn,
-        DocumentKind::FormD,
-        old.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&old).await.expect("send");
     tb.wait_for(th, "signed with the old key", WAIT, |m| {
         is_doc(m, "formd.VN", old.header.message_id)
     })
@@ -486,9 +456,7 @@ async fn hubs_reconnect_after_their_connections_are_killed_and_nothing_is_lost_o
     for _ in 0..200 {
         let d = document(DocumentKind::FormD, "VN", "TH");
         ids.push(d.header.message_id);
-        tb.send(vn, DocumentKind::FormD, d.to_xml().expect("xml").as_bytes())
-            .await
-            .expect("send");
+        tb.send_document(&d).await.expect("send");
     }
     // Mid-stream, every hub connection (pipelines and partner links) is cut.
     tb.wait_for(th, "the first documents", WAIT, |m| {
@@ -571,13 +539,7 @@ async fn a_document_without_receipt_is_reported_once_resent_within_the_bound_the
     let (vn, th) = (state("VN"), state("TH"));
     let form_d = document(DocumentKind::FormD, "VN", "TH");
     let id = form_d.header.message_id;
-    tb.send(
-        vn,
-        DocumentKind::FormD,
-        form_d.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&form_d).await.expect("send");
 
     let report = tb
         .wait_for(vn, "awaiting-ack", WAIT, |m| {

@@ -125,13 +125,7 @@ async fn counters_move_with_the_documents_and_garbage_is_refused() {
     tb.send(vn, DocumentKind::FormD, first_xml.as_bytes())
         .await
         .expect("send again");
-    tb.send(
-        vn,
-        DocumentKind::FormD,
-        second.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send the second");
+    tb.send_document(&second).await.expect("send the second");
     let bad = document(DocumentKind::FormD, "VN", "TH");
     let bad_id = bad.header.message_id;
     let xml = bad.to_xml().expect("xml").replacen(

@@ -379,6 +379,16 @@ impl Testbed {
         Ok(())
     }
 
+    /// The back-office of a document's sender publishes it (as XML) to `asw.outbound`.
+    pub async fn send_document(
+        &self,
+        document: &asw_model::document::Message,
+    ) -> anyhow::Result<()> {
+        let xml = document.to_xml()?;
+        self.send(document.header.sender, document.header.kind, xml.as_bytes())
+            .await
+    }
+
     /// Waits until `at`'s back-office has received a message matching `predicate`, and returns
     /// it; fails after `timeout`.
     pub async fn wait_for(

@@ -15,13 +15,7 @@ async fn the_export_holds_every_message_with_an_index_and_verifies_with_xmlsec1(
     let vn = state("VN");
     let form_d = document(DocumentKind::FormD, "VN", "TH");
     let id = form_d.header.message_id;
-    tb.send(
-        vn,
-        DocumentKind::FormD,
-        form_d.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&form_d).await.expect("send");
     tb.wait_for(vn, "acknowledged", Duration::from_secs(30), |m| {
         m.routing_key == "outcome.formd.TH"
             && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())

@@ -645,13 +645,7 @@ async fn documents_without_a_receipt_are_listed_as_awaiting_ack() {
     let vn = state("VN");
     let form_d = document(DocumentKind::FormD, "VN", "TH");
     let id = form_d.header.message_id;
-    tb.send(
-        vn,
-        DocumentKind::FormD,
-        form_d.to_xml().expect("xml").as_bytes(),
-    )
-    .await
-    .expect("send");
+    tb.send_document(&form_d).await.expect("send");
     let shown = until_state(&tb, vn, id, "awaiting-ack").await;
     // The resend (at most one) comes a timeout after the report.
     let deadline = tokio::time::Instant::now() + WAIT;
