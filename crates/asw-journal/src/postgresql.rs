@@ -645,13 +645,7 @@ impl Journal for PostgresJournal {
                 let key = Key::new(Direction::Outbound, id);
                 claim_one(c, &key, state, resends, &claim, at, &self.actor)?;
                 let record = select_record(c, &key)?.ok_or(Fault::LostRace)?;
-                claimed.push(Overdue {
-                    record,
-                    reported: claim.moved.is_some(),
-                    resend: claim.resent.is_some(),
-                    resends: claim.resends,
-                    waiting_since: since,
-                });
+                claimed.push(claim.into_overdue(record, since));
             }
             Ok(claimed)
         })

@@ -158,6 +158,23 @@ pub(crate) struct OverdueClaim {
     pub resends: u32,
 }
 
+impl OverdueClaim {
+    /// What the caller is told of this claim, once applied to the message now `record`.
+    pub fn into_overdue(
+        self,
+        record: crate::MessageRecord,
+        waiting_since: OffsetDateTime,
+    ) -> crate::Overdue {
+        crate::Overdue {
+            record,
+            reported: self.moved.is_some(),
+            resend: self.resent.is_some(),
+            resends: self.resends,
+            waiting_since,
+        }
+    }
+}
+
 /// The claim of a message in `state` (`queued`, `sent` or `awaiting-ack`), waiting since
 /// `waiting_since`, with `resends` made of `max_resends` allowed; `None` if it has nothing due.
 pub(crate) fn overdue_claim(

@@ -587,6 +587,29 @@ impl Drop for BatchGuard<'_> {
     }
 }
 
+impl SqliteJournal {
+    /// Records a message seen for the first time, recognised later by the digest of `original`,
+    /// storing `stored` with the history `steps` (see [`insert_record`]).
+    fn record_with(
+        &self,
+        direction: Direction,
+        header: &Header,
+        original: &[u8],
+        stored: &[u8],
+        steps: &[(Option<State>, State)],
+        at: OffsetDateTime,
+    ) -> Result<Recorded, JournalError> {
+        let entry = steps.first().map_or(State::Received, |&(_, state)| state);
+        request::check_record(direction, header.message_id, entry)?;
+        let key = Key::new(direction, header.message_id);
+        let digest: [u8; 32] = Sha256::digest(original).into();
+        self.write(Operation::Record, key.subject(), |tx| {
+            let at = encode_time(at)?;
+            insert_record(tx, &key, header, &digest, stored, steps, &at, &self.actor)
+        })
+    }
+}
+
 /// How long a commit waits for operations on their way to its group.
 const GROUP_WAIT: Duration = Duration::from_micros(200);
 
@@ -664,22 +687,7 @@ impl Journal for SqliteJournal {
         state: State,
         at: OffsetDateTime,
     ) -> Result<Recorded, JournalError> {
-        request::check_record(direction, header.message_id, state)?;
-        let key = Key::new(direction, header.message_id);
-        let digest: [u8; 32] = Sha256::digest(bytes).into();
-        self.write(Operation::Record, key.subject(), |tx| {
-            let at = encode_time(at)?;
-            insert_record(
-                tx,
-                &key,
-                header,
-                &digest,
-                bytes,
-                &[(None, state)],
-                &at,
-                &self.actor,
-            )
-        })
+        self.record_with(direction, header, bytes, bytes, &[(None, state)], at)
     }
 
     fn record_signed(
@@ -689,25 +697,17 @@ impl Journal for SqliteJournal {
         signed: &[u8],
         at: OffsetDateTime,
     ) -> Result<Recorded, JournalError> {
-        request::check_record(Direction::Outbound, header.message_id, State::Received)?;
-        let key = Key::new(Direction::Outbound, header.message_id);
-        let digest: [u8; 32] = Sha256::digest(original).into();
-        self.write(Operation::Record, key.subject(), |tx| {
-            let at = encode_time(at)?;
-            insert_record(
-                tx,
-                &key,
-                header,
-                &digest,
-                signed,
-                &[
-                    (None, State::Received),
-                    (Some(State::Received), State::Signed),
-                ],
-                &at,
-                &self.actor,
-            )
-        })
+        self.record_with(
+            Direction::Outbound,
+            header,
+            original,
+            signed,
+            &[
+                (None, State::Received),
+                (Some(State::Received), State::Signed),
+            ],
+            at,
+        )
     }
 
     fn transition(
@@ -1039,13 +1039,7 @@ impl Journal for SqliteJournal {
                 let key = Key::new(Direction::Outbound, id);
                 claim_one(tx, &key, state, resends, &claim, &at, &self.actor)?;
                 let record = select_record(tx, &key)?.ok_or(Fault::LostRace)?;
-                claimed.push(Overdue {
-                    record,
-                    reported: claim.moved.is_some(),
-                    resend: claim.resent.is_some(),
-                    resends: claim.resends,
-                    waiting_since: since,
-                });
+                claimed.push(claim.into_overdue(record, since));
             }
             Ok(claimed)
         })
