@@ -548,6 +548,27 @@ impl SqliteJournal {
         }
         outcome
     }
+
+    /// Records a message seen for the first time, recognised later by the digest of `original`,
+    /// storing `stored` with the history `steps` (see [`insert_record`]).
+    fn record_with(
+        &self,
+        direction: Direction,
+        header: &Header,
+        original: &[u8],
+        stored: &[u8],
+        steps: &[(Option<State>, State)],
+        at: OffsetDateTime,
+    ) -> Result<Recorded, JournalError> {
+        let entry = steps.first().map_or(State::Received, |&(_, state)| state);
+        request::check_record(direction, header.message_id, entry)?;
+        let key = Key::new(direction, header.message_id);
+        let digest: [u8; 32] = Sha256::digest(original).into();
+        self.write(Operation::Record, key.subject(), |tx| {
+            let at = encode_time(at)?;
+            insert_record(tx, &key, header, &digest, stored, steps, &at, &self.actor)
+        })
+    }
 }
 
 thread_local! {
@@ -584,29 +605,6 @@ impl Drop for BatchGuard<'_> {
         if !self.finished {
             let _ = self.finish();
         }
-    }
-}
-
-impl SqliteJournal {
-    /// Records a message seen for the first time, recognised later by the digest of `original`,
-    /// storing `stored` with the history `steps` (see [`insert_record`]).
-    fn record_with(
-        &self,
-        direction: Direction,
-        header: &Header,
-        original: &[u8],
-        stored: &[u8],
-        steps: &[(Option<State>, State)],
-        at: OffsetDateTime,
-    ) -> Result<Recorded, JournalError> {
-        let entry = steps.first().map_or(State::Received, |&(_, state)| state);
-        request::check_record(direction, header.message_id, entry)?;
-        let key = Key::new(direction, header.message_id);
-        let digest: [u8; 32] = Sha256::digest(original).into();
-        self.write(Operation::Record, key.subject(), |tx| {
-            let at = encode_time(at)?;
-            insert_record(tx, &key, header, &digest, stored, steps, &at, &self.actor)
-        })
     }
 }
 
