@@ -303,7 +303,8 @@ pub async fn connect_with_backoff(
 }
 
 /// `error: cause: cause`, for one log field.
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its sources, joined with `: `, for one log line or reason.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -147,6 +147,15 @@ pub enum AmqpError {
         /// Its length in bytes.
         len: usize,
     },
+    /// A message's headers are larger than a broker frame can safely carry
+    /// ([`MAX_HEADER_BYTES`](crate::MAX_HEADER_BYTES)).
+    #[error("the message headers take about {len} bytes, more than the {max} allowed")]
+    HeadersTooLarge {
+        /// Their size, about.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The broker did not answer in time.
     #[error("timed out after {after:?} waiting to {action} in vhost {vhost}")]
     Timeout {
@@ -180,7 +189,8 @@ impl AmqpError {
             AmqpError::InvalidUrl { .. }
             | AmqpError::Inequivalent { .. }
             | AmqpError::Returned { .. }
-            | AmqpError::TooLong { .. } => false,
+            | AmqpError::TooLong { .. }
+            | AmqpError::HeadersTooLarge { .. } => false,
             AmqpError::Connect { source, .. }
             | AmqpError::Channel { source, .. }
             | AmqpError::Declare { source, .. }
@@ -193,6 +203,25 @@ impl AmqpError {
                 None => true,
                 Some(code) => *code >= 500 || *code == 429,
             },
+        }
+    }
+
+    /// Whether the failure concerns only the one message published, so that publishing it
+    /// again would fail the same way while the connection stays usable: the broker returned it
+    /// as unroutable, refused it on its channel (access, precondition such as its size, a missing
+    /// exchange), or it could not be encoded (a property or its headers too long). The channel
+    /// may be closed afterwards; the connection is not. Everything else (I/O, a closed
+    /// connection, a connection-level error, a timeout, a nack) is not the message's fault.
+    pub fn is_refusal_of_the_message(&self) -> bool {
+        match self {
+            AmqpError::Returned { .. }
+            | AmqpError::TooLong { .. }
+            | AmqpError::HeadersTooLarge { .. } => true,
+            AmqpError::Publish { source, .. } => matches!(
+                source.kind(),
+                lapin::ErrorKind::ProtocolError(amqp) if matches!(amqp.kind(), AMQPErrorKind::Soft(_))
+            ),
+            _ => false,
         }
     }
 
@@ -307,6 +336,46 @@ mod tests {
         assert!(is_precondition_failed(&protocol(
             AMQPSoftError::PRECONDITIONFAILED.into()
         )));
+    }
+
+    #[test]
+    fn tells_a_refused_message_from_a_failed_connection() {
+        let publish = |source: lapin::Error| AmqpError::Publish {
+            vhost: "v".into(),
+            exchange: "x".into(),
+            routing_key: "k".into(),
+            source: Box::new(source),
+        };
+        let returned = AmqpError::Returned {
+            vhost: "v".into(),
+            exchange: "asw.inbound".into(),
+            routing_key: "acdd.VN".into(),
+            message_id: None,
+            reply_code: 312,
+            reply_text: "NO_ROUTE".into(),
+        };
+        assert!(returned.is_refusal_of_the_message());
+        assert!(
+            AmqpError::HeadersTooLarge {
+                len: 1 << 20,
+                max: 1 << 16
+            }
+            .is_refusal_of_the_message()
+        );
+        assert!(publish(protocol(AMQPSoftError::ACCESSREFUSED.into())).is_refusal_of_the_message());
+        assert!(
+            publish(protocol(AMQPSoftError::PRECONDITIONFAILED.into())).is_refusal_of_the_message()
+        );
+        assert!(!publish(protocol(AMQPHardError::FRAMEERROR.into())).is_refusal_of_the_message());
+        let io: lapin::Error = std::io::Error::from(std::io::ErrorKind::BrokenPipe).into();
+        assert!(!publish(io).is_refusal_of_the_message());
+        let nacked = AmqpError::Nacked {
+            vhost: "v".into(),
+            exchange: "x".into(),
+            routing_key: "k".into(),
+            message_id: None,
+        };
+        assert!(!nacked.is_refusal_of_the_message());
     }
 
     #[test]

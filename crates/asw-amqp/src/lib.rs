@@ -48,10 +48,11 @@ pub use address::{AmqpUrl, redact, with_vhost};
 pub use apply::apply;
 pub use connection::{
     Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect, connect_with_backoff,
+    error_chain,
 };
 pub use consumer::{Acker, Consumer, Delivery, Message};
 pub use declare::{declare, ready_messages};
 pub use error::AmqpError;
 pub use management::{ClientProperties, ConnectionInfo, MANAGEMENT_TIMEOUT, Management, QueueInfo};
-pub use properties::{HeaderValue, Headers, Properties};
+pub use properties::{HeaderValue, Headers, MAX_HEADER_BYTES, Properties};
 pub use publisher::{CONFIRM_TIMEOUT, ConfirmingPublisher, Outgoing, PublishError};

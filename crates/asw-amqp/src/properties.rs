@@ -33,6 +33,22 @@ pub enum HeaderValue {
 }
 
 impl HeaderValue {
+    /// About how many bytes this value takes in an AMQP field table (its content plus a small
+    /// overhead per value), for bounding a message's headers before they are encoded.
+    pub fn encoded_len_estimate(&self) -> usize {
+        5 + match self {
+            HeaderValue::Str(s) => s.len(),
+            HeaderValue::Bytes(b) => b.len(),
+            HeaderValue::Int(_) | HeaderValue::Float(_) => 8,
+            HeaderValue::Bool(_) | HeaderValue::Void => 1,
+            HeaderValue::Array(items) => items.iter().map(HeaderValue::encoded_len_estimate).sum(),
+            HeaderValue::Table(table) => table
+                .iter()
+                .map(|(name, value)| 1 + name.len() + value.encoded_len_estimate())
+                .sum(),
+        }
+    }
+
     /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -266,7 +282,23 @@ pub(crate) fn short(value: &str, field: &'static str) -> Result<ShortString, Amq
     })
 }
 
+/// The most header bytes (names and values) a message may carry. RabbitMQ closes the whole
+/// connection (FRAME_ERROR) when a content header does not fit in one frame (`frame_max`,
+/// 131,072 bytes by default), so a message whose headers could not fit is refused here, as that
+/// message's own error, before anything is sent.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 fn table_from_headers(headers: &Headers) -> Result<FieldTable, AmqpError> {
+    let len: usize = headers
+        .iter()
+        .map(|(name, value)| name.len() + value.encoded_len_estimate())
+        .sum();
+    if len > MAX_HEADER_BYTES {
+        return Err(AmqpError::HeadersTooLarge {
+            len,
+            max: MAX_HEADER_BYTES,
+        });
+    }
     let mut table = FieldTable::default();
     for (name, value) in headers {
         table.insert(short(name, "header name")?, value.to_amqp()?);

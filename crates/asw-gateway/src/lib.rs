@@ -4,10 +4,16 @@
 pub mod config;
 pub mod exporter;
 pub mod hub;
+mod inbound;
+mod link;
 pub mod metrics;
 pub mod outcome;
+mod outbound;
+mod park;
 pub mod pool;
 pub mod process;
+pub mod publish;
+mod receipts;
 pub mod signals;
 pub mod steps;
 pub mod testbed;

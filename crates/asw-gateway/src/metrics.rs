@@ -67,6 +67,9 @@ pub enum DocumentOutcome {
     AwaitingAck,
     /// Outbound: no receipt in time, resent to the partner.
     Resent,
+    /// The broker refused a publish it led to for that message alone (no queue bound, access,
+    /// size), or the hub failed on it: parked with the reason.
+    Undeliverable,
 }
 
 impl DocumentOutcome {
@@ -78,6 +81,7 @@ impl DocumentOutcome {
             DocumentOutcome::Duplicate => "duplicate",
             DocumentOutcome::Refused => "refused",
             DocumentOutcome::Parked => "parked",
+            DocumentOutcome::Undeliverable => "undeliverable",
             DocumentOutcome::Retried => "retried",
             DocumentOutcome::Answered => "answered",
             DocumentOutcome::AwaitingAck => "awaiting-ack",

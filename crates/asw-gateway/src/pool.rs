@@ -9,12 +9,37 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-type Job<S> = Box<dyn FnOnce(&mut S) + Send>;
+/// A job; it returns true when it panicked, so that its worker builds its state anew (a panic
+/// may have left the C libraries' state half changed).
+type Job<S> = Box<dyn FnOnce(&mut S) -> bool + Send>;
 
-/// The pool is gone (its workers stopped).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the worker pool has stopped")]
-pub struct PoolClosed;
+/// Why a job gave no result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolError {
+    /// The pool is gone (its workers stopped).
+    #[error("the worker pool has stopped")]
+    Closed,
+    /// The job panicked: a bug, never the input's fault alone. Its worker was replaced.
+    #[error("the job panicked: {0}")]
+    Panicked(String),
+}
+
+/// The text of a panic's payload.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic without a message".to_owned()
+    }
+}
+
+/// Runs `f` on `state`, catching a panic as [`PoolError::Panicked`].
+fn guarded<S, R>(f: impl FnOnce(&mut S) -> R, state: &mut S) -> Result<R, PoolError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(state)))
+        .map_err(|payload| PoolError::Panicked(panic_text(&*payload)))
+}
 
 /// A fixed set of threads, each owning a state `S` built on that thread.
 pub struct Pool<S> {
@@ -49,7 +74,6 @@ impl<S: 'static> Pool<S> {
             let queue = queue.clone();
             let make = make.clone();
             let ready = ready_tx.clone();
-            let done = done.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{name}-{n}"))
                 .spawn(move || {
@@ -65,8 +89,19 @@ impl<S: 'static> Pool<S> {
                     };
                     drop(ready);
                     while let Ok(job) = queue.recv_blocking() {
-                        job(&mut state);
-                        done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if job(&mut state) {
+                            // The state may be half changed: replace it, as a new worker would.
+                            match make() {
+                                Ok(fresh) => {
+                                    state = fresh;
+                                    tracing::error!("A job panicked; its worker state was built anew.");
+                                }
+                                Err(_) => {
+                                    tracing::error!("A job panicked and its worker state cannot be built again; the worker stops.");
+                                    return;
+                                }
+                            }
+                        }
                     }
                 });
             match spawned {
@@ -94,32 +129,44 @@ impl<S: 'static> Pool<S> {
     }
 
     /// Runs `f` on a worker with its state and returns the result; waits for room in the queue.
-    pub async fn run<R, F>(&self, f: F) -> Result<R, PoolClosed>
+    pub async fn run<R, F>(&self, f: F) -> Result<R, PoolError>
     where
         R: Send + 'static,
         F: FnOnce(&mut S) -> R + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
+        let done = self.done.clone();
         let job: Job<S> = Box::new(move |state| {
-            let _ = tx.send(f(state));
+            let result = guarded(f, state);
+            let panicked = result.is_err();
+            // Counted before the result is sent, so a caller that has it sees the count.
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = tx.send(result);
+            panicked
         });
-        self.jobs.send(job).await.map_err(|_| PoolClosed)?;
-        rx.await.map_err(|_| PoolClosed)
+        self.jobs.send(job).await.map_err(|_| PoolError::Closed)?;
+        rx.await.map_err(|_| PoolError::Closed)?
     }
 
     /// Runs `f` on a worker and waits for its result, blocking this thread: for threads that
     /// do not drive async tasks (the journal threads), never for a runtime's own threads.
-    pub fn run_blocking<R, F>(&self, f: F) -> Result<R, PoolClosed>
+    pub fn run_blocking<R, F>(&self, f: F) -> Result<R, PoolError>
     where
         R: Send + 'static,
         F: FnOnce(&mut S) -> R + Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let done = self.done.clone();
         let job: Job<S> = Box::new(move |state| {
-            let _ = tx.send(f(state));
+            let result = guarded(f, state);
+            let panicked = result.is_err();
+            // Counted before the result is sent, so a caller that has it sees the count.
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = tx.send(result);
+            panicked
         });
-        self.jobs.send_blocking(job).map_err(|_| PoolClosed)?;
-        rx.recv().map_err(|_| PoolClosed)
+        self.jobs.send_blocking(job).map_err(|_| PoolError::Closed)?;
+        rx.recv().map_err(|_| PoolError::Closed)?
     }
 
     /// Number of worker threads.
@@ -195,6 +242,37 @@ mod tests {
         });
         let total = pool.run_blocking(|s| *s.borrow()).expect("run");
         assert_eq!(total, 100);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_is_an_error_with_its_text_and_its_worker_is_rebuilt() {
+        let built = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counter = built.clone();
+        let pool = Pool::start(1, "panicky", move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok::<_, String>(Rc::new(RefCell::new(0u32)))
+        })
+        .expect("start");
+        pool.run(|s| *s.borrow_mut() = 41).await.expect("run");
+        let panicked = pool
+            .run(|_| -> u32 { panic!("injected fault in a worker job") })
+            .await;
+        assert_eq!(
+            panicked,
+            Err(PoolError::Panicked("injected fault in a worker job".into()))
+        );
+        // The worker goes on, with its state built anew (the old one may be half changed).
+        assert_eq!(pool.run(|s| *s.borrow()).await, Ok(0));
+        assert_eq!(built.load(std::sync::atomic::Ordering::SeqCst), 2);
+        let blocking = std::thread::scope(|scope| {
+            scope
+                .spawn(|| pool.run_blocking(|_| -> u32 { panic!("{}", String::from("again")) }))
+                .join()
+                .expect("the calling thread does not panic")
+        });
+        assert_eq!(blocking, Err(PoolError::Panicked("again".into())));
+        assert_eq!(pool.run_blocking(|s| *s.borrow() + 1), Ok(1));
+        pool.shutdown();
     }
 
     #[tokio::test]

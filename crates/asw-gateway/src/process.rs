@@ -13,7 +13,7 @@ use asw_schema::{Problem, SchemaSet, Validator};
 use asw_sign::{Signer, TrustStore, Verified, Verifier};
 use time::OffsetDateTime;
 
-use crate::pool::{Pool, PoolClosed};
+use crate::pool::{Pool, PoolError};
 
 /// Who this hub is: the facts every decision needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -558,13 +558,28 @@ impl Work for OnPool<'_> {
     }
 }
 
-/// The refusal standing for work that could not be done because the hub is stopping.
-fn stopped(closed: PoolClosed) -> Refusal {
-    Refusal {
-        code: STOPPING.into(),
-        text: closed.to_string(),
+/// The refusal standing for work that could not be done: because the hub is stopping (never a
+/// verdict on the document), or because the work panicked (a bug: the document is parked).
+fn stopped(error: PoolError) -> Refusal {
+    match error {
+        PoolError::Closed => Refusal {
+            code: STOPPING.into(),
+            text: error.to_string(),
+        },
+        PoolError::Panicked(text) => panicked(text),
     }
 }
+
+/// The refusal standing for a panic while handling a document: parked with the panic's text.
+pub fn panicked(text: String) -> Refusal {
+    Refusal {
+        code: PANIC.into(),
+        text: format!("the hub failed on this document (a bug, please report it): {text}"),
+    }
+}
+
+/// The code of a refusal that says the hub's own code panicked on the document.
+pub const PANIC: &str = "HUB-PANIC";
 
 /// The code of a refusal that only says the hub was stopping: never a verdict on the document.
 pub const STOPPING: &str = "HUB-STOPPING";

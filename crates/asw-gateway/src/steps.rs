@@ -357,6 +357,26 @@ fn inbound_unbatched(
         Err(refused) => return refuse(worker, journal, bytes, *refused, now),
     };
     let header = accepted.verified.header().clone();
+    // An answer is taken only from the member state its original was sent to, and only of a
+    // kind that answers the original's kind: anything else is parked and moves nothing.
+    if let Some(original_id) = header.correlation_id.filter(|_| header.kind.is_response()) {
+        match journal.find_original(Direction::Outbound, original_id) {
+            Ok(Some(original)) => {
+                if let Some(refusal) = answer_mismatch(&header, &original.summary.header) {
+                    let refused = crate::process::Refused {
+                        reference: accepted.reference.clone(),
+                        authenticated: Some(header.sender),
+                        header: Some(header),
+                        verified: true,
+                        refusals: vec![refusal],
+                    };
+                    return refuse(worker, journal, bytes, refused, now);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return InboundPlan::Retry(e.to_string()),
+        }
+    }
     let signer = (
         accepted.verified.signer(),
         accepted.verified.fingerprint().to_owned(),
@@ -462,6 +482,31 @@ fn inbound_unbatched(
         receipt,
         answer,
     }
+}
+
+/// Why `answer` cannot answer `original`, if it cannot: it comes from another member state than
+/// the one the original was sent to (`ANSWER-SENDER`), or its kind does not answer the
+/// original's (`ANSWER-KIND`).
+pub fn answer_mismatch(answer: &Header, original: &Header) -> Option<Refusal> {
+    if answer.sender != original.receiver {
+        return Some(Refusal {
+            code: "ANSWER-SENDER".into(),
+            text: format!(
+                "{} answers message {} that was sent to {}, not to {}",
+                answer.kind, original.message_id, original.receiver, answer.sender
+            ),
+        });
+    }
+    if answer.kind.answers() != Some(original.kind) {
+        return Some(Refusal {
+            code: "ANSWER-KIND".into(),
+            text: format!(
+                "a {} cannot answer message {}, which is a {}",
+                answer.kind, original.message_id, original.kind
+            ),
+        });
+    }
+    None
 }
 
 fn refuse(
@@ -630,4 +675,53 @@ fn correlate(
         status,
         reasons: accepted.reasons.clone(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use asw_model::sample::{self, SampleSpec};
+
+    fn state(code: &str) -> MemberState {
+        MemberState::from_alpha2(code).expect("member state")
+    }
+
+    fn header(kind: DocumentKind, from: &str, to: &str) -> Header {
+        sample::message(&SampleSpec {
+            kind,
+            from: state(from),
+            to: state(to),
+            items: 1,
+            seed: 3,
+            created_at: OffsetDateTime::now_utc(),
+        })
+        .header
+    }
+
+    #[test]
+    fn an_answer_is_taken_only_from_the_receiver_of_the_original_and_of_an_answering_kind() {
+        let original = header(DocumentKind::FormD, "VN", "TH");
+        let receipt = header(DocumentKind::FormDAck, "TH", "VN");
+        assert_eq!(answer_mismatch(&receipt, &original), None);
+        let status = header(DocumentKind::FormDStatus, "TH", "VN");
+        assert_eq!(answer_mismatch(&status, &original), None);
+
+        let from_elsewhere = header(DocumentKind::FormDAck, "SG", "VN");
+        let refusal = answer_mismatch(&from_elsewhere, &original).expect("refused");
+        assert_eq!(refusal.code, "ANSWER-SENDER");
+        assert!(refusal.text.contains("sent to TH, not to SG"), "{}", refusal.text);
+
+        let wrong_kind = header(DocumentKind::AcddResponse, "TH", "VN");
+        let refusal = answer_mismatch(&wrong_kind, &original).expect("refused");
+        assert_eq!(refusal.code, "ANSWER-KIND");
+        let acdd = header(DocumentKind::Acdd, "VN", "TH");
+        assert_eq!(
+            answer_mismatch(&header(DocumentKind::AcddAck, "TH", "VN"), &acdd),
+            None
+        );
+        assert_eq!(
+            answer_mismatch(&receipt, &acdd).map(|r| r.code),
+            Some("ANSWER-KIND".to_owned())
+        );
+    }
 }

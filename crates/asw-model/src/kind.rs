@@ -82,6 +82,16 @@ impl DocumentKind {
             _ => None,
         }
     }
+
+    /// The kind of original this answer kind answers (`formd-ack` and `formd-status` answer
+    /// `formd`; `acdd-ack` and `acdd-response` answer `acdd`); `None` for originals.
+    pub fn answers(self) -> Option<DocumentKind> {
+        match self {
+            DocumentKind::FormDAck | DocumentKind::FormDStatus => Some(DocumentKind::FormD),
+            DocumentKind::AcddAck | DocumentKind::AcddResponse => Some(DocumentKind::Acdd),
+            DocumentKind::FormD | DocumentKind::Acdd => None,
+        }
+    }
 }
 
 impl FromStr for DocumentKind {
@@ -122,5 +132,19 @@ mod tests {
             .filter(|k| !k.is_response())
             .collect();
         assert_eq!(originals, [DocumentKind::FormD, DocumentKind::Acdd]);
+        for kind in DocumentKind::ALL {
+            assert_eq!(kind.answers().is_some(), kind.is_response(), "{kind}");
+            if let Some(ack) = kind.ack_kind() {
+                assert_eq!(ack.answers(), Some(kind));
+            }
+        }
+        assert_eq!(
+            DocumentKind::AcddResponse.answers(),
+            Some(DocumentKind::Acdd)
+        );
+        assert_eq!(
+            DocumentKind::FormDStatus.answers(),
+            Some(DocumentKind::FormD)
+        );
     }
 }

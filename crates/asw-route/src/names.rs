@@ -59,6 +59,12 @@ pub mod stage {
     pub const OUTBOUND: &str = "outbound";
     /// Partner document -> verified, validated, delivered to the back-office.
     pub const INBOUND: &str = "inbound";
+    /// An outcome for a back-office (JSON) that no back-office queue took: parked, and
+    /// republished to `asw.inbound` with its routing key when replayed.
+    pub const OUTCOME: &str = "outcome";
+    /// A signed document on its way to a partner through the hub's push link
+    /// (`asw.partner.out.<CC>`): replayed to `asw.partner.out` with the partner's code.
+    pub const LINK: &str = "link";
 }
 
 /// The vhost of a member state's hub in the demo and tests (`asw-vn`).

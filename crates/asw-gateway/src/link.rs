@@ -1,0 +1,184 @@
+//! The push link to one partner: what waits in `asw.partner.out.<CC>` is published to the
+//! partner's broker as `partner-<our CC>` and acknowledged once the partner's broker confirmed
+//! it. While the partner is unreachable nothing is taken from the queue; a document the
+//! partner's broker refuses for itself (unroutable, access refused) is parked here in stage
+//! `link`, journaled `failed` and reported to the back-office, and the link goes on.
+
+use std::sync::Arc;
+
+use asw_amqp::{AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_with_backoff};
+use asw_journal::{Direction, State};
+use asw_model::MemberState;
+use asw_route::names;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::hub::{Inner, SessionEnd, journal_move};
+use crate::park::{Parked, park_refused};
+use crate::publish::LanePublisher;
+
+/// Pushes what waits in `asw.partner.out.<CC>` to the partner's broker, as `partner-<our CC>`.
+/// While the partner is unreachable, documents stay in the queue; the link retries with back-off.
+pub(crate) async fn push_link(
+    inner: Arc<Inner>,
+    local: Arc<Connection>,
+    partner: MemberState,
+    stop: CancellationToken,
+) -> Result<(), SessionEnd> {
+    let config = &inner.config;
+    let Some(url) = config.partners.get(&partner).and_then(|p| p.url.clone()) else {
+        return Ok(());
+    };
+    let us = config.country;
+    let user = names::partner_user(us);
+    let queue = names::partner_out_queue(partner);
+    let span = info_span!("link", partner = partner.code());
+    let backoff = Backoff::default();
+    let connection_name = format!("aswhub-{us}-link");
+    async move {
+        let mut failures = 0u32;
+        loop {
+            // Connect to the partner first: without it, nothing is taken from the queue.
+            let remote = tokio::select! {
+                c = connect_with_backoff(&url, &connection_name, &backoff) => c,
+                () = stop.cancelled() => return Ok(()),
+            };
+            let remote = match remote {
+                Ok(r) => r,
+                Err(e) => {
+                    inner.metrics.link_failure(partner);
+                    warn!(error = %e, "Partner broker refused the link; retrying later.");
+                    failures += 1;
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.delay(failures)) => continue,
+                        () = stop.cancelled() => return Ok(()),
+                    }
+                }
+            };
+            let remote = Arc::new(remote);
+            let outcome = pump(&inner, &local, &remote, &queue, &user, us, &stop).await;
+            let _ = remote.close().await;
+            match outcome {
+                Ok(()) => return Ok(()),
+                // The local broker failed: the session restarts everything.
+                Err(LinkError::Local(e)) => return Err(e),
+                Err(LinkError::Remote(e)) => {
+                    failures += 1;
+                    inner.metrics.link_failure(partner);
+                    warn!(error = %e, "Partner link failed; reconnecting.");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff.delay(failures)) => {}
+                        () = stop.cancelled() => return Ok(()),
+                    }
+                }
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+enum LinkError {
+    Local(SessionEnd),
+    Remote(AmqpError),
+}
+
+async fn pump(
+    inner: &Inner,
+    local: &Arc<Connection>,
+    remote: &Arc<Connection>,
+    queue: &str,
+    user: &str,
+    us: MemberState,
+    stop: &CancellationToken,
+) -> Result<(), LinkError> {
+    let mut publisher = LanePublisher::open(remote.clone())
+        .await
+        .map_err(LinkError::Remote)?;
+    let local_error = |e: AmqpError| LinkError::Local(e.into());
+    let mut parking = LanePublisher::open(local.clone())
+        .await
+        .map_err(local_error)?;
+    let channel = local.open_channel().await.map_err(local_error)?;
+    let mut consumer = Consumer::start(
+        channel,
+        queue,
+        inner.config.broker.prefetch.min(64),
+        "aswhub-link",
+    )
+    .await
+    .map_err(local_error)?;
+    info!("Partner link up.");
+    loop {
+        let delivery = tokio::select! {
+            () = stop.cancelled() => {
+                let _ = consumer.cancel().await;
+                return Ok(());
+            }
+            next = consumer.next() => match next {
+                Some(Ok(d)) => d,
+                Some(Err(e)) => return Err(local_error(e)),
+                None => return Err(LinkError::Local(SessionEnd::Cancelled(queue.to_owned()))),
+            },
+        };
+        let Delivery { message, acker } = delivery;
+        let mut properties = Properties::new()
+            .with_content_type(names::CONTENT_TYPE_XML)
+            .with_user_id(user);
+        if let Some(id) = &message.properties.message_id {
+            properties = properties.with_message_id(id.clone());
+        }
+        if let Some(c) = &message.properties.correlation_id {
+            properties = properties.with_correlation_id(c.clone());
+        }
+        match publisher
+            .publish(
+                names::PARTNER_IN_EXCHANGE,
+                us.code(),
+                &message.body,
+                &properties,
+            )
+            .await
+        {
+            Ok(()) => {
+                if let Some(id) = message
+                    .properties
+                    .message_id
+                    .as_deref()
+                    .and_then(|s| uuid::Uuid::parse_str(s).ok())
+                {
+                    journal_move(inner, Direction::Outbound, id, State::Sent).await;
+                }
+                acker.ack().await.map_err(local_error)?;
+            }
+            Err(e) if e.is_refusal_of_the_message() => {
+                // The partner's broker refused this document alone: park it, go on.
+                let header =
+                    asw_model::Header::read(&message.body, &inner.config.limits.document).ok();
+                let parked = park_refused(
+                    inner,
+                    &mut parking,
+                    &message,
+                    names::stage::LINK,
+                    &e,
+                    header.as_ref(),
+                )
+                .await
+                .map_err(local_error)?;
+                if parked == Parked::Refused {
+                    // Back to its queue, whose delivery limit dead-letters it.
+                    acker.nack(true).await.map_err(local_error)?;
+                } else {
+                    acker.ack().await.map_err(local_error)?;
+                }
+            }
+            Err(e) => {
+                // Not delivered: back to the queue, in order, for the next connection.
+                let _ = acker.nack(true).await;
+                let _ = consumer.cancel().await;
+                return Err(LinkError::Remote(e));
+            }
+        }
+    }
+}
+
