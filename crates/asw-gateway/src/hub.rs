@@ -11,7 +11,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asw_amqp::{AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_with_backoff};
+use asw_amqp::{
+    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_with_backoff,
+};
 use asw_journal::{Direction, Journal, State};
 use asw_model::{DocumentKind, Header, MemberState};
 use asw_route::names;
@@ -487,9 +489,7 @@ async fn settle(
         }))
     } else {
         let handling = match pipeline {
-            Pipeline::Outbound => {
-                crate::outbound::outbound(inner, publisher, &message).boxed()
-            }
+            Pipeline::Outbound => crate::outbound::outbound(inner, publisher, &message).boxed(),
             Pipeline::Inbound => crate::inbound::inbound(inner, publisher, &message).boxed(),
         };
         match AssertUnwindSafe(handling).catch_unwind().await {

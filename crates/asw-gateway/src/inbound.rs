@@ -14,8 +14,8 @@ use asw_model::bus::BUS_HEADER;
 use asw_route::names;
 use tracing::{info, warn};
 
-use crate::hub::{Inner, document_properties, journal_move, journal_moves, now, on_journal};
 use crate::hub::record_span;
+use crate::hub::{Inner, document_properties, journal_move, journal_moves, now, on_journal};
 use crate::metrics::{self, DocumentOutcome};
 use crate::outbound::publish_own;
 use crate::outcome::{Outcome, OutcomeReason};
@@ -23,9 +23,9 @@ use crate::park::{
     Attempt, Parking, attempts_so_far, envelope, original_routing_key, original_transport_user,
     park, publish_outcome, retry,
 };
-use crate::process::summary;
 use crate::pool::PoolError;
 use crate::process::panicked;
+use crate::process::summary;
 use crate::publish::{Failure, LanePublisher};
 use crate::steps::{self, InboundPlan, Send};
 
@@ -57,7 +57,15 @@ pub(crate) async fn inbound(
         Ok(plan) => plan,
         Err(PoolError::Panicked(text)) => return Err(Failure::Fault(panicked(text))),
         Err(e) => {
-            return retry(inner, publisher, message, stage, &e.to_string(), Attempt::Failed).await;
+            return retry(
+                inner,
+                publisher,
+                message,
+                stage,
+                &e.to_string(),
+                Attempt::Failed,
+            )
+            .await;
         }
     };
     match plan {
@@ -115,9 +123,7 @@ pub(crate) async fn inbound(
                     .into_iter()
                     .map(|(code, text)| OutcomeReason { code, text })
                     .collect();
-                publish_outcome(publisher, &outcome)
-                    .await
-                    .map_err(failed)?;
+                publish_outcome(publisher, &outcome).await.map_err(failed)?;
             }
             // The receipt goes out after the delivery and before the moves are journaled, so
             // both moves share one commit. A crash in between sends the receipt again with the

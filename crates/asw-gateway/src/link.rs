@@ -1,12 +1,15 @@
 //! The push link to one partner: what waits in `asw.partner.out.<CC>` is published to the
 //! partner's broker as `partner-<our CC>` and acknowledged once the partner's broker confirmed
-//! it. While the partner is unreachable nothing is taken from the queue; a document the
-//! partner's broker refuses for itself (unroutable, access refused) is parked here in stage
-//! `link`, journaled `failed` and reported to the back-office, and the link goes on.
+//! it. While the partner is unreachable or refuses the link (access, bindings) nothing is taken
+//! from the queue; a document the partner's broker refuses for itself (too large) is parked
+//! here in stage `link`, journaled `failed` and reported to the back-office, and the link goes
+//! on.
 
 use std::sync::Arc;
 
-use asw_amqp::{AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_with_backoff};
+use asw_amqp::{
+    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_with_backoff,
+};
 use asw_journal::{Direction, State};
 use asw_model::MemberState;
 use asw_route::names;
@@ -76,6 +79,23 @@ pub(crate) async fn push_link(
     }
     .instrument(span)
     .await
+}
+
+/// True when the partner's broker refused a document for what it is (too large, a property
+/// too long), so that sending it again can never succeed. An access refusal or an unroutable
+/// return concern the link as a whole (the partner's permissions or bindings), which waits
+/// and retries like a partner that is down, keeping the documents in their queue.
+fn refused_for_itself(error: &AmqpError) -> bool {
+    const PRECONDITION_FAILED: u16 = 406;
+    const CONTENT_TOO_LARGE: u16 = 311;
+    matches!(
+        error,
+        AmqpError::TooLong { .. } | AmqpError::HeadersTooLarge { .. }
+    ) || (error.is_refusal_of_the_message()
+        && matches!(
+            error.reply_code(),
+            Some(PRECONDITION_FAILED | CONTENT_TOO_LARGE)
+        ))
 }
 
 enum LinkError {
@@ -151,7 +171,7 @@ async fn pump(
                 }
                 acker.ack().await.map_err(local_error)?;
             }
-            Err(e) if e.is_refusal_of_the_message() => {
+            Err(e) if refused_for_itself(&e) => {
                 // The partner's broker refused this document alone: park it, go on.
                 let header =
                     asw_model::Header::read(&message.body, &inner.config.limits.document).ok();
@@ -181,4 +201,3 @@ async fn pump(
         }
     }
 }
-

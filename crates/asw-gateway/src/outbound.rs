@@ -11,9 +11,9 @@ use crate::hub::{Inner, document_properties, journal_move, now, on_journal, reco
 use crate::metrics::{self, DocumentOutcome};
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::park::{Attempt, Parking, attempts_so_far, notify, original_routing_key, park, retry};
-use crate::process::{PANIC, summary};
 use crate::pool::PoolError;
 use crate::process::panicked;
+use crate::process::{PANIC, summary};
 use crate::publish::{Failure, LanePublisher};
 use crate::steps::{self, OutboundPlan, Send};
 
@@ -36,7 +36,15 @@ pub(crate) async fn outbound(
         Ok(plan) => plan,
         Err(PoolError::Panicked(text)) => return Err(Failure::Fault(panicked(text))),
         Err(e) => {
-            return retry(inner, publisher, message, stage, &e.to_string(), Attempt::Failed).await;
+            return retry(
+                inner,
+                publisher,
+                message,
+                stage,
+                &e.to_string(),
+                Attempt::Failed,
+            )
+            .await;
         }
     };
     match plan {

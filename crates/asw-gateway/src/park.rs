@@ -122,7 +122,16 @@ pub(crate) async fn retry(
         };
         count(inner, stage, DocumentOutcome::Parked, header.as_ref());
         warn!(attempts, reason = why, "Giving up on a delivery; parked.");
-        return give_up(inner, publisher, message, header.as_ref(), stage, refusal, attempts).await;
+        return give_up(
+            inner,
+            publisher,
+            message,
+            header.as_ref(),
+            stage,
+            refusal,
+            attempts,
+        )
+        .await;
     };
     count(inner, stage, DocumentOutcome::Retried, header.as_ref());
     warn!(
@@ -291,7 +300,10 @@ async fn park_bare(
         .with_content_type(content_type(message))
         .with_header(names::HEADER_STAGE, stage)
         .with_header(names::HEADER_REASON_CODE, crate::publish::REFUSED)
-        .with_header(HEADER_ROUTING_KEY, bounded(&original_routing_key(inner, message), 255));
+        .with_header(
+            HEADER_ROUTING_KEY,
+            bounded(&original_routing_key(inner, message), 255),
+        );
     match publisher
         .publish("", names::PARKED_QUEUE, &message.body, &properties)
         .await
@@ -365,9 +377,7 @@ pub(crate) async fn park(
     let first = refusals.first();
     let reason = bounded(&summary(refusals), MAX_REASON_BYTES);
     let mut env = envelope(header, stage, attempts, started);
-    env.reason_code = first
-        .map(|r| bounded(&r.code, 64))
-        .unwrap_or_default();
+    env.reason_code = first.map(|r| bounded(&r.code, 64)).unwrap_or_default();
     env.reason = reason.clone();
     let mut properties = Properties::new()
         .with_content_type(content_type(message))
@@ -449,7 +459,10 @@ pub(crate) async fn notify(
         None,
     );
     let mut env = envelope(None, names::stage::OUTCOME, 1, now());
-    env.message_id = outcome.message_id.map(|id| id.to_string()).unwrap_or_default();
+    env.message_id = outcome
+        .message_id
+        .map(|id| id.to_string())
+        .unwrap_or_default();
     env.reason_code = code.to_owned();
     env.reason = text.clone();
     let mut properties = Properties::new()

@@ -165,7 +165,9 @@ impl<S: 'static> Pool<S> {
             let _ = tx.send(result);
             panicked
         });
-        self.jobs.send_blocking(job).map_err(|_| PoolError::Closed)?;
+        self.jobs
+            .send_blocking(job)
+            .map_err(|_| PoolError::Closed)?;
         rx.recv().map_err(|_| PoolError::Closed)?
     }
 

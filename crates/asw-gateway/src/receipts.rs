@@ -154,4 +154,3 @@ async fn overdue_receipt(
     }
     Ok(())
 }
-

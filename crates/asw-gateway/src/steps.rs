@@ -130,6 +130,26 @@ pub fn released_by_replay(journal: &dyn Journal, summary: &asw_journal::MessageS
         .unwrap_or(false)
 }
 
+/// True if the message was last parked because no back-office queue took it
+/// (`DELIVERY-UNROUTABLE`: the broker returned it, so no copy reached anyone) and an operator
+/// replayed it since: its delivery now is its first, not a possible duplicate. On a journal
+/// error it counts as a possible duplicate.
+fn replayed_after_unroutable(journal: &dyn Journal, message_id: Uuid) -> bool {
+    let Ok(history) = journal.history(Direction::Inbound, message_id) else {
+        return false;
+    };
+    let replayed = history
+        .last()
+        .is_some_and(|t| t.event == asw_journal::Event::Replayed);
+    let parked_unroutable = history
+        .iter()
+        .rev()
+        .find(|t| t.to == State::Failed)
+        .and_then(|t| t.reason.as_ref())
+        .is_some_and(|r| r.code == crate::publish::UNROUTABLE);
+    replayed && parked_unroutable
+}
+
 /// Claims this process gave up: messages whose delivery was cut short when the broker session
 /// failed, so their redelivery may take over at once instead of waiting out the lease.
 #[derive(Debug, Default)]
@@ -399,7 +419,7 @@ fn inbound_unbatched(
                 ));
             }
             State::Verified => {
-                possible_duplicate = true;
+                possible_duplicate = !replayed_after_unroutable(journal, header.message_id);
                 true
             }
             // Recorded before its verification (refused then, replayed since): it is verified now.
@@ -709,7 +729,11 @@ mod tests {
         let from_elsewhere = header(DocumentKind::FormDAck, "SG", "VN");
         let refusal = answer_mismatch(&from_elsewhere, &original).expect("refused");
         assert_eq!(refusal.code, "ANSWER-SENDER");
-        assert!(refusal.text.contains("sent to TH, not to SG"), "{}", refusal.text);
+        assert!(
+            refusal.text.contains("sent to TH, not to SG"),
+            "{}",
+            refusal.text
+        );
 
         let wrong_kind = header(DocumentKind::AcddResponse, "TH", "VN");
         let refusal = answer_mismatch(&wrong_kind, &original).expect("refused");

@@ -55,6 +55,9 @@ pub struct TestbedOptions {
     /// Every hub serves its metrics on a free port of 127.0.0.1 (see
     /// [`Hub::metrics_address`]).
     pub metrics: bool,
+    /// The routing keys the back-office queue of a member state is bound with in `asw.inbound`;
+    /// `#` (everything) for the states not listed. A back-office that binds only some kinds.
+    pub back_office_keys: BTreeMap<MemberState, Vec<String>>,
 }
 
 impl TestbedOptions {
@@ -75,6 +78,7 @@ impl TestbedOptions {
             journal_url: None,
             acks: None,
             metrics: false,
+            back_office_keys: BTreeMap::new(),
         }
     }
 
@@ -257,11 +261,14 @@ impl Testbed {
                 name: BACK_OFFICE_QUEUE.into(),
                 arguments: vec![("x-queue-type".into(), Argument::Str("quorum".into()))],
             });
-            topology.bindings.push(Binding {
-                exchange: names::INBOUND_EXCHANGE.into(),
-                queue: BACK_OFFICE_QUEUE.into(),
-                routing_key: "#".into(),
-            });
+            let all = vec!["#".to_owned()];
+            for key in options.back_office_keys.get(&state).unwrap_or(&all) {
+                topology.bindings.push(Binding {
+                    exchange: names::INBOUND_EXCHANGE.into(),
+                    queue: BACK_OFFICE_QUEUE.into(),
+                    routing_key: key.clone(),
+                });
+            }
             let password = |u: &asw_route::User| partner_password(u.partner);
             asw_amqp::apply(&management, &options.amqp, &vhost, &topology, &password).await?;
         }

@@ -437,16 +437,27 @@ impl ParkingLot {
     /// Gives back every message still held, one at a time in the order read, and disconnects.
     /// A failure here loses nothing: the broker returns what is unacknowledged when the
     /// connection closes.
+    ///
+    /// It returns once the broker counts the messages given back as ready again (or after
+    /// [`RELEASE_WAIT`]): a quorum queue applies a requeue a moment after it was asked, and an
+    /// operator's next command, counting the ready messages, would otherwise miss them.
     pub async fn release(mut self) -> anyhow::Result<()> {
         let mut failed = None;
+        let mut given_back = 0u32;
         for held in &mut self.held {
-            if let Some(acker) = held.acker.take()
-                && let Err(e) = acker.nack(true).await
-            {
-                failed.get_or_insert(e);
+            if let Some(acker) = held.acker.take() {
+                match acker.nack(true).await {
+                    Ok(()) => given_back += 1,
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                    }
+                }
             }
         }
         drop(self.consumer.take());
+        if given_back > 0 {
+            self.await_ready(given_back).await;
+        }
         let _ = self.connection.close().await;
         match failed {
             None => Ok(()),
@@ -455,6 +466,29 @@ impl ParkingLot {
                 names::PARKED_QUEUE
             )),
         }
+    }
+}
+
+/// How long [`ParkingLot::release`] waits for the broker to count what was given back.
+pub const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl ParkingLot {
+    /// Waits until at least `count` messages are ready in the parking lot (those just given
+    /// back), for at most [`RELEASE_WAIT`].
+    async fn await_ready(&self, count: u32) {
+        let Ok(channel) = self.connection.open_channel().await else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + RELEASE_WAIT;
+        while tokio::time::Instant::now() < deadline {
+            match asw_amqp::ready_messages(&channel, names::PARKED_QUEUE).await {
+                Ok(ready) if ready < count => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                _ => break,
+            }
+        }
+        let _ = channel.close().await;
     }
 }
 

@@ -703,3 +703,147 @@ async fn documents_without_a_receipt_are_listed_as_awaiting_ack() {
     );
     tb.stop_and_clean().await;
 }
+
+/// Binds `key` on `asw.inbound` to the testbed back-office queue of `at`, as a ministry would
+/// once it takes a new kind.
+async fn bind_back_office(tb: &Testbed, at: MemberState, key: &str) {
+    let url = url_as(tb, at, "guest", "guest");
+    let connection = asw_amqp::connect(&url, "test binding")
+        .await
+        .expect("connect");
+    let channel = connection.open_channel().await.expect("channel");
+    let topology = asw_route::Topology {
+        bindings: vec![asw_route::Binding {
+            exchange: names::INBOUND_EXCHANGE.into(),
+            queue: asw_gateway::testbed::BACK_OFFICE_QUEUE.into(),
+            routing_key: key.into(),
+        }],
+        exchanges: Vec::new(),
+        queues: Vec::new(),
+        users: Vec::new(),
+    };
+    asw_amqp::declare(&channel, &topology).await.expect("bind");
+    let _ = connection.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_no_back_office_binds_is_parked_unroutable_and_delivered_with_its_receipt_when_replayed()
+ {
+    let (vn, th) = (state("VN"), state("TH"));
+    // TH's ministry takes e-Form D (and outcomes, receipts) only; VN sends an ACDD.
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.back_office_keys.insert(
+            th,
+            vec!["formd.#".into(), "formd-ack.#".into(), "outcome.#".into()],
+        );
+    })
+    .await;
+    let acdd = document(DocumentKind::Acdd, "VN", "TH");
+    let id = acdd.header.message_id;
+    tb.send_document(&acdd).await.expect("send");
+    let listed = until_parked(&tb, th, id, "DELIVERY-UNROUTABLE").await;
+    assert_eq!(listed["stage"], "inbound");
+    assert!(
+        listed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("acdd.VN")),
+        "{listed:#}"
+    );
+    // Parked once, not redelivered in a loop; journaled failed; no receipt for VN yet.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let copies = parked(&tb, th, &[])
+        .await
+        .into_iter()
+        .filter(|p| p["message_id"] == id.to_string().as_str())
+        .count();
+    assert_eq!(copies, 1, "parked exactly once");
+    until_state(&tb, th, id, "failed").await;
+    let receipts = |tb: &Testbed| {
+        tb.received(vn)
+            .iter()
+            .filter(|m| {
+                m.routing_key == "acdd-ack.TH"
+                    && m.properties.correlation_id.as_deref() == Some(id.to_string().as_str())
+            })
+            .count()
+    };
+    assert_eq!(receipts(&tb), 0, "the receipt waits for the delivery");
+
+    // The ministry binds ACDD; the operator replays: delivered once, unmarked, and then receipted.
+    bind_back_office(&tb, th, "acdd.#").await;
+    let run = ctl(&tb, th, &["replay", &id.to_string(), "--actor", "ops"]).await;
+    assert!(
+        run.assert_code(0).stdout.contains("replayed"),
+        "{}",
+        run.stdout
+    );
+    let got = tb
+        .wait_for(th, "the replayed ACDD", WAIT, |m| is_doc(m, "acdd.VN", id))
+        .await
+        .expect("delivered");
+    assert!(!got.possible_duplicate(), "its first delivery");
+    tb.wait_for(vn, "TH's receipt", WAIT, |m| {
+        m.routing_key == "acdd-ack.TH"
+            && m.properties.correlation_id.as_deref() == Some(id.to_string().as_str())
+    })
+    .await
+    .expect("receipt after the delivery");
+    until_state(&tb, th, id, "delivered").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(count(&tb, th, "acdd.VN", id), 1, "delivered once");
+    assert_eq!(receipts(&tb), 1, "one receipt");
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partners_large_malformed_body_is_parked_once_with_a_bounded_reason() {
+    let (tb, _dir) = testbed(&["VN", "TH"]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    // 100 KB of one element name, never closed: any partner user can send it, unsigned.
+    let name = "n".repeat(100_000);
+    let body = format!("<{name} a=\"1\"><{name}>");
+    publish_as_partner(&tb, vn, th, "TH", body.as_bytes())
+        .await
+        .expect("publish");
+    // And a message claiming to be on its 4 billionth attempt, from the partner itself.
+    let mut properties = Properties::new().with_header(
+        names::HEADER_ATTEMPTS,
+        HeaderValue::Int(i64::from(u32::MAX)),
+    );
+    properties = properties.with_header(names::HEADER_STAGE, "outbound");
+    asw_e2e::publish_as_partner_with(&tb, vn, th, "TH", b"<not-even-xml", properties)
+        .await
+        .expect("publish");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let listed = loop {
+        let listed = parked(&tb, vn, &[]).await;
+        if listed.len() >= 2 {
+            break listed;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "not parked in time");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    for p in &listed {
+        assert_eq!(p["stage"], "inbound", "{p:#}");
+        let reason = p["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.len() <= 1100,
+            "a bounded reason: {} bytes",
+            reason.len()
+        );
+        assert!(!reason.contains(&name), "the name is not echoed whole");
+    }
+    let attempts: Vec<i64> = listed
+        .iter()
+        .map(|p| p["attempts"].as_i64().unwrap_or(-1))
+        .collect();
+    assert_eq!(
+        attempts,
+        [1, 1],
+        "a partner's attempts header is not believed"
+    );
+    // Parked once each, not looping through the parking lot.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(parked(&tb, vn, &[]).await.len(), 2);
+    tb.stop_and_clean().await;
+}
