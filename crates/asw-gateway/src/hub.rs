@@ -560,48 +560,75 @@ where
         .await
 }
 
-/// Journals a move after the broker confirmed what it stands for. A failure here loses no
-/// message (the broker holds it); it is logged, and the state catches up on the next event.
+/// Journals a move after the broker confirmed what it stands for (see [`journal_moves`]).
 pub(crate) async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: State) {
     journal_moves(inner, vec![(direction, id, to)]).await;
 }
 
-/// Journals moves as [`journal_move`] does, sharing one commit.
+/// Journals moves after the broker confirmed what they stand for, sharing one commit. A move
+/// that fails transiently is retried, with back-off, until it holds: the broker has the message
+/// already, and a journal left behind (`signed` for a document queued, say) is never caught up
+/// by anything else. Only a move the journal refuses (against [`asw_journal::TRANSITIONS`]) or
+/// a permanent error is logged and dropped; a stopping hub leaves it to the redelivery.
 pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<(Direction, uuid::Uuid, State)>) {
-    let results = on_journal(inner, move |_, j| {
-        let at = now();
-        let mut results = Vec::with_capacity(moves.len());
-        let committed = j.batch(&mut || {
-            results = moves
-                .iter()
-                .map(|&(direction, id, to)| (id, to, j.transition(direction, id, to, None, at)))
-                .collect();
-        });
-        (results, committed)
-    })
-    .await;
-    let (results, committed) = match results {
-        Ok(done) => done,
-        Err(e) => {
-            inner.metrics.journal_error(JournalOperation::Move);
-            warn!(error = %e, "Cannot journal a move.");
-            return;
-        }
-    };
-    if let Err(e) = committed {
-        inner.metrics.journal_error(JournalOperation::Move);
-        warn!(error = %e, "Cannot journal a move.");
-        return;
-    }
-    for (id, to, moved) in results {
-        match moved {
-            Ok(t) if t.reached() => {}
-            Ok(t) => warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move."),
+    let backoff = Backoff::default();
+    let mut pending = moves;
+    let mut failures = 0u32;
+    while !pending.is_empty() {
+        let batch = pending.clone();
+        let done = on_journal(inner, move |_, j| {
+            let at = now();
+            let mut results = Vec::with_capacity(batch.len());
+            let committed = j.batch(&mut || {
+                results = batch
+                    .iter()
+                    .map(|&(direction, id, to)| j.transition(direction, id, to, None, at))
+                    .collect();
+            });
+            (results, committed)
+        })
+        .await;
+        let (results, committed) = match done {
+            Ok(done) => done,
             Err(e) => {
                 inner.metrics.journal_error(JournalOperation::Move);
-                warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move.");
+                warn!(error = %e, "Cannot journal a move; the redelivery will.");
+                return;
+            }
+        };
+        let mut retry = Vec::new();
+        match committed {
+            Err(e) if e.is_transient() => retry = pending.clone(),
+            Err(e) => {
+                inner.metrics.journal_error(JournalOperation::Move);
+                warn!(error = %e, "Cannot journal a move.");
+            }
+            Ok(()) => {
+                for (&(direction, id, to), moved) in pending.iter().zip(results) {
+                    match moved {
+                        Ok(t) if t.reached() => {}
+                        Ok(t) => {
+                            warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move.");
+                        }
+                        Err(e) if e.is_transient() => retry.push((direction, id, to)),
+                        Err(e) => {
+                            inner.metrics.journal_error(JournalOperation::Move);
+                            warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move.");
+                        }
+                    }
+                }
             }
         }
+        if !retry.is_empty() {
+            failures = failures.saturating_add(1);
+            inner.metrics.journal_error(JournalOperation::Move);
+            warn!(
+                moves = retry.len(),
+                failures, "Cannot journal a move yet; retrying until it holds."
+            );
+            tokio::time::sleep(backoff.delay(failures)).await;
+        }
+        pending = retry;
     }
 }
 

@@ -15,6 +15,7 @@ use crate::pool::PoolError;
 use crate::process::panicked;
 use crate::process::{PANIC, summary};
 use crate::publish::{Failure, LanePublisher};
+use crate::steps::JOURNAL;
 use crate::steps::{self, OutboundPlan, Send};
 
 /// Handles one delivery of `asw.hub.outbound`; `Ok` means it may be acknowledged.
@@ -99,8 +100,12 @@ pub(crate) async fn outbound(
                 },
             )
             .await?;
-            // A fault of the hub's own (a panic) is no verdict on the document.
-            let said = if refusals.iter().any(|r| r.code == PANIC) {
+            // A fault of the hub's own (a panic, a journal that refuses to work) is no verdict
+            // on the document: `failed`, not `rejected`.
+            let said = if refusals
+                .iter()
+                .any(|r| r.code == PANIC || r.code == JOURNAL)
+            {
                 "failed"
             } else {
                 "rejected"

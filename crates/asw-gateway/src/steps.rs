@@ -176,9 +176,13 @@ fn transient(e: &JournalError) -> bool {
     e.is_transient()
 }
 
+/// The code of a refusal that says the journal failed for good on the document (not a verdict
+/// on it: its back-office hears `failed`).
+pub const JOURNAL: &str = "JOURNAL";
+
 fn journal_refusal(e: &JournalError) -> Refusal {
     Refusal {
-        code: "JOURNAL".into(),
+        code: JOURNAL.into(),
         text: e.to_string(),
     }
 }
