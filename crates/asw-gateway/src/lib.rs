@@ -11,6 +11,7 @@ mod outbound;
 pub mod outcome;
 mod park;
 pub mod pool;
+pub mod preflight;
 pub mod process;
 pub mod publish;
 mod receipts;

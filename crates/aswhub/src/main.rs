@@ -56,7 +56,11 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::CheckConfig { .. } => {
+        Command::CheckConfig { config: file } => {
+            if let Err(e) = asw_gateway::preflight::check(&config, &file) {
+                eprintln!("aswhub: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
             println!(
                 "configuration is valid: {} with {} partner(s), vhost {}",
                 config.country,

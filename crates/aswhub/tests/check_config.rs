@@ -13,8 +13,12 @@ fn check(config: &std::path::Path) -> std::process::Output {
 #[test]
 fn good_and_bad_configurations() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("key.pem"), "k").expect("write");
-    std::fs::write(dir.path().join("cert.pem"), "c").expect("write");
+    let vn = asw_model::MemberState::from_alpha2("VN").expect("VN");
+    let now = time::OffsetDateTime::now_utc();
+    let key = asw_sign::keygen::generate(vn, asw_sign::keygen::KeyAlgorithm::EcP256, 30, now)
+        .expect("key");
+    std::fs::write(dir.path().join("key.pem"), &key.key_pem).expect("write");
+    std::fs::write(dir.path().join("cert.pem"), &key.cert_pem).expect("write");
     std::fs::create_dir(dir.path().join("trust")).expect("mkdir");
     let good = r#"
 country = "VN"
@@ -75,4 +79,43 @@ password = "a-long-secret"
     }
     let out = check(&dir.path().join("missing.toml"));
     assert_eq!(out.status.code(), Some(64));
+}
+
+#[test]
+fn what_the_file_names_is_checked_before_the_hub_starts_every_problem_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Files that exist but cannot be used: a key and a certificate that do not parse, a
+    // partner certificate that does not parse, a journal that is not a database.
+    std::fs::write(dir.path().join("key.pem"), "not a key").expect("write");
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").expect("write");
+    std::fs::create_dir_all(dir.path().join("trust/TH")).expect("mkdir");
+    std::fs::write(dir.path().join("trust/TH/th.pem"), "not a certificate").expect("write");
+    std::fs::write(dir.path().join("journal.db"), "not a database, not at all").expect("write");
+    let config = r#"
+country = "VN"
+[broker]
+url = "amqp://guest:guest@127.0.0.1:5672/asw-vn"
+[signing]
+key = "key.pem"
+certificate = "cert.pem"
+trust_dir = "trust"
+[journal]
+path = "journal.db"
+[partners.TH]
+link = "pull"
+password = "a-long-secret"
+"#;
+    let file = dir.path().join("hub.toml");
+    std::fs::write(&file, config).expect("write");
+    let out = check(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    for key in [
+        "signing.key, signing.certificate",
+        "signing.trust_dir:",
+        "journal.path:",
+    ] {
+        assert!(stderr.contains(key), "{key} missing from: {stderr}");
+    }
+    assert!(stderr.contains("3 problem(s)"), "{stderr}");
 }
