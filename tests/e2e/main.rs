@@ -391,6 +391,22 @@ async fn a_failing_journal_is_retried_with_back_off_then_parked_without_losing_t
             .as_deref(),
         Some("formd")
     );
+    // The bus envelope is where the stages read attempts from, and its first sighting is that
+    // of the first attempt, kept through the retries (delays of 200 and 1,000 ms in the testbed).
+    let envelope = match header(asw_model::bus::BUS_HEADER) {
+        Some(asw_amqp::HeaderValue::Bytes(b)) => {
+            asw_model::bus::BusEnvelope::from_bytes(&b).expect("envelope")
+        }
+        other => panic!("no bus envelope: {other:?}"),
+    };
+    assert_eq!(envelope.attempts, 3);
+    assert_eq!(envelope.reason_code, "RETRIES-EXHAUSTED");
+    assert!(
+        envelope.stage_started_unix_ms - envelope.first_seen_unix_ms >= 1_000,
+        "first seen {} survives the retries, last attempt {}",
+        envelope.first_seen_unix_ms,
+        envelope.stage_started_unix_ms
+    );
     tb.stop_and_clean().await;
 }
 

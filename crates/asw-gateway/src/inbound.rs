@@ -20,7 +20,7 @@ use crate::metrics::{self, DocumentOutcome};
 use crate::outbound::publish_own;
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::park::{
-    Attempt, Parking, attempts_so_far, envelope, original_routing_key, original_transport_user,
+    Attempt, Parking, attempts_so_far, envelope_of, original_routing_key, original_transport_user,
     park, publish_outcome, retry,
 };
 use crate::pool::PoolError;
@@ -88,7 +88,7 @@ pub(crate) async fn inbound(
                 failure
             };
             if deliver {
-                let mut env = envelope(Some(&header), stage, 1, started);
+                let mut env = envelope_of(inner, message, Some(&header), stage, 1, started);
                 env.signer = signer.0.code().to_owned();
                 env.signer_fingerprint = signer.1.clone();
                 let mut properties = document_properties(&header)

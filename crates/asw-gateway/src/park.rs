@@ -50,21 +50,45 @@ pub(crate) fn original_routing_key(inner: &Inner, message: &Message) -> String {
     }
 }
 
-/// Attempts made so far, as the hub counted them on its own retries; 0 for anything a partner
-/// or back-office published, whatever header it set.
-pub(crate) fn attempts_so_far(inner: &Inner, message: &Message) -> u32 {
+/// The bus envelope a delivery carries, if the hub itself published it (a retry): the one
+/// source of its attempts, stage and first sighting. `None` for anything a partner or
+/// back-office published, whatever header it set.
+pub(crate) fn carried_envelope(inner: &Inner, message: &Message) -> Option<BusEnvelope> {
     if !moved_by_us(inner, message) {
-        return 0;
+        return None;
     }
-    message
-        .properties
-        .header(names::HEADER_ATTEMPTS)
-        .and_then(HeaderValue::as_int)
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(0)
+    match message.properties.header(BUS_HEADER)? {
+        HeaderValue::Bytes(bytes) => BusEnvelope::from_bytes(bytes).ok(),
+        _ => None,
+    }
 }
 
-/// The bus envelope of a delivery at `stage`.
+/// Attempts made so far, as the hub counted them on its own retries (in the envelope it
+/// carries); 0 for a first sighting.
+pub(crate) fn attempts_so_far(inner: &Inner, message: &Message) -> u32 {
+    carried_envelope(inner, message).map_or(0, |e| e.attempts)
+}
+
+/// The bus envelope of a delivery at `stage`, keeping the first sighting of the one it carried.
+pub(crate) fn envelope_of(
+    inner: &Inner,
+    message: &Message,
+    header: Option<&Header>,
+    stage: &str,
+    attempts: u32,
+    started: OffsetDateTime,
+) -> BusEnvelope {
+    let mut env = envelope(header, stage, attempts, started);
+    if let Some(first) = carried_envelope(inner, message)
+        .map(|e| e.first_seen_unix_ms)
+        .filter(|&ms| ms > 0)
+    {
+        env.first_seen_unix_ms = first;
+    }
+    env
+}
+
+/// A new bus envelope of a delivery first seen at `started`.
 pub(crate) fn envelope(
     header: Option<&Header>,
     stage: &str,
@@ -141,7 +165,7 @@ pub(crate) async fn retry(
         "Transient failure; retrying later."
     );
     let why = bounded(why, MAX_REASON_BYTES);
-    let mut env = envelope(header.as_ref(), stage, attempts, started);
+    let mut env = envelope_of(inner, message, header.as_ref(), stage, attempts, started);
     env.reason = why.clone();
     let mut properties = Properties::new()
         .with_user_id(inner.own_user.as_str())
@@ -376,7 +400,7 @@ pub(crate) async fn park(
     } = why;
     let first = refusals.first();
     let reason = bounded(&summary(refusals), MAX_REASON_BYTES);
-    let mut env = envelope(header, stage, attempts, started);
+    let mut env = envelope_of(inner, message, header, stage, attempts, started);
     env.reason_code = first.map(|r| bounded(&r.code, 64)).unwrap_or_default();
     env.reason = reason.clone();
     let mut properties = Properties::new()
