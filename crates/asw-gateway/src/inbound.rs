@@ -12,11 +12,11 @@ use asw_amqp::{HeaderValue, Message};
 use asw_journal::{Direction, State};
 use asw_model::bus::BUS_HEADER;
 use asw_route::names;
-use tracing::{info, warn};
+use tracing::warn;
 
+use crate::events::Event;
 use crate::hub::record_span;
 use crate::hub::{Inner, document_properties, journal_move, journal_moves, now, on_journal};
-use crate::metrics::{self, DocumentOutcome};
 use crate::outbound::publish_own;
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::park::{
@@ -25,7 +25,6 @@ use crate::park::{
 };
 use crate::pool::PoolError;
 use crate::process::panicked;
-use crate::process::summary;
 use crate::publish::{Failure, LanePublisher};
 use crate::steps::{self, InboundPlan, Send};
 
@@ -146,24 +145,12 @@ pub(crate) async fn inbound(
                 journal_moves(inner, moves).await;
             }
             if deliver {
-                inner.metrics.document(
-                    metrics::Pipeline::Inbound,
-                    DocumentOutcome::Delivered,
-                    Some(header.sender),
-                    Some(header.kind),
-                );
-                info!(message_id = %header.message_id, sender = %header.sender, kind = %header.kind, "Verified and delivered to the back-office.");
+                Event::Delivered(&header).emit(&inner.metrics);
             } else {
-                inner.metrics.document(
-                    metrics::Pipeline::Inbound,
-                    DocumentOutcome::Duplicate,
-                    Some(header.sender),
-                    Some(header.kind),
-                );
-                info!(message_id = %header.message_id, "Duplicate of a document already delivered; not delivered again.");
+                Event::DeliveredBefore(&header).emit(&inner.metrics);
             }
             if let Some(receipt) = &receipt {
-                answered(inner, receipt);
+                Event::Answered(&receipt.header).emit(&inner.metrics);
             }
             Ok(())
         }
@@ -173,18 +160,12 @@ pub(crate) async fn inbound(
             rejection,
             authenticated,
         } => {
-            inner.metrics.document(
-                metrics::Pipeline::Inbound,
-                DocumentOutcome::Refused,
-                authenticated,
-                header.as_ref().map(|h| h.kind),
-            );
-            warn!(
-                message_id = ?header.as_ref().map(|h| h.message_id),
-                partner = ?authenticated,
-                reason = %summary(&refusals),
-                "Inbound document refused and parked."
-            );
+            Event::RefusedInbound {
+                header: header.as_ref(),
+                partner: authenticated,
+                refusals: &refusals,
+            }
+            .emit(&inner.metrics);
             park(
                 inner,
                 publisher,
@@ -224,7 +205,7 @@ async fn send_own(
     match publish_own(publisher, send).await {
         Ok(()) => {
             journal_move(inner, Direction::Outbound, id, State::Queued).await;
-            answered(inner, send);
+            Event::Answered(&send.header).emit(&inner.metrics);
             Ok(())
         }
         Err(e) if e.is_refusal_of_the_message() => {
@@ -241,15 +222,4 @@ async fn send_own(
         }
         Err(e) => Err(Failure::Session(e)),
     }
-}
-
-/// Counts and logs an answer queued for the partner.
-fn answered(inner: &Inner, send: &Send) {
-    inner.metrics.document(
-        metrics::Pipeline::Inbound,
-        DocumentOutcome::Answered,
-        Some(send.header.receiver),
-        Some(send.header.kind),
-    );
-    info!(message_id = %send.header.message_id, kind = %send.header.kind, receiver = %send.header.receiver, "Answer queued for the partner.");
 }

@@ -2,6 +2,7 @@
 //! `aswctl demo` use it too): configuration, pipelines, partner links.
 
 pub mod config;
+mod events;
 pub mod exporter;
 pub mod hub;
 mod inbound;

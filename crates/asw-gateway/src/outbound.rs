@@ -5,15 +5,14 @@
 use asw_amqp::Message;
 use asw_journal::{Direction, State};
 use asw_route::names;
-use tracing::{info, warn};
 
+use crate::events::Event;
 use crate::hub::{Inner, document_properties, journal_move, now, on_journal, record_span};
-use crate::metrics::{self, DocumentOutcome};
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::park::{Attempt, Parking, attempts_so_far, notify, original_routing_key, park, retry};
 use crate::pool::PoolError;
+use crate::process::PANIC;
 use crate::process::panicked;
-use crate::process::{PANIC, summary};
 use crate::publish::{Failure, LanePublisher};
 use crate::steps::JOURNAL;
 use crate::steps::{self, OutboundPlan, Send};
@@ -60,33 +59,19 @@ pub(crate) async fn outbound(
                 failure
             })?;
             journal_move(inner, Direction::Outbound, id, State::Queued).await;
-            inner.metrics.document(
-                metrics::Pipeline::Outbound,
-                DocumentOutcome::Queued,
-                Some(send.header.receiver),
-                Some(send.header.kind),
-            );
-            info!(message_id = %id, receiver = %send.header.receiver, kind = %send.header.kind, "Signed and queued for the partner.");
+            Event::Queued(&send.header).emit(&inner.metrics);
             Ok(())
         }
         OutboundPlan::Duplicate { message_id, state } => {
-            inner.metrics.document(
-                metrics::Pipeline::Outbound,
-                DocumentOutcome::Duplicate,
-                None,
-                None,
-            );
-            info!(%message_id, %state, "Duplicate of a document already sent; dropped.");
+            Event::SentBefore { message_id, state }.emit(&inner.metrics);
             Ok(())
         }
         OutboundPlan::Refuse { header, refusals } => {
-            inner.metrics.document(
-                metrics::Pipeline::Outbound,
-                DocumentOutcome::Refused,
-                header.as_ref().map(|h| h.receiver),
-                header.as_ref().map(|h| h.kind),
-            );
-            warn!(message_id = ?header.as_ref().map(|h| h.message_id), reason = %summary(&refusals), "Outbound document refused.");
+            Event::RefusedOutbound {
+                header: header.as_ref(),
+                refusals: &refusals,
+            }
+            .emit(&inner.metrics);
             park(
                 inner,
                 publisher,

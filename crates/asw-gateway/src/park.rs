@@ -11,8 +11,8 @@ use asw_route::names::{self, HEADER_EXCHANGE, HEADER_ROUTING_KEY, HEADER_TRANSPO
 use time::OffsetDateTime;
 use tracing::warn;
 
+use crate::events::Event;
 use crate::hub::{Inner, now, on_journal};
-use crate::metrics::{self, DocumentOutcome};
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::process::{Refusal, summary};
 use crate::publish::{Failure, LanePublisher, MAX_REASON_BYTES, bounded, refusal_code};
@@ -144,8 +144,13 @@ pub(crate) async fn retry(
             code: "RETRIES-EXHAUSTED".into(),
             text: format!("gave up after {attempts} attempts; last failure: {why}"),
         };
-        count(inner, stage, DocumentOutcome::Parked, header.as_ref());
-        warn!(attempts, reason = why, "Giving up on a delivery; parked.");
+        Event::GaveUp {
+            stage,
+            header: header.as_ref(),
+            attempts,
+            reason: why,
+        }
+        .emit(&inner.metrics);
         return give_up(
             inner,
             publisher,
@@ -157,13 +162,14 @@ pub(crate) async fn retry(
         )
         .await;
     };
-    count(inner, stage, DocumentOutcome::Retried, header.as_ref());
-    warn!(
+    Event::Retried {
+        stage,
+        header: header.as_ref(),
         attempts,
-        delay_ms = delay,
-        reason = why,
-        "Transient failure; retrying later."
-    );
+        delay_ms: delay,
+        reason: why,
+    }
+    .emit(&inner.metrics);
     let why = bounded(why, MAX_REASON_BYTES);
     let mut env = envelope_of(inner, message, header.as_ref(), stage, attempts, started);
     env.reason = why.clone();
@@ -269,12 +275,6 @@ pub(crate) async fn park_refused(
         code: refusal_code(error).into(),
         text: bounded(&asw_amqp::error_chain(error), MAX_REASON_BYTES),
     };
-    count(inner, stage, DocumentOutcome::Undeliverable, header);
-    warn!(
-        code = %refusal.code,
-        reason = %refusal.text,
-        "The broker refused a publish for this delivery; parked."
-    );
     park_failure(inner, publisher, message, stage, refusal, header).await
 }
 
@@ -288,6 +288,12 @@ pub(crate) async fn park_failure(
     refusal: Refusal,
     header: Option<&Header>,
 ) -> Result<Parked, AmqpError> {
+    Event::Undeliverable {
+        stage,
+        header,
+        refusal: &refusal,
+    }
+    .emit(&inner.metrics);
     let attempts = attempts_so_far(inner, message).saturating_add(1);
     match give_up(inner, publisher, message, header, stage, refusal, attempts).await {
         Ok(()) => Ok(Parked::WithReason),
@@ -342,21 +348,6 @@ async fn park_bare(
 /// back-office is told when they fail.
 fn outward(stage: &str) -> bool {
     stage == names::stage::OUTBOUND || stage == names::stage::LINK
-}
-
-/// Counts a retried, parked or undeliverable delivery of `stage`, under the partner it was to or
-/// from.
-pub(crate) fn count(inner: &Inner, stage: &str, outcome: DocumentOutcome, header: Option<&Header>) {
-    let Some(pipeline) = metrics::Pipeline::from_stage(stage) else {
-        return;
-    };
-    let partner = header.map(|h| match pipeline {
-        metrics::Pipeline::Outbound => h.receiver,
-        metrics::Pipeline::Inbound => h.sender,
-    });
-    inner
-        .metrics
-        .document(pipeline, outcome, partner, header.map(|h| h.kind));
 }
 
 fn content_type(message: &Message) -> String {
@@ -469,19 +460,13 @@ pub(crate) async fn notify(
     };
     let code = refusal_code(&error);
     let text = bounded(&asw_amqp::error_chain(&error), MAX_REASON_BYTES);
-    warn!(
-        message_id = ?outcome.message_id,
-        outcome = outcome.outcome,
-        routing_key = %outcome.routing_key(),
+    Event::OutcomeParked {
+        message_id: outcome.message_id,
+        outcome: outcome.outcome,
+        routing_key: &outcome.routing_key(),
         code,
-        "No back-office takes this outcome; parked."
-    );
-    inner.metrics.document(
-        metrics::Pipeline::Outbound,
-        DocumentOutcome::Undeliverable,
-        None,
-        None,
-    );
+    }
+    .emit(&inner.metrics);
     let mut env = envelope(None, names::stage::OUTCOME, 1, now());
     env.message_id = outcome
         .message_id

@@ -9,10 +9,11 @@ use asw_model::DocumentKind;
 use asw_route::names;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info_span, warn};
 
+use crate::events::Event;
 use crate::hub::{Inner, SessionEnd, document_properties, now, on_journal};
-use crate::metrics::{self, DocumentOutcome, JournalOperation};
+use crate::metrics::JournalOperation;
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::park::notify;
 use crate::publish::{Failure, LanePublisher};
@@ -126,13 +127,11 @@ async fn overdue_receipt(
             .map(OutcomeReason::from)
             .collect();
         notify(inner, publisher, &outcome).await?;
-        counters.document(
-            metrics::Pipeline::Outbound,
-            DocumentOutcome::AwaitingAck,
-            Some(header.receiver),
-            Some(header.kind),
-        );
-        warn!(message_id = %header.message_id, receiver = %header.receiver, kind = %header.kind, waited_seconds = waited, "No receipt in time; reported to the back-office.");
+        Event::AwaitingAck {
+            header,
+            waited_seconds: waited,
+        }
+        .emit(counters);
     }
     if overdue.resend {
         // The exact bytes journaled when it was signed: same id, same signature.
@@ -144,13 +143,12 @@ async fn overdue_receipt(
                 &document_properties(header),
             )
             .await?;
-        counters.document(
-            metrics::Pipeline::Outbound,
-            DocumentOutcome::Resent,
-            Some(header.receiver),
-            Some(header.kind),
-        );
-        info!(message_id = %header.message_id, receiver = %header.receiver, resends = overdue.resends, waited_seconds = waited, "No receipt in time; resent to the partner.");
+        Event::Resent {
+            header,
+            resends: overdue.resends,
+            waited_seconds: waited,
+        }
+        .emit(counters);
     }
     Ok(())
 }
