@@ -187,6 +187,11 @@ async fn counters_move_with_the_documents_and_garbage_is_refused() {
         ("aswhub_broker_connected", 1.0),
         ("aswhub_broker_reconnects_total", 0.0),
         (r#"aswhub_journal_errors_total{operation="move"}"#, 0.0),
+        // VN's documents reached TH through VN's push channel, which is up.
+        (
+            r#"aswhub_partner_channel_up{partner="TH",channel="push"}"#,
+            1.0,
+        ),
     ] {
         assert_eq!(value(&vn_text, series), expected, "{series} in\n{vn_text}");
     }

@@ -83,6 +83,21 @@ pub async fn declare(channel: &Channel, topology: &Topology) -> Result<(), AmqpE
 /// counted), by a passive declare, which creates and changes nothing. A queue that does not exist
 /// is an error, and the broker then closes the channel.
 pub async fn ready_messages(channel: &Channel, queue: &str) -> Result<u32, AmqpError> {
+    Ok(queue_counts(channel, queue).await?.ready)
+}
+
+/// What a passive declare says of a queue now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Messages ready for delivery.
+    pub ready: u32,
+    /// Consumers attached.
+    pub consumers: u32,
+}
+
+/// The ready messages and the consumers of `queue`, by a passive declare (an error if the queue
+/// does not exist, which closes the channel).
+pub async fn queue_counts(channel: &Channel, queue: &str) -> Result<QueueCounts, AmqpError> {
     let vhost = channel.vhost();
     let options = QueueDeclareOptions {
         passive: true,
@@ -95,7 +110,10 @@ pub async fn ready_messages(channel: &Channel, queue: &str) -> Result<u32, AmqpE
     let declared = within(vhost, "count the messages of a queue", declaring)
         .await?
         .map_err(|source| declare_error(vhost, "queue", queue, source))?;
-    Ok(declared.message_count())
+    Ok(QueueCounts {
+        ready: declared.message_count(),
+        consumers: declared.consumer_count(),
+    })
 }
 
 fn exchange_kind(kind: ExchangeKind) -> lapin::ExchangeKind {

@@ -51,7 +51,7 @@ pub use connection::{
     error_chain,
 };
 pub use consumer::{Acker, Consumer, Delivery, Message};
-pub use declare::{declare, ready_messages};
+pub use declare::{QueueCounts, declare, queue_counts, ready_messages};
 pub use error::AmqpError;
 pub use management::{ClientProperties, ConnectionInfo, MANAGEMENT_TIMEOUT, Management, QueueInfo};
 pub use properties::{HeaderValue, Headers, MAX_HEADER_BYTES, Properties};

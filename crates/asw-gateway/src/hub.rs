@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::{HubConfig, LinkMode};
+use crate::config::HubConfig;
 use crate::metrics::{self, JournalOperation, Metrics};
 use crate::park::{Parked, park_failure, park_refused};
 use crate::pool::{Pool, PoolError, panic_text};
@@ -119,13 +119,29 @@ pub(crate) struct Inner {
     exporter: std::sync::Mutex<Option<std::net::TcpListener>>,
     /// Where the metrics are served, when they are.
     metrics_address: Option<std::net::SocketAddr>,
+    /// One channel for each partner.
+    channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
 }
 
 impl Inner {
     /// The metrics text, with what is read from the journal and trust store at each scrape.
     fn render_metrics(&self) -> String {
         let days = self.config.signing.expiry_warning_days;
+        let channels = self
+            .channels
+            .iter()
+            .map(|c| {
+                let status = c.health().status(c.partner());
+                let up = match status.up {
+                    Some(true) => 1,
+                    Some(false) => 0,
+                    None => -1,
+                };
+                (status.partner.code(), status.channel, up)
+            })
+            .collect();
         self.metrics.render(&metrics::Sampled {
+            channels,
             journal_commits: self.journal.commit_count(),
             trust_certificates: self.trust.snapshot().len(),
             trust_expiring: self.trust.expiring_within(days, now()).len(),
@@ -176,6 +192,11 @@ impl Hub {
             })
             .transpose()?;
         let metrics_address = exporter.as_ref().and_then(|l| l.local_addr().ok());
+        let channels = config
+            .partners
+            .iter()
+            .map(|(&partner, p)| crate::channel::for_partner(partner, p))
+            .collect();
         Ok(Hub {
             inner: Arc::new(Inner {
                 config,
@@ -188,6 +209,7 @@ impl Hub {
                 metrics: Arc::default(),
                 exporter: std::sync::Mutex::new(exporter),
                 metrics_address,
+                channels,
             }),
         })
     }
@@ -206,6 +228,15 @@ impl Hub {
     /// `[metrics]` is configured.
     pub fn metrics_address(&self) -> Option<std::net::SocketAddr> {
         self.inner.metrics_address
+    }
+
+    /// The health of each partner's channel, in partner order.
+    pub fn channels(&self) -> Vec<crate::channel::ChannelStatus> {
+        self.inner
+            .channels
+            .iter()
+            .map(|c| c.health().status(c.partner()))
+            .collect()
     }
 
     /// The journal this hub writes.
@@ -270,15 +301,12 @@ impl Hub {
                 connection.clone(),
                 session.clone(),
             ));
-            for (&partner, p) in &config.partners {
-                if p.link == LinkMode::Push {
-                    tasks.spawn(crate::link::push_link(
-                        inner.clone(),
-                        connection.clone(),
-                        partner,
-                        session.clone(),
-                    ));
-                }
+            for channel in &self.inner.channels {
+                tasks.spawn(channel.clone().run(
+                    inner.clone(),
+                    connection.clone(),
+                    session.clone(),
+                ));
             }
             info!(country = %config.country, "Hub running.");
             // The first task to end ends the session: on shutdown all of them end; otherwise the

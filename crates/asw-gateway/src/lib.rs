@@ -1,12 +1,12 @@
 //! The aswhub daemon as a library (the `aswhub` binary is a thin shell over it, and the tests and
 //! `aswctl demo` use it too): configuration, pipelines, partner links.
 
+pub mod channel;
 pub mod config;
 mod events;
 pub mod exporter;
 pub mod hub;
 mod inbound;
-mod link;
 pub mod metrics;
 mod outbound;
 pub mod outcome;

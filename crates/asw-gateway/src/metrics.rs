@@ -152,9 +152,11 @@ pub struct Metrics {
     link_failures: Mutex<BTreeMap<&'static str, u64>>,
 }
 
-/// What is read from elsewhere at each scrape: the journal and the trust store.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// What is read from elsewhere at each scrape: the journal, the trust store, the channels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sampled {
+    /// Each partner channel: partner code, channel kind, and 1 up, 0 down, -1 not known yet.
+    pub channels: Vec<(&'static str, &'static str, i64)>,
     /// Journal transactions committed, when the journal counts them.
     pub journal_commits: Option<u64>,
     /// Trusted partner certificates.
@@ -437,6 +439,20 @@ impl Metrics {
             &[("within_days", &sampled.expiry_warning_days.to_string())],
             sampled.trust_expiring,
         );
+        header(
+            &mut out,
+            "aswhub_partner_channel_up",
+            "gauge",
+            "1 while a partner's channel works (push: connected to its broker; pull: it reads its queue), 0 while it does not, -1 before the first check.",
+        );
+        for (partner, channel, up) in &sampled.channels {
+            sample(
+                &mut out,
+                "aswhub_partner_channel_up",
+                &[("partner", partner), ("channel", channel)],
+                up,
+            );
+        }
         out
     }
 }
@@ -576,6 +592,7 @@ mod tests {
         m.journal_error(JournalOperation::ClaimOverdue);
         m.link_failure(state("SG"));
         let text = m.render(&Sampled {
+            channels: vec![("TH", "push", 1), ("SG", "pull", 0)],
             journal_commits: Some(7),
             trust_certificates: 3,
             trust_expiring: 1,
@@ -585,6 +602,8 @@ mod tests {
             r#"aswhub_in_flight{pipeline="outbound"} 1"#,
             r#"aswhub_in_flight{pipeline="inbound"} 0"#,
             "aswhub_broker_connected 1",
+            r#"aswhub_partner_channel_up{partner="TH",channel="push"} 1"#,
+            r#"aswhub_partner_channel_up{partner="SG",channel="pull"} 0"#,
             "aswhub_broker_reconnects_total 1",
             r#"aswhub_journal_errors_total{operation="move"} 0"#,
             r#"aswhub_journal_errors_total{operation="claim-overdue"} 1"#,

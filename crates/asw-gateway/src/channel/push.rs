@@ -1,4 +1,4 @@
-//! The push link to one partner: what waits in `asw.partner.out.<CC>` is published to the
+//! The push channel (the hub's push link) to one partner: what waits in `asw.partner.out.<CC>` is published to the
 //! partner's broker as `partner-<our CC>` and acknowledged once the partner's broker confirmed
 //! it. While the partner is unreachable or refuses the link (access, bindings) nothing is taken
 //! from the queue; a document the partner's broker refuses for itself (too large) is parked
@@ -13,23 +13,69 @@ use asw_amqp::{
 use asw_journal::{Direction, State};
 use asw_model::MemberState;
 use asw_route::names;
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
+use super::{Health, PartnerChannel};
 use crate::hub::{Inner, SessionEnd, journal_move};
 use crate::park::{Parked, park_refused};
 use crate::publish::LanePublisher;
 
+/// A partner we push to.
+#[derive(Debug)]
+pub(crate) struct Push {
+    partner: MemberState,
+    url: Option<String>,
+    health: Health,
+}
+
+impl Push {
+    /// The push channel to `partner`'s broker at `url` (with its vhost).
+    pub(crate) fn new(partner: MemberState, url: Option<String>) -> Push {
+        Push {
+            partner,
+            url,
+            health: Health::new("push"),
+        }
+    }
+}
+
+impl PartnerChannel for Push {
+    fn partner(&self) -> MemberState {
+        self.partner
+    }
+
+    fn health(&self) -> &Health {
+        &self.health
+    }
+
+    fn run(
+        self: Arc<Self>,
+        inner: Arc<Inner>,
+        local: Arc<Connection>,
+        stop: CancellationToken,
+    ) -> BoxFuture<'static, Result<(), SessionEnd>> {
+        async move { push_link(&self, inner, local, stop).await }.boxed()
+    }
+}
+
 /// Pushes what waits in `asw.partner.out.<CC>` to the partner's broker, as `partner-<our CC>`.
 /// While the partner is unreachable, documents stay in the queue; the link retries with back-off.
-pub(crate) async fn push_link(
+async fn push_link(
+    channel: &Push,
     inner: Arc<Inner>,
     local: Arc<Connection>,
-    partner: MemberState,
     stop: CancellationToken,
 ) -> Result<(), SessionEnd> {
+    let partner = channel.partner;
     let config = &inner.config;
-    let Some(url) = config.partners.get(&partner).and_then(|p| p.url.clone()) else {
+    let Some(url) = channel.url.clone() else {
+        channel
+            .health
+            .set(false, "no partner broker URL configured");
+        stop.cancelled().await;
         return Ok(());
     };
     let us = config.country;
@@ -50,6 +96,7 @@ pub(crate) async fn push_link(
                 Ok(r) => r,
                 Err(e) => {
                     inner.metrics.link_failure(partner);
+                    channel.health.set(false, asw_amqp::error_chain(&e));
                     warn!(error = %e, "Partner broker refused the link; retrying later.");
                     failures += 1;
                     tokio::select! {
@@ -59,7 +106,7 @@ pub(crate) async fn push_link(
                 }
             };
             let remote = Arc::new(remote);
-            let outcome = pump(&inner, &local, &remote, &queue, &user, us, &stop).await;
+            let outcome = pump(channel, &inner, &local, &remote, &queue, &user, us, &stop).await;
             let _ = remote.close().await;
             match outcome {
                 Ok(()) => return Ok(()),
@@ -68,6 +115,7 @@ pub(crate) async fn push_link(
                 Err(LinkError::Remote(e)) => {
                     failures += 1;
                     inner.metrics.link_failure(partner);
+                    channel.health.set(false, asw_amqp::error_chain(&e));
                     warn!(error = %e, "Partner link failed; reconnecting.");
                     tokio::select! {
                         () = tokio::time::sleep(backoff.delay(failures)) => {}
@@ -103,7 +151,12 @@ enum LinkError {
     Remote(AmqpError),
 }
 
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the link's two ends, its queue and identity, and when to stop"
+)]
 async fn pump(
+    link: &Push,
     inner: &Inner,
     local: &Arc<Connection>,
     remote: &Arc<Connection>,
@@ -128,6 +181,7 @@ async fn pump(
     )
     .await
     .map_err(local_error)?;
+    link.health.set(true, "connected to the partner's broker");
     info!("Partner link up.");
     loop {
         let delivery = tokio::select! {
