@@ -21,10 +21,8 @@ use crate::outbound::publish_own;
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::park::{
     Attempt, Parking, attempts_so_far, envelope_of, original_routing_key, original_transport_user,
-    park, publish_outcome, retry,
+    park, planned, publish_outcome, retry,
 };
-use crate::pool::PoolError;
-use crate::process::panicked;
 use crate::publish::{Failure, LanePublisher};
 use crate::steps::{self, InboundPlan, Send};
 
@@ -52,20 +50,8 @@ pub(crate) async fn inbound(
         )
     })
     .await;
-    let plan = match plan {
-        Ok(plan) => plan,
-        Err(PoolError::Panicked(text)) => return Err(Failure::Fault(panicked(text))),
-        Err(e) => {
-            return retry(
-                inner,
-                publisher,
-                message,
-                stage,
-                &e.to_string(),
-                Attempt::Failed,
-            )
-            .await;
-        }
+    let Some(plan) = planned(inner, publisher, message, stage, plan).await? else {
+        return Ok(());
     };
     match plan {
         InboundPlan::Accept {

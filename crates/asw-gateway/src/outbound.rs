@@ -9,10 +9,10 @@ use asw_route::names;
 use crate::events::Event;
 use crate::hub::{Inner, document_properties, journal_move, now, on_journal, record_span};
 use crate::outcome::{Outcome, OutcomeReason};
-use crate::park::{Attempt, Parking, attempts_so_far, notify, original_routing_key, park, retry};
-use crate::pool::PoolError;
+use crate::park::{
+    Attempt, Parking, attempts_so_far, notify, original_routing_key, park, planned, retry,
+};
 use crate::process::PANIC;
-use crate::process::panicked;
 use crate::publish::{Failure, LanePublisher};
 use crate::steps::JOURNAL;
 use crate::steps::{self, OutboundPlan, Send};
@@ -32,20 +32,8 @@ pub(crate) async fn outbound(
         steps::outbound(w, j, &abandoned, &body, &routing_key, started)
     })
     .await;
-    let plan = match plan {
-        Ok(plan) => plan,
-        Err(PoolError::Panicked(text)) => return Err(Failure::Fault(panicked(text))),
-        Err(e) => {
-            return retry(
-                inner,
-                publisher,
-                message,
-                stage,
-                &e.to_string(),
-                Attempt::Failed,
-            )
-            .await;
-        }
+    let Some(plan) = planned(inner, publisher, message, stage, plan).await? else {
+        return Ok(());
     };
     match plan {
         OutboundPlan::Publish(send) => {

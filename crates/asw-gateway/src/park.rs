@@ -14,7 +14,8 @@ use tracing::warn;
 use crate::events::Event;
 use crate::hub::{Inner, now, on_journal};
 use crate::outcome::{Outcome, OutcomeReason};
-use crate::process::{Refusal, summary};
+use crate::pool::PoolError;
+use crate::process::{Refusal, panicked, summary};
 use crate::publish::{Failure, LanePublisher, MAX_REASON_BYTES, bounded, refusal_code};
 
 /// True if the hub itself published this delivery (a retry, a replay): only then are its
@@ -114,6 +115,34 @@ pub(crate) enum Attempt {
     /// Another consumer holds the message's claim: looked at again after the shortest delay,
     /// not counted (the claim lease bounds the wait).
     Waiting,
+}
+
+/// The plan a delivery's step returned; or, when the step could not run, the delivery settled
+/// here (`None`: put in a retry queue, as the worker pool was stopping) or its failure (a panic
+/// in the step parks it).
+pub(crate) async fn planned<P>(
+    inner: &Inner,
+    publisher: &mut LanePublisher,
+    message: &Message,
+    stage: &str,
+    ran: Result<P, PoolError>,
+) -> Result<Option<P>, Failure> {
+    match ran {
+        Ok(plan) => Ok(Some(plan)),
+        Err(PoolError::Panicked(text)) => Err(Failure::Fault(panicked(text))),
+        Err(e @ PoolError::Closed) => {
+            retry(
+                inner,
+                publisher,
+                message,
+                stage,
+                &e.to_string(),
+                Attempt::Failed,
+            )
+            .await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Settles a delivery that failed transiently: into the stage's retry queue with the next
