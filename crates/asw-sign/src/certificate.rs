@@ -7,7 +7,7 @@ use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{HasPublic, Id, PKeyRef};
-use openssl::x509::X509Ref;
+use openssl::x509::{X509KeyUsage, X509Ref};
 use time::{Duration, OffsetDateTime};
 
 use crate::algorithm::{MIN_RSA_BITS, SignatureAlgorithm};
@@ -79,6 +79,43 @@ impl CertificateInfo {
     /// Whole days from `now` to the end of validity (negative once expired).
     pub fn days_left(&self, now: OffsetDateTime) -> i64 {
         (self.not_after - now).whole_days()
+    }
+}
+
+/// Why a certificate may not verify signatures: its keyUsage extension exists and lacks
+/// digitalSignature. `Err` carries the usages the extension allows (`keyEncipherment`, or
+/// `none` when the extension is empty or cannot be read). A certificate without the extension
+/// is not restricted (RFC 5280, 4.2.1.3).
+pub(crate) fn signing_usage(cert: &X509Ref) -> Result<(), String> {
+    match cert.key_usage() {
+        None => Ok(()),
+        Some(usage) if usage.contains(X509KeyUsage::DIGITAL_SIGNATURE) => Ok(()),
+        Some(usage) => Err(key_usages(usage)),
+    }
+}
+
+/// The usages in a keyUsage extension by their RFC 5280 names, comma-separated; `none` if empty.
+fn key_usages(usage: X509KeyUsage) -> String {
+    const NAMES: [(X509KeyUsage, &str); 9] = [
+        (X509KeyUsage::DIGITAL_SIGNATURE, "digitalSignature"),
+        (X509KeyUsage::NON_REPUDIATION, "nonRepudiation"),
+        (X509KeyUsage::KEY_ENCIPHERMENT, "keyEncipherment"),
+        (X509KeyUsage::DATA_ENCIPHERMENT, "dataEncipherment"),
+        (X509KeyUsage::KEY_AGREEMENT, "keyAgreement"),
+        (X509KeyUsage::KEY_CERT_SIGN, "keyCertSign"),
+        (X509KeyUsage::CRL_SIGN, "cRLSign"),
+        (X509KeyUsage::ENCIPHER_ONLY, "encipherOnly"),
+        (X509KeyUsage::DECIPHER_ONLY, "decipherOnly"),
+    ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(flag, _)| usage.contains(*flag))
+        .map(|(_, name)| *name)
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 
@@ -179,5 +216,14 @@ mod tests {
     #[test]
     fn hex_is_lower_case_without_separators() {
         assert_eq!(hex(&[0x00, 0xab, 0x0f, 0xf0]), "00ab0ff0");
+    }
+
+    #[test]
+    fn key_usages_by_their_rfc_names() {
+        assert_eq!(key_usages(X509KeyUsage::empty()), "none");
+        assert_eq!(
+            key_usages(X509KeyUsage::KEY_ENCIPHERMENT | X509KeyUsage::DATA_ENCIPHERMENT),
+            "keyEncipherment, dataEncipherment"
+        );
     }
 }
