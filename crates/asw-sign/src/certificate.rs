@@ -72,8 +72,10 @@ impl CertificateInfo {
     }
 
     /// True if the certificate is no longer valid `days` days after `now` (or already is not).
+    /// A window that reaches past the last representable date holds every certificate.
     pub fn expires_within(&self, days: u32, now: OffsetDateTime) -> bool {
-        self.not_after < now + Duration::days(i64::from(days))
+        now.checked_add(Duration::days(i64::from(days)))
+            .is_none_or(|until| self.not_after < until)
     }
 
     /// Whole days from `now` to the end of validity (negative once expired).
@@ -216,6 +218,21 @@ mod tests {
     #[test]
     fn hex_is_lower_case_without_separators() {
         assert_eq!(hex(&[0x00, 0xab, 0x0f, 0xf0]), "00ab0ff0");
+    }
+
+    #[test]
+    fn an_expiry_window_past_the_last_date_holds_every_certificate() {
+        let now = OffsetDateTime::now_utc();
+        let info = CertificateInfo {
+            subject: "CN=test".into(),
+            fingerprint: "00".into(),
+            not_before: now - Duration::days(1),
+            not_after: now + Duration::days(100),
+            key: "EC P-256".into(),
+        };
+        assert!(!info.expires_within(99, now));
+        assert!(info.expires_within(101, now));
+        assert!(info.expires_within(u32::MAX, now));
     }
 
     #[test]
