@@ -220,6 +220,22 @@ impl Default for RawAcks {
 /// The most resends a configuration may ask for.
 const MAX_RESENDS: u32 = 100;
 
+/// The longest `acks.timeout` and `acks.check_every`: both are added to and subtracted from
+/// clock readings, so the bound keeps that arithmetic far from overflow.
+const MAX_ACK_DURATION: std::time::Duration = std::time::Duration::from_secs(30 * 86_400);
+
+/// The widest `signing.expiry_warning_days` (ten years), added to the clock at every scrape.
+const MAX_EXPIRY_WARNING_DAYS: u32 = 3_650;
+
+/// The longest retry delay, in milliseconds (one day).
+const MAX_RETRY_DELAY_MS: u32 = 86_400_000;
+
+/// The most retry delays: each is a queue per pipeline stage on the broker.
+const MAX_RETRY_DELAYS: usize = 20;
+
+/// The most attempts of a delivery before it is parked.
+const MAX_ATTEMPTS: u32 = 1_000;
+
 /// A duration written as a whole number and a unit: `500ms`, `30s`, `15m`, `2h`, `1d`.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
@@ -227,9 +243,13 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("{text:?} has no unit (ms, s, m, h or d)"))?;
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a whole number"))?;
+    let n: u64 = number.parse().map_err(|e: std::num::ParseIntError| {
+        if *e.kind() == std::num::IntErrorKind::PosOverflow {
+            format!("{text:?} is too long")
+        } else {
+            format!("{text:?} does not start with a whole number")
+        }
+    })?;
     let ms_per = match unit {
         "ms" => 1,
         "s" => 1_000,
@@ -386,6 +406,12 @@ impl HubConfig {
             trust_dir: resolve(&raw.signing.trust_dir),
             expiry_warning_days: raw.signing.expiry_warning_days,
         };
+        if raw.signing.expiry_warning_days > MAX_EXPIRY_WARNING_DAYS {
+            problems.push(format!(
+                "signing.expiry_warning_days: {} is not between 0 and {MAX_EXPIRY_WARNING_DAYS}",
+                raw.signing.expiry_warning_days
+            ));
+        }
         for (key, path) in [
             ("signing.key", &signing.key),
             ("signing.certificate", &signing.certificate),
@@ -460,22 +486,31 @@ impl HubConfig {
                 raw.limits.max_depth
             ));
         }
-        if raw.retry.delays_ms.is_empty() || raw.retry.delays_ms.contains(&0) {
-            problems.push("retry.delays_ms: give at least one delay, each above 0".into());
+        if raw.retry.delays_ms.is_empty() || raw.retry.delays_ms.len() > MAX_RETRY_DELAYS {
+            problems.push(format!(
+                "retry.delays_ms: {} delays is not between 1 and {MAX_RETRY_DELAYS}",
+                raw.retry.delays_ms.len()
+            ));
+        }
+        for delay in &raw.retry.delays_ms {
+            if !(1..=MAX_RETRY_DELAY_MS).contains(delay) {
+                problems.push(format!(
+                    "retry.delays_ms: {delay} is not between 1 and {MAX_RETRY_DELAY_MS} (one day)"
+                ));
+            }
         }
         if raw.retry.delays_ms.windows(2).any(|w| w[0] >= w[1]) {
             problems.push("retry.delays_ms: delays must increase".into());
         }
-        if raw.retry.max_attempts == 0 {
-            problems.push("retry.max_attempts: must be at least 1".into());
+        if !(1..=MAX_ATTEMPTS).contains(&raw.retry.max_attempts) {
+            problems.push(format!(
+                "retry.max_attempts: {} is not between 1 and {MAX_ATTEMPTS}",
+                raw.retry.max_attempts
+            ));
         }
         let mut duration = |key: &str, text: &str| match parse_duration(text) {
-            Ok(d) if d.is_zero() => {
-                problems.push(format!("{key}: must be above zero"));
-                None
-            }
-            Ok(d) if d > std::time::Duration::from_secs(30 * 86_400) => {
-                problems.push(format!("{key}: {text:?} is longer than 30 days"));
+            Ok(d) if d.is_zero() || d > MAX_ACK_DURATION => {
+                problems.push(format!("{key}: {text:?} is not between 1ms and 30d"));
                 None
             }
             Ok(d) => Some(d),
@@ -760,7 +795,7 @@ password = "secret-sg"
         assert!(text.contains("acks.timeout: \"15\" has no unit"), "{text}");
         assert!(text.contains("acks.resend: 101 is above 100"), "{text}");
         assert!(
-            text.contains("acks.check_every: must be above zero"),
+            text.contains("acks.check_every: \"0s\" is not between 1ms and 30d"),
             "{text}"
         );
         assert_eq!(
@@ -769,6 +804,88 @@ password = "secret-sg"
         );
         assert!(parse_duration("1w").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn values_that_feed_clock_arithmetic_are_bounded() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let problems = |extra: &str, replace: (&str, &str)| {
+            let text = format!("{}{extra}", GOOD.replace(replace.0, replace.1));
+            match HubConfig::parse(&text, &file) {
+                Ok(_) => Vec::new(),
+                Err(err) => err.problems,
+            }
+        };
+        let none = ("", "");
+        // The widest values accepted.
+        let widest = "[retry]\ndelays_ms = [1, 86400000]\nmax_attempts = 1000\n\
+                      [acks]\ntimeout = \"30d\"\ncheck_every = \"720h\"\n";
+        let expiry = (
+            "trust_dir = \"trust\"",
+            "trust_dir = \"trust\"\nexpiry_warning_days = 3650",
+        );
+        assert_eq!(problems(widest, expiry), Vec::<String>::new());
+        let zero_days = (
+            "trust_dir = \"trust\"",
+            "trust_dir = \"trust\"\nexpiry_warning_days = 0",
+        );
+        assert_eq!(problems("", zero_days), Vec::<String>::new());
+
+        // One step beyond, and far beyond (where the hub's clock arithmetic would overflow).
+        for (days, millis) in [
+            ("3651", "2592000001ms"),
+            ("4294967295", "18446744073709551615ms"),
+        ] {
+            let expiry = (
+                "trust_dir = \"trust\"",
+                format!("trust_dir = \"trust\"\nexpiry_warning_days = {days}"),
+            );
+            let acks = format!("[acks]\ntimeout = \"{millis}\"\ncheck_every = \"{millis}\"\n");
+            assert_eq!(
+                problems(&acks, (expiry.0, &expiry.1)),
+                [
+                    format!("signing.expiry_warning_days: {days} is not between 0 and 3650"),
+                    format!("acks.timeout: \"{millis}\" is not between 1ms and 30d"),
+                    format!("acks.check_every: \"{millis}\" is not between 1ms and 30d"),
+                ]
+            );
+        }
+        assert_eq!(
+            problems("[acks]\ntimeout = \"99999999999999999999d\"\n", none),
+            ["acks.timeout: \"99999999999999999999d\" is too long"]
+        );
+        assert_eq!(
+            problems("[acks]\ntimeout = \"213503982334601d\"\n", none),
+            ["acks.timeout: \"213503982334601d\" is too long"]
+        );
+
+        let retry = "[retry]\ndelays_ms = [0, 86400001, 4294967295]\nmax_attempts = 1001\n";
+        assert_eq!(
+            problems(retry, none),
+            [
+                "retry.delays_ms: 0 is not between 1 and 86400000 (one day)",
+                "retry.delays_ms: 86400001 is not between 1 and 86400000 (one day)",
+                "retry.delays_ms: 4294967295 is not between 1 and 86400000 (one day)",
+                "retry.max_attempts: 1001 is not between 1 and 1000",
+            ]
+        );
+        let many: Vec<String> = (1..=21).map(|i| (i * 1000).to_string()).collect();
+        let retry = format!(
+            "[retry]\ndelays_ms = [{}]\nmax_attempts = 0\n",
+            many.join(", ")
+        );
+        assert_eq!(
+            problems(&retry, none),
+            [
+                "retry.delays_ms: 21 delays is not between 1 and 20",
+                "retry.max_attempts: 0 is not between 1 and 1000",
+            ]
+        );
+        assert_eq!(
+            problems("[retry]\ndelays_ms = []\n", none),
+            ["retry.delays_ms: 0 delays is not between 1 and 20"]
+        );
     }
 
     #[test]

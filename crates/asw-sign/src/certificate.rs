@@ -7,7 +7,7 @@ use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{HasPublic, Id, PKeyRef};
-use openssl::x509::X509Ref;
+use openssl::x509::{X509KeyUsage, X509Ref};
 use time::{Duration, OffsetDateTime};
 
 use crate::algorithm::{MIN_RSA_BITS, SignatureAlgorithm};
@@ -72,13 +72,52 @@ impl CertificateInfo {
     }
 
     /// True if the certificate is no longer valid `days` days after `now` (or already is not).
+    /// A window that reaches past the last representable date holds every certificate.
     pub fn expires_within(&self, days: u32, now: OffsetDateTime) -> bool {
-        self.not_after < now + Duration::days(i64::from(days))
+        now.checked_add(Duration::days(i64::from(days)))
+            .is_none_or(|until| self.not_after < until)
     }
 
     /// Whole days from `now` to the end of validity (negative once expired).
     pub fn days_left(&self, now: OffsetDateTime) -> i64 {
         (self.not_after - now).whole_days()
+    }
+}
+
+/// Why a certificate may not verify signatures: its keyUsage extension exists and lacks
+/// digitalSignature. `Err` carries the usages the extension allows (`keyEncipherment`, or
+/// `none` when the extension is empty or cannot be read). A certificate without the extension
+/// is not restricted (RFC 5280, 4.2.1.3).
+pub(crate) fn signing_usage(cert: &X509Ref) -> Result<(), String> {
+    match cert.key_usage() {
+        None => Ok(()),
+        Some(usage) if usage.contains(X509KeyUsage::DIGITAL_SIGNATURE) => Ok(()),
+        Some(usage) => Err(key_usages(usage)),
+    }
+}
+
+/// The usages in a keyUsage extension by their RFC 5280 names, comma-separated; `none` if empty.
+fn key_usages(usage: X509KeyUsage) -> String {
+    const NAMES: [(X509KeyUsage, &str); 9] = [
+        (X509KeyUsage::DIGITAL_SIGNATURE, "digitalSignature"),
+        (X509KeyUsage::NON_REPUDIATION, "nonRepudiation"),
+        (X509KeyUsage::KEY_ENCIPHERMENT, "keyEncipherment"),
+        (X509KeyUsage::DATA_ENCIPHERMENT, "dataEncipherment"),
+        (X509KeyUsage::KEY_AGREEMENT, "keyAgreement"),
+        (X509KeyUsage::KEY_CERT_SIGN, "keyCertSign"),
+        (X509KeyUsage::CRL_SIGN, "cRLSign"),
+        (X509KeyUsage::ENCIPHER_ONLY, "encipherOnly"),
+        (X509KeyUsage::DECIPHER_ONLY, "decipherOnly"),
+    ];
+    let names: Vec<&str> = NAMES
+        .iter()
+        .filter(|(flag, _)| usage.contains(*flag))
+        .map(|(_, name)| *name)
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 
@@ -179,5 +218,29 @@ mod tests {
     #[test]
     fn hex_is_lower_case_without_separators() {
         assert_eq!(hex(&[0x00, 0xab, 0x0f, 0xf0]), "00ab0ff0");
+    }
+
+    #[test]
+    fn an_expiry_window_past_the_last_date_holds_every_certificate() {
+        let now = OffsetDateTime::now_utc();
+        let info = CertificateInfo {
+            subject: "CN=test".into(),
+            fingerprint: "00".into(),
+            not_before: now - Duration::days(1),
+            not_after: now + Duration::days(100),
+            key: "EC P-256".into(),
+        };
+        assert!(!info.expires_within(99, now));
+        assert!(info.expires_within(101, now));
+        assert!(info.expires_within(u32::MAX, now));
+    }
+
+    #[test]
+    fn key_usages_by_their_rfc_names() {
+        assert_eq!(key_usages(X509KeyUsage::empty()), "none");
+        assert_eq!(
+            key_usages(X509KeyUsage::KEY_ENCIPHERMENT | X509KeyUsage::DATA_ENCIPHERMENT),
+            "keyEncipherment, dataEncipherment"
+        );
     }
 }

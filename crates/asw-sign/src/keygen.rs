@@ -123,15 +123,30 @@ pub fn generate(
     if days == 0 {
         return Err(KeygenError::Validity("at least one day is needed".into()));
     }
+    let not_after = now
+        .checked_add(Duration::days(i64::from(days)))
+        .ok_or_else(|| KeygenError::Validity(format!("{days} days is too far in the future")))?;
     let key = private_key(algorithm)?;
-    let cert_pem = certificate(
-        state,
-        &key,
-        now - Duration::hours(1),
-        now + Duration::days(i64::from(days)),
-    )?;
+    let cert_pem = certificate(state, &key, now - Duration::hours(1), not_after)?;
     Ok(GeneratedKey {
         key_pem: key.private_key_to_pem_pkcs8()?,
         cert_pem,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_validity_past_the_last_date_is_an_error() {
+        let vn = MemberState::from_alpha2("VN").expect("VN");
+        let now = OffsetDateTime::now_utc();
+        let err = generate(vn, KeyAlgorithm::EcP256, u32::MAX, now).expect_err("too long");
+        assert_eq!(
+            err.to_string(),
+            "invalid validity period: 4294967295 days is too far in the future"
+        );
+        assert!(generate(vn, KeyAlgorithm::EcP256, 3650, now).is_ok());
+    }
 }

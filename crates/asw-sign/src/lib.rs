@@ -75,6 +75,7 @@ pub use certificate::CertificateInfo;
 pub use ffi::LibraryError;
 pub use sign::{SignError, Signer};
 pub use trust::{
-    DEFAULT_EXPIRY_WARNING_DAYS, TrustError, TrustSnapshot, TrustStore, TrustedCertificate,
+    DEFAULT_EXPIRY_WARNING_DAYS, TrustError, TrustReload, TrustSnapshot, TrustStore,
+    TrustedCertificate,
 };
 pub use verify::{Verified, Verifier, VerifyError};

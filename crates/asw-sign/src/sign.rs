@@ -6,7 +6,7 @@ use openssl::pkey::PKey;
 use openssl::x509::X509;
 
 use crate::algorithm::SignatureAlgorithm;
-use crate::certificate::{CertificateInfo, KeyClass, KeyProblem};
+use crate::certificate::{self, CertificateInfo, KeyClass, KeyProblem};
 use crate::ffi::{self, LibraryError};
 use crate::profile;
 
@@ -31,6 +31,18 @@ pub enum SignError {
         fingerprint: String,
         /// Subject of the certificate.
         subject: String,
+    },
+    /// The certificate's keyUsage extension does not allow digitalSignature.
+    #[error(
+        "the certificate {fingerprint} ({subject}) may not sign: its keyUsage extension allows {usage} but not digitalSignature"
+    )]
+    KeyUsage {
+        /// SHA-256 fingerprint of the certificate.
+        fingerprint: String,
+        /// Subject of the certificate.
+        subject: String,
+        /// The usages the extension allows, e.g. `keyEncipherment`.
+        usage: String,
     },
     /// RSA below 2048 bits.
     #[error("the {key} key is too weak; RSA needs at least 2048 bits")]
@@ -65,6 +77,7 @@ impl SignError {
             SignError::Key(_) => "SIGN-KEY",
             SignError::Certificate(_) => "SIGN-CERTIFICATE",
             SignError::KeyMismatch { .. } => "SIGN-KEY-MISMATCH",
+            SignError::KeyUsage { .. } => "SIGN-KEY-USAGE",
             SignError::WeakKey { .. } => "SIGN-WEAK-KEY",
             SignError::UnsupportedKey { .. } => "SIGN-ALGORITHM",
             SignError::Document(_) => "SIGN-DOCUMENT",
@@ -85,8 +98,9 @@ pub struct Signer {
 
 impl Signer {
     /// A signer for a PEM private key (PKCS#8 or traditional, unencrypted) and its PEM
-    /// certificate. Refuses RSA below 2048 bits, keys other than RSA and EC P-256, and a key
-    /// that does not belong to the certificate. The certificate's validity is not checked here
+    /// certificate. Refuses RSA below 2048 bits, keys other than RSA and EC P-256, a key
+    /// that does not belong to the certificate, and a certificate whose keyUsage extension
+    /// lacks digitalSignature (verifiers, this crate's included, refuse its signatures). The certificate's validity is not checked here
     /// (see [`CertificateInfo::not_after`]).
     pub fn new(key_pem: &[u8], cert_pem: &[u8]) -> Result<Signer, SignError> {
         // An empty passphrase rather than none: OpenSSL would otherwise prompt on the terminal
@@ -104,6 +118,11 @@ impl Signer {
                 subject: certificate.subject().to_owned(),
             });
         }
+        certificate::signing_usage(&cert).map_err(|usage| SignError::KeyUsage {
+            fingerprint: certificate.fingerprint().to_owned(),
+            subject: certificate.subject().to_owned(),
+            usage,
+        })?;
         let class = KeyClass::of(&key);
         let algorithm = class.algorithm().map_err(|problem| match problem {
             KeyProblem::Weak => SignError::WeakKey {

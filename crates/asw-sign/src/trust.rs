@@ -4,10 +4,15 @@
 //! On disk it is a directory with one folder per member state, named by its alpha-2 code, each
 //! holding PEM certificates (`trust/TH/th-2026.pem`, `trust/TH/th-2027.pem`: several per state
 //! allow key rollover). It is shared by all verifier threads (`Send + Sync`) and can be reloaded
-//! while they run: a reload builds a new snapshot and swaps it in only if the whole directory
-//! loaded, so a broken edit never empties the store.
+//! while they run: a reload builds a new snapshot and swaps it in whole.
+//!
+//! Loading at start-up is strict: any bad file or folder is an error and nothing is trusted. A
+//! reload fails closed instead: it applies what it could read and reports the rest, so a removed
+//! certificate is gone even when another file is broken, and a certificate whose file became
+//! unreadable is no longer trusted; only a trust directory that cannot be listed at all leaves
+//! the store as it was.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +23,7 @@ use openssl::x509::X509;
 use time::OffsetDateTime;
 
 use crate::algorithm::SignatureAlgorithm;
-use crate::certificate::CertificateInfo;
+use crate::certificate::{self, CertificateInfo};
 
 /// Certificates expiring within this many days are reported by default.
 pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 30;
@@ -80,7 +85,7 @@ pub enum TrustError {
         key: String,
     },
     /// The same certificate is trusted for two member states.
-    #[error("{}: certificate {fingerprint} is already trusted for {other_state} ({}); a certificate belongs to one member state", path.display(), other_path.display())]
+    #[error("{}: certificate {fingerprint} is already trusted for {other_state} ({}); a certificate belongs to one member state, so it is trusted for neither", path.display(), other_path.display())]
     Duplicate {
         /// The file where it was found the second time.
         path: PathBuf,
@@ -91,9 +96,68 @@ pub enum TrustError {
         /// SHA-256 fingerprint of the certificate.
         fingerprint: String,
     },
+    /// A certificate's keyUsage extension exists and does not allow digitalSignature.
+    #[error("{}: certificate {fingerprint} ({subject}) may not verify signatures: its keyUsage extension allows {usage} but not digitalSignature", path.display())]
+    KeyUsage {
+        /// The file.
+        path: PathBuf,
+        /// SHA-256 fingerprint of the certificate.
+        fingerprint: String,
+        /// Subject of the certificate.
+        subject: String,
+        /// The usages the extension allows, e.g. `keyEncipherment`.
+        usage: String,
+    },
     /// `reload` was called on a store built in memory.
     #[error("the trust store was built in memory and has no directory to reload from")]
     NotReloadable,
+    /// A reload skipped some files; what it could read is trusted now (see [`TrustReload`]).
+    #[error("{0}")]
+    Incomplete(TrustReload),
+}
+
+impl TrustError {
+    /// The file or folder at fault; `None` for [`NotReloadable`](TrustError::NotReloadable) and
+    /// [`Incomplete`](TrustError::Incomplete), which name no single one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            TrustError::Io { path, .. }
+            | TrustError::UnknownFolder { path }
+            | TrustError::NotAFolder { path }
+            | TrustError::Pem { path, .. }
+            | TrustError::NoCertificate { path }
+            | TrustError::PrivateKey { path }
+            | TrustError::Key { path, .. }
+            | TrustError::Duplicate { path, .. }
+            | TrustError::KeyUsage { path, .. } => Some(path),
+            TrustError::NotReloadable | TrustError::Incomplete(_) => None,
+        }
+    }
+}
+
+/// What a reload applied: the certificates trusted now, and the files and folders it skipped.
+#[derive(Debug)]
+pub struct TrustReload {
+    /// Certificates trusted after the reload.
+    pub loaded: usize,
+    /// Each file or folder skipped, with why (each error names its path, see
+    /// [`TrustError::path`]). None of the certificates in a skipped file is trusted.
+    pub problems: Vec<TrustError>,
+}
+
+impl std::fmt::Display for TrustReload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the trust store was reloaded with {} certificates, without the certificates of {} bad files or folders",
+            self.loaded,
+            self.problems.len()
+        )?;
+        for problem in &self.problems {
+            write!(f, "; {problem}")?;
+        }
+        Ok(())
+    }
 }
 
 /// A certificate of the trust store.
@@ -185,49 +249,29 @@ impl TrustSnapshot {
         self.certificates.is_empty()
     }
 
+    /// Adds the certificates of one PEM file, all or none of them.
     fn add_pem(&mut self, state: MemberState, pem: &[u8], path: &Path) -> Result<(), TrustError> {
-        if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
-            return Err(TrustError::PrivateKey { path: path.into() });
-        }
-        let certificates = X509::stack_from_pem(pem).map_err(|e| TrustError::Pem {
-            path: path.into(),
-            detail: e.to_string(),
-        })?;
-        if certificates.is_empty() {
-            return Err(TrustError::NoCertificate { path: path.into() });
-        }
-        for certificate in certificates {
-            let pem_error = |detail: String| TrustError::Pem {
-                path: path.into(),
-                detail,
-            };
-            let der = certificate.to_der().map_err(|e| pem_error(e.to_string()))?;
-            let (info, class) = CertificateInfo::read(&certificate).map_err(pem_error)?;
-            let algorithm = class.algorithm().map_err(|_| TrustError::Key {
-                path: path.into(),
-                fingerprint: info.fingerprint().to_owned(),
-                subject: info.subject().to_owned(),
-                key: info.key().to_owned(),
-            })?;
-            if let Some(existing) = self.find(&der) {
-                if existing.state == state {
-                    continue;
-                }
+        let certificates = read_pem(state, pem, path)?;
+        for certificate in &certificates {
+            if let Some(existing) = self.find(&certificate.der)
+                && existing.state != state
+            {
                 return Err(TrustError::Duplicate {
                     path: path.into(),
                     other_path: existing.path.clone(),
                     other_state: existing.state,
-                    fingerprint: info.fingerprint().to_owned(),
+                    fingerprint: certificate.info.fingerprint().to_owned(),
                 });
             }
-            self.by_der.insert(der.clone(), self.certificates.len());
-            self.certificates.push(TrustedCertificate {
-                state,
-                path: path.into(),
-                info,
-                algorithm,
-                der,
-            });
+        }
+        for certificate in certificates {
+            // The same certificate twice for one member state (two files, or twice in one
+            // file) is trusted once.
+            if self.find(&certificate.der).is_none() {
+                self.by_der
+                    .insert(certificate.der.clone(), self.certificates.len());
+                self.certificates.push(certificate);
+            }
         }
         Ok(())
     }
@@ -244,39 +288,123 @@ impl TrustSnapshot {
         self
     }
 
-    fn load(dir: &Path) -> Result<TrustSnapshot, TrustError> {
+    /// Reads `dir`: the certificates of every good file, and each bad file or folder with why,
+    /// in directory order. Only a `dir` that cannot be listed is an error.
+    fn read(dir: &Path) -> Result<(TrustSnapshot, Vec<TrustError>), TrustError> {
         let mut snapshot = TrustSnapshot::default();
+        let mut problems = Vec::new();
         for folder in sorted_entries(dir)? {
             let Some(name) = visible_name(&folder) else {
                 continue;
             };
-            let meta = fs::metadata(&folder).map_err(|source| TrustError::Io {
-                path: folder.clone(),
-                source,
-            })?;
-            if !meta.is_dir() {
-                return Err(TrustError::NotAFolder { path: folder });
-            }
-            let Some(state) = MemberState::from_alpha2(&name) else {
-                return Err(TrustError::UnknownFolder { path: folder });
-            };
-            for file in sorted_entries(&folder)? {
-                if visible_name(&file).is_none()
-                    || !file
-                        .extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("pem"))
-                {
-                    continue;
-                }
-                let pem = fs::read(&file).map_err(|source| TrustError::Io {
-                    path: file.clone(),
-                    source,
-                })?;
-                snapshot.add_pem(state, &pem, &file)?;
+            if let Err(problem) = snapshot.add_folder(&folder, &name, &mut problems) {
+                problems.push(problem);
             }
         }
-        Ok(snapshot.sorted())
+        // A certificate found for two member states is trusted for neither: the second file
+        // is among the problems, and the first occurrence goes too.
+        let ambiguous: HashSet<String> = problems
+            .iter()
+            .filter_map(|p| match p {
+                TrustError::Duplicate { fingerprint, .. } => Some(fingerprint.clone()),
+                _ => None,
+            })
+            .collect();
+        snapshot
+            .certificates
+            .retain(|c| !ambiguous.contains(c.info.fingerprint()));
+        Ok((snapshot.sorted(), problems))
     }
+
+    /// Adds the certificates of one member-state folder; a bad file in it goes to `problems`,
+    /// a bad folder is the error.
+    fn add_folder(
+        &mut self,
+        folder: &Path,
+        name: &str,
+        problems: &mut Vec<TrustError>,
+    ) -> Result<(), TrustError> {
+        let meta = fs::metadata(folder).map_err(|source| TrustError::Io {
+            path: folder.into(),
+            source,
+        })?;
+        if !meta.is_dir() {
+            return Err(TrustError::NotAFolder {
+                path: folder.into(),
+            });
+        }
+        let Some(state) = MemberState::from_alpha2(name) else {
+            return Err(TrustError::UnknownFolder {
+                path: folder.into(),
+            });
+        };
+        for file in sorted_entries(folder)? {
+            if visible_name(&file).is_none()
+                || !file
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("pem"))
+            {
+                continue;
+            }
+            let added = fs::read(&file)
+                .map_err(|source| TrustError::Io {
+                    path: file.clone(),
+                    source,
+                })
+                .and_then(|pem| self.add_pem(state, &pem, &file));
+            if let Err(problem) = added {
+                problems.push(problem);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The certificates of one PEM file for `state`, each checked against the profile.
+fn read_pem(
+    state: MemberState,
+    pem: &[u8],
+    path: &Path,
+) -> Result<Vec<TrustedCertificate>, TrustError> {
+    if pem.windows(11).any(|w| w == b"PRIVATE KEY") {
+        return Err(TrustError::PrivateKey { path: path.into() });
+    }
+    let certificates = X509::stack_from_pem(pem).map_err(|e| TrustError::Pem {
+        path: path.into(),
+        detail: e.to_string(),
+    })?;
+    if certificates.is_empty() {
+        return Err(TrustError::NoCertificate { path: path.into() });
+    }
+    let mut read = Vec::with_capacity(certificates.len());
+    for certificate in certificates {
+        let pem_error = |detail: String| TrustError::Pem {
+            path: path.into(),
+            detail,
+        };
+        let der = certificate.to_der().map_err(|e| pem_error(e.to_string()))?;
+        let (info, class) = CertificateInfo::read(&certificate).map_err(pem_error)?;
+        let algorithm = class.algorithm().map_err(|_| TrustError::Key {
+            path: path.into(),
+            fingerprint: info.fingerprint().to_owned(),
+            subject: info.subject().to_owned(),
+            key: info.key().to_owned(),
+        })?;
+        certificate::signing_usage(&certificate).map_err(|usage| TrustError::KeyUsage {
+            path: path.into(),
+            fingerprint: info.fingerprint().to_owned(),
+            subject: info.subject().to_owned(),
+            usage,
+        })?;
+        read.push(TrustedCertificate {
+            state,
+            path: path.into(),
+            info,
+            algorithm,
+            der,
+        });
+    }
+    Ok(read)
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, TrustError> {
@@ -308,9 +436,14 @@ pub struct TrustStore {
 
 impl TrustStore {
     /// Loads the store from `dir` (one folder per member state, `*.pem` certificates inside).
+    /// Strict, for start-up: the first bad file or folder (in directory order) is the error and
+    /// no store is made, so a hub does not start with a trust store other than the operator's.
     pub fn load(dir: impl Into<PathBuf>) -> Result<TrustStore, TrustError> {
         let dir = dir.into();
-        let snapshot = TrustSnapshot::load(&dir)?;
+        let (snapshot, problems) = TrustSnapshot::read(&dir)?;
+        if let Some(problem) = problems.into_iter().next() {
+            return Err(problem);
+        }
         Ok(TrustStore {
             dir: Some(dir),
             current: RwLock::new(Arc::new(snapshot)),
@@ -319,6 +452,7 @@ impl TrustStore {
     }
 
     /// Builds a store from PEM certificates in memory (tests, benchmarks); it cannot be reloaded.
+    /// Strict like [`load`](TrustStore::load).
     pub fn from_pem<'a>(
         entries: impl IntoIterator<Item = (MemberState, &'a [u8])>,
     ) -> Result<TrustStore, TrustError> {
@@ -333,15 +467,31 @@ impl TrustStore {
         })
     }
 
-    /// Reads the directory again and swaps the new certificates in, returning how many there are.
-    /// On error the store keeps the certificates it had.
-    pub fn reload(&self) -> Result<usize, TrustError> {
+    /// Reads the directory again and swaps in what it could read, failing closed: removed
+    /// files are gone, added good files are in, and a bad file or folder is skipped, its
+    /// certificates no longer trusted even if an earlier version of it was good. Returns how
+    /// many certificates are trusted now and each skipped file or folder with why (log each,
+    /// count them). The error ([`NotReloadable`](TrustError::NotReloadable), or
+    /// [`Io`](TrustError::Io) on the directory itself, which cannot be listed) changes nothing.
+    pub fn reload_report(&self) -> Result<TrustReload, TrustError> {
         let dir = self.dir.as_deref().ok_or(TrustError::NotReloadable)?;
-        let snapshot = Arc::new(TrustSnapshot::load(dir)?);
-        let count = snapshot.len();
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = snapshot;
+        let (snapshot, problems) = TrustSnapshot::read(dir)?;
+        let loaded = snapshot.len();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(snapshot);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        Ok(count)
+        Ok(TrustReload { loaded, problems })
+    }
+
+    /// [`reload_report`](TrustStore::reload_report) for callers that want the count only: it
+    /// applies the same, and a skipped file is the error [`Incomplete`](TrustError::Incomplete),
+    /// which says how many certificates are trusted now and lists every skipped file.
+    pub fn reload(&self) -> Result<usize, TrustError> {
+        let report = self.reload_report()?;
+        if report.problems.is_empty() {
+            Ok(report.loaded)
+        } else {
+            Err(TrustError::Incomplete(report))
+        }
     }
 
     /// The certificates as they are now.
@@ -350,7 +500,8 @@ impl TrustStore {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Increases with every successful reload; verifiers use it to drop cached keys.
+    /// Increases with every reload that swapped a snapshot in (with or without skipped files);
+    /// verifiers use it to drop cached keys.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

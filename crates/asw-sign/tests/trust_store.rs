@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use asw_sign::keygen::KeyAlgorithm;
 use asw_sign::{DEFAULT_EXPIRY_WARNING_DAYS, Signer, TrustError, TrustStore, Verifier};
 use common::*;
+use openssl::x509::extension::KeyUsage;
 use time::Duration;
 
 fn sign(party: &Party, from: &str, to: &str) -> Vec<u8> {
@@ -81,15 +82,237 @@ fn reload_picks_up_added_and_removed_certificates() {
     );
     assert!(verifier.verify(&by_second, now()).is_ok());
 
-    // A broken edit is refused and the store keeps what it had.
+    // A broken edit fails closed: the certificate that file held is no longer trusted, and the
+    // error says so and names the file.
     std::fs::write(
         &added,
         "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
+    let generation = trust.generation();
     let err = trust.reload().unwrap_err();
+    assert!(matches!(err, TrustError::Incomplete(_)), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("the trust store was reloaded with 0 certificates"),
+        "{err}"
+    );
     assert!(err.to_string().contains("vn-2027.pem"), "{err}");
-    assert!(verifier.verify(&by_second, now()).is_ok());
+    assert!(trust.generation() > generation);
+    assert_eq!(trust.snapshot().len(), 0);
+    assert_eq!(
+        verifier.verify(&by_second, now()).unwrap_err().code(),
+        "SIG-UNTRUSTED"
+    );
+}
+
+#[test]
+fn reload_applies_what_it_can_read_and_reports_the_rest() {
+    let kept = party("VN", KeyAlgorithm::EcP256);
+    let removed = party("VN", KeyAlgorithm::EcP256);
+    let broken = party("TH", KeyAlgorithm::EcP256);
+    let added = party("MY", KeyAlgorithm::EcP256);
+    let dir = trust_dir(&[&kept, &removed, &broken]);
+    let trust = Arc::new(TrustStore::load(dir.path()).unwrap());
+    let verifier = Verifier::new(Arc::clone(&trust)).unwrap();
+    let by_kept = sign(&kept, "VN", "TH");
+    let by_removed = sign(&removed, "VN", "TH");
+    let by_broken = sign(&broken, "TH", "VN");
+    let by_added = sign(&added, "MY", "TH");
+    for signed in [&by_kept, &by_removed, &by_broken] {
+        assert!(verifier.verify(signed, now()).is_ok());
+    }
+
+    // One certificate removed, one added, one file broken, and three mistakes beside them.
+    std::fs::remove_file(dir.path().join("VN/cert-1.pem")).unwrap();
+    add_to_trust_dir(dir.path(), &added, "my.pem");
+    std::fs::write(dir.path().join("TH/cert-2.pem"), "no longer a certificate").unwrap();
+    std::fs::create_dir(dir.path().join("XX")).unwrap();
+    std::fs::write(dir.path().join("notes.pem"), &kept.cert_pem).unwrap();
+    std::fs::write(dir.path().join("MY/key.pem"), &added.key_pem).unwrap();
+
+    let report = trust.reload_report().unwrap();
+    assert_eq!(report.loaded, 2);
+    let problems: Vec<String> = report
+        .problems
+        .iter()
+        .map(|p| {
+            let path = p.path().unwrap();
+            assert!(
+                p.to_string().starts_with(&path.display().to_string()),
+                "{p}"
+            );
+            let path = path.strip_prefix(dir.path()).unwrap();
+            format!("{}: {}", path.display(), kind(p))
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "MY/key.pem: private key",
+            "TH/cert-2.pem: no certificate",
+            "XX: unknown folder",
+            "notes.pem: not a folder",
+        ]
+    );
+    assert!(verifier.verify(&by_kept, now()).is_ok());
+    assert!(verifier.verify(&by_added, now()).is_ok());
+    for signed in [&by_removed, &by_broken] {
+        assert_eq!(
+            verifier.verify(signed, now()).unwrap_err().code(),
+            "SIG-UNTRUSTED"
+        );
+    }
+
+    // Mended: everything is back, with no problem left.
+    std::fs::remove_file(dir.path().join("MY/key.pem")).unwrap();
+    std::fs::remove_file(dir.path().join("notes.pem")).unwrap();
+    std::fs::remove_dir(dir.path().join("XX")).unwrap();
+    add_to_trust_dir(dir.path(), &broken, "cert-2.pem");
+    assert_eq!(trust.reload().unwrap(), 3);
+    assert!(verifier.verify(&by_broken, now()).is_ok());
+}
+
+fn kind(problem: &TrustError) -> &'static str {
+    match problem {
+        TrustError::Io { .. } => "cannot read",
+        TrustError::UnknownFolder { .. } => "unknown folder",
+        TrustError::NotAFolder { .. } => "not a folder",
+        TrustError::Pem { .. } => "PEM",
+        TrustError::NoCertificate { .. } => "no certificate",
+        TrustError::PrivateKey { .. } => "private key",
+        TrustError::Key { .. } => "key",
+        TrustError::Duplicate { .. } => "duplicate",
+        TrustError::KeyUsage { .. } => "key usage",
+        TrustError::NotReloadable => "not reloadable",
+        TrustError::Incomplete(_) => "incomplete",
+    }
+}
+
+#[test]
+fn reload_trusts_a_certificate_found_for_two_member_states_for_neither() {
+    let vn = party("VN", KeyAlgorithm::EcP256);
+    let vn_next = party("VN", KeyAlgorithm::EcP256);
+    let th = party("TH", KeyAlgorithm::EcP256);
+    let dir = trust_dir(&[&th]);
+    // Two certificates in one file.
+    let both = [vn.cert_pem.as_slice(), vn_next.cert_pem.as_slice()].concat();
+    std::fs::create_dir(dir.path().join("VN")).unwrap();
+    std::fs::write(dir.path().join("VN/vn.pem"), both).unwrap();
+    let trust = Arc::new(TrustStore::load(dir.path()).unwrap());
+    assert_eq!(trust.snapshot().len(), 3);
+
+    // VN's certificate also lands in TH's folder: whichever member state it belongs to, a
+    // message signed with it claims neither. The file that comes second in directory order
+    // (VN/vn.pem) is skipped whole, like any bad file, VN's next certificate with it.
+    std::fs::write(dir.path().join("TH/zz-copy.pem"), &vn.cert_pem).unwrap();
+    let report = trust.reload_report().unwrap();
+    assert_eq!(report.loaded, 1);
+    assert_eq!(report.problems.len(), 1);
+    assert!(matches!(report.problems[0], TrustError::Duplicate { .. }));
+    let problem = report.problems[0].to_string();
+    assert!(problem.contains("VN/vn.pem: certificate "), "{problem}");
+    assert!(
+        problem.contains("is already trusted for TH") && problem.contains("TH/zz-copy.pem"),
+        "{problem}"
+    );
+    assert!(
+        problem.ends_with("so it is trusted for neither"),
+        "{problem}"
+    );
+    let verifier = Verifier::new(Arc::clone(&trust)).unwrap();
+    assert!(verifier.verify(&sign(&th, "TH", "VN"), now()).is_ok());
+    for (signer, from, to) in [(&vn, "VN", "TH"), (&vn, "TH", "VN"), (&vn_next, "VN", "TH")] {
+        assert_eq!(
+            verifier
+                .verify(&sign(signer, from, to), now())
+                .unwrap_err()
+                .code(),
+            "SIG-UNTRUSTED"
+        );
+    }
+}
+
+#[test]
+fn reload_of_a_directory_that_cannot_be_listed_changes_nothing() {
+    let vn = party("VN", KeyAlgorithm::EcP256);
+    let dir = trust_dir(&[&vn]);
+    let path = dir.path().to_path_buf();
+    let trust = Arc::new(TrustStore::load(&path).unwrap());
+    let generation = trust.generation();
+    dir.close().unwrap();
+    let err = trust.reload_report().unwrap_err();
+    assert!(matches!(err, TrustError::Io { .. }), "{err}");
+    assert_eq!(err.path(), Some(path.as_path()));
+    assert_eq!(trust.generation(), generation);
+    let verifier = Verifier::new(Arc::clone(&trust)).unwrap();
+    assert!(verifier.verify(&sign(&vn, "VN", "TH"), now()).is_ok());
+}
+
+#[test]
+fn a_certificate_whose_key_usage_excludes_signatures_is_refused() {
+    let usage = |build: fn(&mut KeyUsage) -> &mut KeyUsage| {
+        let mut usage = KeyUsage::new();
+        build(usage.critical()).build().unwrap()
+    };
+    let encipher_only = party_with_key_usage("VN", Some(usage(KeyUsage::key_encipherment)));
+    let commitment_only = party_with_key_usage("VN", Some(usage(KeyUsage::non_repudiation)));
+    let signing = party_with_key_usage("VN", Some(usage(KeyUsage::digital_signature)));
+    let unrestricted = party_with_key_usage("VN", None);
+
+    // At start-up: the load fails and names the file.
+    let dir = trust_dir(&[&signing, &encipher_only]);
+    let err = load_error(dir.path());
+    assert!(matches!(err, TrustError::KeyUsage { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("VN/cert-1.pem: certificate "), "{text}");
+    assert!(
+        text.ends_with(
+            "may not verify signatures: its keyUsage extension allows keyEncipherment but not digitalSignature"
+        ),
+        "{text}"
+    );
+    // nonRepudiation alone is refused too: the profile asks for digitalSignature.
+    let err = load_error(trust_dir(&[&commitment_only]).path());
+    assert!(
+        err.to_string().contains("allows nonRepudiation but not"),
+        "{err}"
+    );
+    let err = TrustStore::from_pem([(encipher_only.state, encipher_only.cert_pem.as_slice())])
+        .unwrap_err();
+    assert!(matches!(err, TrustError::KeyUsage { .. }), "{err}");
+
+    // At a reload: the file is a problem and its certificate is never used.
+    let dir = trust_dir(&[&signing, &unrestricted]);
+    let trust = Arc::new(TrustStore::load(dir.path()).unwrap());
+    add_to_trust_dir(dir.path(), &encipher_only, "encipher.pem");
+    let report = trust.reload_report().unwrap();
+    assert_eq!(report.loaded, 2);
+    assert_eq!(report.problems.len(), 1);
+    assert!(matches!(report.problems[0], TrustError::KeyUsage { .. }));
+    assert!(
+        report.problems[0]
+            .path()
+            .unwrap()
+            .ends_with("VN/encipher.pem")
+    );
+
+    // With digitalSignature, or with no keyUsage extension, certificates sign and verify.
+    let verifier = Verifier::new(Arc::clone(&trust)).unwrap();
+    for party in [&signing, &unrestricted] {
+        let verified = verifier.verify(&sign(party, "VN", "TH"), now()).unwrap();
+        assert_eq!(verified.signer(), state("VN"));
+    }
+
+    // Our own key: a signer refuses such a certificate, whatever a partner would do.
+    for party in [&encipher_only, &commitment_only] {
+        let err = Signer::new(&party.key_pem, &party.cert_pem).err().unwrap();
+        assert_eq!(err.code(), "SIGN-KEY-USAGE");
+        assert!(
+            err.to_string().contains("but not digitalSignature"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

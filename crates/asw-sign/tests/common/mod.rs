@@ -9,8 +9,13 @@ use std::process::{Command, Output};
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
 use asw_sign::keygen::{self, KeyAlgorithm};
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::{BigNum, MsbOption};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
+use openssl::x509::{X509, X509Extension, X509NameBuilder};
 use tempfile::TempDir;
 use time::{Duration, OffsetDateTime};
 
@@ -74,6 +79,42 @@ pub fn party_with_key(
         state,
         key_pem: key.private_key_to_pem_pkcs8().unwrap(),
         cert_pem: keygen::certificate(state, key, not_before, not_after).unwrap(),
+    }
+}
+
+/// A party with a fresh EC P-256 key whose self-signed certificate carries `key_usage` as its
+/// keyUsage extension, or no keyUsage extension at all for `None`.
+pub fn party_with_key_usage(code: &str, key_usage: Option<X509Extension>) -> Party {
+    let state = state(code);
+    let key = keygen::private_key(KeyAlgorithm::EcP256).unwrap();
+    let mut name = X509NameBuilder::new().unwrap();
+    name.append_entry_by_nid(Nid::COUNTRYNAME, state.code())
+        .unwrap();
+    name.append_entry_by_nid(Nid::COMMONNAME, &format!("key usage test {code}"))
+        .unwrap();
+    let name = name.build();
+    let mut serial = BigNum::new().unwrap();
+    serial.rand(127, MsbOption::MAYBE_ZERO, false).unwrap();
+    let mut builder = X509::builder().unwrap();
+    builder.set_version(2).unwrap();
+    builder
+        .set_serial_number(&Asn1Integer::from_bn(&serial).unwrap())
+        .unwrap();
+    builder.set_subject_name(&name).unwrap();
+    builder.set_issuer_name(&name).unwrap();
+    builder.set_pubkey(&key).unwrap();
+    let from = Asn1Time::from_unix((now() - Duration::hours(1)).unix_timestamp()).unwrap();
+    let until = Asn1Time::from_unix((now() + Duration::days(365)).unix_timestamp()).unwrap();
+    builder.set_not_before(&from).unwrap();
+    builder.set_not_after(&until).unwrap();
+    if let Some(extension) = key_usage {
+        builder.append_extension(extension).unwrap();
+    }
+    builder.sign(&key, MessageDigest::sha256()).unwrap();
+    Party {
+        state,
+        key_pem: key.private_key_to_pem_pkcs8().unwrap(),
+        cert_pem: builder.build().to_pem().unwrap(),
     }
 }
 
