@@ -460,6 +460,37 @@ async fn a_partner_certificate_rollover_takes_effect_on_reload_without_restart()
     })
     .await
     .expect("delivered");
+    // The new certificate's file is damaged and another one dropped in badly: the reload fails
+    // closed, so the new key is no longer trusted while the old one still is.
+    std::fs::write(
+        dir.path().join("th/trust/VN/vn-next.pem"),
+        b"-----BEGIN CERT",
+    )
+    .expect("damage the certificate");
+    assert_eq!(
+        tb.hub(th).expect("TH hub").reload_trust().expect("reload"),
+        1,
+        "only the old certificate stays"
+    );
+    let damaged = document(DocumentKind::FormD, "VN", "TH");
+    publish_as_partner(&tb, th, vn, "VN", &sign_new(&damaged))
+        .await
+        .expect("publish");
+    let parked = take(&tb, th, names::PARKED_QUEUE, 1, WAIT).await;
+    assert_eq!(
+        parked[0]
+            .properties
+            .header(names::HEADER_REASON_CODE)
+            .and_then(|v| v.as_str()),
+        Some("SIG-UNTRUSTED"),
+        "a certificate whose file went bad is not trusted any more"
+    );
+    assert!(
+        tb.hub(th)
+            .expect("TH hub")
+            .render_metrics()
+            .contains("aswhub_trust_files_refused 1\n")
+    );
     tb.stop_and_clean().await;
 }
 

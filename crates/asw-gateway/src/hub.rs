@@ -245,13 +245,30 @@ impl Hub {
     }
 
     /// Reads the trust store directory again: added, removed or rolled-over partner
-    /// certificates take effect for the next message, without a restart. On error the hub keeps
-    /// the certificates it had. Logs the certificates that expire soon.
+    /// certificates take effect for the next message, without a restart. It fails closed: a
+    /// file that cannot be read or is refused (say, a certificate without digitalSignature in
+    /// its keyUsage) is skipped, its certificates no longer trusted, and logged with its path and
+    /// counted (`aswhub_trust_files_refused`); removed files are gone even then. Returns the
+    /// certificates trusted now. Logs the certificates that expire soon.
     pub fn reload_trust(&self) -> Result<usize, HubError> {
-        let count = self.inner.trust.reload()?;
-        info!(certificates = count, "Trust store reloaded.");
+        let report = self.inner.trust.reload_report()?;
+        self.inner
+            .metrics
+            .trust_files_refused(report.problems.len());
+        for problem in &report.problems {
+            warn!(
+                file = ?problem.path(),
+                error = %problem,
+                "Trust store file refused; none of its certificates is trusted."
+            );
+        }
+        info!(
+            certificates = report.loaded,
+            refused = report.problems.len(),
+            "Trust store reloaded."
+        );
         self.warn_expiring();
-        Ok(count)
+        Ok(report.loaded)
     }
 
     /// Logs a warning for every trusted certificate that expires within the configured days.

@@ -150,6 +150,7 @@ pub struct Metrics {
     broker_reconnects: AtomicU64,
     broker_connected: AtomicI64,
     link_failures: Mutex<BTreeMap<&'static str, u64>>,
+    trust_files_refused: AtomicU64,
 }
 
 /// What is read from elsewhere at each scrape: the journal, the trust store, the channels.
@@ -254,6 +255,12 @@ impl Metrics {
     pub fn broker_connected(&self, connected: bool) {
         self.broker_connected
             .store(i64::from(connected), Ordering::Relaxed);
+    }
+
+    /// How many files the last trust store reload refused.
+    pub fn trust_files_refused(&self, files: usize) {
+        self.trust_files_refused
+            .store(u64::try_from(files).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
     /// Counts a failed connection or push to a partner's broker.
@@ -438,6 +445,18 @@ impl Metrics {
             "aswhub_trust_certificates_expiring",
             &[("within_days", &sampled.expiry_warning_days.to_string())],
             sampled.trust_expiring,
+        );
+        header(
+            &mut out,
+            "aswhub_trust_files_refused",
+            "gauge",
+            "Files or folders of the trust store that the last reload refused (their certificates are not trusted).",
+        );
+        sample(
+            &mut out,
+            "aswhub_trust_files_refused",
+            &[],
+            self.trust_files_refused.load(Ordering::Relaxed),
         );
         header(
             &mut out,

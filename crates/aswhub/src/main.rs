@@ -106,7 +106,7 @@ fn run(config: HubConfig) -> anyhow::Result<()> {
                     _ = hourly.tick() => {}
                 }
                 if let Err(e) = reloading.reload_trust() {
-                    tracing::error!(error = %e, "Cannot reload the trust store; keeping the certificates loaded before.");
+                    tracing::error!(error = %e, "Cannot read the trust store folder; keeping the certificates loaded before.");
                 }
             }
         });
