@@ -76,6 +76,8 @@ enum Op {
         limit: u32,
         acdd: bool,
     },
+    /// These operations inside one `batch` (their writes share commits on SQLite).
+    Batch(Vec<Op>),
 }
 
 /// The state a [`Op::Transition`] asks for.
@@ -122,7 +124,15 @@ fn any_state() -> impl Strategy<Value = State> {
     proptest::sample::select(State::ALL.to_vec())
 }
 
+/// An operation, sometimes a batch of a few.
 fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        9 => single_op(),
+        1 => proptest::collection::vec(single_op(), 1..5).prop_map(Op::Batch),
+    ]
+}
+
+fn single_op() -> impl Strategy<Value = Op> {
     let m = 0..MESSAGES;
     let entry = prop_oneof![
         3 => Just(State::Received),
@@ -469,6 +479,19 @@ impl Run<'_> {
                     }
                     Some(model) => prop_assert_eq!(got, Run::again(model, &header, &original)),
                 }
+            }
+            Op::Batch(ref ops) => {
+                let mut outcome: Checked = Ok(());
+                journal
+                    .batch(&mut || {
+                        for op in ops {
+                            if outcome.is_ok() {
+                                outcome = self.apply(op).map(|_| ());
+                            }
+                        }
+                    })
+                    .map_err(|e| TestCaseError::fail(format!("batch: {e:?}")))?;
+                outcome?;
             }
             Op::Forward { m } => {
                 return match self.forward(m) {

@@ -149,12 +149,12 @@ impl std::fmt::Display for TrustReload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the trust store was reloaded with {} certificates, without the certificates of {} bad files or folders",
+            "the trust store was reloaded with {} certificate(s); {} bad file(s) or folder(s) skipped, their certificates not trusted",
             self.loaded,
             self.problems.len()
         )?;
-        for problem in &self.problems {
-            write!(f, "; {problem}")?;
+        for (i, problem) in self.problems.iter().enumerate() {
+            write!(f, "{} {problem}", if i == 0 { ':' } else { ';' })?;
         }
         Ok(())
     }
