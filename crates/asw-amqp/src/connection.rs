@@ -257,6 +257,24 @@ impl Backoff {
             .unwrap_or(u32::MAX);
         self.initial.saturating_mul(growth).min(self.max)
     }
+
+    /// How long to wait after failed attempt `attempt`: a random time between half of
+    /// [`delay`](Backoff::delay) and all of it ("equal jitter"), so that many clients that
+    /// lost the same broker at once do not all come back at the same instant.
+    pub fn pause(&self, attempt: u32) -> Duration {
+        let ceiling = self.delay(attempt);
+        let half = ceiling / 2;
+        half + half.mul_f64(random_fraction())
+    }
+}
+
+/// A number in [0, 1) that differs between calls (from the standard library's randomly keyed
+/// hasher: jitter needs no better randomness than that).
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// Connects like [`connect`], retrying transient failures (broker unreachable or restarting)
@@ -288,7 +306,7 @@ pub async fn connect_with_backoff(
                     );
                     return Err(error);
                 }
-                let delay = backoff.delay(attempt);
+                let delay = backoff.pause(attempt);
                 warn!(
                     url = redacted,
                     attempt,
@@ -302,8 +320,8 @@ pub async fn connect_with_backoff(
     }
 }
 
-/// `error: cause: cause`, for one log field.
-/// An error and its sources, joined with `: `, for one log line or reason.
+/// An error and its sources, joined with `: ` (`error: cause: cause`), for one log field or
+/// reason.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
@@ -330,5 +348,16 @@ mod tests {
         let delays: Vec<u128> = (1..=6).map(|n| backoff.delay(n).as_millis()).collect();
         assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(backoff.delay(1_000), Duration::from_secs(1));
+        // Each pause lies between half the delay and the delay, and they differ.
+        let pauses: Vec<Duration> = (0..50).map(|_| backoff.pause(3)).collect();
+        let ceiling = backoff.delay(3);
+        assert!(
+            pauses.iter().all(|p| *p >= ceiling / 2 && *p <= ceiling),
+            "{pauses:?}"
+        );
+        assert!(
+            pauses.iter().any(|p| *p != pauses[0]),
+            "jittered: {pauses:?}"
+        );
     }
 }

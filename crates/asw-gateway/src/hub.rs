@@ -671,7 +671,7 @@ pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<(Direction, uuid::Uu
                 moves = retry.len(),
                 failures, "Cannot journal a move yet; retrying until it holds."
             );
-            tokio::time::sleep(backoff.delay(failures)).await;
+            tokio::time::sleep(backoff.pause(failures)).await;
         }
         pending = retry;
     }

@@ -100,7 +100,7 @@ async fn push_link(
                     warn!(error = %e, "Partner broker refused the link; retrying later.");
                     failures += 1;
                     tokio::select! {
-                        () = tokio::time::sleep(backoff.delay(failures)) => continue,
+                        () = tokio::time::sleep(backoff.pause(failures)) => continue,
                         () = stop.cancelled() => return Ok(()),
                     }
                 }
@@ -118,7 +118,7 @@ async fn push_link(
                     channel.health.set(false, asw_amqp::error_chain(&e));
                     warn!(error = %e, "Partner link failed; reconnecting.");
                     tokio::select! {
-                        () = tokio::time::sleep(backoff.delay(failures)) => {}
+                        () = tokio::time::sleep(backoff.pause(failures)) => {}
                         () = stop.cancelled() => return Ok(()),
                     }
                 }
