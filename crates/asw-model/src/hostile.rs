@@ -109,6 +109,17 @@ impl Shape {
     /// A message of at most about `bytes` bytes (never less than the valid message it is built
     /// on) carrying this shape. A small `bytes` gives a small, schema-valid instance.
     pub fn document(self, bytes: usize) -> Vec<u8> {
+        self.wrapped(bytes, "Signature")
+    }
+
+    /// The same shape in a `ds:Object` element instead of the signature, so that the document
+    /// can be signed: what a partner holding a trusted key could send. The verifier, which runs
+    /// before the schema is checked, hands it whole to libxmlsec1 if the reader accepts it.
+    pub fn signable_document(self, bytes: usize) -> Vec<u8> {
+        self.wrapped(bytes, "Object")
+    }
+
+    fn wrapped(self, bytes: usize, wrapper: &str) -> Vec<u8> {
         let base = base_message();
         if self == Shape::NamespaceReference {
             return base
@@ -125,9 +136,11 @@ impl Shape {
         let payload = self.payload(room);
         let mut xml = String::with_capacity(base.len() + payload.len() + 100);
         xml.push_str(body);
-        xml.push_str("<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">");
+        xml.push_str(&format!(
+            "<ds:{wrapper} xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">"
+        ));
         xml.push_str(&payload);
-        xml.push_str("</ds:Signature>");
+        xml.push_str(&format!("</ds:{wrapper}>"));
         xml.push_str(end);
         xml.into_bytes()
     }
