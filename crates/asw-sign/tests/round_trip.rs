@@ -207,6 +207,13 @@ fn hostile_shapes_are_refused_before_the_c_libraries() {
         );
         assert_eq!(err.code(), "SIG-MALFORMED");
     }
+    // A text node larger than libxml2's own 10,000,000-byte limit (an attachment in base64)
+    // but within the document size limit is signed and verified.
+    let attachment =
+        asw_model::hostile::Shape::HugeText.signable_document(Limits::DEFAULT_MAX_BYTES - 4000);
+    let signed = signer.sign(&attachment).unwrap();
+    assert!(signed.len() <= Limits::DEFAULT_MAX_BYTES);
+    verifier.verify(&signed, now()).unwrap();
 }
 
 #[test]
