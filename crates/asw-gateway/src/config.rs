@@ -321,16 +321,11 @@ impl Default for RawLimits {
 }
 
 impl RawLimits {
-    /// Every key out of its range, one problem each. The reader limits' lower bounds leave room
-    /// for the hub's own documents (8 namespace declarations, names of 26 bytes); their upper
-    /// bounds keep the work per document linear and small in libxml2 and libxmlsec1 too.
-    fn check(&self, problems: &mut Vec<String>) {
-        if self.max_document_bytes < 1024 {
-            problems.push(format!(
-                "limits.max_document_bytes: {} is below 1024",
-                self.max_document_bytes
-            ));
-        }
+    /// Every reader limit beyond max_document_bytes and max_depth out of its range, one problem
+    /// each. The lower bounds leave room for the hub's own documents (8 namespace declarations,
+    /// names of 26 bytes); the upper bounds keep the work per document linear and small in
+    /// libxml2 and libxmlsec1 too.
+    fn check_reader(&self, problems: &mut Vec<String>) {
         let mut between = |key: &str, value: usize, low: usize, high: usize| {
             if !(low..=high).contains(&value) {
                 problems.push(format!(
@@ -338,9 +333,6 @@ impl RawLimits {
                 ));
             }
         };
-        between("workers", self.workers, 1, 256);
-        between("lanes", self.lanes, 1, 1024);
-        between("max_depth", self.max_depth, 8, 256);
         between("max_attributes", self.max_attributes, 1, 256);
         between("max_namespaces", self.max_namespaces, 8, 256);
         between("max_namespaces_total", self.max_namespaces_total, 16, 4096);
@@ -478,7 +470,31 @@ impl HubConfig {
                 }
             }
         };
-        raw.limits.check(&mut problems);
+        raw.limits.check_reader(&mut problems);
+        if raw.limits.workers == 0 || raw.limits.workers > 256 {
+            problems.push(format!(
+                "limits.workers: {} is not between 1 and 256",
+                raw.limits.workers
+            ));
+        }
+        if raw.limits.lanes == 0 || raw.limits.lanes > 1024 {
+            problems.push(format!(
+                "limits.lanes: {} is not between 1 and 1024",
+                raw.limits.lanes
+            ));
+        }
+        if raw.limits.max_document_bytes < 1024 {
+            problems.push(format!(
+                "limits.max_document_bytes: {} is below 1024",
+                raw.limits.max_document_bytes
+            ));
+        }
+        if !(8..=256).contains(&raw.limits.max_depth) {
+            problems.push(format!(
+                "limits.max_depth: {} is not between 8 and 256",
+                raw.limits.max_depth
+            ));
+        }
         if raw.retry.delays_ms.is_empty() || raw.retry.delays_ms.contains(&0) {
             problems.push("retry.delays_ms: give at least one delay, each above 0".into());
         }
