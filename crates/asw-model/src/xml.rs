@@ -68,20 +68,23 @@ impl Limits {
     /// libxmlsec1 take time per node: at this count the worst accepted shape costs about what a
     /// valid e-Form D of the size limit does (docs/PERFORMANCE.md, figure 8).
     pub const DEFAULT_MAX_NODES: usize = 500_000;
+
+    /// Every default, usable in constants: `Limits { max_bytes: 4096, ..Limits::DEFAULT }`.
+    pub const DEFAULT: Limits = Limits {
+        max_bytes: Limits::DEFAULT_MAX_BYTES,
+        max_depth: Limits::DEFAULT_MAX_DEPTH,
+        max_attributes: Limits::DEFAULT_MAX_ATTRIBUTES,
+        max_namespaces: Limits::DEFAULT_MAX_NAMESPACES,
+        max_namespaces_total: Limits::DEFAULT_MAX_NAMESPACES_TOTAL,
+        max_name_bytes: Limits::DEFAULT_MAX_NAME_BYTES,
+        max_value_bytes: Limits::DEFAULT_MAX_VALUE_BYTES,
+        max_nodes: Limits::DEFAULT_MAX_NODES,
+    };
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_bytes: Limits::DEFAULT_MAX_BYTES,
-            max_depth: Limits::DEFAULT_MAX_DEPTH,
-            max_attributes: Limits::DEFAULT_MAX_ATTRIBUTES,
-            max_namespaces: Limits::DEFAULT_MAX_NAMESPACES,
-            max_namespaces_total: Limits::DEFAULT_MAX_NAMESPACES_TOTAL,
-            max_name_bytes: Limits::DEFAULT_MAX_NAME_BYTES,
-            max_value_bytes: Limits::DEFAULT_MAX_VALUE_BYTES,
-            max_nodes: Limits::DEFAULT_MAX_NODES,
-        }
+        Limits::DEFAULT
     }
 }
 
