@@ -313,6 +313,12 @@ struct RawJournal {
 struct RawLimits {
     max_document_bytes: usize,
     max_depth: usize,
+    max_attributes: usize,
+    max_namespaces: usize,
+    max_namespaces_total: usize,
+    max_name_bytes: usize,
+    max_value_bytes: usize,
+    max_nodes: usize,
     workers: usize,
     lanes: usize,
 }
@@ -322,9 +328,37 @@ impl Default for RawLimits {
         RawLimits {
             max_document_bytes: Limits::DEFAULT_MAX_BYTES,
             max_depth: Limits::DEFAULT_MAX_DEPTH,
+            max_attributes: Limits::DEFAULT_MAX_ATTRIBUTES,
+            max_namespaces: Limits::DEFAULT_MAX_NAMESPACES,
+            max_namespaces_total: Limits::DEFAULT_MAX_NAMESPACES_TOTAL,
+            max_name_bytes: Limits::DEFAULT_MAX_NAME_BYTES,
+            max_value_bytes: Limits::DEFAULT_MAX_VALUE_BYTES,
+            max_nodes: Limits::DEFAULT_MAX_NODES,
             workers: std::thread::available_parallelism().map_or(2, usize::from),
             lanes: crate::hub::LANES,
         }
+    }
+}
+
+impl RawLimits {
+    /// Every reader limit beyond max_document_bytes and max_depth out of its range, one problem
+    /// each. The lower bounds leave room for the hub's own documents (8 namespace declarations,
+    /// names of 26 bytes); the upper bounds keep the work per document linear and small in
+    /// libxml2 and libxmlsec1 too.
+    fn check_reader(&self, problems: &mut Vec<String>) {
+        let mut between = |key: &str, value: usize, low: usize, high: usize| {
+            if !(low..=high).contains(&value) {
+                problems.push(format!(
+                    "limits.{key}: {value} is not between {low} and {high}"
+                ));
+            }
+        };
+        between("max_attributes", self.max_attributes, 1, 256);
+        between("max_namespaces", self.max_namespaces, 8, 256);
+        between("max_namespaces_total", self.max_namespaces_total, 16, 4096);
+        between("max_name_bytes", self.max_name_bytes, 64, 4096);
+        between("max_value_bytes", self.max_value_bytes, 256, 1 << 20);
+        between("max_nodes", self.max_nodes, 1000, 100_000_000);
     }
 }
 
@@ -462,6 +496,7 @@ impl HubConfig {
                 }
             }
         };
+        raw.limits.check_reader(&mut problems);
         if raw.limits.workers == 0 || raw.limits.workers > 256 {
             problems.push(format!(
                 "limits.workers: {} is not between 1 and 256",
@@ -615,6 +650,12 @@ impl HubConfig {
                     document: Limits {
                         max_bytes: raw.limits.max_document_bytes,
                         max_depth: raw.limits.max_depth,
+                        max_attributes: raw.limits.max_attributes,
+                        max_namespaces: raw.limits.max_namespaces,
+                        max_namespaces_total: raw.limits.max_namespaces_total,
+                        max_name_bytes: raw.limits.max_name_bytes,
+                        max_value_bytes: raw.limits.max_value_bytes,
+                        max_nodes: raw.limits.max_nodes,
                     },
                     workers: raw.limits.workers,
                     lanes: raw.limits.lanes,
@@ -906,6 +947,54 @@ password = "secret-sg"
                 err.to_string()
                     .contains(&format!("limits.lanes: {bad} is not between 1 and 1024")),
                 "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn document_limits_have_defaults_are_read_and_checked() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.limits.document, Limits::default());
+        let set = format!(
+            "{GOOD}[limits]\nmax_document_bytes = 2000000\nmax_depth = 16\nmax_attributes = 8\nmax_namespaces = 10\nmax_namespaces_total = 20\nmax_name_bytes = 100\nmax_value_bytes = 1000\nmax_nodes = 50000\n"
+        );
+        assert_eq!(
+            HubConfig::parse(&set, &file)
+                .expect("valid")
+                .limits
+                .document,
+            Limits {
+                max_bytes: 2_000_000,
+                max_depth: 16,
+                max_attributes: 8,
+                max_namespaces: 10,
+                max_namespaces_total: 20,
+                max_name_bytes: 100,
+                max_value_bytes: 1000,
+                max_nodes: 50_000,
+            }
+        );
+        let bad = format!(
+            "{GOOD}[limits]\nmax_document_bytes = 10\nmax_depth = 7\nmax_attributes = 0\nmax_namespaces = 257\nmax_namespaces_total = 15\nmax_name_bytes = 4097\nmax_value_bytes = 255\nmax_nodes = 999\n"
+        );
+        let err = HubConfig::parse(&bad, &file).expect_err("invalid");
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 8, "{text}");
+        for problem in [
+            "limits.max_document_bytes: 10 is below 1024",
+            "limits.max_depth: 7 is not between 8 and 256",
+            "limits.max_attributes: 0 is not between 1 and 256",
+            "limits.max_namespaces: 257 is not between 8 and 256",
+            "limits.max_namespaces_total: 15 is not between 16 and 4096",
+            "limits.max_name_bytes: 4097 is not between 64 and 4096",
+            "limits.max_value_bytes: 255 is not between 256 and 1048576",
+            "limits.max_nodes: 999 is not between 1000 and 100000000",
+        ] {
+            assert!(
+                err.problems.iter().any(|p| p == problem),
+                "{problem}: {text}"
             );
         }
     }

@@ -6,7 +6,9 @@ pub enum ModelError {
     /// The bytes are not acceptable XML, or break a reader limit.
     #[error("line {line}: {rule} {message}")]
     Xml {
-        /// Stable rule id (`XML`, `XML-DTD`, `XML-SIZE`, `XML-DEPTH`, `XML-ENCODING`).
+        /// Stable rule id (`XML`, `XML-DTD`, `XML-SIZE`, `XML-DEPTH`, `XML-ENCODING`,
+        /// `XML-ATTRIBUTES`, `XML-NAMESPACES`, `XML-NAMESPACE`, `XML-NAME`, `XML-VALUE`,
+        /// `XML-NODES`; see [`crate::xml::parse`]).
         rule: &'static str,
         /// 1-based line where the problem was found.
         line: u32,

@@ -27,9 +27,11 @@ pub struct Header {
 }
 
 impl Header {
-    /// Reads the header of a message from untrusted bytes (parses the whole document within `limits`).
+    /// Reads the header of a message from untrusted bytes: the whole document is checked within
+    /// `limits`, only the envelope header is built.
     pub fn read(bytes: &[u8], limits: &Limits) -> Result<Header, ModelError> {
-        Header::from_message(&xml::parse(bytes, limits)?)
+        let header = |namespace: &str, name: &str| namespace == ns::ENVELOPE && name == "Header";
+        Header::from_message(&xml::parse_selected(bytes, limits, &header)?.root)
     }
 
     /// Reads the header from the root element of a parsed message.

@@ -1,5 +1,5 @@
 //! The ASW domain model: member states, document kinds, the message envelope header, the business
-//! documents and their XML mapping, a bounded XML reader for untrusted input, and sample documents.
+//! documents and their XML mapping, a bounded XML reader for untrusted input, sample documents and hostile ones.
 //!
 //! This crate is pure: no I/O, no async, no C libraries, so everything above it can test offline.
 
@@ -7,6 +7,7 @@ pub mod bus;
 pub mod document;
 mod error;
 mod header;
+pub mod hostile;
 mod kind;
 mod member_state;
 pub mod ns;

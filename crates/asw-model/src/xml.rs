@@ -6,23 +6,43 @@
 //! reached), refuses any encoding but UTF-8, and never panics. Only after it accepted a document is
 //! the document handed to libxml2 for XSD validation.
 
-use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
+use quick_xml::name::{NamespaceError, ResolveResult};
 use quick_xml::reader::NsReader;
 
 use crate::ModelError;
 
 /// Limits applied while reading untrusted XML.
+///
+/// Together they bound the work any document can cause in the reader and, since nothing reaches
+/// libxml2 or libxmlsec1 before the reader accepted it, in the C libraries too: every count that
+/// makes one of them slower than linear (attributes on one element, namespaces in scope, nodes)
+/// is capped here. Text is not limited beyond `max_bytes`: a text node of megabytes (a base64
+/// attachment) costs linear time everywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest document accepted, in bytes.
     pub max_bytes: usize,
     /// Deepest element nesting accepted (the root element is depth 1).
     pub max_depth: usize,
+    /// Most attributes on one element, namespace declarations not counted.
+    pub max_attributes: usize,
+    /// Most namespace declarations (`xmlns`, `xmlns:p`) on one element.
+    pub max_namespaces: usize,
+    /// Most namespace declarations in the whole document (so also in scope at any point).
+    pub max_namespaces_total: usize,
+    /// Longest qualified name (prefix, colon and local name) of an element or attribute, in
+    /// bytes; a namespace declaration's `xmlns:prefix` included.
+    pub max_name_bytes: usize,
+    /// Longest attribute value as written (namespace URIs included), in bytes.
+    pub max_value_bytes: usize,
+    /// Most nodes in the document: elements, attributes, namespace declarations, comments,
+    /// processing instructions and CDATA sections together.
+    pub max_nodes: usize,
 }
 
 impl Limits {
@@ -30,14 +50,41 @@ impl Limits {
     pub const DEFAULT_MAX_BYTES: usize = 10 * 1024 * 1024;
     /// Default depth limit; the deepest ASW document nests 7 levels.
     pub const DEFAULT_MAX_DEPTH: usize = 32;
+    /// Default attributes per element; ASW elements have at most one, XML-DSig's two.
+    pub const DEFAULT_MAX_ATTRIBUTES: usize = 32;
+    /// Default namespace declarations per element; the hub's documents declare 7 on the root.
+    pub const DEFAULT_MAX_NAMESPACES: usize = 32;
+    /// Default namespace declarations per document; the hub's signed documents have 8. All
+    /// may be in scope at once, and libxml2, libxmlsec1 and quick-xml look a prefix up by a scan
+    /// of those in scope: 64 keeps a document of a million lookups near the cost of a valid one
+    /// of the same size.
+    pub const DEFAULT_MAX_NAMESPACES_TOTAL: usize = 64;
+    /// Default name length; the longest ASW or XML-DSig name is about 26 bytes with its prefix.
+    pub const DEFAULT_MAX_NAME_BYTES: usize = 256;
+    /// Default attribute value length; the longest ASW value is an algorithm URI of 60 bytes.
+    pub const DEFAULT_MAX_VALUE_BYTES: usize = 4096;
+    /// Default node count; a 9.8 MB e-Form D of 18,451 items has about 305,000 (a node every
+    /// 32 bytes: no document of real content within the default size comes near). libxml2 and
+    /// libxmlsec1 take time per node: at this count the worst accepted shape costs about what a
+    /// valid e-Form D of the size limit does (docs/PERFORMANCE.md, figure 8).
+    pub const DEFAULT_MAX_NODES: usize = 500_000;
+
+    /// Every default, usable in constants: `Limits { max_bytes: 4096, ..Limits::DEFAULT }`.
+    pub const DEFAULT: Limits = Limits {
+        max_bytes: Limits::DEFAULT_MAX_BYTES,
+        max_depth: Limits::DEFAULT_MAX_DEPTH,
+        max_attributes: Limits::DEFAULT_MAX_ATTRIBUTES,
+        max_namespaces: Limits::DEFAULT_MAX_NAMESPACES,
+        max_namespaces_total: Limits::DEFAULT_MAX_NAMESPACES_TOTAL,
+        max_name_bytes: Limits::DEFAULT_MAX_NAME_BYTES,
+        max_value_bytes: Limits::DEFAULT_MAX_VALUE_BYTES,
+        max_nodes: Limits::DEFAULT_MAX_NODES,
+    };
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_bytes: Limits::DEFAULT_MAX_BYTES,
-            max_depth: Limits::DEFAULT_MAX_DEPTH,
-        }
+        Limits::DEFAULT
     }
 }
 
@@ -108,10 +155,20 @@ impl Element {
 
 /// Parses untrusted bytes into an element tree, enforcing `limits`.
 ///
-/// Rejects: more than `limits.max_bytes`, nesting deeper than `limits.max_depth`, any DOCTYPE,
-/// any entity other than the five predefined ones and character references, bytes that are not
-/// UTF-8 or an encoding declaration other than UTF-8, unbound namespace prefixes, and anything
-/// that is not well-formed. Comments and processing instructions are skipped.
+/// Rejects: more than `limits.max_bytes` (rule `XML-SIZE`), nesting deeper than
+/// `limits.max_depth` (`XML-DEPTH`), more attributes on an element than `limits.max_attributes`
+/// (`XML-ATTRIBUTES`), more namespace declarations on an element or in the document than
+/// `limits.max_namespaces` / `limits.max_namespaces_total` (`XML-NAMESPACES`), a namespace
+/// declaration not written literally, with a reference, tab or line break in its value
+/// (`XML-NAMESPACE`: libxml2 would read another URI than this reader), a name longer than
+/// `limits.max_name_bytes` (`XML-NAME`), an attribute value longer than
+/// `limits.max_value_bytes` (`XML-VALUE`), more nodes than `limits.max_nodes` (`XML-NODES`), any
+/// DOCTYPE and any entity other than the five predefined ones and character references
+/// (`XML-DTD`), bytes that are not UTF-8 or an encoding declaration other than UTF-8
+/// (`XML-ENCODING`), unbound namespace prefixes, and anything that is not well-formed (`XML`).
+/// Comments and processing instructions are skipped (and counted as nodes).
+///
+/// Time is linear in the size of the document, whatever its shape.
 pub fn parse(bytes: &[u8], limits: &Limits) -> Result<Element, ModelError> {
     let text = accepted_text(bytes, limits)?;
     TreeBuilder::new(text, limits, &|_: &str, _: &str| true)
@@ -233,16 +290,40 @@ struct TreeBuilder<'a> {
     root_children: usize,
     nested: Vec<Element>,
     /// Namespace URIs seen so far: a document uses a handful, shared by all its elements.
-    namespaces: Vec<Arc<str>>,
+    namespaces: Namespaces,
+    /// Nodes counted so far (see [`Limits::max_nodes`]).
+    nodes: usize,
+    /// Namespace declarations counted so far.
+    declarations: usize,
 }
 
-fn intern(namespaces: &mut Vec<Arc<str>>, uri: &str) -> Arc<str> {
-    if let Some(known) = namespaces.iter().find(|n| &***n == uri) {
-        return known.clone();
+/// The namespace URIs of a document, each allocated once.
+#[derive(Default)]
+struct Namespaces {
+    /// The URI returned last: most elements are in their previous sibling's namespace.
+    last: Option<Arc<str>>,
+    /// Every URI seen (at most [`Limits::max_namespaces_total`]), found in constant time.
+    all: HashSet<Arc<str>>,
+}
+
+impl Namespaces {
+    fn intern(&mut self, uri: &str) -> Arc<str> {
+        if let Some(last) = &self.last
+            && &**last == uri
+        {
+            return last.clone();
+        }
+        let found = match self.all.get(uri) {
+            Some(known) => known.clone(),
+            None => {
+                let new: Arc<str> = Arc::from(uri);
+                self.all.insert(new.clone());
+                new
+            }
+        };
+        self.last = Some(found.clone());
+        found
     }
-    let new: Arc<str> = Arc::from(uri);
-    namespaces.push(new.clone());
-    new
 }
 
 /// The local name of the start tag at `offset` (for messages about skipped elements).
@@ -269,7 +350,9 @@ impl<'a> TreeBuilder<'a> {
             positions: Vec::new(),
             root_children: 0,
             nested: Vec::new(),
-            namespaces: Vec::new(),
+            namespaces: Namespaces::default(),
+            nodes: 0,
+            declarations: 0,
         }
     }
 
@@ -313,6 +396,11 @@ impl<'a> TreeBuilder<'a> {
         config.check_end_names = true;
         config.check_comments = true;
         config.expand_empty_elements = false;
+        // In scope there are never more declarations than in the whole document: the bound
+        // keeps quick-xml's prefix lookups (a scan of the declarations in scope) short.
+        reader
+            .resolver_mut()
+            .set_max_namespace_bindings(self.limits.max_namespaces_total);
         loop {
             let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
             let (ns, event) = match reader.read_resolved_event() {
@@ -323,6 +411,9 @@ impl<'a> TreeBuilder<'a> {
                         ResolveResult::Unknown(prefix) => Err(prefix),
                     };
                     (ns, event)
+                }
+                Err(quick_xml::Error::Namespace(NamespaceError::TooManyBindings(_))) => {
+                    return Err(self.too_many_declarations(start));
                 }
                 Err(e) => {
                     let at = usize::try_from(reader.error_position()).unwrap_or(start);
@@ -352,6 +443,7 @@ impl<'a> TreeBuilder<'a> {
                     self.push_text(&content, start)?;
                 }
                 Event::CData(c) => {
+                    self.count_node(start)?;
                     if self.skipping() {
                         continue;
                     }
@@ -359,10 +451,11 @@ impl<'a> TreeBuilder<'a> {
                     self.push_text(&content, start)?;
                 }
                 Event::GeneralRef(r) => {
-                    let resolved: Cow<'_, str> = match r.resolve_char_ref() {
-                        Ok(Some(c)) => Cow::Owned(c.to_string()),
+                    let mut utf8 = [0; 4];
+                    let resolved: &str = match r.resolve_char_ref() {
+                        Ok(Some(c)) => c.encode_utf8(&mut utf8),
                         Ok(None) => match resolve_predefined_entity(&r) {
-                            Some(s) => Cow::Borrowed(s),
+                            Some(s) => s,
                             None => {
                                 return Err(self.error(
                                     "XML-DTD",
@@ -382,8 +475,7 @@ impl<'a> TreeBuilder<'a> {
                     if self.skipping() {
                         continue;
                     }
-                    let resolved = resolved.into_owned();
-                    self.push_text(&resolved, start)?;
+                    self.push_text(resolved, start)?;
                 }
                 Event::DocType(_) => {
                     return Err(self.error("XML-DTD", start, "DOCTYPE is not allowed"));
@@ -399,7 +491,7 @@ impl<'a> TreeBuilder<'a> {
                         ));
                     }
                 }
-                Event::Comment(_) | Event::PI(_) => {}
+                Event::Comment(_) | Event::PI(_) => self.count_node(start)?,
                 Event::Eof => break,
             }
         }
@@ -440,26 +532,19 @@ impl<'a> TreeBuilder<'a> {
     ) -> Result<Frame, ModelError> {
         self.drop_blank_parent_text();
         if self.stack.len() >= self.limits.max_depth {
-            let line = self.line_of(offset);
-            return Err(xml_error(
-                "XML-DEPTH",
-                line,
-                format!("elements nest deeper than {}", self.limits.max_depth),
-            ));
+            let message = format!("elements nest deeper than {}", self.limits.max_depth);
+            return Err(self.error("XML-DEPTH", offset, message));
         }
         if self.root.is_some() && self.stack.is_empty() {
-            let line = self.line_of(offset);
-            return Err(xml_error("XML", line, "more than one root element".into()));
+            return Err(self.error("XML", offset, "more than one root element"));
         }
+        self.count_node(offset)?;
+        self.check_name(tag.name().into_inner(), "element", offset)?;
         let namespace = match ns {
             Ok(ns) => ns,
             Err(prefix) => {
-                let line = self.line_of(offset);
-                return Err(xml_error(
-                    "XML",
-                    line,
-                    format!("namespace prefix {prefix:?} is not declared"),
-                ));
+                let message = format!("namespace prefix {prefix:?} is not declared");
+                return Err(self.error("XML", offset, message));
             }
         };
         let local = tag.local_name().into_inner();
@@ -471,54 +556,121 @@ impl<'a> TreeBuilder<'a> {
         if self.stack.len() == 1 {
             self.root_children += 1;
         }
-        if !build {
-            // Checked as for a kept element, nothing allocated unless a value needs normalising.
-            for attr in tag.attributes() {
-                let attr = attr.map_err(|e| {
-                    let line = self.line_of(offset);
-                    xml_error("XML", line, format!("bad attribute: {e}"))
-                })?;
-                let qname = attr.key.into_inner();
-                if qname == "xmlns" || qname.starts_with("xmlns:") {
-                    continue;
-                }
-                if let Err(e) = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0) {
-                    let line = self.line_of(offset);
-                    return Err(xml_error(
-                        "XML-DTD",
-                        line,
-                        format!("bad attribute value: {e}"),
-                    ));
-                }
-            }
-            return Ok(Frame::Skipped(offset));
-        }
-        let line = self.line_of(offset);
-        let namespace = intern(&mut self.namespaces, namespace);
-        let name = local.to_owned();
+        // Every attribute is checked, kept or not, with the same rules in the same order; a
+        // skipped element allocates nothing unless a value needs normalising.
         let mut attributes = Vec::new();
+        let (mut plain, mut declarations) = (0usize, 0usize);
         for attr in tag.attributes() {
-            let attr = attr.map_err(|e| xml_error("XML", line, format!("bad attribute: {e}")))?;
+            let attr =
+                attr.map_err(|e| self.error("XML", offset, format!("bad attribute: {e}")))?;
             let qname = attr.key.into_inner();
+            self.count_node(offset)?;
+            self.check_name(qname, "attribute", offset)?;
+            if attr.value.len() > self.limits.max_value_bytes {
+                let message = format!(
+                    "attribute {qname} has a value of {} bytes, the limit is {}",
+                    attr.value.len(),
+                    self.limits.max_value_bytes
+                );
+                return Err(self.error("XML-VALUE", offset, message));
+            }
             if qname == "xmlns" || qname.starts_with("xmlns:") {
+                declarations += 1;
+                self.declarations += 1;
+                if declarations > self.limits.max_namespaces {
+                    let message = format!(
+                        "more than {} namespace declarations on one element",
+                        self.limits.max_namespaces
+                    );
+                    return Err(self.error("XML-NAMESPACES", offset, message));
+                }
+                if self.declarations > self.limits.max_namespaces_total {
+                    return Err(self.too_many_declarations(offset));
+                }
+                // quick-xml binds the value as written, libxml2 the value after references
+                // and white space are replaced: only a literal value means the same to both.
+                if let Some(c) = attr
+                    .value
+                    .bytes()
+                    .find(|b| matches!(b, b'&' | b'\t' | b'\n' | b'\r'))
+                {
+                    let what = if c == b'&' {
+                        "a reference"
+                    } else {
+                        "a tab or line break"
+                    };
+                    let message = format!(
+                        "namespace declaration {qname} holds {what}: write the URI as it is"
+                    );
+                    return Err(self.error("XML-NAMESPACE", offset, message));
+                }
                 continue;
+            }
+            plain += 1;
+            if plain > self.limits.max_attributes {
+                let message = format!(
+                    "more than {} attributes on one element",
+                    self.limits.max_attributes
+                );
+                return Err(self.error("XML-ATTRIBUTES", offset, message));
             }
             let value = attr
                 .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                .map_err(|e| xml_error("XML-DTD", line, format!("bad attribute value: {e}")))?;
-            attributes.push((
-                attr.key.local_name().into_inner().to_owned(),
-                value.into_owned(),
-            ));
+                .map_err(|e| self.error("XML-DTD", offset, format!("bad attribute value: {e}")))?;
+            if build {
+                attributes.push((
+                    attr.key.local_name().into_inner().to_owned(),
+                    value.into_owned(),
+                ));
+            }
         }
+        if !build {
+            return Ok(Frame::Skipped(offset));
+        }
+        let line = self.line_of(offset);
         Ok(Frame::Built(Element {
-            namespace,
-            name,
+            namespace: self.namespaces.intern(namespace),
+            name: local.to_owned(),
             attributes,
             text: String::new(),
             children: Vec::new(),
             line,
         }))
+    }
+
+    /// Counts one more node against [`Limits::max_nodes`].
+    fn count_node(&mut self, offset: usize) -> Result<(), ModelError> {
+        self.nodes += 1;
+        if self.nodes > self.limits.max_nodes {
+            let message = format!(
+                "more than {} elements, attributes and other nodes",
+                self.limits.max_nodes
+            );
+            return Err(self.error("XML-NODES", offset, message));
+        }
+        Ok(())
+    }
+
+    /// Checks a qualified name against [`Limits::max_name_bytes`].
+    fn check_name(&mut self, qname: &str, what: &str, offset: usize) -> Result<(), ModelError> {
+        if qname.len() > self.limits.max_name_bytes {
+            let shown: String = qname.chars().take(40).collect();
+            let message = format!(
+                "{what} name {shown}... is {} bytes long, the limit is {}",
+                qname.len(),
+                self.limits.max_name_bytes
+            );
+            return Err(self.error("XML-NAME", offset, message));
+        }
+        Ok(())
+    }
+
+    fn too_many_declarations(&mut self, offset: usize) -> ModelError {
+        let message = format!(
+            "more than {} namespace declarations in the document",
+            self.limits.max_namespaces_total
+        );
+        self.error("XML-NAMESPACES", offset, message)
     }
 
     fn close(&mut self, frame: Frame, offset: usize) -> Result<(), ModelError> {
@@ -614,6 +766,7 @@ mod tests {
         let limits = Limits {
             max_bytes: 10,
             max_depth: 3,
+            ..Limits::default()
         };
         assert_eq!(
             rule_and_line(parse(b"<a>0123456789</a>", &limits)).0,
@@ -622,6 +775,7 @@ mod tests {
         let limits = Limits {
             max_bytes: 1000,
             max_depth: 3,
+            ..Limits::default()
         };
         assert!(parse(b"<a><b><c/></b></a>", &limits).is_ok());
         assert_eq!(
@@ -692,15 +846,229 @@ mod tests {
             "<R><A/></R>\ntext",
             "<!DOCTYPE R><R/>",
             "<R><A><!-- a -- b --></A></R>",
+            "<R>\n<A a=\"1\" b=\"2\" c=\"3\"/></R>",
+            "<R>\n<A xmlns:a=\"u\" xmlns:b=\"u\" xmlns:c=\"u\"/></R>",
+            "<R xmlns:a=\"u\" xmlns:b=\"u\"><A xmlns:c=\"u\"/>\n<A xmlns:d=\"u\"/></R>",
+            "<R>\n<A xmlns:a=\"urn:&#x61;\"/></R>",
+            "<R>\n<Abcdefghijklmnopq/></R>",
+            "<R>\n<A abcdefghijklmnopq=\"1\"/></R>",
+            "<R>\n<A a=\"abcdefghijklmnopq\"/></R>",
+            "<R><A/><A/><A/><A/>\n<A/><A/><A/><A/></R>",
+            "<R><A><!----><!----><?p?><![CDATA[]]><!----><!----><!----></A></R>",
         ];
         let limits = Limits {
             max_bytes: 1000,
             max_depth: 3,
+            max_attributes: 2,
+            max_namespaces: 2,
+            max_namespaces_total: 3,
+            max_name_bytes: 16,
+            max_value_bytes: 16,
+            max_nodes: 8,
         };
         for xml in bad {
             let full = parse(xml.as_bytes(), &limits).expect_err(xml);
             let selected = parse_selected(xml.as_bytes(), &limits, &keep_b).expect_err(xml);
             assert_eq!(full, selected, "{xml}");
         }
+    }
+
+    /// A document of about `bytes` bytes: `shape` repeated inside `<r>...</r>`.
+    fn repeated(shape: &str, bytes: usize) -> String {
+        let mut xml = String::with_capacity(bytes + 16);
+        xml.push_str("<r>");
+        while xml.len() + shape.len() + 4 <= bytes {
+            xml.push_str(shape);
+        }
+        xml.push_str("</r>");
+        xml
+    }
+
+    /// An element with `n` attributes written `prefix0="v" prefix1="v"...`.
+    fn with_attributes(name: &str, prefix: &str, n: usize) -> String {
+        let mut xml = format!("<r>\n<{name}");
+        for i in 0..n {
+            xml.push_str(&format!(" {prefix}{i}=\"urn:v\""));
+        }
+        xml.push_str("/>\n</r>");
+        xml
+    }
+
+    #[test]
+    fn refuses_many_attributes_on_one_element() {
+        // The shape libxml2 2.9.14 needs seconds for (40,000 attributes: 14.6 s).
+        let many = with_attributes("a", "x", 40_000);
+        assert_eq!(rule_and_line(parse_default(&many)), ("XML-ATTRIBUTES", 2));
+        let at_limit = with_attributes("a", "x", Limits::DEFAULT_MAX_ATTRIBUTES);
+        let root = parse_default(&at_limit).expect("at the limit");
+        assert_eq!(
+            root.children[0].attributes.len(),
+            Limits::DEFAULT_MAX_ATTRIBUTES
+        );
+        let over = with_attributes("a", "x", Limits::DEFAULT_MAX_ATTRIBUTES + 1);
+        assert_eq!(rule_and_line(parse_default(&over)), ("XML-ATTRIBUTES", 2));
+        // Duplicates are found among many attributes too (quick-xml hashes the names).
+        let limits = Limits {
+            max_attributes: 50_000,
+            ..Limits::default()
+        };
+        let duplicate = many.replace("/>", " x7=\"urn:v\"/>");
+        assert_eq!(rule_and_line(parse(duplicate.as_bytes(), &limits)).0, "XML");
+    }
+
+    #[test]
+    fn refuses_many_namespace_declarations() {
+        let on_one = with_attributes("a", "xmlns:p", 40_000);
+        assert_eq!(rule_and_line(parse_default(&on_one)), ("XML-NAMESPACES", 2));
+        let over = with_attributes("a", "xmlns:p", Limits::DEFAULT_MAX_NAMESPACES + 1);
+        assert_eq!(rule_and_line(parse_default(&over)), ("XML-NAMESPACES", 2));
+        let at_limit = with_attributes("a", "xmlns:p", Limits::DEFAULT_MAX_NAMESPACES);
+        assert!(parse_default(&at_limit).is_ok());
+        // One declaration on each of many elements: the document's total.
+        let spread = repeated("<a xmlns=\"urn:v\"/>\n", 1_000_000);
+        let line = u32::try_from(Limits::DEFAULT_MAX_NAMESPACES_TOTAL).expect("small") + 1;
+        assert_eq!(
+            rule_and_line(parse_default(&spread)),
+            ("XML-NAMESPACES", line)
+        );
+        // Nested declarations all in scope; quick-xml's own bound on bindings in scope gives the
+        // same refusal when it is reached first.
+        let limits = Limits {
+            max_namespaces: 1000,
+            max_namespaces_total: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            rule_and_line(parse(on_one.as_bytes(), &limits)),
+            ("XML-NAMESPACES", 2)
+        );
+        let mut nested = String::new();
+        for level in 0..8 {
+            nested.push_str(&format!("<e{level}"));
+            for i in 0..Limits::DEFAULT_MAX_NAMESPACES_TOTAL / 8 {
+                nested.push_str(&format!(" xmlns:p{level}x{i}=\"urn:{level}:{i}\""));
+            }
+            nested.push_str(">\n");
+        }
+        // Every declaration allowed in scope, each element looking up the one declared first.
+        let used = "<p0x0:a p0x0:b=\"1\"/>".repeat(10_000);
+        let closing: String = (0..8).rev().map(|l| format!("</e{l}>")).collect();
+        let deep = format!("{nested}{used}{closing}");
+        let root = parse_default(&deep).expect("the most declarations in scope are accepted");
+        let innermost = (0..7).fold(&root, |e, _| &e.children[0]);
+        assert_eq!(innermost.children.len(), 10_000);
+        assert_eq!(&*innermost.children[0].namespace, "urn:0:0");
+        let one_more = deep.replacen("<e7", "<e7 xmlns:extra=\"urn:x\"", 1);
+        assert_eq!(
+            rule_and_line(parse_default(&one_more)),
+            ("XML-NAMESPACES", 8)
+        );
+    }
+
+    /// The reader and libxml2 must read the same namespace: no declaration that libxml2 would
+    /// turn into another URI.
+    #[test]
+    fn refuses_namespace_declarations_that_are_not_literal() {
+        for declaration in [
+            "xmlns:a=\"urn:&#x61;\"",
+            "xmlns:a=\"urn:aswhub:asw:envelope&#58;1\"",
+            "xmlns:a=\"urn:&amp;\"",
+            "xmlns=\"urn:&#x61;\"",
+            "xmlns:a=\"urn:a\n\"",
+            "xmlns:a=\"urn:a\t\"",
+        ] {
+            let xml = format!("<a:r xmlns:a=\"urn:a\">\n<a:x {declaration}/></a:r>");
+            assert_eq!(
+                rule_and_line(parse_default(&xml)),
+                ("XML-NAMESPACE", 2),
+                "{declaration}"
+            );
+        }
+        // Ordinary attributes may hold references: both readers resolve them the same way.
+        let root = parse_default("<r a=\"&#x61;&amp;\"/>").expect("valid");
+        assert_eq!(root.attribute("a"), Some("a&"));
+    }
+
+    #[test]
+    fn refuses_long_names_and_values() {
+        let long = "n".repeat(100_000);
+        let element = format!("<r>\n<{long}/></r>");
+        assert_eq!(rule_and_line(parse_default(&element)), ("XML-NAME", 2));
+        let attribute = format!("<r>\n<a {long}=\"1\"/></r>");
+        assert_eq!(rule_and_line(parse_default(&attribute)), ("XML-NAME", 2));
+        let prefix = format!("<r>\n<{long}:a xmlns:{long}=\"urn:v\"/></r>");
+        assert_eq!(rule_and_line(parse_default(&prefix)), ("XML-NAME", 2));
+        let end = format!("<r>\n<a>\n</{long}></r>");
+        assert_eq!(rule_and_line(parse_default(&end)).0, "XML");
+        let at_limit = "n".repeat(Limits::DEFAULT_MAX_NAME_BYTES);
+        assert!(parse_default(&format!("<r><{at_limit}/></r>")).is_ok());
+
+        let value = "v".repeat(5_000_000);
+        let xml = format!("<r>\n<a v=\"{value}\"/></r>");
+        assert_eq!(rule_and_line(parse_default(&xml)), ("XML-VALUE", 2));
+        let namespace = format!("<r>\n<a xmlns=\"urn:{value}\"/></r>");
+        assert_eq!(rule_and_line(parse_default(&namespace)), ("XML-VALUE", 2));
+        // A value of entity references: limited as written, not as resolved.
+        let references = "&amp;".repeat(1_000_000);
+        let xml = format!("<r>\n<a v=\"{references}\"/></r>");
+        assert_eq!(rule_and_line(parse_default(&xml)), ("XML-VALUE", 2));
+        let references = "&#x41;".repeat(Limits::DEFAULT_MAX_VALUE_BYTES / 6);
+        let root = parse_default(&format!("<r v=\"{references}\"/>")).expect("within the limit");
+        assert_eq!(
+            root.attribute("v").map(str::len),
+            Some(references.len() / 6)
+        );
+    }
+
+    #[test]
+    fn refuses_many_nodes() {
+        let tiny = repeated("<a/>", Limits::DEFAULT_MAX_BYTES);
+        assert_eq!(rule_and_line(parse_default(&tiny)).0, "XML-NODES");
+        for shape in ["<!---->", "<?p?>", "<a><![CDATA[]]></a>", "<a b=\"\"/>"] {
+            let many = repeated(shape, Limits::DEFAULT_MAX_BYTES);
+            assert_eq!(
+                rule_and_line(parse_default(&many)).0,
+                "XML-NODES",
+                "{shape}"
+            );
+        }
+        let limits = Limits {
+            max_nodes: 5,
+            ..Limits::default()
+        };
+        assert!(parse(b"<r a=\"1\" xmlns=\"urn:v\"><!----><b/></r>", &limits).is_ok());
+        assert_eq!(
+            rule_and_line(parse(
+                b"<r a=\"1\" xmlns=\"urn:v\"><!----><b/>\n<c/></r>",
+                &limits
+            )),
+            ("XML-NODES", 2)
+        );
+    }
+
+    /// Large text stays accepted: an e-Phyto attachment is hundreds of KB of base64.
+    #[test]
+    fn accepts_huge_text() {
+        let base64: String = "QUJD".repeat((Limits::DEFAULT_MAX_BYTES - 100) / 4);
+        let xml = format!("<r>\n<pdf>{base64}</pdf></r>");
+        let root = parse_default(&xml).expect("a text node of 10 MB");
+        assert_eq!(root.children[0].text.len(), base64.len());
+        // Character references resolve without an allocation each.
+        let references = "&#x41;&lt;".repeat((Limits::DEFAULT_MAX_BYTES - 100) / 10);
+        let root = parse_default(&format!("<r>{references}</r>")).expect("text of references");
+        assert_eq!(root.text.len(), references.len() / 5);
+        assert!(root.text.starts_with("A<A<"));
+        let selection = parse_selected(xml.as_bytes(), &Limits::default(), &keep_b)
+            .expect("skipped text is checked too");
+        assert_eq!(selection.root_children, 1);
+    }
+
+    #[test]
+    fn refuses_deep_nesting_of_any_size() {
+        let deep = "<a>".repeat(Limits::DEFAULT_MAX_BYTES / 3);
+        assert_eq!(rule_and_line(parse_default(&deep)), ("XML-DEPTH", 1));
+        let deep = "<a>\n".repeat(Limits::DEFAULT_MAX_BYTES / 4);
+        let line = u32::try_from(Limits::DEFAULT_MAX_DEPTH).expect("small") + 1;
+        assert_eq!(rule_and_line(parse_default(&deep)), ("XML-DEPTH", line));
     }
 }

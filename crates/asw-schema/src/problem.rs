@@ -10,8 +10,9 @@ use serde::Serialize;
 pub struct Problem {
     /// 1-based line in the document (the element's start tag, or the closest libxml2 knows).
     pub line: u32,
-    /// Stable rule id: `XML`, `XML-DTD`, `XML-SIZE`, `XML-DEPTH`, `XML-ENCODING`, `XSD`, or a
-    /// business rule such as `FORMD-004` (see [`crate::rules::RULES`]).
+    /// Stable rule id: one of the bounded reader's (`XML`, `XML-DTD`, `XML-SIZE`, `XML-DEPTH`,
+    /// `XML-ENCODING`, `XML-ATTRIBUTES`, `XML-NAMESPACES`, `XML-NAMESPACE`, `XML-NAME`,
+    /// `XML-VALUE`, `XML-NODES`, see [`asw_model::xml::parse`]), `XSD`, or a business rule such as `FORMD-004` (see [`crate::rules::RULES`]).
     pub rule: &'static str,
     /// What is wrong, in one sentence.
     pub message: String,

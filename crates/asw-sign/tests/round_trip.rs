@@ -177,11 +177,43 @@ fn signer_refuses_signed_unacceptable_and_non_asw_documents() {
     let err = signer
         .with_limits(Limits {
             max_bytes: 100,
-            max_depth: 32,
+            ..Limits::default()
         })
         .sign(&form_d("VN", "TH"))
         .unwrap_err();
     assert!(err.to_string().contains("XML-SIZE"), "{err}");
+}
+
+/// Every hostile shape the reader refuses is refused by the signer and the verifier with the
+/// reader's rule, before libxml2 or libxmlsec1 see the bytes.
+#[test]
+fn hostile_shapes_are_refused_before_the_c_libraries() {
+    let vn = party("VN", KeyAlgorithm::EcP256);
+    let signer = Signer::new(&vn.key_pem, &vn.cert_pem).unwrap();
+    let trust = Arc::new(TrustStore::from_pem([(vn.state, vn.cert_pem.as_slice())]).unwrap());
+    let verifier = Verifier::new(trust).unwrap();
+    for shape in asw_model::hostile::Shape::ALL {
+        let Some(rule) = shape.refusal() else {
+            continue;
+        };
+        let document = shape.document(Limits::DEFAULT_MAX_BYTES);
+        let err = signer.sign(&document).unwrap_err();
+        assert_eq!(err.code(), "SIGN-DOCUMENT", "{shape:?}: {err}");
+        assert!(err.to_string().contains(rule), "{shape:?}: {err}");
+        let err = verifier.verify(&document, now()).unwrap_err();
+        assert!(
+            matches!(&err, asw_sign::VerifyError::Xml(asw_model::ModelError::Xml { rule: r, .. }) if *r == rule),
+            "{shape:?}: {err}"
+        );
+        assert_eq!(err.code(), "SIG-MALFORMED");
+    }
+    // A text node larger than libxml2's own 10,000,000-byte limit (an attachment in base64)
+    // but within the document size limit is signed and verified.
+    let attachment =
+        asw_model::hostile::Shape::HugeText.signable_document(Limits::DEFAULT_MAX_BYTES - 4000);
+    let signed = signer.sign(&attachment).unwrap();
+    assert!(signed.len() <= Limits::DEFAULT_MAX_BYTES);
+    verifier.verify(&signed, now()).unwrap();
 }
 
 #[test]

@@ -34,6 +34,24 @@ pub struct ValidateArgs {
     /// Deepest element nesting accepted.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_DEPTH)]
     max_depth: usize,
+    /// Most attributes on one element (namespace declarations not counted).
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_ATTRIBUTES)]
+    max_attributes: usize,
+    /// Most namespace declarations on one element.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_NAMESPACES)]
+    max_namespaces: usize,
+    /// Most namespace declarations in a document.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_NAMESPACES_TOTAL)]
+    max_namespaces_total: usize,
+    /// Longest element or attribute name (with its prefix), in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_NAME_BYTES)]
+    max_name_bytes: usize,
+    /// Longest attribute value as written, in bytes.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_VALUE_BYTES)]
+    max_value_bytes: usize,
+    /// Most elements, attributes and other nodes in a document.
+    #[arg(long, default_value_t = Limits::DEFAULT_MAX_NODES)]
+    max_nodes: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,9 +69,16 @@ struct FileReport {
 
 /// Runs `aswctl validate`.
 pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
+    // The same limits as the hub's `[limits]`, so what passes here passes the hub's reader.
     let limits = Limits {
         max_bytes: args.max_bytes,
         max_depth: args.max_depth,
+        max_attributes: args.max_attributes,
+        max_namespaces: args.max_namespaces,
+        max_namespaces_total: args.max_namespaces_total,
+        max_name_bytes: args.max_name_bytes,
+        max_value_bytes: args.max_value_bytes,
+        max_nodes: args.max_nodes,
     };
     let mut validator = Validator::with_schemas(&SchemaSet::embedded()?, limits)
         .context("loading the ASW schemas")?;

@@ -435,7 +435,7 @@ impl Document {
     /// Parses bytes with libxml2: no network, no DTD loading, no entity substitution, no printing.
     ///
     /// Callers first accept the bytes with the bounded reader of `asw-model`, which already
-    /// refused DTDs, entities, non-UTF-8 and oversize input.
+    /// refused DTDs, entities, non-UTF-8, oversize input and every shape libxml2 is slow on.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Document, LibraryError> {
         init()?;
         let _quiet = QuietErrors::install();
@@ -448,7 +448,11 @@ impl Document {
         let options = (sys::XML_PARSE_NONET
             | sys::XML_PARSE_NOERROR
             | sys::XML_PARSE_NOWARNING
-            | sys::XML_PARSE_COMPACT) as c_int;
+            | sys::XML_PARSE_COMPACT
+            // Lifts libxml2's own fixed limits, which the reader's are stricter than, but for
+            // one: a text node of more than 10,000,000 bytes ("huge text node"), which the
+            // reader accepts up to the document size limit (a base64 attachment).
+            | sys::XML_PARSE_HUGE) as c_int;
         // libxml2 reads the bytes from a callback a few KB at a time: `xmlReadMemory` would
         // first copy the whole document into its input buffer and keep the copy until the end
         // of the parse (one more time the document's size at the peak).
