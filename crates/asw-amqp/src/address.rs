@@ -96,25 +96,9 @@ pub fn with_vhost(url: &str, vhost: &str) -> Result<String, AmqpError> {
     Ok(parsed.into())
 }
 
-/// `url` without its password. Best effort for URLs that do not parse: the part between the
-/// scheme and `@` loses everything after its first `:`.
+/// `url` as shown in logs and errors: without its password (see [`asw_model::redact::url`]).
 pub fn redact(url: &str) -> String {
-    if let Ok(mut parsed) = Url::parse(url) {
-        if parsed.password().is_some() && parsed.set_password(None).is_ok() {
-            return parsed.into();
-        }
-        return url.to_owned();
-    }
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}@{host}")
-        }
-        None => url.to_owned(),
-    }
+    asw_model::redact::url(url)
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, for one URL path segment

@@ -725,18 +725,9 @@ fn check_amqp_url(key: &str, url: &str, problems: &mut Vec<String>) {
     }
 }
 
-/// The URL with any password replaced by `***`, for logs and errors.
+/// The URL without its password, for logs and errors (see [`asw_model::redact::url`]).
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, host)) => {
-                let user = userinfo.split(':').next().unwrap_or("");
-                format!("{scheme}://{user}:***@{host}")
-            }
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    asw_model::redact::url(url)
 }
 
 #[cfg(test)]
@@ -1062,7 +1053,7 @@ password = "secret-sg"
     fn urls_are_redacted_and_vhosts_decoded() {
         assert_eq!(
             redact("amqp://partner-VN:secret@host:5672/asw-th"),
-            "amqp://partner-VN:***@host:5672/asw-th"
+            "amqp://partner-VN@host:5672/asw-th"
         );
         assert_eq!(vhost_of("amqp://u:p@h:5672/%2F"), "/");
         assert_eq!(vhost_of("amqp://u:p@h:5672"), "/");

@@ -1017,40 +1017,9 @@ fn migrate(connection: &mut Connection, location: &str) -> Result<(), JournalErr
     tx.commit().map_err(error)
 }
 
-/// The URL as shown in errors and logs: without a password. A `key=value` string holding a
-/// password is not shown at all.
+/// The URL as shown in errors and logs: without a password (see [`asw_model::redact::url`]).
 pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        if url.contains("password") {
-            // Quoting rules make a `key=value` string hard to cut safely; show none of it.
-            return "a PostgreSQL connection string (not shown: it holds a password)".to_owned();
-        }
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
-            format!("{user}@{hosts}")
-        }
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let kept: Vec<&str> = query
-                .split('&')
-                .filter(|pair| !pair.starts_with("password="))
-                .collect();
-            if kept.is_empty() {
-                path.to_owned()
-            } else {
-                format!("{path}?{}", kept.join("&"))
-            }
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
+    asw_model::redact::url(url)
 }
 
 /// True if the error means the connection is gone: it cannot be used again.
@@ -1184,7 +1153,7 @@ mod tests {
             ),
             (
                 "host=db password='a b' user=hub",
-                "a PostgreSQL connection string (not shown: it holds a password)",
+                "a connection string (not shown: it holds a password)",
             ),
         ] {
             assert_eq!(redact(url), shown, "{url}");

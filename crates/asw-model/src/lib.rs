@@ -11,6 +11,7 @@ pub mod hostile;
 mod kind;
 mod member_state;
 pub mod ns;
+pub mod redact;
 pub mod reply;
 pub mod sample;
 pub mod xml;
