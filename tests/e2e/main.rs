@@ -8,11 +8,11 @@ use std::time::Duration;
 use asw_e2e::{
     document, publish_as_partner, publish_as_partner_with, state, take, testbed, testbed_with,
 };
-use asw_gateway::testbed::{Received, taken_by_deduplicating_back_office};
 use asw_model::DocumentKind;
 use asw_route::{Permissions, names};
 use asw_sign::Signer;
 use asw_sign::keygen::{self, KeyAlgorithm};
+use asw_testbed::{Received, taken_by_deduplicating_back_office};
 use time::OffsetDateTime;
 
 const WAIT: Duration = Duration::from_secs(30);

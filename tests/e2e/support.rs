@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use asw_amqp::{ConfirmingPublisher, Consumer, Message, Properties};
-use asw_gateway::testbed::{Testbed, TestbedOptions, partner_password};
 use asw_model::document::Message as Document;
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
 use asw_route::names;
+use asw_testbed::{Testbed, TestbedOptions, partner_password};
 use time::OffsetDateTime;
 
 /// A member state by code.

@@ -20,13 +20,13 @@ use anyhow::{Context, bail};
 use asw_amqp::{ConfirmingPublisher, Connection, Consumer, Outgoing, Properties};
 use asw_gateway::pool::Pool;
 use asw_gateway::process::{Identity, Worker};
-use asw_gateway::testbed::{Testbed, TestbedOptions, partner_password};
 use asw_model::document::Message;
 use asw_model::sample::{self, SampleSpec};
 use asw_model::xml::Limits;
 use asw_model::{DocumentKind, MemberState};
 use asw_route::{Argument, Binding, Queue, Topology, names};
 use asw_sign::{Signer, TrustStore};
+use asw_testbed::{Testbed, TestbedOptions, partner_password};
 use clap::Parser;
 use time::OffsetDateTime;
 

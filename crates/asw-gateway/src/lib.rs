@@ -18,4 +18,3 @@ pub mod publish;
 mod receipts;
 pub mod signals;
 pub mod steps;
-pub mod testbed;

@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use asw_gateway::testbed::{Received, Testbed, TestbedOptions};
 use asw_model::document::{Document, Message};
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
 use asw_route::names;
+use asw_testbed::{Received, Testbed, TestbedOptions};
 use time::OffsetDateTime;
 
 use crate::Outcome;

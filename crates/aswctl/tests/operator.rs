@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use asw_amqp::{ConfirmingPublisher, HeaderValue, Properties};
 use asw_e2e::{document, publish_as_partner, state, testbed, testbed_with, url_as};
-use asw_gateway::testbed::{Received, Testbed};
 use asw_journal::{Direction, Journal, Reason, SqliteJournal, State};
 use asw_model::document::Message as Document;
 use asw_model::{DocumentKind, MemberState};
 use asw_route::names;
 use asw_sign::Signer;
 use asw_sign::keygen::{self, KeyAlgorithm};
+use asw_testbed::{Received, Testbed};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -715,7 +715,7 @@ async fn bind_back_office(tb: &Testbed, at: MemberState, key: &str) {
     let topology = asw_route::Topology {
         bindings: vec![asw_route::Binding {
             exchange: names::INBOUND_EXCHANGE.into(),
-            queue: asw_gateway::testbed::BACK_OFFICE_QUEUE.into(),
+            queue: asw_testbed::BACK_OFFICE_QUEUE.into(),
             routing_key: key.into(),
         }],
         exchanges: Vec::new(),

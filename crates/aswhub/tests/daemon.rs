@@ -7,10 +7,10 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use asw_gateway::testbed::{Received, Testbed, TestbedOptions};
 use asw_model::DocumentKind;
 use asw_model::sample::{self, SampleSpec};
 use asw_route::names;
+use asw_testbed::{Received, Testbed, TestbedOptions};
 use common::{logs, spawn_hub, state, terminate};
 use time::OffsetDateTime;
 

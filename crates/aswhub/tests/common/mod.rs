@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 
 use asw_amqp::{ConfirmingPublisher, Consumer, Outgoing, Properties};
 use asw_gateway::config::HubConfig;
-use asw_gateway::testbed::{
-    Testbed, TestbedOptions, marked_possible_duplicate, partner_password,
-    taken_by_deduplicating_back_office,
-};
 use asw_journal::{Direction, Filter, Journal, State};
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
 use asw_route::{Argument, Binding, Queue, Topology, names};
 use asw_sign::Signer;
+use asw_testbed::{
+    Testbed, TestbedOptions, marked_possible_duplicate, partner_password,
+    taken_by_deduplicating_back_office,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 

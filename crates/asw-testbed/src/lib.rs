@@ -17,8 +17,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::HubConfig;
-use crate::hub::Hub;
+use asw_gateway::config::HubConfig;
+use asw_gateway::hub::Hub;
 
 /// Where the broker is and how to name things.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ pub struct TestbedOptions {
     /// give each hub its own schema, or they share one journal).
     pub journal_url: Option<String>,
     /// The `[acks]` section of every hub (the default when `None`).
-    pub acks: Option<crate::config::AcksConfig>,
+    pub acks: Option<asw_gateway::config::AcksConfig>,
     /// Every hub serves its metrics on a free port of 127.0.0.1 (see
     /// [`Hub::metrics_address`]).
     pub metrics: bool,
@@ -71,7 +71,7 @@ impl TestbedOptions {
             admin: ("guest".into(), "guest".into()),
             vhost_prefix: "asw-".into(),
             workers: 1,
-            lanes: crate::hub::LANES,
+            lanes: asw_gateway::hub::LANES,
             external: Vec::new(),
             pull: false,
             prefetch: 100,
