@@ -11,7 +11,6 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 
-use crate::connection::within;
 use crate::properties::short;
 use crate::{AmqpError, Channel, Properties};
 
@@ -57,29 +56,29 @@ impl Consumer {
             source: Box::new(source),
         };
         let lapin_channel = channel.lapin();
-        within(
-            &vhost,
-            "set the prefetch",
-            lapin_channel.basic_qos(prefetch.max(1), BasicQosOptions::default()),
-        )
-        .await?
-        .map_err(|source| channel.error("set the prefetch", source))?;
+        channel
+            .call(
+                "set the prefetch",
+                lapin_channel.basic_qos(prefetch.max(1), BasicQosOptions::default()),
+            )
+            .await?
+            .map_err(|source| channel.error("set the prefetch", source))?;
         let options = BasicConsumeOptions {
             no_ack: false,
             ..BasicConsumeOptions::default()
         };
-        let inner = within(
-            &vhost,
-            "start a consumer",
-            lapin_channel.basic_consume(
-                short(queue, "queue name")?,
-                short(tag, "consumer tag")?,
-                options,
-                FieldTable::default(),
-            ),
-        )
-        .await?
-        .map_err(consume_error)?;
+        let inner = channel
+            .call(
+                "start a consumer",
+                lapin_channel.basic_consume(
+                    short(queue, "queue name")?,
+                    short(tag, "consumer tag")?,
+                    options,
+                    FieldTable::default(),
+                ),
+            )
+            .await?
+            .map_err(consume_error)?;
         Ok(Consumer {
             inner,
             source: Arc::new(Source {
@@ -111,7 +110,8 @@ impl Consumer {
             .channel
             .lapin()
             .basic_cancel(self.inner.tag(), BasicCancelOptions::default());
-        within(&self.source.vhost, "cancel a consumer", cancelling)
+        self.channel
+            .call("cancel a consumer", cancelling)
             .await?
             .map_err(|source| AmqpError::Consume {
                 vhost: self.source.vhost.clone(),
@@ -183,7 +183,7 @@ impl Delivery {
                 inner: acker,
                 delivery_tag,
                 source: source.clone(),
-                _channel: channel.clone(),
+                channel: channel.clone(),
             },
         }
     }
@@ -198,7 +198,7 @@ pub struct Acker {
     inner: lapin::Acker,
     delivery_tag: u64,
     source: Arc<Source>,
-    _channel: Channel,
+    channel: Channel,
 }
 
 impl Acker {
@@ -241,7 +241,7 @@ impl Acker {
             delivery_tag: self.delivery_tag,
             reason,
         };
-        match within(&self.source.vhost, action, done).await? {
+        match self.channel.call(action, done).await? {
             Ok(true) => Ok(()),
             // lapin answers false when the channel closed since the delivery (the broker will
             // deliver the message again) or when the acker was already used.
