@@ -11,6 +11,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 
+use crate::connection::within;
 use crate::properties::short;
 use crate::{AmqpError, Channel, Properties};
 
@@ -183,7 +184,7 @@ impl Delivery {
                 inner: acker,
                 delivery_tag,
                 source: source.clone(),
-                channel: channel.clone(),
+                _channel: channel.clone(),
             },
         }
     }
@@ -198,7 +199,7 @@ pub struct Acker {
     inner: lapin::Acker,
     delivery_tag: u64,
     source: Arc<Source>,
-    channel: Channel,
+    _channel: Channel,
 }
 
 impl Acker {
@@ -241,7 +242,9 @@ impl Acker {
             delivery_tag: self.delivery_tag,
             reason,
         };
-        match self.channel.call(action, done).await? {
+        // Not `Channel::call`: lapin fails the ackers of a channel as soon as it learns that it
+        // closed, and an ack has no answer to wait for.
+        match within(&self.source.vhost, action, done).await? {
             Ok(true) => Ok(()),
             // lapin answers false when the channel closed since the delivery (the broker will
             // deliver the message again) or when the acker was already used.
