@@ -1,5 +1,6 @@
 //! `apply`: make a hub's vhost match its topology from scratch or from any earlier state:
-//! vhost, permissions, partner users (management API), then exchanges, queues and bindings (AMQP).
+//! vhost, permissions, partner users and policies (management API), then exchanges, queues and
+//! bindings (AMQP).
 
 use asw_route::{Permissions, Topology, User};
 use tracing::{info, warn};
@@ -9,9 +10,11 @@ use crate::{AmqpError, Management, connect, declare, with_vhost};
 
 /// Makes `vhost` hold `topology`: creates the vhost, gives the management user (the admin,
 /// e.g. `guest`) full permissions in it, creates or updates each partner user with the password
-/// `passwords` gives it and sets its permissions, then declares exchanges, queues and bindings
-/// over AMQP, connecting to `amqp_url` pointed at `vhost` (the URL's own path is ignored; its
-/// user should be the admin). Idempotent.
+/// `passwords` gives it and sets its permissions, creates or replaces the topology's policies
+/// (before the queues, so that they are covered from the start; a changed policy applies to
+/// existing queues without their being declared again), then declares exchanges, queues and
+/// bindings over AMQP, connecting to `amqp_url` pointed at `vhost` (the URL's own path is
+/// ignored; its user should be the admin). Idempotent.
 ///
 /// The passwords are asked for before the returned future starts, so the future is `Send`
 /// even though `passwords` need not be.
@@ -31,6 +34,7 @@ pub fn apply<'a>(
         let admin = management.clone();
         let vhost_name = vhost.to_owned();
         let user_count = users.len();
+        let policies = topology.policies.clone();
         tokio::task::spawn_blocking(move || -> Result<(), AmqpError> {
             admin.ensure_vhost(&vhost_name)?;
             let everything = Permissions {
@@ -42,6 +46,9 @@ pub fn apply<'a>(
             for (user, password) in &users {
                 admin.ensure_user(&user.name, password, &[])?;
                 admin.set_permissions(&vhost_name, &user.name, &user.permissions)?;
+            }
+            for policy in &policies {
+                admin.set_policy(&vhost_name, policy)?;
             }
             Ok(())
         })
@@ -70,6 +77,7 @@ pub fn apply<'a>(
             queues = topology.queues.len(),
             bindings = topology.bindings.len(),
             users = user_count,
+            policies = topology.policies.len(),
             "Applied the topology"
         );
         Ok(())

@@ -13,8 +13,18 @@ use crate::{AmqpError, AmqpUrl};
 /// How long connecting (TCP, TLS, AMQP handshake, login) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// How long one broker round trip (open a channel, declare, set prefetch...) may take.
-pub const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one broker round trip (open a channel, declare, set prefetch, consume, cancel, ack...)
+/// may take. Shorter than the hub's grace period (20 s, `asw_gateway::hub::GRACE`): a call the
+/// broker leaves unanswered while it stops or starts, with the connection still open, must fail
+/// before a session that is ending gives up waiting for its tasks.
+pub const RPC_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often a call on a channel looks whether its channel (or connection) is still open.
+const STATUS_CHECK: Duration = Duration::from_millis(100);
+
+/// How long a call that found its channel closed still waits for the reason the broker gave,
+/// which reaches the call just after the state changes (a 403, say).
+pub(crate) const CLOSE_REASON_GRACE: Duration = Duration::from_millis(500);
 
 /// Where a connection points: what errors and logs name.
 #[derive(Debug)]
@@ -45,17 +55,14 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// Opens a channel.
     pub async fn open_channel(&self) -> Result<Channel, AmqpError> {
-        let inner = within(
-            &self.endpoint.vhost,
-            "open a channel",
-            self.inner.create_channel(),
-        )
-        .await?
-        .map_err(|source| AmqpError::Channel {
-            vhost: self.endpoint.vhost.clone(),
-            action: "open a channel",
-            source: Box::new(source),
-        })?;
+        let opening = until_closed(|| self.is_connected(), self.inner.create_channel());
+        let inner = within(&self.endpoint.vhost, "open a channel", opening)
+            .await?
+            .map_err(|source| AmqpError::Channel {
+                vhost: self.endpoint.vhost.clone(),
+                action: "open a channel",
+                source: Box::new(source),
+            })?;
         Ok(Channel {
             inner,
             endpoint: self.endpoint.clone(),
@@ -157,8 +164,7 @@ impl Channel {
     /// Puts the channel in publisher-confirm mode.
     pub(crate) async fn confirm_select(&self) -> Result<(), AmqpError> {
         let action = "enable publisher confirms";
-        within(
-            self.vhost(),
+        self.call(
             action,
             self.inner.confirm_select(ConfirmSelectOptions::default()),
         )
@@ -166,11 +172,56 @@ impl Channel {
         .map_err(|source| self.error(action, source))
     }
 
+    /// Awaits `future`, a call on this channel, for at most [`RPC_TIMEOUT`], and ends it with an
+    /// error as soon as the channel is found closed (see [`until_closed`]): on a dead connection
+    /// a call ends within a fraction of a second instead of holding its caller.
+    pub(crate) async fn call<T>(
+        &self,
+        action: &str,
+        future: impl Future<Output = lapin::Result<T>>,
+    ) -> Result<lapin::Result<T>, AmqpError> {
+        within(
+            self.vhost(),
+            action,
+            until_closed(|| self.is_open(), future),
+        )
+        .await
+    }
+
     pub(crate) fn error(&self, action: &'static str, source: lapin::Error) -> AmqpError {
         AmqpError::Channel {
             vhost: self.endpoint.vhost.clone(),
             action,
             source: Box::new(source),
+        }
+    }
+}
+
+/// Awaits `future`, or fails soon after `open` says its channel or connection closed (checked
+/// every 100 ms; the future then has [`CLOSE_REASON_GRACE`] to finish with the broker's own
+/// reason). lapin fails what is pending when it learns that a connection died, but a call whose
+/// answer is lost with the connection must not depend on that alone.
+pub(crate) async fn until_closed<T>(
+    open: impl Fn() -> bool,
+    future: impl Future<Output = lapin::Result<T>>,
+) -> lapin::Result<T> {
+    tokio::pin!(future);
+    let mut check = tokio::time::interval(STATUS_CHECK);
+    loop {
+        tokio::select! {
+            done = &mut future => return done,
+            _ = check.tick() => {
+                if !open() {
+                    if let Ok(done) = tokio::time::timeout(CLOSE_REASON_GRACE, &mut future).await {
+                        return done;
+                    }
+                    return Err(lapin::ErrorKind::InvalidChannelState(
+                        lapin::ChannelState::Closed,
+                        "the channel closed before the broker answered",
+                    )
+                    .into());
+                }
+            }
         }
     }
 }
@@ -336,6 +387,38 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_call_ends_soon_after_its_channel_closes_and_not_before() {
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = open.clone();
+        let started = tokio::time::Instant::now();
+        let closer = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            flag.store(false, std::sync::atomic::Ordering::SeqCst);
+        });
+        // An answer that never comes (lost with the connection).
+        let never = std::future::pending::<lapin::Result<()>>();
+        let ended = until_closed(|| open.load(std::sync::atomic::Ordering::SeqCst), never).await;
+        let took = started.elapsed();
+        assert!(ended.is_err());
+        // Closed at 300 ms, seen within 100 ms, then the reason's 500 ms.
+        assert!(
+            took >= Duration::from_millis(800) && took <= Duration::from_secs(3),
+            "{took:?}"
+        );
+        closer.await.expect("closer");
+        // An answer that comes while the channel is open is the result.
+        let answered = until_closed(|| true, async { Ok(7) }).await;
+        assert_eq!(answered.expect("answered"), 7);
+        // One that comes just after the channel closed (the broker's reason) still counts.
+        let late = until_closed(|| false, async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(8)
+        })
+        .await;
+        assert_eq!(late.expect("the reason in time"), 8);
+    }
 
     #[test]
     fn backoff_grows_then_caps() {

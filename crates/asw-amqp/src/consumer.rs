@@ -57,29 +57,29 @@ impl Consumer {
             source: Box::new(source),
         };
         let lapin_channel = channel.lapin();
-        within(
-            &vhost,
-            "set the prefetch",
-            lapin_channel.basic_qos(prefetch.max(1), BasicQosOptions::default()),
-        )
-        .await?
-        .map_err(|source| channel.error("set the prefetch", source))?;
+        channel
+            .call(
+                "set the prefetch",
+                lapin_channel.basic_qos(prefetch.max(1), BasicQosOptions::default()),
+            )
+            .await?
+            .map_err(|source| channel.error("set the prefetch", source))?;
         let options = BasicConsumeOptions {
             no_ack: false,
             ..BasicConsumeOptions::default()
         };
-        let inner = within(
-            &vhost,
-            "start a consumer",
-            lapin_channel.basic_consume(
-                short(queue, "queue name")?,
-                short(tag, "consumer tag")?,
-                options,
-                FieldTable::default(),
-            ),
-        )
-        .await?
-        .map_err(consume_error)?;
+        let inner = channel
+            .call(
+                "start a consumer",
+                lapin_channel.basic_consume(
+                    short(queue, "queue name")?,
+                    short(tag, "consumer tag")?,
+                    options,
+                    FieldTable::default(),
+                ),
+            )
+            .await?
+            .map_err(consume_error)?;
         Ok(Consumer {
             inner,
             source: Arc::new(Source {
@@ -111,7 +111,8 @@ impl Consumer {
             .channel
             .lapin()
             .basic_cancel(self.inner.tag(), BasicCancelOptions::default());
-        within(&self.source.vhost, "cancel a consumer", cancelling)
+        self.channel
+            .call("cancel a consumer", cancelling)
             .await?
             .map_err(|source| AmqpError::Consume {
                 vhost: self.source.vhost.clone(),
@@ -241,6 +242,8 @@ impl Acker {
             delivery_tag: self.delivery_tag,
             reason,
         };
+        // Not `Channel::call`: lapin fails the ackers of a channel as soon as it learns that it
+        // closed, and an ack has no answer to wait for.
         match within(&self.source.vhost, action, done).await? {
             Ok(true) => Ok(()),
             // lapin answers false when the channel closed since the delivery (the broker will

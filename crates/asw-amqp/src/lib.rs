@@ -1,6 +1,6 @@
 //! The AMQP plumbing the hub daemon is built on: connections with back-off, publishing with
 //! broker confirms, consuming with bounded prefetch and explicit acks, declaring a hub's
-//! topology, and the RabbitMQ management API for vhosts, users and permissions.
+//! topology, and the RabbitMQ management API for vhosts, users, permissions and policies.
 //!
 //! Built on lapin 4 over tokio. What lapin does not make obvious, and this crate handles:
 //! - a publish is only done once confirmed; a nack, an unroutable `mandatory` message
@@ -53,6 +53,8 @@ pub use connection::{
 pub use consumer::{Acker, Consumer, Delivery, Message};
 pub use declare::{QueueCounts, declare, queue_counts, ready_messages};
 pub use error::AmqpError;
-pub use management::{ClientProperties, ConnectionInfo, MANAGEMENT_TIMEOUT, Management, QueueInfo};
+pub use management::{
+    ClientProperties, ConnectionInfo, MANAGEMENT_TIMEOUT, Management, PolicyInfo, QueueInfo,
+};
 pub use properties::{HeaderValue, Headers, MAX_HEADER_BYTES, Properties};
 pub use publisher::{CONFIRM_TIMEOUT, ConfirmingPublisher, Outgoing, PublishError};

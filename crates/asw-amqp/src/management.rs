@@ -1,12 +1,12 @@
 //! A small blocking client of RabbitMQ's management HTTP API (`rabbitmq_management` plugin):
-//! vhosts, users, permissions and queue message counts. Run it off the async reactor
+//! vhosts, users, permissions, policies and queue message counts. Run it off the async reactor
 //! (`tokio::task::spawn_blocking`), as [`crate::apply`] does.
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
-use asw_route::Permissions;
+use asw_route::{Argument, Permissions, Policy};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -62,6 +62,25 @@ pub struct QueueInfo {
     /// Messages delivered and not yet acknowledged.
     #[serde(default)]
     pub messages_unacknowledged: u64,
+    /// The policy that applies to it, if any.
+    #[serde(default)]
+    pub policy: Option<String>,
+}
+
+/// A policy as the management API shows it.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PolicyInfo {
+    /// Name.
+    pub name: String,
+    /// Regular expression over names.
+    pub pattern: String,
+    /// `queues`, `exchanges` or `all`.
+    #[serde(rename = "apply-to")]
+    pub apply_to: String,
+    /// Priority.
+    pub priority: i64,
+    /// The keys it sets.
+    pub definition: BTreeMap<String, serde_json::Value>,
 }
 
 /// A client connection as the management API lists it.
@@ -151,6 +170,55 @@ impl Management {
             "read": permissions.read,
         });
         self.put(&path, &body).map(drop)
+    }
+
+    /// Creates or replaces `policy` in `vhost`. The broker applies a changed definition to the
+    /// queues it matches at once, without their being declared again.
+    pub fn set_policy(&self, vhost: &str, policy: &Policy) -> Result<(), AmqpError> {
+        let path = format!(
+            "/api/policies/{}/{}",
+            encode_component(vhost),
+            encode_component(&policy.name)
+        );
+        let definition: serde_json::Map<String, serde_json::Value> = policy
+            .definition
+            .iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    Argument::Str(s) => json!(s),
+                    Argument::Int(i) => json!(i),
+                };
+                (key.clone(), value)
+            })
+            .collect();
+        let body = json!({
+            "pattern": policy.pattern,
+            "apply-to": policy.apply_to.as_str(),
+            "priority": policy.priority,
+            "definition": definition,
+        });
+        self.put(&path, &body).map(drop)
+    }
+
+    /// Policy `name` of `vhost`, or `None` if there is none.
+    pub fn policy(&self, vhost: &str, name: &str) -> Result<Option<PolicyInfo>, AmqpError> {
+        let path = format!(
+            "/api/policies/{}/{}",
+            encode_component(vhost),
+            encode_component(name)
+        );
+        let mut response = match self.call("GET", &path, None) {
+            Ok(response) => response,
+            Err(AmqpError::Management {
+                status: Some(404), ..
+            }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        response
+            .body_mut()
+            .read_json::<PolicyInfo>()
+            .map(Some)
+            .map_err(|e| self.error("GET", &path, Some(200), e.to_string()))
     }
 
     /// The queues of `vhost` with their message counts.

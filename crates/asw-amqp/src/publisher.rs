@@ -9,13 +9,9 @@ use lapin::{Confirmation, PublisherConfirm};
 use tokio::time::Instant;
 use tracing::warn;
 
-use crate::connection::error_chain;
+use crate::connection::{error_chain, until_closed};
 use crate::properties::short;
 use crate::{AmqpError, Channel, Properties};
-
-/// How long a confirm wait that found its channel closed still waits for the reason the broker
-/// gave, which arrives with the confirm's error just after the state changes.
-const CLOSE_REASON_GRACE: Duration = Duration::from_millis(500);
 
 /// How failed publishes are reported: one of [`AmqpError::Publish`] (channel closed or broker
 /// refused, e.g. a `user_id` that is not the connection's user), [`AmqpError::Nacked`],
@@ -23,8 +19,10 @@ const CLOSE_REASON_GRACE: Duration = Duration::from_millis(500);
 /// [`AmqpError::TooLong`].
 pub type PublishError = AmqpError;
 
-/// How long to wait for confirms by default.
-pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long to wait for confirms by default. Shorter than the hub's grace period (20 s), like
+/// [`crate::RPC_TIMEOUT`]: a lane finishing its delivery when its session ends must not outwait
+/// it on a broker that takes messages and never confirms them (one that is stopping, say).
+pub const CONFIRM_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A message to publish with [`ConfirmingPublisher::publish_batch`].
 #[derive(Debug, Clone, PartialEq)]
@@ -144,29 +142,7 @@ impl ConfirmingPublisher {
     /// confirm never comes on a dead connection, and waiting out the confirm timeout would only
     /// hold the caller (a lane the hub wants back to reconnect).
     async fn until_closed(&self, confirm: PublisherConfirm) -> Result<Confirmation, lapin::Error> {
-        tokio::pin!(confirm);
-        let mut check = tokio::time::interval(Duration::from_millis(100));
-        loop {
-            tokio::select! {
-                confirmed = &mut confirm => return confirmed,
-                _ = check.tick() => {
-                    if !self.channel.is_open() {
-                        // The broker's own reason (a 403, say) reaches the confirm just after
-                        // the channel state changes: give it a moment to arrive.
-                        if let Ok(confirmed) =
-                            tokio::time::timeout(CLOSE_REASON_GRACE, &mut confirm).await
-                        {
-                            return confirmed;
-                        }
-                        return Err(lapin::ErrorKind::InvalidChannelState(
-                            lapin::ChannelState::Closed,
-                            "the channel closed before the broker confirmed",
-                        )
-                        .into());
-                    }
-                }
-            }
-        }
+        until_closed(|| self.channel.is_open(), confirm).await
     }
 
     async fn publish_drafts(&mut self, drafts: &[Draft<'_>]) -> Vec<Result<(), PublishError>> {

@@ -130,7 +130,12 @@ fn hub_topology() -> Topology {
         delays_ms: vec![200],
         max_attempts: 3,
     };
-    Topology::hub(state("VN"), &[state("TH"), state("SG")], &retry)
+    Topology::hub(
+        state("VN"),
+        &[state("TH"), state("SG")],
+        &retry,
+        asw_route::DEFAULT_DELIVERY_LIMIT,
+    )
 }
 
 async fn publisher(connection: &Connection) -> ConfirmingPublisher {
@@ -675,4 +680,180 @@ fn management_calls_are_idempotent_and_report_errors() {
         .queues(&vhost.name)
         .expect_err("nothing listens");
     assert!(error.is_transient(), "{error:?}");
+}
+
+/// The hub topology of [`hub_topology`] with another delivery limit.
+fn limited_topology(delivery_limit: u32) -> Topology {
+    let mut topology = hub_topology();
+    topology.policies = Topology::hub(
+        state("VN"),
+        &[state("TH"), state("SG")],
+        &RetryPolicy::default(),
+        delivery_limit,
+    )
+    .policies;
+    topology
+}
+
+/// Returns the next delivery of `queue` to it with `basic.nack(requeue)` `times` times, checking
+/// the broker's count of earlier deliveries each time (absent on a first delivery).
+async fn return_times(consumer: &mut Consumer, times: i64) {
+    for n in 0..times {
+        let delivery = next(consumer).await;
+        assert_eq!(
+            delivery
+                .message
+                .properties
+                .header("x-delivery-count")
+                .and_then(HeaderValue::as_int)
+                .unwrap_or(0),
+            n,
+            "delivery {n}"
+        );
+        delivery.acker.nack(true).await.expect("nack");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_returned_past_the_delivery_limit_is_parked_and_a_new_limit_needs_no_redeclare() {
+    let vhost = TestVhost::new();
+    bounded(async {
+        let management = management();
+        vhost.apply(&limited_topology(2)).await;
+        vhost.apply(&limited_topology(2)).await;
+        let policy = management
+            .policy(&vhost.name, names::DELIVERY_LIMIT_POLICY)
+            .expect("read the policy")
+            .expect("the policy exists");
+        assert_eq!(policy.apply_to, "queues");
+        assert_eq!(policy.definition["delivery-limit"], 2);
+        assert_eq!(policy.definition["dead-letter-exchange"], "");
+        assert_eq!(
+            policy.definition["dead-letter-routing-key"],
+            names::PARKED_QUEUE
+        );
+        let parked_policy = management
+            .policy(&vhost.name, names::PARKED_POLICY)
+            .expect("read the policy")
+            .expect("the parking lot's policy exists");
+        assert_eq!(parked_policy.definition["delivery-limit"], 1_000_000);
+
+        let connection = vhost.connect().await;
+        let mut publisher = publisher(&connection).await;
+        let properties = Properties::new()
+            .with_message_id("poison-1")
+            .with_content_type(CONTENT_TYPE_XML)
+            .with_user_id("guest");
+        publisher
+            .publish(PARTNER_IN_EXCHANGE, "TH", b"<Poison/>", &properties)
+            .await
+            .expect("publish to asw.partner.in");
+        // Delivered, returned, redelivered: the third return passes the limit of 2.
+        let mut inbound = consumer(&connection, HUB_INBOUND_QUEUE).await;
+        return_times(&mut inbound, 3).await;
+        let mut parked = consumer(&connection, names::PARKED_QUEUE).await;
+        let delivery = next(&mut parked).await;
+        assert_eq!(delivery.message.body, b"<Poison/>");
+        assert_eq!(delivery.message.routing_key, names::PARKED_QUEUE);
+        let props = &delivery.message.properties;
+        assert_eq!(props.message_id.as_deref(), Some("poison-1"));
+        assert_eq!(props.user_id.as_deref(), Some("guest"));
+        let Some(HeaderValue::Array(deaths)) = props.header(names::HEADER_DEATH) else {
+            panic!("no x-death header: {props:?}");
+        };
+        let Some(HeaderValue::Table(death)) = deaths.first() else {
+            panic!("x-death is not a table array: {deaths:?}");
+        };
+        let text = |key: &str| death.get(key).and_then(HeaderValue::as_str);
+        assert_eq!(text("queue"), Some(HUB_INBOUND_QUEUE));
+        assert_eq!(text("reason"), Some(names::DEATH_DELIVERY_LIMIT));
+        assert_eq!(text("exchange"), Some(PARTNER_IN_EXCHANGE));
+        assert_eq!(
+            death.get("routing-keys"),
+            Some(&HeaderValue::Array(vec![HeaderValue::Str("TH".into())]))
+        );
+        delivery.acker.ack().await.expect("ack");
+        assert!(is_empty(&connection, HUB_INBOUND_QUEUE).await);
+
+        // A message waiting in the queue while the limit changes to 1: applying again only
+        // replaces the policy (declaring a queue with other arguments would fail), the message
+        // stays, and the new limit holds for it at once.
+        publisher
+            .publish(
+                PARTNER_IN_EXCHANGE,
+                "TH",
+                b"<Waiting/>",
+                &properties.clone().with_message_id("poison-2"),
+            )
+            .await
+            .expect("publish to asw.partner.in");
+        vhost.apply(&limited_topology(1)).await;
+        let policy = management
+            .policy(&vhost.name, names::DELIVERY_LIMIT_POLICY)
+            .expect("read the policy")
+            .expect("the policy exists");
+        assert_eq!(policy.definition["delivery-limit"], 1);
+        let queues = management.queues(&vhost.name).expect("list queues");
+        let info = queues
+            .iter()
+            .find(|q| q.name == HUB_INBOUND_QUEUE)
+            .expect("inbound queue");
+        assert_eq!(
+            info.arguments.keys().collect::<Vec<_>>(),
+            ["x-queue-type"],
+            "the limit is no queue argument"
+        );
+        return_times(&mut inbound, 2).await;
+        let delivery = next(&mut parked).await;
+        assert_eq!(delivery.message.body, b"<Waiting/>");
+        delivery.acker.ack().await.expect("ack");
+
+        // The retry queues keep their own dead-letter target: expired messages go back to
+        // their stage, not to the parking lot.
+        let retry_queue = names::retry_queue(names::stage::INBOUND, 200);
+        publisher
+            .publish("", &retry_queue, b"<Again/>", &properties)
+            .await
+            .expect("publish to the retry queue");
+        let delivery = next(&mut inbound).await;
+        assert_eq!(delivery.message.body, b"<Again/>");
+        delivery.acker.ack().await.expect("ack");
+        assert!(is_empty(&connection, names::PARKED_QUEUE).await);
+
+        // Every queue something consumes has the policy; the retry queues have none.
+        let started = Instant::now();
+        loop {
+            let queues = management.queues(&vhost.name).expect("list queues");
+            let policy_of = |name: &str| {
+                queues
+                    .iter()
+                    .find(|q| q.name == name)
+                    .and_then(|q| q.policy.clone())
+            };
+            let seen = [
+                policy_of(HUB_OUTBOUND_QUEUE),
+                policy_of(HUB_INBOUND_QUEUE),
+                policy_of("asw.partner.out.TH"),
+                policy_of("asw.partner.out.SG"),
+                policy_of(names::PARKED_QUEUE),
+                policy_of(&retry_queue),
+            ];
+            let limit = Some(names::DELIVERY_LIMIT_POLICY.to_owned());
+            let want = [
+                limit.clone(),
+                limit.clone(),
+                limit.clone(),
+                limit,
+                Some(names::PARKED_POLICY.to_owned()),
+                None,
+            ];
+            if seen == want {
+                break;
+            }
+            assert!(started.elapsed() < WAIT, "policies: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        connection.close().await.expect("close");
+    })
+    .await;
 }

@@ -354,6 +354,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             routing_key: "formd.TH".into(),
         }],
         users: Vec::new(),
+        policies: Vec::new(),
     };
     asw_amqp::declare(&admin.open_channel().await?, &ours).await?;
     let config = testbed
@@ -608,6 +609,7 @@ async fn relay_latency(
         queues: vec![quorum("bench.latency.in"), quorum("bench.latency.out")],
         bindings: Vec::new(),
         users: Vec::new(),
+        policies: Vec::new(),
     };
     asw_amqp::declare(&connection.open_channel().await?, &topology).await?;
     let mut consumer = Consumer::start(
@@ -777,6 +779,7 @@ async fn relay(
         queues: vec![quorum("bench.relay.in"), quorum("bench.relay.out")],
         bindings: Vec::new(),
         users: Vec::new(),
+        policies: Vec::new(),
     };
     asw_amqp::declare(&connection.open_channel().await?, &topology).await?;
     publish_all(connection, "", "bench.relay.in", docs, None).await?;

@@ -95,6 +95,10 @@ pub struct BrokerConfig {
     pub management_password: String,
     /// Unacknowledged deliveries per consumer.
     pub prefetch: u16,
+    /// How often a message may come back to a queue the hub or a partner consumes (a consumer
+    /// crashed on it, or returned it) before the broker parks it with `DELIVERY-LIMIT`: the
+    /// policy `aswctl topology apply` sets (1 to [`asw_route::MAX_DELIVERY_LIMIT`]).
+    pub delivery_limit: u32,
 }
 
 /// Signing and verification material.
@@ -275,6 +279,8 @@ struct RawBroker {
     management_password: String,
     #[serde(default = "default_prefetch")]
     prefetch: u16,
+    #[serde(default = "default_delivery_limit")]
+    delivery_limit: u32,
 }
 
 fn default_management_url() -> String {
@@ -285,6 +291,9 @@ fn default_guest() -> String {
 }
 fn default_prefetch() -> u16 {
     200
+}
+fn default_delivery_limit() -> u32 {
+    asw_route::DEFAULT_DELIVERY_LIMIT
 }
 
 #[derive(Debug, Deserialize)]
@@ -426,6 +435,13 @@ impl HubConfig {
         }
         if raw.broker.prefetch == 0 {
             problems.push("broker.prefetch: must be at least 1".into());
+        }
+        if !(1..=asw_route::MAX_DELIVERY_LIMIT).contains(&raw.broker.delivery_limit) {
+            problems.push(format!(
+                "broker.delivery_limit: {} is not between 1 and {}",
+                raw.broker.delivery_limit,
+                asw_route::MAX_DELIVERY_LIMIT
+            ));
         }
         let resolve = |p: &Path| {
             if p.is_absolute() {
@@ -643,6 +659,7 @@ impl HubConfig {
                     management_user: raw.broker.management_user,
                     management_password: raw.broker.management_password,
                     prefetch: raw.broker.prefetch,
+                    delivery_limit: raw.broker.delivery_limit,
                 },
                 signing,
                 journal,
@@ -771,6 +788,7 @@ password = "secret-sg"
         assert_eq!(config.signing.key, dir.path().join("vn-key.pem"));
         assert_eq!(config.journal.path, dir.path().join("journal.db"));
         assert_eq!(config.broker.prefetch, 200);
+        assert_eq!(config.broker.delivery_limit, 20);
         assert_eq!(config.retry, RetryPolicy::default());
         let codes: Vec<_> = config.partner_states().iter().map(|s| s.code()).collect();
         assert_eq!(codes, ["SG", "TH"]);
@@ -778,6 +796,27 @@ password = "secret-sg"
             config.partners[&config.partner_states()[1]].link,
             LinkMode::Push
         );
+    }
+
+    #[test]
+    fn the_delivery_limit_is_bounded() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let with = |limit: &str| {
+            GOOD.replace("[signing]", &format!("delivery_limit = {limit}\n[signing]"))
+        };
+        let config = HubConfig::parse(&with("3"), &file).expect("valid");
+        assert_eq!(config.broker.delivery_limit, 3);
+        for bad in ["0", "1001"] {
+            let err = HubConfig::parse(&with(bad), &file).expect_err("out of bounds");
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!(
+                    "broker.delivery_limit: {bad} is not between 1 and 1000"
+                )),
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -376,7 +376,7 @@ async fn park_bare(
 /// True for the stages of documents going out (the outbound pipeline, the push link), whose
 /// back-office is told when they fail.
 fn outward(stage: &str) -> bool {
-    stage == names::stage::OUTBOUND || stage == names::stage::LINK
+    stage == names::stage::OUTBOUND || names::partner_of_link_stage(stage).is_some()
 }
 
 fn content_type(message: &Message) -> String {

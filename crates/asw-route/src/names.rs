@@ -21,6 +21,21 @@ pub const PARKED_QUEUE: &str = "asw.parked";
 /// Prefix of the retry queues (`asw.retry.<stage>.<delay>`).
 pub const RETRY_QUEUE_PREFIX: &str = "asw.retry";
 
+/// Policy giving every queue something consumes (the stage queues and `asw.partner.out.<CC>`)
+/// a delivery limit, past which the broker dead-letters a message into [`PARKED_QUEUE`].
+pub const DELIVERY_LIMIT_POLICY: &str = "asw-delivery-limit";
+/// Policy keeping [`PARKED_QUEUE`]'s delivery limit out of reach (RabbitMQ 4.0 to 4.2 count each
+/// read by `aswctl` against it, 20 by default).
+pub const PARKED_POLICY: &str = "asw-parked";
+/// Reason code of a message the broker parked because it reached its queue's delivery limit
+/// (it carries the broker's `x-death` header, not the hub's `x-asw-*` ones).
+pub const REASON_DELIVERY_LIMIT: &str = "DELIVERY-LIMIT";
+/// The `x-death` reason RabbitMQ gives a message dead-lettered for its delivery limit.
+pub const DEATH_DELIVERY_LIMIT: &str = "delivery_limit";
+/// Header RabbitMQ adds to a dead-lettered message: one table per queue and reason, the latest
+/// first, with `queue`, `reason`, `count`, `time`, `exchange` and `routing-keys`.
+pub const HEADER_DEATH: &str = "x-death";
+
 /// Header: the pipeline stage a message failed in (`outbound`, `inbound`, `link.TH`).
 pub const HEADER_STAGE: &str = "x-asw-stage";
 /// Header: why a message was parked or an outcome is negative.
@@ -62,9 +77,6 @@ pub mod stage {
     /// An outcome for a back-office (JSON) that no back-office queue took: parked, and
     /// republished to `asw.inbound` with its routing key when replayed.
     pub const OUTCOME: &str = "outcome";
-    /// A signed document on its way to a partner through the hub's push link
-    /// (`asw.partner.out.<CC>`): replayed to `asw.partner.out` with the partner's code.
-    pub const LINK: &str = "link";
 }
 
 /// The vhost of a member state's hub in the demo and tests (`asw-vn`).
@@ -87,9 +99,38 @@ pub fn partner_out_queue(state: MemberState) -> String {
     format!("{PARTNER_OUT_EXCHANGE}.{}", state.code())
 }
 
-/// Stage name of the push link to a partner (`link.TH`).
+/// Stage name of the push link to a partner (`link.TH`): what consumes `asw.partner.out.TH`.
 pub fn link_stage(state: MemberState) -> String {
     format!("link.{}", state.code())
+}
+
+/// The member state a `link.CC` stage names.
+pub fn partner_of_link_stage(stage: &str) -> Option<MemberState> {
+    MemberState::from_alpha2(stage.strip_prefix("link.")?)
+}
+
+/// The stage whose consumer reads `queue`: `outbound`, `inbound`, or `link.CC` for
+/// `asw.partner.out.CC`; `None` for any other queue.
+pub fn stage_of_queue(queue: &str) -> Option<String> {
+    match queue {
+        HUB_OUTBOUND_QUEUE => Some(stage::OUTBOUND.to_owned()),
+        HUB_INBOUND_QUEUE => Some(stage::INBOUND.to_owned()),
+        _ => {
+            let code = queue
+                .strip_prefix(PARTNER_OUT_EXCHANGE)?
+                .strip_prefix('.')?;
+            MemberState::from_alpha2(code).map(link_stage)
+        }
+    }
+}
+
+/// The queue a stage consumes: the inverse of [`stage_of_queue`].
+pub fn queue_of_stage(stage: &str) -> Option<String> {
+    match stage {
+        stage::OUTBOUND => Some(HUB_OUTBOUND_QUEUE.to_owned()),
+        stage::INBOUND => Some(HUB_INBOUND_QUEUE.to_owned()),
+        _ => partner_of_link_stage(stage).map(partner_out_queue),
+    }
 }
 
 /// Routing key of a verified inbound document in [`INBOUND_EXCHANGE`] (`formd.TH`).
@@ -141,5 +182,28 @@ mod tests {
             retry_queue(stage::OUTBOUND, 5000),
             "asw.retry.outbound.5000"
         );
+    }
+
+    #[test]
+    fn stages_and_the_queues_they_consume() {
+        for (queue, stage) in [
+            ("asw.hub.outbound", "outbound"),
+            ("asw.hub.inbound", "inbound"),
+            ("asw.partner.out.TH", "link.TH"),
+        ] {
+            assert_eq!(stage_of_queue(queue).as_deref(), Some(stage));
+            assert_eq!(queue_of_stage(stage).as_deref(), Some(queue));
+        }
+        for queue in [
+            "asw.parked",
+            "asw.partner.out.XX",
+            "asw.partner.out",
+            "asw.retry.inbound.200",
+        ] {
+            assert_eq!(stage_of_queue(queue), None, "{queue}");
+        }
+        assert_eq!(queue_of_stage("link.XX"), None);
+        assert_eq!(queue_of_stage("parked"), None);
+        assert_eq!(partner_of_link_stage("link.SG"), Some(state("SG")));
     }
 }

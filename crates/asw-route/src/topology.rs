@@ -86,6 +86,48 @@ pub struct User {
     pub permissions: Permissions,
 }
 
+/// What a policy applies to (`apply-to`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyTarget {
+    /// Queues only.
+    Queues,
+}
+
+impl PolicyTarget {
+    /// The management API's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyTarget::Queues => "queues",
+        }
+    }
+}
+
+/// A RabbitMQ policy: settings the broker applies to every queue whose name matches `pattern`,
+/// changeable at any time without redeclaring the queues. A queue has at most one policy (the
+/// matching one of highest priority), and its own arguments win over its policy's keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Name.
+    pub name: String,
+    /// Regular expression over queue names.
+    pub pattern: String,
+    /// What it applies to.
+    pub apply_to: PolicyTarget,
+    /// Among policies matching a queue, the highest priority applies.
+    pub priority: i64,
+    /// The keys it sets (`delivery-limit`, `dead-letter-exchange`...).
+    pub definition: Vec<(String, Argument)>,
+}
+
+/// Delivery limit of the queues the hub and partners consume, unless configured.
+pub const DEFAULT_DELIVERY_LIMIT: u32 = 20;
+/// Largest configurable delivery limit.
+pub const MAX_DELIVERY_LIMIT: u32 = 1_000;
+/// Delivery limit of the parking lot: out of reach.
+pub const PARKED_DELIVERY_LIMIT: u32 = 1_000_000;
+/// Priority of the hub's policies, above the default 0 of policies an operator adds broadly.
+pub const POLICY_PRIORITY: i64 = 10;
+
 /// Back-off of transient failures: the delay before attempt n+1 is `delays_ms[n-1]` (the last
 /// delay repeats) until `max_attempts`, after which the message is parked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +169,8 @@ pub struct Topology {
     pub bindings: Vec<Binding>,
     /// Partner users and their permissions.
     pub users: Vec<User>,
+    /// Policies (set through the management API).
+    pub policies: Vec<Policy>,
 }
 
 fn quorum(name: impl Into<String>, mut extra: Vec<(String, Argument)>) -> Queue {
@@ -158,9 +202,70 @@ fn exact(name: &str) -> String {
     format!("^{}$", name.replace('.', "\\."))
 }
 
+/// The policies of a hub's vhost.
+///
+/// [`names::DELIVERY_LIMIT_POLICY`] covers the queues something consumes: the stage queues and
+/// `asw.partner.out.<CC>` (read by the push link or by the partner). A message returned to one of
+/// them more than `delivery_limit` times (a consumer that crashes on it, or keeps rejecting it)
+/// is dead-lettered into `asw.parked` through the default exchange, at least once, instead of
+/// going round for ever (RabbitMQ 3.x sets no limit) or being dropped (4.x defaults to 20 with no
+/// dead-letter target). The retry queues are not covered: nothing consumes them, and their own
+/// `x-dead-letter-*` arguments, which send expired messages back to their stage, would win over
+/// the policy's anyway. [`names::PARKED_POLICY`] keeps the parking lot's own limit out of reach.
+fn policies(delivery_limit: u32) -> Vec<Policy> {
+    let escape = |name: &str| name.replace('.', "\\.");
+    let consumed = format!(
+        "^({}|{}|{}\\.[A-Z]{{2}})$",
+        escape(names::HUB_OUTBOUND_QUEUE),
+        escape(names::HUB_INBOUND_QUEUE),
+        escape(names::PARTNER_OUT_EXCHANGE)
+    );
+    vec![
+        Policy {
+            name: names::DELIVERY_LIMIT_POLICY.into(),
+            pattern: consumed,
+            apply_to: PolicyTarget::Queues,
+            priority: POLICY_PRIORITY,
+            definition: vec![
+                (
+                    "delivery-limit".into(),
+                    Argument::Int(i64::from(delivery_limit)),
+                ),
+                ("dead-letter-exchange".into(), Argument::Str(String::new())),
+                (
+                    "dead-letter-routing-key".into(),
+                    Argument::Str(names::PARKED_QUEUE.into()),
+                ),
+                (
+                    "dead-letter-strategy".into(),
+                    Argument::Str("at-least-once".into()),
+                ),
+                // At-least-once dead-lettering needs it; these queues have no length limit.
+                ("overflow".into(), Argument::Str("reject-publish".into())),
+            ],
+        },
+        Policy {
+            name: names::PARKED_POLICY.into(),
+            pattern: exact(names::PARKED_QUEUE),
+            apply_to: PolicyTarget::Queues,
+            priority: POLICY_PRIORITY,
+            definition: vec![(
+                "delivery-limit".into(),
+                Argument::Int(i64::from(PARKED_DELIVERY_LIMIT)),
+            )],
+        },
+    ]
+}
+
 impl Topology {
-    /// The topology of the hub of `country` exchanging with `partners`.
-    pub fn hub(country: MemberState, partners: &[MemberState], retry: &RetryPolicy) -> Topology {
+    /// The topology of the hub of `country` exchanging with `partners`, its consumed queues
+    /// limited to `delivery_limit` returns of a message (see [`policies`]).
+    pub fn hub(
+        country: MemberState,
+        partners: &[MemberState],
+        retry: &RetryPolicy,
+        delivery_limit: u32,
+    ) -> Topology {
         let partners: Vec<MemberState> =
             partners.iter().copied().filter(|&p| p != country).collect();
         let exchanges = vec![
@@ -231,6 +336,7 @@ impl Topology {
             queues,
             bindings,
             users,
+            policies: policies(delivery_limit),
         }
     }
 }
@@ -253,6 +359,7 @@ mod tests {
             state("VN"),
             &[state("TH"), state("SG"), state("VN")],
             &retry,
+            5,
         );
         let queues: Vec<&str> = t.queues.iter().map(|q| q.name.as_str()).collect();
         assert_eq!(
@@ -286,6 +393,78 @@ mod tests {
             t.bindings
                 .contains(&bind("asw.partner.out", "asw.partner.out.TH", "TH"))
         );
+    }
+
+    #[test]
+    fn consumed_queues_are_delivery_limited_into_the_parking_lot() {
+        let t = Topology::hub(state("VN"), &[state("TH")], &RetryPolicy::default(), 7);
+        let names: Vec<&str> = t.policies.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["asw-delivery-limit", "asw-parked"]);
+        let limit = &t.policies[0];
+        assert_eq!(
+            limit.pattern,
+            "^(asw\\.hub\\.outbound|asw\\.hub\\.inbound|asw\\.partner\\.out\\.[A-Z]{2})$"
+        );
+        assert_eq!(
+            limit.definition[..3],
+            [
+                ("delivery-limit".into(), Argument::Int(7)),
+                ("dead-letter-exchange".into(), Argument::Str(String::new())),
+                (
+                    "dead-letter-routing-key".into(),
+                    Argument::Str("asw.parked".into())
+                ),
+            ]
+        );
+        assert_eq!(t.policies[1].pattern, "^asw\\.parked$");
+        // No queue is matched by both policies, and no policy key is also a queue argument
+        // (arguments would win): the retry queues keep their own dead-letter target.
+        for queue in &t.queues {
+            let keys: Vec<String> = queue
+                .arguments
+                .iter()
+                .map(|(k, _)| k.trim_start_matches("x-").to_owned())
+                .collect();
+            for policy in &t.policies {
+                if matches(&policy.pattern, &queue.name) {
+                    assert!(
+                        policy.definition.iter().all(|(k, _)| !keys.contains(k)),
+                        "{} sets what {} declares",
+                        policy.name,
+                        queue.name
+                    );
+                }
+            }
+        }
+        let covered: Vec<&str> = t
+            .queues
+            .iter()
+            .map(|q| q.name.as_str())
+            .filter(|q| matches(&limit.pattern, q))
+            .collect();
+        assert_eq!(
+            covered,
+            ["asw.hub.outbound", "asw.hub.inbound", "asw.partner.out.TH"]
+        );
+    }
+
+    /// Matches the one shape of pattern the hub's policies use: `^(a|b|c\\.[A-Z]{2})$` or `^a$`
+    /// with `\\.` for dots (no regex crate in a pure crate for one test).
+    fn matches(pattern: &str, name: &str) -> bool {
+        let body = pattern
+            .trim_start_matches('^')
+            .trim_end_matches('$')
+            .trim_start_matches('(')
+            .trim_end_matches(')');
+        body.split('|').any(|alternative| {
+            let alternative = alternative.replace("\\.", ".");
+            match alternative.strip_suffix("[A-Z]{2}") {
+                Some(prefix) => name.strip_prefix(prefix).is_some_and(|code| {
+                    code.len() == 2 && code.chars().all(|c| c.is_ascii_uppercase())
+                }),
+                None => name == alternative,
+            }
+        })
     }
 
     #[test]

@@ -256,7 +256,12 @@ impl Testbed {
                 admin.delete_vhost(&v).map_err(anyhow::Error::from)
             })
             .await??;
-            let mut topology = Topology::hub(state, &config.partner_states(), &config.retry);
+            let mut topology = Topology::hub(
+                state,
+                &config.partner_states(),
+                &config.retry,
+                config.broker.delivery_limit,
+            );
             topology.queues.push(Queue {
                 name: BACK_OFFICE_QUEUE.into(),
                 arguments: vec![("x-queue-type".into(), Argument::Str("quorum".into()))],

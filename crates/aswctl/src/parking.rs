@@ -47,17 +47,20 @@ const MIN_DIGEST: usize = 8;
 /// return against a quorum queue's delivery limit, 20 by default, and then drop the message.
 const DELIVERY_WARNING: i64 = 15;
 
-/// One parked message: its headers as the hub wrote them and its exact bytes.
+/// One parked message: its headers as the hub wrote them (or, for one the broker parked at its
+/// queue's delivery limit, as read from the broker's `x-death`) and its exact bytes.
 #[derive(Debug, Clone)]
 pub struct Parked {
-    /// The ASW message id (AMQP `message_id`, else the `x-asw-message-id` header).
+    /// The ASW message id (AMQP `message_id`, else the `x-asw-message-id` header, else the
+    /// document's own header).
     pub message_id: Option<Uuid>,
-    /// The stage it failed in (`outbound`, `inbound`).
+    /// The stage it failed in (`outbound`, `inbound`, `link.CC`), or the queue the broker
+    /// parked it from when no stage consumes that queue.
     pub stage: Option<String>,
     /// The envelope header read from the bytes, when readable. Untrusted for inbound documents
     /// whose signature did not verify: shown, never acted on.
     pub header: Option<Header>,
-    /// Stable code of why it was parked.
+    /// Stable code of why it was parked (`DELIVERY-LIMIT` when the broker parked it).
     pub reason_code: Option<String>,
     /// Why, readable.
     pub reason: Option<String>,
@@ -79,9 +82,54 @@ pub struct Parked {
     pub sha256: String,
 }
 
+/// The latest entry of a message's `x-death` header, when the broker dead-lettered it for its
+/// queue's delivery limit. Only the broker moves messages into `asw.parked` with an `x-death`
+/// (the hub parks with headers of its own and none of the original's), and the broker puts the
+/// entry of the latest dead-lettering first, with that queue's name and the reason: those two
+/// are the broker's. The exchange and routing keys of an entry can have come with the message
+/// from its publisher (the broker keeps an entry it finds for the same queue and reason).
+struct LimitDeath {
+    queue: String,
+    time: Option<OffsetDateTime>,
+    routing_key: Option<String>,
+}
+
+impl LimitDeath {
+    fn of(properties: &Properties) -> Option<LimitDeath> {
+        let Some(HeaderValue::Array(deaths)) = properties.header(names::HEADER_DEATH) else {
+            return None;
+        };
+        let Some(HeaderValue::Table(latest)) = deaths.first() else {
+            return None;
+        };
+        let text = |key: &str| latest.get(key).and_then(HeaderValue::as_str);
+        if text("reason") != Some(names::DEATH_DELIVERY_LIMIT) {
+            return None;
+        }
+        let routing_key = match latest.get("routing-keys") {
+            Some(HeaderValue::Array(keys)) => keys
+                .first()
+                .and_then(HeaderValue::as_str)
+                .map(str::to_owned),
+            _ => None,
+        };
+        Some(LimitDeath {
+            queue: text("queue")?.to_owned(),
+            time: latest
+                .get("time")
+                .and_then(HeaderValue::as_int)
+                .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+            routing_key,
+        })
+    }
+}
+
 impl Parked {
-    /// Reads what the hub wrote on a parked message.
-    pub fn from_message(message: Message, limits: &Limits) -> Parked {
+    /// Reads what the hub, or the broker, wrote on a parked message. `own_user` is the hub's
+    /// broker user: on a message the broker parked, the `x-asw-*` headers are those its
+    /// publisher set, trusted only if that was the hub (a message it moved through a retry
+    /// queue), never a partner's.
+    pub fn from_message(message: Message, limits: &Limits, own_user: &str) -> Parked {
         let Message {
             body, properties, ..
         } = message;
@@ -100,23 +148,58 @@ impl Parked {
                     .and_then(HeaderValue::as_str)
             })
             .and_then(|s| Uuid::try_parse(s).ok());
+        let header = Header::read(&body, limits).ok();
+        // The hub parks with the id of the document's header; the broker parks what the
+        // publisher sent, which may have no id property: the header names it then too.
+        let message_id = message_id.or(header.as_ref().map(|h| h.message_id));
+        let attempts = |trusted: bool| {
+            properties
+                .header(names::HEADER_ATTEMPTS)
+                .and_then(HeaderValue::as_int)
+                .filter(|_| trusted)
+        };
+        let broker_deliveries = properties
+            .header("x-delivery-count")
+            .and_then(HeaderValue::as_int);
+        let sha256 = sha256_hex(&body);
+        if let Some(death) = LimitDeath::of(&properties) {
+            let own = properties.user_id.as_deref() == Some(own_user);
+            let trusted = |name: &str| text(name).filter(|_| own);
+            let stage = names::stage_of_queue(&death.queue).unwrap_or(death.queue.clone());
+            return Parked {
+                message_id,
+                reason_code: Some(names::REASON_DELIVERY_LIMIT.into()),
+                reason: Some(format!(
+                    "the broker parked it: it came back to {} more often than the queue's \
+                     delivery limit allows (its consumer failed on it or crashed)",
+                    death.queue
+                )),
+                stage: Some(stage),
+                header,
+                attempts: attempts(own),
+                parked_at: death.time,
+                routing_key: trusted(names::HEADER_ROUTING_KEY).or(death.routing_key),
+                transport_user: trusted(names::HEADER_TRANSPORT_USER)
+                    .or_else(|| properties.user_id.clone()),
+                broker_deliveries,
+                sha256,
+                properties,
+                body,
+            };
+        }
         Parked {
             message_id,
             stage: text(names::HEADER_STAGE),
-            header: Header::read(&body, limits).ok(),
+            header,
             reason_code: text(names::HEADER_REASON_CODE),
             reason: text(names::HEADER_REASON),
-            attempts: properties
-                .header(names::HEADER_ATTEMPTS)
-                .and_then(HeaderValue::as_int),
+            attempts: attempts(true),
             parked_at: text(names::HEADER_PARKED_AT)
                 .and_then(|t| OffsetDateTime::parse(&t, &Rfc3339).ok()),
             routing_key: text(names::HEADER_ROUTING_KEY),
             transport_user: text(names::HEADER_TRANSPORT_USER),
-            broker_deliveries: properties
-                .header("x-delivery-count")
-                .and_then(HeaderValue::as_int),
-            sha256: sha256_hex(&body),
+            broker_deliveries,
+            sha256,
             properties,
             body,
         }
@@ -131,21 +214,25 @@ impl Parked {
         }
     }
 
-    /// The direction its stage stands for.
+    /// The direction its stage stands for (a partner link's is outbound).
     pub fn direction(&self) -> Option<Direction> {
-        match self.stage.as_deref() {
-            Some(names::stage::OUTBOUND) => Some(Direction::Outbound),
-            Some(names::stage::INBOUND) => Some(Direction::Inbound),
+        match self.stage.as_deref()? {
+            names::stage::OUTBOUND => Some(Direction::Outbound),
+            names::stage::INBOUND => Some(Direction::Inbound),
+            _ if self.link_partner().is_some() => Some(Direction::Outbound),
             _ => None,
         }
     }
 
-    /// The queue a replay puts it back into: the queue of the stage it failed in.
-    pub fn stage_queue(&self) -> Option<&'static str> {
-        match self.direction()? {
-            Direction::Outbound => Some(names::HUB_OUTBOUND_QUEUE),
-            Direction::Inbound => Some(names::HUB_INBOUND_QUEUE),
-        }
+    /// The partner whose link it failed in (stage `link.CC`).
+    pub fn link_partner(&self) -> Option<MemberState> {
+        names::partner_of_link_stage(self.stage.as_deref()?)
+    }
+
+    /// The queue a replay puts it back into: the queue of the stage it failed in
+    /// (`asw.partner.out.CC` for a partner link).
+    pub fn stage_queue(&self) -> Option<String> {
+        names::queue_of_stage(self.stage.as_deref()?)
     }
 
     /// The document kind, from the bytes.
@@ -158,6 +245,9 @@ impl Parked {
     pub fn partner(&self, us: MemberState) -> Option<MemberState> {
         if let Some(h) = &self.header {
             return Some(if h.sender == us { h.receiver } else { h.sender });
+        }
+        if let Some(partner) = self.link_partner() {
+            return Some(partner);
         }
         match self.direction()? {
             Direction::Inbound => MemberState::from_alpha2(self.routing_key.as_deref()?),
@@ -221,7 +311,7 @@ pub struct ParkedFilter {
     /// Only this document kind (formd, acdd, formd-ack, acdd-ack, formd-status, acdd-response).
     #[arg(long, value_name = "KIND")]
     pub kind: Option<DocumentKind>,
-    /// Only messages parked in this stage (outbound, inbound).
+    /// Only messages parked in this stage (outbound, inbound, link.CC).
     #[arg(long, value_name = "STAGE")]
     pub stage: Option<String>,
     /// Only messages whose reason code or text contains TEXT (case-insensitive).
@@ -330,6 +420,7 @@ impl ParkingLot {
     /// Connects with the hub's broker URL and reads up to `limit` parked messages, in queue
     /// order, holding them unacknowledged.
     pub async fn read(url: &str, limit: u32, limits: &Limits) -> anyhow::Result<ParkingLot> {
+        let own_user = asw_amqp::AmqpUrl::parse(url)?.user().to_owned();
         let connection = asw_amqp::connect(url, "aswctl")
             .await
             .context("connecting to the hub's broker")?;
@@ -362,7 +453,7 @@ impl ParkingLot {
             };
             match tokio::time::timeout_at(until, consumer.next()).await {
                 Ok(Some(Ok(delivery))) => lot.held.push(Held {
-                    parked: Parked::from_message(delivery.message, limits),
+                    parked: Parked::from_message(delivery.message, limits, &own_user),
                     acker: Some(delivery.acker),
                 }),
                 Ok(Some(Err(e))) => {
@@ -552,12 +643,15 @@ mod tests {
             redelivered: false,
             properties,
         };
-        let parked = Parked::from_message(message, &Limits::default());
+        let parked = Parked::from_message(message, &Limits::default(), "guest");
         assert_eq!(parked.message_id, None);
         assert!(parked.reference().starts_with("sha256:"));
         assert_eq!(parked.reference().len(), "sha256:".len() + SHORT_DIGEST);
         assert_eq!(parked.direction(), Some(Direction::Inbound));
-        assert_eq!(parked.stage_queue(), Some(names::HUB_INBOUND_QUEUE));
+        assert_eq!(
+            parked.stage_queue().as_deref(),
+            Some(names::HUB_INBOUND_QUEUE)
+        );
         let th = MemberState::from_alpha2("TH");
         let vn = MemberState::from_alpha2("VN").expect("VN");
         assert_eq!(parked.partner(vn), th);
@@ -586,5 +680,139 @@ mod tests {
         }));
         let target = Target::Digest(parked.sha256[..10].to_owned());
         assert!(parked.is(&target));
+    }
+
+    /// An `x-death` as RabbitMQ writes it, latest first.
+    fn deaths(entries: &[(&str, &str, &str)]) -> HeaderValue {
+        HeaderValue::Array(
+            entries
+                .iter()
+                .map(|&(queue, reason, key)| {
+                    HeaderValue::Table(
+                        [
+                            ("queue", HeaderValue::from(queue)),
+                            ("reason", HeaderValue::from(reason)),
+                            ("count", HeaderValue::Int(1)),
+                            ("time", HeaderValue::Int(1_795_600_000)),
+                            ("exchange", HeaderValue::from("asw.partner.in")),
+                            (
+                                "routing-keys",
+                                HeaderValue::Array(vec![HeaderValue::from(key)]),
+                            ),
+                        ]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect(),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    fn broker_parked(properties: Properties) -> Parked {
+        let message = Message {
+            body: b"<poison/>".to_vec(),
+            exchange: String::new(),
+            routing_key: names::PARKED_QUEUE.into(),
+            redelivered: false,
+            properties,
+        };
+        Parked::from_message(message, &Limits::default(), "aswhub")
+    }
+
+    #[test]
+    fn reads_what_the_broker_parked_at_a_delivery_limit() {
+        let vn = MemberState::from_alpha2("VN").expect("VN");
+        // A partner's message, with headers it set to pass for something the hub moved.
+        let parked = broker_parked(
+            Properties::new()
+                .with_user_id("partner-TH")
+                .with_header(names::HEADER_TRANSPORT_USER, "partner-SG")
+                .with_header(names::HEADER_ROUTING_KEY, "SG")
+                .with_header(names::HEADER_ATTEMPTS, 1i64)
+                .with_header(
+                    names::HEADER_DEATH,
+                    deaths(&[("asw.hub.inbound", "delivery_limit", "TH")]),
+                ),
+        );
+        assert_eq!(parked.stage.as_deref(), Some("inbound"));
+        assert_eq!(parked.reason_code.as_deref(), Some("DELIVERY-LIMIT"));
+        assert!(
+            parked
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("asw.hub.inbound")),
+            "{:?}",
+            parked.reason
+        );
+        assert_eq!(parked.routing_key.as_deref(), Some("TH"));
+        assert_eq!(parked.transport_user.as_deref(), Some("partner-TH"));
+        assert_eq!(parked.attempts, None);
+        assert_eq!(
+            parked.parked_at.map(OffsetDateTime::unix_timestamp),
+            Some(1_795_600_000)
+        );
+        assert_eq!(parked.stage_queue().as_deref(), Some("asw.hub.inbound"));
+        assert_eq!(parked.partner(vn), MemberState::from_alpha2("TH"));
+
+        // One the hub moved through a retry queue: its own headers say where it came from.
+        let parked = broker_parked(
+            Properties::new()
+                .with_user_id("aswhub")
+                .with_header(names::HEADER_TRANSPORT_USER, "partner-SG")
+                .with_header(names::HEADER_ROUTING_KEY, "SG")
+                .with_header(names::HEADER_ATTEMPTS, 2i64)
+                .with_header(
+                    names::HEADER_DEATH,
+                    deaths(&[
+                        ("asw.hub.inbound", "delivery_limit", "asw.hub.inbound"),
+                        (
+                            "asw.retry.inbound.1000",
+                            "expired",
+                            "asw.retry.inbound.1000",
+                        ),
+                    ]),
+                ),
+        );
+        assert_eq!(parked.reason_code.as_deref(), Some("DELIVERY-LIMIT"));
+        assert_eq!(parked.routing_key.as_deref(), Some("SG"));
+        assert_eq!(parked.transport_user.as_deref(), Some("partner-SG"));
+        assert_eq!(parked.attempts, Some(2));
+
+        // From a partner's queue: the link's stage, outbound, replayed into that queue.
+        let parked = broker_parked(Properties::new().with_header(
+            names::HEADER_DEATH,
+            deaths(&[("asw.partner.out.SG", "delivery_limit", "SG")]),
+        ));
+        assert_eq!(parked.stage.as_deref(), Some("link.SG"));
+        assert_eq!(parked.direction(), Some(Direction::Outbound));
+        assert_eq!(parked.stage_queue().as_deref(), Some("asw.partner.out.SG"));
+        assert_eq!(parked.partner(vn), MemberState::from_alpha2("SG"));
+        let filter = ParkedFilter {
+            stage: Some("link.SG".into()),
+            reason: Some("delivery-limit".into()),
+            ..ParkedFilter::default()
+        };
+        assert!(filter.passes(&parked, vn, OffsetDateTime::now_utc()));
+
+        // Expired last, or no x-death at all: not the broker's delivery limit.
+        for properties in [
+            Properties::new().with_header(
+                names::HEADER_DEATH,
+                deaths(&[
+                    (
+                        "asw.retry.inbound.1000",
+                        "expired",
+                        "asw.retry.inbound.1000",
+                    ),
+                    ("asw.hub.inbound", "delivery_limit", "TH"),
+                ]),
+            ),
+            Properties::new().with_header(names::HEADER_REASON_CODE, "XSD"),
+        ] {
+            let parked = broker_parked(properties.with_header(names::HEADER_STAGE, "inbound"));
+            assert_ne!(parked.reason_code.as_deref(), Some("DELIVERY-LIMIT"));
+            assert_eq!(parked.stage.as_deref(), Some("inbound"));
+        }
     }
 }

@@ -2,14 +2,17 @@
 //!
 //! For each parked message: the journal first takes it out of its parked state
 //! ([`Journal::replay`], with the operator's name and the time); then its exact bytes are
-//! published to the stage's queue (`asw.hub.outbound`, `asw.hub.inbound`) by the hub's own broker
-//! user, with its message id and the `x-asw-routing-key` / `x-asw-transport-user` it was first
-//! published with, which is how the pipeline recognises a message the hub moved itself; only once
+//! published to the stage's queue (`asw.hub.outbound`, `asw.hub.inbound`, or
+//! `asw.partner.out.<CC>` for a partner link) by the hub's own broker user, with its message id
+//! and the `x-asw-routing-key` / `x-asw-transport-user` it was first published with, which is how
+//! the pipeline recognises a message the hub moved itself. A message the broker parked at its
+//! queue's delivery limit (`DELIVERY-LIMIT`) has no such headers of the hub's: they come from its
+//! `x-death` and its broker-validated `user_id` instead (see [`Parked::from_message`]). Only once
 //! the broker confirmed that publish is it removed from `asw.parked`. A crash in between leaves
 //! it in both places, which is harmless: the journal knows it by its id, so the hub neither sends
 //! nor delivers it twice, and running the replay again finishes the job.
 
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use asw_amqp::{ConfirmingPublisher, Properties};
 use asw_journal::{Journal, Replay};
 use asw_route::names;
@@ -139,6 +142,8 @@ impl Replayer<'_> {
             detail,
         };
         let Some(queue) = parked.stage_queue() else {
+            // Stages are outbound, inbound and link.CC; anything else the broker parked from
+            // a queue no stage consumes.
             let stage = parked.stage.as_deref().unwrap_or("(none)");
             return error_item(
                 target.clone(),
@@ -185,7 +190,7 @@ impl Replayer<'_> {
             }
             Err(e) => return error_item(target.clone(), direction, e),
         };
-        if let Err(e) = self.republish(publisher, &parked, queue).await {
+        if let Err(e) = self.republish(publisher, &parked, &queue).await {
             return error_item(
                 target.clone(),
                 direction,
@@ -242,19 +247,22 @@ impl Replayer<'_> {
     }
 
     /// Publishes the exact parked bytes to the stage queue as the hub itself, and waits for the
-    /// broker's confirm.
+    /// broker's confirm. The pipelines need the routing key it first came with; a partner link
+    /// does not (it publishes under our own code).
     async fn republish(
         &self,
         publisher: &mut ConfirmingPublisher,
         parked: &Parked,
         queue: &str,
     ) -> anyhow::Result<()> {
-        let routing_key = parked.routing_key.as_deref().with_context(|| {
-            format!(
+        let routing_key = match (parked.link_partner(), parked.routing_key.as_deref()) {
+            (_, Some(key)) => Some(key),
+            (Some(_), None) => None,
+            (None, None) => bail!(
                 "it has no {} header: the stage cannot tell where it came from",
                 names::HEADER_ROUTING_KEY
-            )
-        })?;
+            ),
+        };
         let mut properties = Properties::new()
             .with_user_id(self.own_user)
             .with_content_type(
@@ -263,8 +271,10 @@ impl Replayer<'_> {
                     .content_type
                     .clone()
                     .unwrap_or_else(|| names::CONTENT_TYPE_XML.into()),
-            )
-            .with_header(names::HEADER_ROUTING_KEY, routing_key);
+            );
+        if let Some(key) = routing_key {
+            properties = properties.with_header(names::HEADER_ROUTING_KEY, key);
+        }
         if let Some(user) = &parked.transport_user {
             properties = properties.with_header(names::HEADER_TRANSPORT_USER, user.as_str());
         }

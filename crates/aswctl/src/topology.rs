@@ -1,6 +1,7 @@
-//! `aswctl topology apply --config FILE`: declares a hub's vhost, partner users and
-//! permissions (management API), exchanges, quorum queues, retry queues and bindings (AMQP).
-//! Idempotent: running it again changes nothing.
+//! `aswctl topology apply --config FILE`: declares a hub's vhost, partner users, permissions
+//! and policies (management API), exchanges, quorum queues, retry queues and bindings (AMQP).
+//! Idempotent: running it again changes nothing. A changed `[broker] delivery_limit` only
+//! changes the policy, which the broker applies to the existing queues.
 
 use std::path::PathBuf;
 
@@ -31,7 +32,12 @@ enum TopologyCommand {
 pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
     let TopologyCommand::Apply { config } = &args.command;
     let config = HubConfig::load(config)?;
-    let topology = Topology::hub(config.country, &config.partner_states(), &config.retry);
+    let topology = Topology::hub(
+        config.country,
+        &config.partner_states(),
+        &config.retry,
+        config.broker.delivery_limit,
+    );
     let management = asw_amqp::Management::new(
         &config.broker.management_url,
         &config.broker.management_user,
@@ -63,11 +69,15 @@ pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
             )
         })?;
     println!(
-        "vhost {vhost}: {} exchanges, {} queues, {} bindings, {} partner users",
+        "vhost {vhost}: {} exchanges, {} queues, {} bindings, {} partner users, {} policies \
+         (delivery limit {} into {})",
         topology.exchanges.len(),
         topology.queues.len(),
         topology.bindings.len(),
-        topology.users.len()
+        topology.users.len(),
+        topology.policies.len(),
+        config.broker.delivery_limit,
+        asw_route::names::PARKED_QUEUE
     );
     Ok(Outcome::Success)
 }

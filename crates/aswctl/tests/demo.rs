@@ -64,6 +64,7 @@ async fn keep_running_prints_ready_serves_any_amqp_client_and_stops_on_sigterm()
             routing_key: "#".into(),
         }],
         users: Vec::new(),
+        policies: Vec::new(),
     };
     let channel = th.open_channel().await.expect("channel");
     asw_amqp::declare(&channel, &ours)

@@ -1,11 +1,11 @@
 //! The operator commands against hubs on the real broker, run the way an operator runs them, with
-//! a hub's configuration file: `aswctl parked list | show | discard`, `aswctl replay` and
-//! `aswctl messages list | show | trace`.
+//! a hub's configuration file: `aswctl parked list | show | discard`, `aswctl replay`,
+//! `aswctl messages list | show | trace` and `aswctl topology apply`.
 
 use std::process::Command;
 use std::time::Duration;
 
-use asw_amqp::{ConfirmingPublisher, HeaderValue, Properties};
+use asw_amqp::{ConfirmingPublisher, Consumer, HeaderValue, Properties};
 use asw_e2e::{document, publish_as_partner, state, testbed, testbed_with, url_as};
 use asw_journal::{Direction, Journal, Reason, SqliteJournal, State};
 use asw_model::document::Message as Document;
@@ -721,6 +721,7 @@ async fn bind_back_office(tb: &Testbed, at: MemberState, key: &str) {
         exchanges: Vec::new(),
         queues: Vec::new(),
         users: Vec::new(),
+        policies: Vec::new(),
     };
     asw_amqp::declare(&channel, &topology).await.expect("bind");
     let _ = connection.close().await;
@@ -845,5 +846,134 @@ async fn a_partners_large_malformed_body_is_parked_once_with_a_bounded_reason() 
     // Parked once each, not looping through the parking lot.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(parked(&tb, vn, &[]).await.len(), 2);
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_its_consumer_keeps_returning_is_parked_at_the_delivery_limit_and_delivered_once_replayed()
+ {
+    // TH's hub does not run yet: this test is the consumer of TH's asw.hub.inbound.
+    let (tb, dir) = testbed_with(&["VN", "TH"], |o| o.external = vec![state("TH")]).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    // The journal TH's hub would have made (aswctl reads it beside the parking lot).
+    drop(SqliteJournal::open(dir.path().join("th/journal.db")).expect("journal"));
+    let config = tb.config_file(th).expect("TH config").to_owned();
+    let toml = std::fs::read_to_string(&config).expect("read the config");
+    let limited = toml.replace("[signing]", "delivery_limit = 2\n\n[signing]");
+    assert_ne!(limited, toml);
+    std::fs::write(&config, &limited).expect("write the config");
+    for _ in 0..2 {
+        let run = ctl(&tb, th, &["topology", "apply"]).await;
+        assert!(
+            run.assert_code(0)
+                .stdout
+                .contains("delivery limit 2 into asw.parked"),
+            "{}",
+            run.stdout
+        );
+    }
+
+    let doc = document(DocumentKind::FormD, "VN", "TH");
+    let id = doc.header.message_id;
+    let read = |name: &str| std::fs::read(dir.path().join("vn").join(name)).expect("VN key");
+    let bytes = Signer::new(&read("key.pem"), &read("cert.pem"))
+        .expect("signer")
+        .sign(doc.to_xml().expect("xml").as_bytes())
+        .expect("sign");
+    publish_as_partner(&tb, th, vn, "VN", &bytes)
+        .await
+        .expect("publish");
+    let admin = asw_amqp::connect(&url_as(&tb, th, "guest", "guest"), "test consumer")
+        .await
+        .expect("connect");
+    let mut consumer = Consumer::start(
+        admin.open_channel().await.expect("channel"),
+        names::HUB_INBOUND_QUEUE,
+        10,
+        "test",
+    )
+    .await
+    .expect("consume");
+    // Delivered and returned three times: the third return passes the limit of 2.
+    for _ in 0..3 {
+        let delivery = tokio::time::timeout(WAIT, consumer.next())
+            .await
+            .expect("a delivery in time")
+            .expect("not cancelled")
+            .expect("a delivery");
+        assert_eq!(delivery.message.body, bytes);
+        delivery.acker.nack(true).await.expect("return it");
+    }
+
+    let listed = until_parked(&tb, th, id, "DELIVERY-LIMIT").await;
+    assert_eq!(listed["stage"], "inbound");
+    assert_eq!(listed["partner"], "VN");
+    assert_eq!(listed["kind"], "formd");
+    assert_eq!(listed["routing_key"], "VN");
+    assert_eq!(listed["transport_user"], "partner-VN");
+    assert_eq!(listed["journal"], "not-recorded");
+    assert!(
+        listed["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("asw.hub.inbound") && r.contains("delivery limit")),
+        "{listed:#}"
+    );
+    assert!(listed["parked_at"].is_string(), "{listed:#}");
+    let table = ctl(&tb, th, &["parked", "list", "--reason", "delivery-limit"]).await;
+    let line = table
+        .assert_code(0)
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id.to_string()))
+        .unwrap_or_else(|| panic!("{id} not listed: {}", table.stdout))
+        .to_owned();
+    assert!(
+        line.contains(" inbound ") && line.contains("DELIVERY-LIMIT"),
+        "{line}"
+    );
+    let shown = ctl(&tb, th, &["parked", "show", &id.to_string()]).await;
+    assert!(
+        shown.assert_code(0).stdout.contains("x-death"),
+        "{}",
+        shown.stdout
+    );
+
+    // Replayed, then TH's hub starts: the document passes the identity checks as the partner's
+    // and is delivered once, with its exact bytes.
+    drop(consumer);
+    let _ = admin.close().await;
+    let run = ctl(&tb, th, &["replay", &id.to_string(), "--actor", "ops"]).await;
+    assert!(
+        run.assert_code(0).stdout.contains("replayed")
+            && run.stdout.contains(names::HUB_INBOUND_QUEUE),
+        "{}",
+        run.stdout
+    );
+    assert!(!ids(&parked(&tb, th, &[]).await).contains(&id.to_string()));
+    let hub = asw_gateway::hub::Hub::new(
+        asw_gateway::config::HubConfig::load(&config).expect("TH config"),
+    )
+    .expect("TH hub");
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = {
+        let stop = stop.clone();
+        tokio::spawn(async move { hub.run(stop).await })
+    };
+    let got = tb
+        .wait_for(th, "the replayed document", WAIT, |m| {
+            is_doc(m, "formd.VN", id)
+        })
+        .await
+        .expect("delivered");
+    assert_eq!(got.body, bytes, "the exact bytes");
+    assert_eq!(got.header("x-asw-signer"), Some("VN"));
+    until_state(&tb, th, id, "delivered").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(count(&tb, th, "formd.VN", id), 1);
+    stop.cancel();
+    running
+        .await
+        .expect("join")
+        .expect("TH's hub stops cleanly");
     tb.stop_and_clean().await;
 }

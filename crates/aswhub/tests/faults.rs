@@ -7,6 +7,24 @@ mod common;
 use common::rabbitmq::PrivateBroker;
 use common::{HubProcess, Stream};
 
+/// When a session ends, the hub gives its other tasks the grace period to finish, and each of
+/// them waits in at most one broker call at a time: every call must give up before the grace
+/// period does, or one call the broker leaves unanswered while it restarts (the connection still
+/// open) makes the hub wait out its grace period instead of reconnecting.
+#[test]
+fn every_broker_call_gives_up_before_the_hub_s_grace_period() {
+    let grace = asw_gateway::hub::GRACE;
+    for (what, bound) in [
+        ("a broker round trip", asw_amqp::RPC_TIMEOUT),
+        ("a publisher confirm", asw_amqp::CONFIRM_TIMEOUT),
+    ] {
+        assert!(
+            bound + std::time::Duration::from_secs(2) < grace,
+            "{what} may take {bound:?}, the grace period is {grace:?}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_killed_mid_stream_and_restarted_delivers_every_document() {
     let stream = Stream::prepare(

@@ -2,7 +2,7 @@
 //! partner's broker as `partner-<our CC>` and acknowledged once the partner's broker confirmed
 //! it. While the partner is unreachable or refuses the link (access, bindings) nothing is taken
 //! from the queue; a document the partner's broker refuses for itself (too large) is parked
-//! here in stage `link`, journaled `failed` and reported to the back-office, and the link goes
+//! here in stage `link.<CC>`, journaled `failed` and reported to the back-office, and the link goes
 //! on.
 
 use std::sync::Arc;
@@ -233,7 +233,7 @@ async fn pump(
                     inner,
                     &mut parking,
                     &message,
-                    names::stage::LINK,
+                    &names::link_stage(link.partner),
                     &e,
                     header.as_ref(),
                 )

@@ -205,6 +205,7 @@ impl Stream {
                 routing_key: format!("formd.{PARTNER}"),
             }],
             users: Vec::new(),
+            policies: Vec::new(),
         };
         asw_amqp::declare(&admin.open_channel().await.expect("channel"), &topology)
             .await
