@@ -421,19 +421,32 @@ async fn consume(
     pipeline: Pipeline,
     stop: CancellationToken,
 ) -> Result<(), SessionEnd> {
-    let channel = connection.open_channel().await?;
     let tag = format!("aswhub-{}-{}", inner.config.country, pipeline.stage());
-    let mut consumer = Consumer::start(
-        channel,
-        pipeline.queue(),
-        inner.config.broker.prefetch,
-        &tag,
-    )
-    .await?;
+    // The lanes' channels first, then the consumer; all of it given up at once when the
+    // session ends meanwhile (64 slow but answered calls could otherwise outlast the grace
+    // period of a shutdown or of a broker restart).
+    let setup = async {
+        let mut publishers = Vec::with_capacity(inner.config.limits.lanes);
+        for _ in 0..inner.config.limits.lanes {
+            publishers.push(LanePublisher::open(connection.clone()).await?);
+        }
+        let channel = connection.open_channel().await?;
+        let consumer = Consumer::start(
+            channel,
+            pipeline.queue(),
+            inner.config.broker.prefetch,
+            &tag,
+        )
+        .await?;
+        Ok::<_, AmqpError>((consumer, publishers))
+    };
+    let (mut consumer, publishers) = tokio::select! {
+        set = setup => set?,
+        () = stop.cancelled() => return Ok(()),
+    };
     let (tx, rx) = async_channel::bounded::<Delivery>(inner.config.limits.lanes);
     let mut lanes = JoinSet::new();
-    for _ in 0..inner.config.limits.lanes {
-        let publisher = LanePublisher::open(connection.clone()).await?;
+    for publisher in publishers {
         lanes.spawn(lane(
             inner.clone(),
             connection.clone(),
