@@ -141,6 +141,9 @@ impl Replayer<'_> {
             journal,
             detail,
         };
+        if parked.stage.as_deref() == Some(names::stage::OUTCOME) {
+            return self.outcome(lot, publisher, index, &parked).await;
+        }
         let Some(queue) = parked.stage_queue() else {
             // Stages are outbound, inbound and link.CC; anything else the broker parked from
             // a queue no stage consumes.
@@ -249,6 +252,76 @@ impl Replayer<'_> {
     /// Publishes the exact parked bytes to the stage queue as the hub itself, and waits for the
     /// broker's confirm. The pipelines need the routing key it first came with; a partner link
     /// does not (it publishes under our own code).
+    /// Replays an outcome no back-office took (stage `outcome`): the same JSON republished to
+    /// `asw.inbound` with its routing key, once a queue is bound for it. Outcomes are not
+    /// journaled, so nothing changes in the journal.
+    async fn outcome(
+        &self,
+        lot: &mut ParkingLot,
+        publisher: &mut ConfirmingPublisher,
+        index: usize,
+        parked: &Parked,
+    ) -> Settled {
+        let target = parked.reference();
+        let settled = |outcome, detail: String| Settled {
+            target: target.clone(),
+            direction: None,
+            outcome,
+            journal: "- (an outcome)".into(),
+            detail,
+        };
+        let Some(key) = parked.routing_key.clone() else {
+            return error_item(
+                target.clone(),
+                None,
+                anyhow!(
+                    "an outcome without its {} header",
+                    names::HEADER_ROUTING_KEY
+                ),
+            );
+        };
+        if self.dry_run {
+            return settled(
+                "would-replay",
+                format!("would publish it to {} as {key}", names::INBOUND_EXCHANGE),
+            );
+        }
+        let mut properties = Properties::new().with_content_type("application/json");
+        for name in [names::HEADER_OUTCOME, names::HEADER_MESSAGE_ID] {
+            if let Some(value) = parked.properties.header(name).and_then(|v| v.as_str()) {
+                properties = properties.with_header(name, value);
+            }
+        }
+        if let Err(e) = publisher
+            .publish(names::INBOUND_EXCHANGE, &key, &parked.body, &properties)
+            .await
+        {
+            return error_item(
+                target.clone(),
+                None,
+                anyhow::Error::from(e).context(format!(
+                    "publishing to {} as {key}; it stays parked",
+                    names::INBOUND_EXCHANGE
+                )),
+            );
+        }
+        if let Err(e) = lot.remove(index).await {
+            return error_item(
+                target.clone(),
+                None,
+                e.context("republished, but the parked copy stays: discard it"),
+            );
+        }
+        settled(
+            "replayed",
+            format!(
+                "published to {} as {key} by {}",
+                names::INBOUND_EXCHANGE,
+                self.actor
+            ),
+        )
+    }
+
     async fn republish(
         &self,
         publisher: &mut ConfirmingPublisher,

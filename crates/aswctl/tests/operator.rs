@@ -977,3 +977,47 @@ async fn a_document_its_consumer_keeps_returning_is_parked_at_the_delivery_limit
         .expect("TH's hub stops cleanly");
     tb.stop_and_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outcome_no_back_office_takes_is_parked_and_reaches_it_when_replayed() {
+    let vn = state("VN");
+    // VN's back-office listens to receipts only, not to outcomes.
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.back_office_keys.insert(vn, vec!["formd-ack.#".into()]);
+    })
+    .await;
+    let d = document(DocumentKind::FormD, "VN", "TH");
+    let id = d.header.message_id;
+    tb.send(vn, DocumentKind::FormD, invalid(&d).as_bytes())
+        .await
+        .expect("send");
+    until_parked(&tb, vn, id, "FORMD-001").await;
+    let outcome = until_parked(&tb, vn, id, "DELIVERY-UNROUTABLE").await;
+    assert_eq!(outcome["stage"], "outcome", "{outcome:#}");
+    assert_eq!(outcome["routing_key"], "outcome.formd.TH");
+
+    // Replaying the document itself would only refuse it again: the operator binds outcomes
+    // and replays the outcome alone.
+    bind_back_office(&tb, vn, "outcome.#").await;
+    let run = ctl(
+        &tb,
+        vn,
+        &["replay", &id.to_string(), "--stage", "outcome", "--actor", "ops"],
+    )
+    .await;
+    assert!(
+        run.assert_code(0).stdout.contains("replayed"),
+        "{}",
+        run.stdout
+    );
+    let got = tb
+        .wait_for(vn, "the rejected outcome", WAIT, |m| rejected_outcome(m, id))
+        .await
+        .expect("outcome delivered");
+    let json: Value = serde_json::from_slice(&got.body).expect("JSON");
+    assert_eq!(json["reasons"][0]["code"], "FORMD-001", "{json}");
+    let left: Vec<Value> = parked(&tb, vn, &[]).await;
+    assert_eq!(left.len(), 1, "only the document stays parked: {left:#?}");
+    assert_eq!(left[0]["stage"], "outbound");
+    tb.stop_and_clean().await;
+}
