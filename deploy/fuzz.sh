@@ -52,7 +52,9 @@ if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
 fi
 
 # Release build with coverage instrumentation and debug assertions, in fuzz/target (its own
-# lock file and target folder: the flags differ from the workspace's).
+# target folder: the flags differ from the workspace's). The versions are the workspace's: its
+# lock file is copied in, and cargo adds only libFuzzer's crates to it.
+cp Cargo.lock fuzz/Cargo.lock
 cargo fuzz build --sanitizer none --debug-assertions
 
 failed=()
