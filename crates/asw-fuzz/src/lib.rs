@@ -48,11 +48,17 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_798_761_600).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Limits much smaller than the defaults, so that the fuzzer reaches the size and depth checks
-/// with small inputs.
+/// Limits much smaller than the defaults (each of them), so that the fuzzer reaches every limit
+/// check with small inputs.
 const SMALL: Limits = Limits {
     max_bytes: 4096,
     max_depth: 4,
+    max_attributes: 4,
+    max_namespaces: 2,
+    max_namespaces_total: 4,
+    max_name_bytes: 16,
+    max_value_bytes: 64,
+    max_nodes: 64,
 };
 
 /// The bounded XML reader ([`xml::parse`] and [`xml::parse_selected`]) with the default limits
