@@ -127,8 +127,9 @@ fn end_of_head(buf: &[u8]) -> bool {
     buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n")
 }
 
-/// The response to a complete request head.
-fn answer(request: &[u8], render: &dyn Fn() -> String) -> Vec<u8> {
+/// The response to a complete request head: what [`serve`] sends for these bytes (public for
+/// the fuzz target in `asw-fuzz`).
+pub fn answer(request: &[u8], render: &dyn Fn() -> String) -> Vec<u8> {
     let Some((method, target)) = request_line(request) else {
         return status(400, "Bad Request");
     };
