@@ -1002,7 +1002,14 @@ async fn an_outcome_no_back_office_takes_is_parked_and_reaches_it_when_replayed(
     let run = ctl(
         &tb,
         vn,
-        &["replay", &id.to_string(), "--stage", "outcome", "--actor", "ops"],
+        &[
+            "replay",
+            &id.to_string(),
+            "--stage",
+            "outcome",
+            "--actor",
+            "ops",
+        ],
     )
     .await;
     assert!(
@@ -1011,7 +1018,9 @@ async fn an_outcome_no_back_office_takes_is_parked_and_reaches_it_when_replayed(
         run.stdout
     );
     let got = tb
-        .wait_for(vn, "the rejected outcome", WAIT, |m| rejected_outcome(m, id))
+        .wait_for(vn, "the rejected outcome", WAIT, |m| {
+            rejected_outcome(m, id)
+        })
         .await
         .expect("outcome delivered");
     let json: Value = serde_json::from_slice(&got.body).expect("JSON");
