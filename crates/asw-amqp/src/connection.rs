@@ -337,37 +337,86 @@ pub async fn connect_with_backoff(
     connection_name: &str,
     backoff: &Backoff,
 ) -> Result<Connection, AmqpError> {
-    let redacted = crate::redact(url);
+    connect_any_with_backoff(&[url], connection_name, backoff).await
+}
+
+/// Connects like [`connect_with_backoff`] to the first of `urls` that answers: the nodes of one
+/// RabbitMQ cluster, each URL naming the same vhost and user. One attempt tries every URL in
+/// turn, starting one further along the list than the attempt before (so a node that went away
+/// is not always tried first); `backoff` applies between attempts, and its `max_attempts`
+/// counts attempts, not URLs. A permanent failure on any URL returns at once: the nodes of a
+/// cluster share users and vhosts. No URL at all is an invalid URL.
+pub async fn connect_any_with_backoff<U: AsRef<str>>(
+    urls: &[U],
+    connection_name: &str,
+    backoff: &Backoff,
+) -> Result<Connection, AmqpError> {
+    if urls.is_empty() {
+        return Err(AmqpError::InvalidUrl {
+            url: String::new(),
+            reason: "no broker URL given".into(),
+        });
+    }
     let mut attempt = 0u32;
     loop {
         attempt = attempt.saturating_add(1);
-        match connect(url, connection_name).await {
-            Ok(connection) => {
-                info!(url = connection.url(), attempt, "Connected to the broker");
-                return Ok(connection);
-            }
-            Err(error) => {
-                let out_of_attempts = backoff.max_attempts.is_some_and(|max| attempt >= max);
-                if !error.is_transient() || out_of_attempts {
+        let first = usize::try_from(attempt - 1).unwrap_or(0) % urls.len();
+        let mut last_error = None;
+        for offset in 0..urls.len() {
+            let url = urls[(first + offset) % urls.len()].as_ref();
+            match connect(url, connection_name).await {
+                Ok(connection) => {
+                    info!(url = connection.url(), attempt, "Connected to the broker");
+                    return Ok(connection);
+                }
+                Err(error) if !error.is_transient() => {
                     warn!(
-                        url = redacted,
+                        url = crate::redact(url),
                         attempt,
                         error = %error_chain(&error),
                         "Cannot connect to the broker, giving up"
                     );
                     return Err(error);
                 }
-                let delay = backoff.pause(attempt);
-                warn!(
-                    url = redacted,
-                    attempt,
-                    delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                    error = %error_chain(&error),
-                    "Cannot connect to the broker, retrying"
-                );
-                tokio::time::sleep(delay).await;
+                Err(error) => {
+                    if urls.len() > 1 {
+                        warn!(
+                            url = crate::redact(url),
+                            attempt,
+                            error = %error_chain(&error),
+                            "Cannot connect to this broker node, trying the next"
+                        );
+                    }
+                    last_error = Some((url, error));
+                }
             }
         }
+        let Some((url, error)) = last_error else {
+            // Not reached: `urls` is not empty, so the loop tried one and kept its error.
+            return Err(AmqpError::InvalidUrl {
+                url: String::new(),
+                reason: "no broker URL given".into(),
+            });
+        };
+        let redacted = crate::redact(url);
+        if backoff.max_attempts.is_some_and(|max| attempt >= max) {
+            warn!(
+                url = redacted,
+                attempt,
+                error = %error_chain(&error),
+                "Cannot connect to the broker, giving up"
+            );
+            return Err(error);
+        }
+        let delay = backoff.pause(attempt);
+        warn!(
+            url = redacted,
+            attempt,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %error_chain(&error),
+            "Cannot connect to the broker, retrying"
+        );
+        tokio::time::sleep(delay).await;
     }
 }
 

@@ -47,7 +47,8 @@ mod publisher;
 pub use address::{AmqpUrl, redact, with_vhost};
 pub use apply::apply;
 pub use connection::{
-    Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect, connect_with_backoff,
+    Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect, connect_any_with_backoff,
+    connect_with_backoff,
     error_chain,
 };
 pub use consumer::{Acker, Consumer, Delivery, Message};

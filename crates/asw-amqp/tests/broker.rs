@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use asw_amqp::{
     AmqpError, Backoff, ConfirmingPublisher, Connection, Consumer, Delivery, HeaderValue,
-    Management, Outgoing, Properties, apply, connect, connect_with_backoff, declare, with_vhost,
+    Management, Outgoing, Properties, apply, connect, connect_any_with_backoff, connect_with_backoff,
+    declare, with_vhost,
 };
 use asw_model::MemberState;
 use asw_route::names::{
@@ -626,6 +627,66 @@ async fn connection_failures_are_classified() {
         assert_eq!(connection.vhost(), vhost.name);
         connection.close().await.expect("close");
         connection.close().await.expect("closing twice is fine");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_addresses_are_tried_in_turn() {
+    let vhost = TestVhost::new();
+    bounded(async {
+        // A node that went away (nothing listens) before one that answers: the first attempt
+        // moves on to the second address at once, without waiting out a back-off.
+        let gone = "amqp://guest:guest@127.0.0.1:1/x".to_owned();
+        let once = Backoff {
+            initial: Duration::from_secs(60),
+            max: Duration::from_secs(60),
+            factor: 2,
+            max_attempts: Some(1),
+        };
+        let started = Instant::now();
+        let connection = step(
+            "gone, then up",
+            connect_any_with_backoff(&[gone.clone(), vhost.url()], "test", &once),
+        )
+        .await
+        .expect("the second address answers");
+        assert_eq!(connection.vhost(), vhost.name);
+        assert!(started.elapsed() < Duration::from_secs(30));
+        connection.close().await.expect("close");
+
+        // Every address gone: transient, after the attempts (each one trying every address).
+        let backoff = Backoff {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(40),
+            factor: 2,
+            max_attempts: Some(2),
+        };
+        let other = "amqp://guest:guest@127.0.0.1:2/x".to_owned();
+        let error = step(
+            "all gone",
+            connect_any_with_backoff(&[gone.clone(), other], "test", &backoff),
+        )
+        .await
+        .expect_err("nothing listens");
+        assert!(error.is_transient(), "{error:?}");
+
+        // A permanent failure on one address is returned at once: the nodes share users.
+        let wrong = vhost.url_as("guest", "not-the-password");
+        let error = step(
+            "bad login first",
+            connect_any_with_backoff(&[wrong, vhost.url()], "test", &Backoff::default()),
+        )
+        .await
+        .expect_err("bad password");
+        assert!(!error.is_transient(), "{error:?}");
+
+        // No address at all is an invalid URL, not a wait forever.
+        let none: [&str; 0] = [];
+        let error = connect_any_with_backoff(&none, "test", &Backoff::default())
+            .await
+            .expect_err("no address");
+        assert!(matches!(error, AmqpError::InvalidUrl { .. }), "{error:?}");
     })
     .await;
 }
