@@ -85,10 +85,17 @@ impl Default for AcksConfig {
 /// The local broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
-    /// AMQP URL including the hub's vhost (`amqp://guest:guest@127.0.0.1:5672/asw-vn`).
+    /// AMQP URL including the hub's vhost (`amqp://guest:guest@127.0.0.1:5672/asw-vn`): the
+    /// first of [`urls`](Self::urls).
     pub url: String,
-    /// Management HTTP API (used by `aswctl topology apply`).
+    /// Every node the hub may connect to (`url`, or the `urls` of a cluster), each naming the
+    /// same vhost; the hub moves to another when its node goes away.
+    pub urls: Vec<String>,
+    /// Management HTTP API (used by `aswctl topology apply`): the first of
+    /// [`management_urls`](Self::management_urls).
     pub management_url: String,
+    /// Every management API address; commands use the first that answers.
+    pub management_urls: Vec<String>,
     /// Management API user.
     pub management_user: String,
     /// Management API password.
@@ -150,7 +157,10 @@ pub struct PartnerConfig {
     /// Pull or push.
     pub link: LinkMode,
     /// The partner's broker URL (push), including its vhost; we connect as `partner-<our CC>`.
+    /// The first of [`urls`](Self::urls).
     pub url: Option<String>,
+    /// Every node of the partner's broker (`url`, or the `urls` of a cluster); empty for pull.
+    pub urls: Vec<String>,
     /// Password of the user `partner-<CC>` in our vhost, so the partner can connect to us.
     pub password: String,
 }
@@ -270,9 +280,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawBroker {
-    url: String,
-    #[serde(default = "default_management_url")]
-    management_url: String,
+    url: Option<String>,
+    urls: Option<Vec<String>>,
+    management_url: Option<String>,
+    management_urls: Option<Vec<String>>,
     #[serde(default = "default_guest")]
     management_user: String,
     #[serde(default = "default_guest")]
@@ -393,6 +404,7 @@ impl Default for RawRetry {
 struct RawPartner {
     link: LinkMode,
     url: Option<String>,
+    urls: Option<Vec<String>>,
     password: Option<String>,
     password_env: Option<String>,
 }
@@ -424,14 +436,39 @@ impl HubConfig {
                 raw.country
             ));
         }
-        check_amqp_url("broker.url", &raw.broker.url, &mut problems);
-        if !raw.broker.management_url.starts_with("http://")
-            && !raw.broker.management_url.starts_with("https://")
-        {
-            problems.push(format!(
-                "broker.management_url: {:?} is not an http(s) URL",
-                raw.broker.management_url
-            ));
+        let broker_urls = amqp_urls(
+            "broker",
+            raw.broker.url.clone(),
+            raw.broker.urls.clone(),
+            &mut problems,
+        );
+        if broker_urls.is_empty() && raw.broker.url.is_none() && raw.broker.urls.is_none() {
+            problems.push("broker.url: the broker's AMQP URL is required (or urls)".into());
+        }
+        let management_urls = match (&raw.broker.management_url, &raw.broker.management_urls) {
+            (Some(_), Some(_)) => {
+                problems.push(
+                    "broker: give management_url or management_urls, not both".into(),
+                );
+                Vec::new()
+            }
+            (Some(url), None) => vec![url.clone()],
+            (None, Some(urls)) if urls.is_empty() => {
+                problems.push("broker.management_urls: give at least one URL".into());
+                Vec::new()
+            }
+            (None, Some(urls)) => urls.clone(),
+            (None, None) => vec![default_management_url()],
+        };
+        let management_key = if raw.broker.management_urls.is_some() {
+            "broker.management_urls"
+        } else {
+            "broker.management_url"
+        };
+        for url in &management_urls {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                problems.push(format!("{management_key}: {url:?} is not an http(s) URL"));
+            }
         }
         if raw.broker.prefetch == 0 {
             problems.push("broker.prefetch: must be at least 1".into());
@@ -607,12 +644,12 @@ impl HubConfig {
             if Some(state) == country {
                 problems.push(format!("{key}: a hub is not its own partner"));
             }
-            match (p.link, &p.url) {
-                (LinkMode::Push, None) => problems.push(format!(
+            let given = p.url.is_some() || p.urls.is_some();
+            let partner_urls = amqp_urls(&key, p.url.clone(), p.urls.clone(), &mut problems);
+            if p.link == LinkMode::Push && !given {
+                problems.push(format!(
                     "{key}.url: a push link needs the partner's broker URL"
-                )),
-                (_, Some(url)) => check_amqp_url(&format!("{key}.url"), url, &mut problems),
-                (LinkMode::Pull, None) => {}
+                ));
             }
             let password = match (p.password, p.password_env) {
                 (Some(pw), None) => Some(pw),
@@ -644,7 +681,8 @@ impl HubConfig {
                     state,
                     PartnerConfig {
                         link: p.link,
-                        url: p.url,
+                        url: partner_urls.first().cloned(),
+                        urls: partner_urls,
                         password,
                     },
                 );
@@ -654,8 +692,10 @@ impl HubConfig {
             (Some(country), true) => Ok(HubConfig {
                 country,
                 broker: BrokerConfig {
-                    url: raw.broker.url,
-                    management_url: raw.broker.management_url,
+                    url: broker_urls.first().cloned().unwrap_or_default(),
+                    urls: broker_urls,
+                    management_url: management_urls.first().cloned().unwrap_or_default(),
+                    management_urls,
                     management_user: raw.broker.management_user,
                     management_password: raw.broker.management_password,
                     prefetch: raw.broker.prefetch,
@@ -731,6 +771,46 @@ fn percent_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The AMQP URLs of `section` (`broker`, `partners.TH`): its `url`, or its `urls` (the nodes
+/// of a cluster, each naming the same vhost). Problems are pushed; none given is empty.
+fn amqp_urls(
+    section: &str,
+    url: Option<String>,
+    urls: Option<Vec<String>>,
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    let (key, list) = match (url, urls) {
+        (Some(_), Some(_)) => {
+            problems.push(format!("{section}: give url or urls, not both"));
+            return Vec::new();
+        }
+        (Some(url), None) => (format!("{section}.url"), vec![url]),
+        (None, Some(urls)) => (format!("{section}.urls"), urls),
+        (None, None) => return Vec::new(),
+    };
+    if list.is_empty() {
+        problems.push(format!("{key}: give at least one URL"));
+    }
+    let before = problems.len();
+    for url in &list {
+        check_amqp_url(&key, url, problems);
+    }
+    if problems.len() == before
+        && let Some(first) = list.first()
+    {
+        let vhost = vhost_of(first);
+        if let Some(other) = list.iter().find(|u| vhost_of(u) != vhost) {
+            problems.push(format!(
+                "{key}: {:?} names vhost {:?}, the first URL {vhost:?}: the nodes of one \
+                 cluster share the vhost",
+                redact(other),
+                vhost_of(other)
+            ));
+        }
+    }
+    list
 }
 
 fn check_amqp_url(key: &str, url: &str, problems: &mut Vec<String>) {
@@ -817,6 +897,68 @@ password = "secret-sg"
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn a_cluster_is_several_urls_of_one_vhost() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.broker.urls, [config.broker.url.clone()]);
+        assert_eq!(config.broker.management_urls, ["http://127.0.0.1:15672"]);
+        let th = &config.partners[&config.partner_states()[1]];
+        assert_eq!(th.urls, [th.url.clone().expect("push url")]);
+        let cluster = GOOD
+            .replace(
+                "url = \"amqp://guest:guest@127.0.0.1:5672/asw-vn\"",
+                "urls = [\"amqp://guest:guest@127.0.0.1:5681/asw-vn\", \
+                 \"amqp://guest:guest@127.0.0.1:5682/asw-vn\"]\n\
+                 management_urls = [\"http://127.0.0.1:15681\", \"http://127.0.0.1:15682\"]",
+            )
+            .replace(
+                "url = \"amqp://partner-VN:secret-vn@127.0.0.1:5672/asw-th\"",
+                "urls = [\"amqp://partner-VN:secret-vn@10.0.0.1/asw-th\", \
+                 \"amqp://partner-VN:secret-vn@10.0.0.2/asw-th\"]",
+            );
+        let config = HubConfig::parse(&cluster, &file).expect("valid");
+        assert_eq!(config.broker.url, "amqp://guest:guest@127.0.0.1:5681/asw-vn");
+        assert_eq!(config.broker.urls.len(), 2);
+        assert_eq!(config.broker.management_url, "http://127.0.0.1:15681");
+        assert_eq!(config.broker.management_urls.len(), 2);
+        assert_eq!(config.vhost(), "asw-vn");
+        let th = &config.partners[&config.partner_states()[1]];
+        assert_eq!(
+            th.url.as_deref(),
+            Some("amqp://partner-VN:secret-vn@10.0.0.1/asw-th")
+        );
+        assert_eq!(th.urls.len(), 2);
+
+        let bad = cluster
+            .replace("5682/asw-vn", "5682/asw-th")
+            .replace("[broker]\n", "[broker]\nmanagement_url = \"http://x\"\n")
+            .replace("10.0.0.2/asw-th\"]", "10.0.0.2/asw-th\"]\nurl = \"amqp://y\"")
+            .replace("link = \"pull\"", "link = \"pull\"\nurls = []");
+        let err = HubConfig::parse(&bad, &file).expect_err("invalid");
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 4, "{text}");
+        assert!(
+            text.contains(
+                "broker.urls: \"amqp://guest:***@127.0.0.1:5682/asw-th\" names vhost \"asw-th\""
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("broker: give management_url or management_urls, not both"),
+            "{text}"
+        );
+        assert!(
+            text.contains("partners.TH: give url or urls, not both"),
+            "{text}"
+        );
+        assert!(
+            text.contains("partners.SG.urls: give at least one URL"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asw_amqp::{
-    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_with_backoff,
+    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_with_backoff,
 };
 use asw_journal::{Direction, Journal, State};
 use asw_model::{DocumentKind, Header, MemberState};
@@ -294,7 +294,7 @@ impl Hub {
         self.serve_metrics(&shutdown);
         loop {
             let connection = tokio::select! {
-                c = connect_with_backoff(&config.broker.url, &name, &backoff) => Arc::new(c?),
+                c = connect_any_with_backoff(&config.broker.urls, &name, &backoff) => Arc::new(c?),
                 () = shutdown.cancelled() => return Ok(()),
             };
             self.inner.metrics.broker_connected(true);

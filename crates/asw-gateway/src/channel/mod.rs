@@ -51,7 +51,7 @@ pub(crate) trait PartnerChannel: Send + Sync {
 pub(crate) fn for_partner(partner: MemberState, config: &PartnerConfig) -> Arc<dyn PartnerChannel> {
     match config.link {
         LinkMode::Pull => Arc::new(pull::Pull::new(partner)),
-        LinkMode::Push => Arc::new(push::Push::new(partner, config.url.clone())),
+        LinkMode::Push => Arc::new(push::Push::new(partner, config.urls.clone())),
     }
 }
 

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use asw_amqp::{
-    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_with_backoff,
+    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_with_backoff,
 };
 use asw_journal::{Direction, State};
 use asw_model::MemberState;
@@ -27,16 +27,16 @@ use crate::publish::LanePublisher;
 #[derive(Debug)]
 pub(crate) struct Push {
     partner: MemberState,
-    url: Option<String>,
+    urls: Vec<String>,
     health: Health,
 }
 
 impl Push {
-    /// The push channel to `partner`'s broker at `url` (with its vhost).
-    pub(crate) fn new(partner: MemberState, url: Option<String>) -> Push {
+    /// The push channel to `partner`'s broker at `urls` (its nodes, each with its vhost).
+    pub(crate) fn new(partner: MemberState, urls: Vec<String>) -> Push {
         Push {
             partner,
-            url,
+            urls,
             health: Health::new("push"),
         }
     }
@@ -71,13 +71,14 @@ async fn push_link(
 ) -> Result<(), SessionEnd> {
     let partner = channel.partner;
     let config = &inner.config;
-    let Some(url) = channel.url.clone() else {
+    let urls = channel.urls.clone();
+    if urls.is_empty() {
         channel
             .health
             .set(false, "no partner broker URL configured");
         stop.cancelled().await;
         return Ok(());
-    };
+    }
     let us = config.country;
     let user = names::partner_user(us);
     let queue = names::partner_out_queue(partner);
@@ -89,7 +90,7 @@ async fn push_link(
         loop {
             // Connect to the partner first: without it, nothing is taken from the queue.
             let remote = tokio::select! {
-                c = connect_with_backoff(&url, &connection_name, &backoff) => c,
+                c = connect_any_with_backoff(&urls, &connection_name, &backoff) => c,
                 () = stop.cancelled() => return Ok(()),
             };
             let remote = match remote {
