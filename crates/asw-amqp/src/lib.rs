@@ -48,8 +48,7 @@ pub use address::{AmqpUrl, redact, with_vhost};
 pub use apply::apply;
 pub use connection::{
     Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect, connect_any_with_backoff,
-    connect_with_backoff,
-    error_chain,
+    connect_with_backoff, error_chain,
 };
 pub use consumer::{Acker, Consumer, Delivery, Message};
 pub use declare::{QueueCounts, declare, queue_counts, ready_messages};

@@ -65,6 +65,12 @@ pub struct QueueInfo {
     /// The policy that applies to it, if any.
     #[serde(default)]
     pub policy: Option<String>,
+    /// The node that leads a quorum queue (`rabbit-1@host`); `None` for other types.
+    #[serde(default)]
+    pub leader: Option<String>,
+    /// The nodes holding a replica of a quorum queue.
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// A policy as the management API shows it.
@@ -94,6 +100,9 @@ pub struct ConnectionInfo {
     /// What the client calls it (`connection_name` client property), if it said.
     #[serde(default)]
     pub client_properties: ClientProperties,
+    /// The cluster node it is connected to (`rabbit-1@host`).
+    #[serde(default)]
+    pub node: String,
 }
 
 /// The client properties of a connection that aswhub cares about.
@@ -119,6 +128,30 @@ impl Management {
             user: user.to_owned(),
             authorization: format!("Basic {credentials}"),
         }
+    }
+
+    /// A client of the first of `base_urls` (the management APIs of a cluster's nodes) whose
+    /// API answers (`GET /api/overview`) as `user`; the last error when none does, an error
+    /// when the list is empty.
+    pub fn first_answering<U: AsRef<str>>(
+        base_urls: &[U],
+        user: &str,
+        password: &str,
+    ) -> Result<Management, AmqpError> {
+        let mut last = AmqpError::Management {
+            method: "GET",
+            path: "/api/overview".into(),
+            status: None,
+            detail: "no management API URL given".into(),
+        };
+        for base in base_urls {
+            let management = Management::new(base.as_ref(), user, password);
+            match management.call("GET", "/api/overview", None) {
+                Ok(_) => return Ok(management),
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
     }
 
     /// The user the client logs in as.

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use asw_amqp::{
     AmqpError, Backoff, ConfirmingPublisher, Connection, Consumer, Delivery, HeaderValue,
-    Management, Outgoing, Properties, apply, connect, connect_any_with_backoff, connect_with_backoff,
-    declare, with_vhost,
+    Management, Outgoing, Properties, apply, connect, connect_any_with_backoff,
+    connect_with_backoff, declare, with_vhost,
 };
 use asw_model::MemberState;
 use asw_route::names::{

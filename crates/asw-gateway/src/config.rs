@@ -447,9 +447,7 @@ impl HubConfig {
         }
         let management_urls = match (&raw.broker.management_url, &raw.broker.management_urls) {
             (Some(_), Some(_)) => {
-                problems.push(
-                    "broker: give management_url or management_urls, not both".into(),
-                );
+                problems.push("broker: give management_url or management_urls, not both".into());
                 Vec::new()
             }
             (Some(url), None) => vec![url.clone()],
@@ -921,7 +919,10 @@ password = "secret-sg"
                  \"amqp://partner-VN:secret-vn@10.0.0.2/asw-th\"]",
             );
         let config = HubConfig::parse(&cluster, &file).expect("valid");
-        assert_eq!(config.broker.url, "amqp://guest:guest@127.0.0.1:5681/asw-vn");
+        assert_eq!(
+            config.broker.url,
+            "amqp://guest:guest@127.0.0.1:5681/asw-vn"
+        );
         assert_eq!(config.broker.urls.len(), 2);
         assert_eq!(config.broker.management_url, "http://127.0.0.1:15681");
         assert_eq!(config.broker.management_urls.len(), 2);
@@ -936,7 +937,10 @@ password = "secret-sg"
         let bad = cluster
             .replace("5682/asw-vn", "5682/asw-th")
             .replace("[broker]\n", "[broker]\nmanagement_url = \"http://x\"\n")
-            .replace("10.0.0.2/asw-th\"]", "10.0.0.2/asw-th\"]\nurl = \"amqp://y\"")
+            .replace(
+                "10.0.0.2/asw-th\"]",
+                "10.0.0.2/asw-th\"]\nurl = \"amqp://y\"",
+            )
             .replace("link = \"pull\"", "link = \"pull\"\nurls = []");
         let err = HubConfig::parse(&bad, &file).expect_err("invalid");
         let text = err.to_string();

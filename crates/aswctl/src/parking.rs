@@ -417,11 +417,17 @@ struct Held {
 }
 
 impl ParkingLot {
-    /// Connects with the hub's broker URL and reads up to `limit` parked messages, in queue
-    /// order, holding them unacknowledged.
-    pub async fn read(url: &str, limit: u32, limits: &Limits) -> anyhow::Result<ParkingLot> {
-        let own_user = asw_amqp::AmqpUrl::parse(url)?.user().to_owned();
-        let connection = asw_amqp::connect(url, "aswctl")
+    /// Connects with the first of the hub's broker URLs (the nodes of its cluster) that answers
+    /// and reads up to `limit` parked messages, in queue order, holding them unacknowledged.
+    pub async fn read(urls: &[String], limit: u32, limits: &Limits) -> anyhow::Result<ParkingLot> {
+        let first = urls.first().context("no broker URL")?;
+        let own_user = asw_amqp::AmqpUrl::parse(first)?.user().to_owned();
+        // One pass over the nodes, no waiting: an operator command reports, it does not linger.
+        let once = asw_amqp::Backoff {
+            max_attempts: Some(1),
+            ..asw_amqp::Backoff::default()
+        };
+        let connection = asw_amqp::connect_any_with_backoff(urls, "aswctl", &once)
             .await
             .context("connecting to the hub's broker")?;
         let counting = connection.open_channel().await?;

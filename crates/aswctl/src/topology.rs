@@ -38,11 +38,13 @@ pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
         &config.retry,
         config.broker.delivery_limit,
     );
-    let management = asw_amqp::Management::new(
-        &config.broker.management_url,
+    // The nodes of a cluster share the management API's view: use the first that answers.
+    let management = asw_amqp::Management::first_answering(
+        &config.broker.management_urls,
         &config.broker.management_user,
         &config.broker.management_password,
-    );
+    )
+    .context("reaching the broker's management API")?;
     let vhost = config.vhost();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -54,20 +56,33 @@ pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
             .map(|p| p.password.clone())
             .unwrap_or_default()
     };
-    runtime
-        .block_on(asw_amqp::apply(
+    // Declared through the first node that takes the connection.
+    let mut applied = Err(anyhow::anyhow!("no broker URL"));
+    for (n, url) in config.broker.urls.iter().enumerate() {
+        match runtime.block_on(asw_amqp::apply(
             &management,
-            &config.broker.url,
+            url,
             &vhost,
             &topology,
             &passwords,
-        ))
-        .with_context(|| {
-            format!(
-                "applying the topology of {} to vhost {vhost}",
-                config.country
-            )
-        })?;
+        )) {
+            // Everything `apply` does is idempotent: a transient failure on one node is retried
+            // whole on the next.
+            Err(e) if e.is_transient() && n + 1 < config.broker.urls.len() => {
+                eprintln!("{e}; trying the next broker node");
+            }
+            outcome => {
+                applied = outcome.map_err(anyhow::Error::from);
+                break;
+            }
+        }
+    }
+    applied.with_context(|| {
+        format!(
+            "applying the topology of {} to vhost {vhost}",
+            config.country
+        )
+    })?;
     println!(
         "vhost {vhost}: {} exchanges, {} queues, {} bindings, {} partner users, {} policies \
          (delivery limit {} into {})",
