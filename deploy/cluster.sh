@@ -96,9 +96,18 @@ await_node() {
     local n=$1 tries=0
     until ctl "$n" -q await_startup --timeout 60 >/dev/null 2>&1; do
         tries=$((tries + 1))
+        if [ $((tries % 15)) -eq 0 ]; then
+            # Seen once on a loaded machine: a node that had just joined never started its
+            # application. Starting an application that runs already does nothing.
+            ctl "$n" -q start_app >>"$DIR/cluster.log" 2>&1 || true
+        fi
         if [ "$tries" -ge 60 ]; then
             echo "$(node_name "$n") did not start; its log:" >&2
             tail -n 30 "$(node_dir "$n")/log/$(node_name "$n").log" >&2 || true
+            if [ -s "$DIR/cluster.log" ]; then
+                echo "and the clustering steps:" >&2
+                tail -n 20 "$DIR/cluster.log" >&2
+            fi
             return 1
         fi
         sleep 1

@@ -902,7 +902,7 @@ password = "secret-sg"
         let dir = setup();
         let file = dir.path().join("hub.toml");
         let config = HubConfig::parse(GOOD, &file).expect("valid");
-        assert_eq!(config.broker.urls, [config.broker.url.clone()]);
+        assert_eq!(config.broker.urls, std::slice::from_ref(&config.broker.url));
         assert_eq!(config.broker.management_urls, ["http://127.0.0.1:15672"]);
         let th = &config.partners[&config.partner_states()[1]];
         assert_eq!(th.urls, [th.url.clone().expect("push url")]);

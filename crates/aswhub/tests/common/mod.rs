@@ -23,6 +23,7 @@ use asw_testbed::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub mod cluster;
 pub mod rabbitmq;
 
 /// A member state by code.
