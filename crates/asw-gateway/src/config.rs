@@ -807,8 +807,30 @@ fn amqp_urls(
                 vhost_of(other)
             ));
         }
+        let user = user_of(first);
+        if let Some(other) = list.iter().find(|u| user_of(u) != user) {
+            problems.push(format!(
+                "{key}: {:?} logs in as {:?}, the first URL as {user:?}: use one user for \
+                 every node",
+                redact(other),
+                user_of(other)
+            ));
+        }
     }
     list
+}
+
+/// The user an AMQP URL logs in as (empty when it names none).
+fn user_of(url: &str) -> &str {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match after_scheme
+        .split_once('/')
+        .map_or(after_scheme, |(authority, _)| authority)
+        .rsplit_once('@')
+    {
+        Some((userinfo, _)) => userinfo.split(':').next().unwrap_or(""),
+        None => "",
+    }
 }
 
 fn check_amqp_url(key: &str, url: &str, problems: &mut Vec<String>) {
@@ -945,6 +967,15 @@ password = "secret-sg"
         let err = HubConfig::parse(&bad, &file).expect_err("invalid");
         let text = err.to_string();
         assert_eq!(err.problems.len(), 4, "{text}");
+        let other_user = cluster.replace("guest:guest@127.0.0.1:5682", "admin:pw@127.0.0.1:5682");
+        let err = HubConfig::parse(&other_user, &file).expect_err("invalid");
+        assert_eq!(
+            err.problems,
+            [
+                "broker.urls: \"amqp://admin:***@127.0.0.1:5682/asw-vn\" logs in as \"admin\", \
+              the first URL as \"guest\": use one user for every node"
+            ]
+        );
         assert!(
             text.contains(
                 "broker.urls: \"amqp://guest:***@127.0.0.1:5682/asw-th\" names vhost \"asw-th\""
