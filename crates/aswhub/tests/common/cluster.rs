@@ -384,7 +384,9 @@ impl Stream {
         self.wait_hubs_on_other_node(cluster, &connected, Duration::from_secs(60))
             .await;
         let in_flight_first = in_flight.len();
-        self.wait_journal_delivered(delivered + total / 10, Duration::from_secs(90))
+        // More delivered on the other node; all of them, if the stop took so long that little
+        // was left (a quiet machine delivers thousands while a node shuts down).
+        self.wait_journal_delivered((delivered + total / 10).min(total), Duration::from_secs(90))
             .await;
         // Back before the next fault, so that a majority of every queue's replicas stays up.
         tokio::task::block_in_place(|| cluster.start_node(first));
