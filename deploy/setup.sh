@@ -9,6 +9,8 @@ ASWHUB_PACKAGES=(
   libxml2-dev libxml2-utils
   libxmlsec1-dev libxmlsec1-openssl xmlsec1
   openssl rabbitmq-server postgresql
+  # promtool, for the tests of the alerting rules in deploy/prometheus.
+  prometheus
 )
 
 as_root() {

@@ -31,7 +31,7 @@ async fn exchange(address: SocketAddr, request: &'static [u8]) -> String {
 }
 
 /// The metrics text of a hub.
-async fn scrape(address: SocketAddr) -> String {
+pub(crate) async fn scrape(address: SocketAddr) -> String {
     let response = exchange(address, b"GET /metrics HTTP/1.1\r\nHost: hub\r\n\r\n").await;
     let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
@@ -43,7 +43,7 @@ async fn scrape(address: SocketAddr) -> String {
 }
 
 /// The value of one series (name with labels, as written), 0 when absent.
-fn value(text: &str, series: &str) -> f64 {
+pub(crate) fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |v| v.parse().expect("a number"))
@@ -51,7 +51,7 @@ fn value(text: &str, series: &str) -> f64 {
 
 /// Scrapes until `series` reaches `expected` (counters the hub bumps just after the broker
 /// confirmed what the test waited for), or `WAIT` has passed; returns the last text.
-async fn until(address: SocketAddr, series: &str, expected: f64) -> String {
+pub(crate) async fn until(address: SocketAddr, series: &str, expected: f64) -> String {
     until_with(address, series, expected, |seen| seen == expected).await
 }
 
