@@ -141,6 +141,8 @@ pub enum Operation {
     ClaimOverdue,
     /// Committing the writes of a batch ([`Journal::batch`](crate::Journal::batch)).
     Batch,
+    /// Removing archived messages.
+    Remove,
 }
 
 impl fmt::Display for Operation {
@@ -159,6 +161,7 @@ impl fmt::Display for Operation {
             Operation::List => "listing",
             Operation::ClaimOverdue => "overdue claim",
             Operation::Batch => "batch commit",
+            Operation::Remove => "removal",
         })
     }
 }

@@ -64,7 +64,9 @@ mod sqlite;
 mod state;
 
 pub use error::{BoxError, JournalError, Operation, Subject};
-pub use message::{Event, Filter, MessageRecord, MessageSummary, Reason, TransitionRecord};
+pub use message::{
+    Event, Filter, MessageRecord, MessageSummary, Reason, Removal, TransitionRecord,
+};
 pub use outcome::{Conflict, Field, Overdue, OverdueQuery, Recorded, Replay, Transition};
 pub use postgresql::{PostgresJournal, PostgresOptions};
 pub use sqlite::{SqliteJournal, SqliteOptions, Synchronous};
@@ -243,6 +245,12 @@ pub trait Journal: Send + Sync {
 
     /// The messages that pass the filter, without their bytes, ordered by last update.
     fn list(&self, filter: &Filter) -> Result<Vec<MessageSummary>, JournalError>;
+
+    /// Removes each message of `removals` with its bytes and history, if it is still there,
+    /// settled ([`State::settled`]) and last updated when its removal says (one moved since is
+    /// kept), all in one transaction; returns how many were removed. For `aswctl journal
+    /// archive`, once the messages are safely in an archive.
+    fn remove_settled(&self, removals: &[Removal]) -> Result<usize, JournalError>;
 
     /// Claims outbound messages whose receipt is overdue, oldest first, in one write
     /// transaction, and returns them with their bytes:

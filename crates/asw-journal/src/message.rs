@@ -199,3 +199,15 @@ impl Default for Filter {
         }
     }
 }
+
+/// A settled message to remove from the journal once archived, as it was when archived: it is
+/// removed only if its last update is still this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removal {
+    /// Which way it travels.
+    pub direction: Direction,
+    /// Its id.
+    pub message_id: uuid::Uuid,
+    /// Its last update when archived (as listed).
+    pub updated_at: OffsetDateTime,
+}

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use asw_model::Header;
+use asw_model::{DocumentKind, Header};
 use postgres::types::ToSql;
 use postgres::{Config, Row};
 use sha2::{Digest, Sha256};
@@ -20,8 +20,8 @@ use crate::schema::{POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE};
 use crate::state::{Step, replay_target, step};
 use crate::{
     Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord, MessageSummary,
-    Operation, Overdue, OverdueQuery, Reason, Recorded, Replay, State, Subject, Transition,
-    TransitionRecord,
+    Operation, Overdue, OverdueQuery, Reason, Recorded, Removal, Replay, State, Subject,
+    Transition, TransitionRecord,
 };
 
 /// Settings of a [`PostgresJournal`]. Connection settings (host, user, database, `connect_timeout`,
@@ -601,6 +601,41 @@ impl Journal for PostgresJournal {
         })
     }
 
+    fn remove_settled(&self, removals: &[Removal]) -> Result<usize, JournalError> {
+        self.write(Operation::Remove, Subject::Messages, |c| {
+            let mut removed = 0;
+            for removal in removals {
+                let direction = removal.direction.as_str();
+                let select = c.statement(
+                    "SELECT kind, state, updated_at FROM messages
+                     WHERE direction = $1 AND message_id = $2
+                     FOR UPDATE",
+                )?;
+                let Some(row) = c
+                    .client
+                    .query_opt(&select, &[&direction, &removal.message_id])?
+                else {
+                    continue;
+                };
+                let kind: DocumentKind = parse("kind", row.try_get(0)?)?;
+                let state: State = parse("state", row.try_get(1)?)?;
+                let updated_at: OffsetDateTime = row.try_get(2)?;
+                if !state.settled(removal.direction, kind)
+                    || updated_at != stored_time(removal.updated_at).map_err(Fault::Invalid)?
+                {
+                    continue;
+                }
+                for sql in REMOVE_MESSAGE {
+                    let delete = c.statement(sql)?;
+                    c.client
+                        .execute(&delete, &[&direction, &removal.message_id])?;
+                }
+                removed += 1;
+            }
+            Ok(removed)
+        })
+    }
+
     fn claim_overdue(
         &self,
         query: &OverdueQuery,
@@ -716,6 +751,13 @@ fn claim_one(
 const SUMMARY_COLUMNS: &str = "direction, message_id, kind, sender, receiver, correlation_id, \
      version, created_at, state, parked_from, attempts, reason_code, reason_text, first_seen, \
      updated_at, digest";
+
+/// Deletes one message (`$1` direction, `$2` id): its history and bytes, then its row.
+const REMOVE_MESSAGE: [&str; 3] = [
+    "DELETE FROM transitions WHERE direction = $1 AND message_id = $2",
+    "DELETE FROM bodies WHERE direction = $1 AND message_id = $2",
+    "DELETE FROM messages WHERE direction = $1 AND message_id = $2",
+];
 
 /// A message's identity.
 struct Key {

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use asw_model::Header;
+use asw_model::{DocumentKind, Header};
 use rusqlite::types::Value;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 use rusqlite::{named_params, params_from_iter};
@@ -46,8 +46,8 @@ use crate::schema::SQLITE_MIGRATIONS;
 use crate::state::{Step, replay_target, step};
 use crate::{
     Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord, MessageSummary,
-    Operation, Overdue, OverdueQuery, Reason, Recorded, Replay, State, Subject, Transition,
-    TransitionRecord,
+    Operation, Overdue, OverdueQuery, Reason, Recorded, Removal, Replay, State, Subject,
+    Transition, TransitionRecord,
 };
 
 /// How hard SQLite makes sure a commit survives a power failure.
@@ -987,6 +987,42 @@ impl Journal for SqliteJournal {
         })
     }
 
+    fn remove_settled(&self, removals: &[Removal]) -> Result<usize, JournalError> {
+        self.write(Operation::Remove, Subject::Messages, |tx| {
+            let mut removed = 0;
+            for removal in removals {
+                let key = Key::new(removal.direction, removal.message_id);
+                let row: Option<(String, String, String)> = tx
+                    .prepare_cached(
+                        "SELECT kind, state, updated_at FROM messages
+                         WHERE direction = :direction AND message_id = :message_id",
+                    )?
+                    .query_row(
+                        named_params! { ":direction": key.direction.as_str(), ":message_id": key.id },
+                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                    )
+                    .optional()?;
+                let Some((kind, state, updated_at)) = row else {
+                    continue;
+                };
+                let state: State = parse("state", state)?;
+                let kind: DocumentKind = parse("kind", kind)?;
+                if !state.settled(key.direction, kind)
+                    || updated_at != encode_time(removal.updated_at)?
+                {
+                    continue;
+                }
+                for sql in REMOVE_MESSAGE {
+                    tx.prepare_cached(sql)?.execute(
+                        named_params! { ":direction": key.direction.as_str(), ":message_id": key.id },
+                    )?;
+                }
+                removed += 1;
+            }
+            Ok(removed)
+        })
+    }
+
     fn claim_overdue(
         &self,
         query: &OverdueQuery,
@@ -1107,6 +1143,13 @@ fn claim_one(
 const SUMMARY_COLUMNS: &str = "direction, message_id, kind, sender, receiver, correlation_id, \
      version, created_at, state, parked_from, attempts, reason_code, reason_text, first_seen, \
      updated_at, digest";
+
+/// Deletes one message: its history and bytes, then its row.
+const REMOVE_MESSAGE: [&str; 3] = [
+    "DELETE FROM transitions WHERE direction = :direction AND message_id = :message_id",
+    "DELETE FROM bodies WHERE direction = :direction AND message_id = :message_id",
+    "DELETE FROM messages WHERE direction = :direction AND message_id = :message_id",
+];
 
 /// A message's identity, with the id as stored.
 struct Key {

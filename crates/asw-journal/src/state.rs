@@ -99,6 +99,22 @@ pub enum State {
 }
 
 impl State {
+    /// Whether a message of `kind` in this state is settled: the hub does nothing more with it
+    /// and waits for nothing (an answer, a retry, an operator's replay), so it may leave the
+    /// journal for an archive. Delivered inbound, acknowledged outbound, rejected (a verdict) and
+    /// discarded are; outbound `queued` and `sent` are for a kind no receipt answers (receipts,
+    /// statuses, responses) and not for one whose receipt is awaited. `failed` is not (an
+    /// operator is to act on it), nor a state the hub is still working through.
+    pub fn settled(self, direction: Direction, kind: asw_model::DocumentKind) -> bool {
+        match (direction, self) {
+            (_, State::Rejected | State::Discarded) => true,
+            (Direction::Inbound, State::Delivered) => true,
+            (Direction::Outbound, State::Acknowledged) => true,
+            (Direction::Outbound, State::Queued | State::Sent) => kind.ack_kind().is_none(),
+            _ => false,
+        }
+    }
+
     /// Every state.
     pub const ALL: [State; 11] = [
         State::Received,

@@ -6,7 +6,8 @@ mod common;
 
 use asw_journal::{
     Conflict, Direction, Event, Field, Filter, Journal, JournalError, OverdueQuery,
-    PostgresJournal, Reason, Recorded, Replay, SqliteJournal, State, Transition, is_allowed,
+    PostgresJournal, Reason, Recorded, Removal, Replay, SqliteJournal, State, Transition,
+    is_allowed,
 };
 use asw_model::DocumentKind;
 use common::{answer, bytes_of, header, message_in, ms, received, step, t};
@@ -57,6 +58,7 @@ on_both_backends!(
     the_journal_is_a_shareable_trait_object,
     overdue_messages_are_reported_once_and_resent_within_the_bound,
     a_late_receipt_still_acknowledges_an_awaiting_message,
+    settled_messages_are_removed_with_their_history_and_the_others_kept,
 );
 
 /// What the table says asking to move from `from` to `to` gives.
@@ -1243,5 +1245,93 @@ fn a_late_receipt_still_acknowledges_an_awaiting_message(journal: &dyn Journal) 
             from: State::Rejected,
             to: State::Signed
         }
+    );
+}
+
+/// The removal of `(direction, id)` as it is now in the journal.
+fn removal_now(journal: &dyn Journal, direction: Direction, id: Uuid) -> Removal {
+    let record = journal.get(direction, id).expect("get").expect("there");
+    Removal {
+        direction,
+        message_id: id,
+        updated_at: record.summary.updated_at,
+    }
+}
+
+fn settled_messages_are_removed_with_their_history_and_the_others_kept(journal: &dyn Journal) {
+    use Direction::{Inbound, Outbound};
+    let settled = [
+        (Inbound, message_in(journal, Inbound, State::Delivered)),
+        (Outbound, message_in(journal, Outbound, State::Acknowledged)),
+        (Outbound, message_in(journal, Outbound, State::Rejected)),
+        (Inbound, message_in(journal, Inbound, State::Rejected)),
+    ];
+    // Our receipt for a partner's e-Form D, queued: no answer is awaited for it.
+    let original = header(DocumentKind::FormD, "TH", "VN");
+    let receipt = answer(DocumentKind::FormDAck, &original);
+    received(journal, Outbound, &receipt);
+    step(journal, Outbound, receipt.message_id, State::Signed, t(1));
+    step(journal, Outbound, receipt.message_id, State::Queued, t(2));
+    // In flight or waiting for an operator: an e-Form D awaiting its receipt, one overdue, a
+    // failed one, one still being verified.
+    let kept = [
+        (Outbound, message_in(journal, Outbound, State::Queued)),
+        (Outbound, message_in(journal, Outbound, State::AwaitingAck)),
+        (Inbound, message_in(journal, Inbound, State::Failed)),
+        (Inbound, message_in(journal, Inbound, State::Verified)),
+    ];
+    // Settled when listed, but moved since: an operator replayed it.
+    let (moved_direction, moved) = (Outbound, message_in(journal, Outbound, State::Rejected));
+    let stale = removal_now(journal, moved_direction, moved.message_id);
+    journal
+        .replay(moved_direction, moved.message_id, "carol", t(50))
+        .expect("replay");
+
+    let mut removals: Vec<Removal> = settled
+        .iter()
+        .chain(&kept)
+        .map(|(d, h)| removal_now(journal, *d, h.message_id))
+        .collect();
+    removals.push(removal_now(journal, Outbound, receipt.message_id));
+    removals.push(stale);
+    removals.push(Removal {
+        direction: Inbound,
+        message_id: Uuid::new_v4(),
+        updated_at: t(0),
+    });
+    assert_eq!(
+        journal.remove_settled(&removals).expect("remove"),
+        settled.len() + 1
+    );
+    for (direction, h) in settled.iter().chain([&(Outbound, receipt.clone())]) {
+        let id = h.message_id;
+        assert_eq!(journal.get(*direction, id).expect("get"), None, "{id}");
+        assert!(
+            journal.history(*direction, id).expect("history").is_empty(),
+            "the history of {id} goes with it"
+        );
+    }
+    for (direction, h) in kept.iter().chain([&(moved_direction, moved.clone())]) {
+        let record = journal.get(*direction, h.message_id).expect("get");
+        assert!(record.is_some(), "{direction} {h:?} is kept");
+        assert!(
+            !journal
+                .history(*direction, h.message_id)
+                .expect("history")
+                .is_empty()
+        );
+    }
+    // Removing again removes nothing; what is left still works.
+    assert_eq!(journal.remove_settled(&removals).expect("again"), 0);
+    let (direction, h) = &kept[2];
+    assert!(matches!(
+        journal
+            .replay(*direction, h.message_id, "carol", t(60))
+            .expect("replay"),
+        Replay::Replayed { .. }
+    ));
+    assert_eq!(
+        journal.answers(original.message_id).expect("answers"),
+        vec![]
     );
 }

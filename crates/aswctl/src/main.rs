@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod export;
 mod input;
+mod journal;
 mod messages;
 mod operator;
 mod parked;
@@ -58,6 +59,8 @@ enum Command {
     Messages(messages::MessagesArgs),
     /// Export the exact bytes of every message of a period, with an index and certificates, for auditors.
     Export(export::ExportArgs),
+    /// Keep the journal bounded: archive settled messages and remove them from it.
+    Journal(journal::JournalArgs),
 }
 
 /// What a command reports: success, or that what it checked failed (exit 1).
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => replay::run(&args),
         Command::Messages(args) => messages::run(&args),
         Command::Export(args) => export::run(&args),
+        Command::Journal(args) => journal::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
