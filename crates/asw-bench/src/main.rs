@@ -7,7 +7,9 @@
 //! hub outbound and inbound, journal on; (5) latency at a fixed offered rate; (6) the hub's peak
 //! RSS with many documents queued, and the peak memory to validate and sign one large e-Form D;
 //! (7) the `xmlsec1` command-line tool signing and verifying per document; (8) the CPU time to
-//! accept or refuse each hostile document shape at the size limit, beside valid e-Form Ds.
+//! accept or refuse each hostile document shape at the size limit, beside valid e-Form Ds; (9) the
+//! relay a ministry would write instead (deploy/bench/ministry-relay.py: Python, pika, lxml and
+//! signxml in two processes, publisher confirms, no journal).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -114,6 +116,8 @@ enum Figure {
     /// (8) Hostile document shapes at the size limit: CPU time to accept or refuse each; needs
     /// no broker.
     Hostile,
+    /// (9) The relay a ministry would write instead (Python: pika, lxml, signxml).
+    Ministry,
 }
 
 impl Args {
@@ -343,6 +347,22 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         note: "consume, publish with confirm, ack; no XML".into(),
     });
 
+    // (9) The relay a ministry would write instead, before the hub runs (it has the machine).
+    let ministry = if args.wants(Figure::Ministry) {
+        ministry_relay(&admin, &vn_url, &outbound_docs, dir).await?
+    } else {
+        Err("not run".to_owned())
+    };
+    let ministry_rate = ministry.as_ref().copied().unwrap_or(f64::NAN);
+    rows.push(Row {
+        figure: "(9) a ministry's own relay: Python, pika + lxml + signxml, 2 processes".into(),
+        value: format!("{ministry_rate:.0}/s"),
+        note: match &ministry {
+            Ok(_) => "parse, XSD-validate, sign; confirms; no journal, rules or receipts".into(),
+            Err(why) => format!("skipped: {why}"),
+        },
+    });
+
     // Queues the benchmark reads: the partner's queue (outbound arrives there) and a
     // back-office queue for inbound deliveries.
     let ours = Topology {
@@ -402,9 +422,10 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         figure: "(3) hub outbound: asw.outbound -> asw.partner.out.TH".into(),
         value: format!("{outbound:.0}/s"),
         note: format!(
-            "{:.2} of ceiling, {:.2} of relay; journal on",
+            "{:.2} of ceiling, {:.2} of relay, {:.1}x a ministry's relay (9); journal on",
             outbound / outbound_ceiling,
-            outbound / relay
+            outbound / relay,
+            outbound / ministry_rate
         ),
     });
 
@@ -765,6 +786,70 @@ async fn publish_all(
         }
     }
     Ok(())
+}
+
+/// (9) Runs deploy/bench/ministry-relay.py on `docs` (VN's key and certificate, the envelope
+/// schema) and returns its rate, or why it could not run (its Python packages are missing: the
+/// interpreter is `ASWHUB_RELAY_PYTHON`, set by deploy/bench.sh, or `python3`).
+async fn ministry_relay(
+    admin: &Connection,
+    url: &str,
+    docs: &[Vec<u8>],
+    dir: &Path,
+) -> anyhow::Result<Result<f64, String>> {
+    let python = std::env::var("ASWHUB_RELAY_PYTHON").unwrap_or_else(|_| "python3".into());
+    let usable = Command::new(&python)
+        .args(["-c", "import pika, lxml, signxml"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !usable {
+        return Ok(Err(format!(
+            "{python} lacks pika, lxml or signxml (deploy/bench.sh installs them)"
+        )));
+    }
+    let (input, output) = ("bench.ministry.in", "bench.ministry.out");
+    let topology = Topology {
+        exchanges: Vec::new(),
+        queues: vec![quorum(input), quorum(output)],
+        bindings: Vec::new(),
+        users: Vec::new(),
+        policies: Vec::new(),
+    };
+    asw_amqp::declare(&admin.open_channel().await?, &topology).await?;
+    publish_all(admin, "", input, docs, None).await?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut command = Command::new(&python);
+    command
+        .arg(root.join("deploy/bench/ministry-relay.py"))
+        .args([url, input, output])
+        .arg(dir.join("vn/key.pem"))
+        .arg(dir.join("vn/cert.pem"))
+        .arg(root.join("schemas/asw-envelope-1.xsd"))
+        .args([docs.len().to_string(), "2".to_owned()]);
+    let run = tokio::task::spawn_blocking(move || command.output()).await??;
+    let said = String::from_utf8_lossy(&run.stdout);
+    if !run.status.success() {
+        bail!(
+            "the ministry relay failed: {said}{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    // `relayed N in S s`
+    let seconds: f64 = said
+        .split_whitespace()
+        .nth(3)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("the ministry relay said {said:?}"))?;
+    let arrived = asw_amqp::queue_counts(&admin.open_channel().await?, output)
+        .await?
+        .ready;
+    if usize::try_from(arrived).ok() != Some(docs.len()) {
+        bail!(
+            "the ministry relay relayed {arrived} of {} documents",
+            docs.len()
+        );
+    }
+    Ok(Ok(docs.len() as f64 / seconds))
 }
 
 /// (2) Moves `docs` from one queue to another the way a hub pipeline does, without XML work.
