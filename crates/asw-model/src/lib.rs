@@ -14,6 +14,7 @@ pub mod ns;
 pub mod redact;
 pub mod reply;
 pub mod sample;
+pub mod sps;
 pub mod xml;
 
 pub use error::ModelError;
