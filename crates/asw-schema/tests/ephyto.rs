@@ -625,3 +625,20 @@ fn our_schemas_agree_with_the_hubs_on_every_certificate_of_the_corpus() {
         "{valid} valid, {invalid} invalid"
     );
 }
+
+/// Real certificates carry attachments of hundreds of KB; the hub's default `[limits]` admit a
+/// certificate with 20 commodities and a 3 MiB attachment (4 MiB of base64 in one text node),
+/// and both schemas accept it.
+#[test]
+fn the_default_limits_admit_a_certificate_with_megabytes_of_attachment() {
+    let cert = generated(3, "TH", "KR", 20, 3 * 1024);
+    assert!(cert.len() > 4_000_000, "{} bytes", cert.len());
+    assert!(cert.len() < Limits::DEFAULT_MAX_BYTES);
+    let mut ours = Ours::new();
+    if let Err(problems) = ours.validate(cert.as_bytes()) {
+        panic!("ours: {problems:#?}");
+    }
+    if let Err(problems) = hub().validate(cert.as_bytes()) {
+        panic!("the hub's: {problems:#?}");
+    }
+}
