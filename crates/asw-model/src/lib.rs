@@ -9,6 +9,7 @@ mod error;
 mod header;
 pub mod hostile;
 mod kind;
+pub mod kinds;
 mod member_state;
 pub mod ns;
 pub mod redact;

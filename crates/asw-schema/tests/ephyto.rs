@@ -642,3 +642,32 @@ fn the_default_limits_admit_a_certificate_with_megabytes_of_attachment() {
         panic!("the hub's: {problems:#?}");
     }
 }
+
+/// Every XSD a shipped kind names is built into the binary and compiles as an entry point, and a
+/// bare kind's sample validates against the XSD its kind file names.
+#[test]
+fn every_kinds_xsd_is_embedded_and_compiles() {
+    let registry = asw_model::kinds::KindRegistry::shipped().expect("shipped kinds");
+    for kind in registry.iter() {
+        for version in &kind.versions {
+            for xsd in &version.xsd {
+                let schemas = SchemaSet::embedded_entry(xsd)
+                    .unwrap_or_else(|e| panic!("{}: {xsd}: {e}", kind.wire));
+                DocumentValidator::with_schemas(&schemas, Limits::default())
+                    .unwrap_or_else(|e| panic!("{}: {xsd}: {e}", kind.wire));
+            }
+        }
+    }
+    for file in files("valid") {
+        let bytes = std::fs::read(&file).expect("read");
+        let root = asw_schema::root_element(&bytes, &Limits::default()).expect("root");
+        let kind = registry
+            .by_root(&root.namespace, &root.name)
+            .unwrap_or_else(|| panic!("{}: no kind has this root", file.display()));
+        assert!(kind.bare, "{}", kind.wire);
+        let entry = &kind.written_version().xsd[0];
+        let mut v = ours(entry);
+        v.validate(&bytes)
+            .unwrap_or_else(|p| panic!("{}: {p:#?}", file.display()));
+    }
+}

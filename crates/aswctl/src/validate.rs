@@ -2,11 +2,13 @@
 //!
 //! The root element picks the schema: an ASW message (`asw:Message`, and anything unknown) goes
 //! through the message validator (schemas and business rules); a bare e-Phyto certificate or
-//! acknowledgement through its own XSD (`sps-certificate-17.xsd`, `sps-acknowledgement-17.xsd`).
+//! acknowledgement (a kind whose file under `schemas/kinds/` says `bare = true`) through the XSD
+//! its kind file names (`sps-certificate-17.xsd`, `sps-acknowledgement-17.xsd`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
+use asw_model::kinds::{KindDef, KindRegistry};
 use asw_model::ns;
 use asw_model::xml::{self, Limits};
 use asw_schema::{DocumentValidator, Problem, SchemaSet, Validator};
@@ -92,16 +94,15 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     for path in &args.files {
         inputs.push((display_name(path), read_input(path, args.max_bytes)?));
     }
+    // The kinds that also travel bare (e-Phyto) are recognised by their root element.
+    let kinds = KindRegistry::shipped().context("reading the shipped kinds")?;
     let mut bare = BareValidators::new(limits);
     let mut reports = Vec::with_capacity(inputs.len());
     for (file, bytes) in inputs {
         let bare_kind = asw_schema::root_element(&bytes, &limits)
             .ok()
-            .and_then(|root| {
-                BARE_KINDS
-                    .iter()
-                    .find(|k| k.namespace == root.namespace && k.root == root.name)
-            });
+            .and_then(|root| kinds.by_root(&root.namespace, &root.name))
+            .filter(|kind| kind.bare);
         if let Some(kind) = bare_kind {
             reports.push(bare.validate(kind, file, &bytes)?);
             continue;
@@ -165,34 +166,10 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// A kind of document that travels without the ASW envelope, recognised by its root element.
-struct BareKind {
-    wire: &'static str,
-    namespace: &'static str,
-    root: &'static str,
-    xsd: &'static str,
-}
-
-/// The bare kinds: the e-Phyto certificate and its acknowledgement.
-const BARE_KINDS: &[BareKind] = &[
-    BareKind {
-        wire: "ephyto",
-        namespace: ns::SPS_CERTIFICATE,
-        root: "SPSCertificate",
-        xsd: "sps-certificate-17.xsd",
-    },
-    BareKind {
-        wire: "ephyto-ack",
-        namespace: ns::SPS_ACKNOWLEDGEMENT,
-        root: "SPSAcknowledgement",
-        xsd: "sps-acknowledgement-17.xsd",
-    },
-];
-
 /// One validator per bare kind, compiled when first needed.
 struct BareValidators {
     limits: Limits,
-    compiled: Vec<(&'static str, DocumentValidator)>,
+    compiled: Vec<(String, DocumentValidator)>,
 }
 
 impl BareValidators {
@@ -205,7 +182,7 @@ impl BareValidators {
 
     fn validate(
         &mut self,
-        kind: &BareKind,
+        kind: &KindDef,
         file: String,
         bytes: &[u8],
     ) -> anyhow::Result<FileReport> {
@@ -216,10 +193,13 @@ impl BareValidators {
         {
             Some(at) => at,
             None => {
-                let schemas = SchemaSet::embedded_entry(kind.xsd)?;
+                // The version written is the one read: side-by-side versions of a bare kind
+                // would need the version from the document itself.
+                let xsd = &kind.written_version().xsd[0];
+                let schemas = SchemaSet::embedded_entry(xsd)?;
                 let v = DocumentValidator::with_schemas(&schemas, self.limits)
                     .with_context(|| format!("loading the {} schema", kind.wire))?;
-                self.compiled.push((kind.wire, v));
+                self.compiled.push((kind.wire.clone(), v));
                 self.compiled.len() - 1
             }
         };
@@ -229,7 +209,7 @@ impl BareValidators {
                 FileReport {
                     file,
                     valid: true,
-                    kind: Some(kind.wire.to_owned()),
+                    kind: Some(kind.wire.clone()),
                     sender,
                     receiver,
                     problems: Vec::new(),
