@@ -12,6 +12,7 @@ mod kind;
 pub mod kinds;
 mod member_state;
 pub mod ns;
+pub mod partners;
 pub mod redact;
 pub mod reply;
 pub mod sample;
