@@ -4,6 +4,8 @@
 use std::io::Write;
 
 use anyhow::Context;
+use asw_model::kinds::KindRegistry;
+use asw_model::partners::{Partner, PartnerTable};
 use asw_model::sample::{self, SampleSpec};
 use asw_model::sps::{self, Country, EphytoSpec};
 use asw_model::{DocumentKind, MemberState};
@@ -19,11 +21,14 @@ pub struct SampleArgs {
     #[arg(value_parser = parse_sample_kind)]
     kind: SampleKind,
     /// Sending member state (ISO 3166 alpha-2).
-    #[arg(long, value_parser = parse_state)]
-    from: MemberState,
+    ///
+    /// For ephyto and ephyto-ack: any partner of `schemas/partners.toml` that exchanges e-Phyto
+    /// (KR included).
+    #[arg(long, value_parser = parse_code)]
+    from: String,
     /// Receiving member state (ISO 3166 alpha-2).
-    #[arg(long, value_parser = parse_state)]
-    to: MemberState,
+    #[arg(long, value_parser = parse_code)]
+    to: String,
     /// Number of items of an e-Form D or ACDD, of commodities of an e-Phyto.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     items: u32,
@@ -64,6 +69,11 @@ pub fn parse_kind(s: &str) -> Result<DocumentKind, String> {
     })
 }
 
+/// Upper-cases a country code for clap; which codes a kind takes is checked by [`run`].
+fn parse_code(s: &str) -> Result<String, String> {
+    Ok(s.to_ascii_uppercase())
+}
+
 /// Parses a member state code for clap.
 pub fn parse_state(s: &str) -> Result<MemberState, String> {
     s.parse().map_err(|_| {
@@ -99,10 +109,12 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
         SampleKind::Asw(kind) => kind,
         SampleKind::Ephyto | SampleKind::EphytoAck => return ephyto(args, seed, created_at),
     };
+    let from = parse_state(&args.from).map_err(|e| anyhow::anyhow!("--from {}: {e}", args.from))?;
+    let to = parse_state(&args.to).map_err(|e| anyhow::anyhow!("--to {}: {e}", args.to))?;
     let spec = SampleSpec {
         kind,
-        from: args.from,
-        to: args.to,
+        from,
+        to,
         items: args.items,
         seed,
         created_at,
@@ -120,15 +132,37 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
 /// Prints a bare e-Phyto certificate, or the acknowledgement of the one the same seed makes
 /// (sent by `--from`, the importing side, to `--to`, which issued the certificate).
 fn ephyto(args: &SampleArgs, seed: u64, created_at: OffsetDateTime) -> anyhow::Result<Outcome> {
-    let country = |state: MemberState| Country {
-        code: state.code(),
-        name: state.info().name,
+    let kinds = KindRegistry::shipped().context("reading the shipped kinds")?;
+    let partners = PartnerTable::shipped(&kinds).context("reading the shipped partners")?;
+    let partner = |code: &str| -> anyhow::Result<Partner> {
+        let exchanging: Vec<&str> = partners
+            .iter()
+            .filter(|p| p.channel_for("ephyto").is_some())
+            .map(|p| p.code.as_str())
+            .collect();
+        partners
+            .get(code)
+            .filter(|p| p.channel_for("ephyto").is_some())
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{code} exchanges no e-Phyto in schemas/partners.toml; expected one of {}",
+                    exchanging.join(" ")
+                )
+            })
     };
+    let (from, to) = (partner(&args.from)?, partner(&args.to)?);
+    fn country(p: &Partner) -> Country<'_> {
+        Country {
+            code: p.code.as_str(),
+            name: p.name.as_str(),
+        }
+    }
     let acknowledging = args.kind == SampleKind::EphytoAck;
     let (exporter, importer) = if acknowledging {
-        (args.to, args.from)
+        (&to, &from)
     } else {
-        (args.from, args.to)
+        (&from, &to)
     };
     // With a seed the certificate is the one `sample ephyto` makes with that seed, and the
     // acknowledgement an hour later; without, the acknowledgement is now.

@@ -260,3 +260,40 @@ fn an_invalid_ephyto_certificate_exits_1_with_file_line_rule() {
         "{stderr}"
     );
 }
+
+/// An e-Phyto goes to any partner of `schemas/partners.toml` that exchanges e-Phyto (Korea,
+/// through the IPPC ePhyto Hub), not only to ASW member states; one that does not is a usage error.
+#[test]
+fn ephyto_samples_take_their_countries_from_the_partners_file() {
+    let cert = aswctl(&[
+        "sample",
+        "ephyto",
+        "--from",
+        "VN",
+        "--to",
+        "kr",
+        "--attachment-kib",
+        "0",
+        "--seed",
+        "1",
+    ]);
+    assert!(cert.status.success(), "{}", text(&cert.stderr));
+    assert!(text(&cert.stdout).contains("<ram:Name>Republic of Korea</ram:Name>"));
+    assert!(!text(&cert.stdout).contains("AttachmentBinaryObject"));
+    let out = aswctl_stdin(&["validate", "-"], &cert.stdout);
+    assert_eq!(
+        text(&out.stdout),
+        "-: valid ephyto VN -> KR\n",
+        "{}",
+        text(&out.stderr)
+    );
+    for args in [
+        &["sample", "ephyto", "--from", "VN", "--to", "RU"][..],
+        &["sample", "formd", "--from", "VN", "--to", "KR"],
+        &["sample", "ephyto", "--from", "KR", "--to", "KR"],
+    ] {
+        let out = aswctl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
