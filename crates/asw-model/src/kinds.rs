@@ -170,12 +170,17 @@ impl KindRegistry {
             for version in &kind.versions {
                 for xsd in &version.xsd {
                     if !schemas.join(xsd).is_file() {
+                        let file = dir.join(format!("{}.toml", kind.wire));
+                        let line = files
+                            .iter()
+                            .find(|(f, _)| Path::new(f) == file)
+                            .and_then(|(_, text)| {
+                                text.find(&format!("\"{xsd}\"")).map(|at| line_of(text, at))
+                            })
+                            .unwrap_or(0);
                         return Err(ModelError::Data {
-                            file: dir
-                                .join(format!("{}.toml", kind.wire))
-                                .display()
-                                .to_string(),
-                            line: 0,
+                            file: file.display().to_string(),
+                            line,
                             key: "versions.xsd".into(),
                             message: format!(
                                 "{xsd} (version {}) is not in {}",
@@ -675,5 +680,33 @@ mod tests {
             )]),
             "formd.toml:3: envelope: unknown variant `as4`, expected `asw`"
         );
+    }
+
+    #[test]
+    fn a_directory_whose_kind_names_a_missing_xsd_is_refused() {
+        let root = std::env::temp_dir().join(format!("aswhub-kinds-{}", std::process::id()));
+        let kinds = root.join("kinds");
+        std::fs::create_dir_all(&kinds).expect("dir");
+        let formd = FORMD.replace(
+            "[answered_by]\nreceipt = \"formd-ack\"\nreceipt_by_hub = true\n",
+            "",
+        );
+        std::fs::write(kinds.join("formd.toml"), &formd).expect("write");
+        std::fs::write(kinds.join("README.md"), "not a kind").expect("write");
+        let err = KindRegistry::load_dir(&kinds)
+            .expect_err("no formd-1.xsd")
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:10: versions.xsd: formd-1.xsd (version 1.0) is not in {}",
+                kinds.join("formd.toml").display(),
+                root.display()
+            )
+        );
+        std::fs::write(root.join("formd-1.xsd"), "<xs:schema/>").expect("write");
+        let registry = KindRegistry::load_dir(&kinds).expect("loads");
+        assert_eq!(registry.iter().count(), 1, "only the .toml files");
+        let _ = std::fs::remove_dir_all(&root);
     }
 }
