@@ -29,4 +29,16 @@ pub enum ModelError {
     /// A value that should name a document kind does not.
     #[error("unknown document kind {0:?}")]
     UnknownDocumentKind(String),
+    /// A data file (a kind, the partners) is not what it must be.
+    #[error("{file}:{line}: {key}: {message}")]
+    Data {
+        /// The file.
+        file: String,
+        /// 1-based line (0 when the file could not be read at all).
+        line: u32,
+        /// The key at fault (`versions.version`), empty when none applies.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
 }

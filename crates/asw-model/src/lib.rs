@@ -9,11 +9,14 @@ mod error;
 mod header;
 pub mod hostile;
 mod kind;
+pub mod kinds;
 mod member_state;
 pub mod ns;
+pub mod partners;
 pub mod redact;
 pub mod reply;
 pub mod sample;
+pub mod sps;
 pub mod xml;
 
 pub use error::ModelError;

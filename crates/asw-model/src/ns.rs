@@ -16,3 +16,12 @@ pub const FORMD_STATUS: &str = "urn:aswhub:asw:formd-status:1";
 pub const ACDD_RESPONSE: &str = "urn:aswhub:asw:acdd-response:1";
 /// W3C XML Signature.
 pub const DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// The UN/CEFACT SPS certificate (the e-Phyto), as the IPPC ePhyto Hub uses it.
+pub const SPS_CERTIFICATE: &str = "urn:un:unece:uncefact:data:standard:SPSCertificate:17";
+/// The UN/CEFACT SPS acknowledgement of an e-Phyto.
+pub const SPS_ACKNOWLEDGEMENT: &str = "urn:un:unece:uncefact:data:standard:SPSAcknowledgement:17";
+/// The UN/CEFACT reusable aggregates of the SPS documents.
+pub const SPS_RAM: &str =
+    "urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:21";
+/// The UN/CEFACT unqualified data types of the SPS documents.
+pub const SPS_UDT: &str = "urn:un:unece:uncefact:data:standard:UnqualifiedDataType:21";

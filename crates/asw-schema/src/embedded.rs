@@ -26,6 +26,22 @@ const FILES: &[(&str, &str)] = &[
         "acdd-response-1.xsd",
         include_str!("../../../schemas/acdd-response-1.xsd"),
     ),
+    (
+        "sps-certificate-17.xsd",
+        include_str!("../../../schemas/sps-certificate-17.xsd"),
+    ),
+    (
+        "sps-acknowledgement-17.xsd",
+        include_str!("../../../schemas/sps-acknowledgement-17.xsd"),
+    ),
+    (
+        "sps-ram-21.xsd",
+        include_str!("../../../schemas/sps-ram-21.xsd"),
+    ),
+    (
+        "sps-udt-21.xsd",
+        include_str!("../../../schemas/sps-udt-21.xsd"),
+    ),
 ];
 
 /// Where a set of schema files lies, entry point included.
@@ -56,7 +72,8 @@ pub enum SchemaError {
 }
 
 impl SchemaSet {
-    /// The schemas built into this binary (written once per process to a temporary directory
+    /// The schemas built into this binary, `asw-envelope-1.xsd` (the ASW message) being the
+    /// entry point (written once per process to a temporary directory
     /// named after their content, so concurrent processes and versions never mix).
     pub fn embedded() -> Result<SchemaSet, SchemaError> {
         static DIR: OnceLock<Result<PathBuf, (PathBuf, std::io::ErrorKind, String)>> =
@@ -75,6 +92,29 @@ impl SchemaSet {
                 dir: dir.clone(),
                 source: std::io::Error::new(*kind, message.clone()),
             }),
+        }
+    }
+
+    /// One of the schemas built into this binary as the entry point (`sps-certificate-17.xsd`
+    /// for a bare e-Phyto certificate), with the files it imports beside it.
+    pub fn embedded_entry(name: &str) -> Result<SchemaSet, SchemaError> {
+        let envelope = SchemaSet::embedded()?;
+        if !FILES.iter().any(|(file, _)| *file == name) {
+            return Err(SchemaError::Compile {
+                entry: PathBuf::from(name),
+                message: "no such schema is built into this binary".into(),
+            });
+        }
+        let dir = envelope.entry.parent().unwrap_or(Path::new("."));
+        Ok(SchemaSet {
+            entry: dir.join(name),
+        })
+    }
+
+    /// The schema in one file (its imports resolved from files beside it) as the entry point.
+    pub fn from_file(entry: &Path) -> SchemaSet {
+        SchemaSet {
+            entry: entry.to_owned(),
         }
     }
 

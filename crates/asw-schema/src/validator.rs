@@ -4,10 +4,9 @@ use std::sync::Once;
 
 use asw_model::xml::{self, Element, Limits};
 use asw_model::{Header, ModelError};
-use libxml::parser::{Parser, ParserOptions};
-use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
 use time::OffsetDateTime;
 
+use crate::xsd::Xsd;
 use crate::{Problem, SchemaError, SchemaSet, rules};
 
 /// A message that passed every check: its header (for routing) and its element tree.
@@ -31,8 +30,7 @@ impl Validated {
 
 /// Validates ASW messages. Holds compiled libxml2 schemas and is not `Send`: one per thread.
 pub struct Validator {
-    context: SchemaValidationContext,
-    parser: Parser,
+    xsd: Xsd,
     limits: Limits,
 }
 
@@ -46,6 +44,11 @@ impl std::fmt::Debug for Validator {
 
 static INIT: Once = Once::new();
 
+/// Initialises libxml2's parser once per process, before any schema is compiled.
+pub(crate) fn init() {
+    INIT.call_once(libxml::init_parser);
+}
+
 impl Validator {
     /// A validator for the schemas built into this binary, with default limits.
     pub fn new() -> Result<Validator, SchemaError> {
@@ -54,35 +57,8 @@ impl Validator {
 
     /// A validator for the given schemas and limits.
     pub fn with_schemas(schemas: &SchemaSet, limits: Limits) -> Result<Validator, SchemaError> {
-        INIT.call_once(libxml::init_parser);
-        let entry = schemas.entry();
-        let compile_error = |message: String| SchemaError::Compile {
-            entry: entry.to_owned(),
-            message,
-        };
-        let path = entry
-            .to_str()
-            .ok_or_else(|| compile_error("path is not UTF-8".into()))?;
-        let mut parser_context = SchemaParserContext::from_file(path);
-        let context =
-            SchemaValidationContext::from_parser(&mut parser_context).map_err(|errors| {
-                compile_error(
-                    errors
-                        .iter()
-                        .map(|e| {
-                            e.message
-                                .as_deref()
-                                .unwrap_or("schema error")
-                                .trim()
-                                .to_owned()
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                )
-            })?;
         Ok(Validator {
-            context,
-            parser: Parser::default(),
+            xsd: Xsd::compile(schemas.entry())?,
             limits,
         })
     }
@@ -113,7 +89,7 @@ impl Validator {
         xml::parse_selected(bytes, &self.limits, &|_: &str, _: &str| false)
             .map_err(|e| vec![Problem::from(e)])?;
         // 2. XSD validation by libxml2, with no network, no DTD, no entity substitution, no recovery.
-        self.check_schema(bytes)?;
+        self.xsd.check(bytes)?;
         // 3. Business rules on the reader's tree, built now that the DOM is gone (the same
         //    reader on the same bytes: it accepts them again).
         let root = xml::parse(bytes, &self.limits).map_err(|e| vec![Problem::from(e)])?;
@@ -124,55 +100,5 @@ impl Validator {
         } else {
             Err(problems)
         }
-    }
-
-    fn check_schema(&mut self, bytes: &[u8]) -> Result<(), Vec<Problem>> {
-        let options = ParserOptions {
-            recover: false,
-            no_def_dtd: true,
-            no_error: true,
-            no_warning: true,
-            no_net: true,
-            // libxml2's own fixed limits are lifted: the reader's, checked first, are stricter
-            // but for a text node longer than 10,000,000 bytes, which it accepts up to the
-            // document size limit (a base64 attachment), as the signer and verifier do.
-            huge: true,
-            // Short texts (codes, numbers, dates) stored in the node itself: a smaller DOM.
-            compact: true,
-            ..ParserOptions::default()
-        };
-        let document = self
-            .parser
-            .parse_string_with_options(bytes, options)
-            .map_err(|e| {
-                vec![Problem::new(
-                    1,
-                    "XML",
-                    format!("libxml2 could not parse the document: {e:?}"),
-                )]
-            })?;
-        self.context.validate_document(&document).map_err(|errors| {
-            let mut problems: Vec<Problem> = errors
-                .iter()
-                .map(|e| {
-                    let line = e
-                        .line
-                        .and_then(|l| u32::try_from(l).ok())
-                        .filter(|&l| l > 0)
-                        .unwrap_or(1);
-                    Problem::new(
-                        line,
-                        "XSD",
-                        e.message
-                            .as_deref()
-                            .unwrap_or("schema error")
-                            .trim()
-                            .to_owned(),
-                    )
-                })
-                .collect();
-            problems.dedup();
-            problems
-        })
     }
 }

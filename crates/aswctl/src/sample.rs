@@ -1,9 +1,13 @@
-//! `aswctl sample`: print a valid unsigned sample document.
+//! `aswctl sample`: print a valid unsigned sample document: an ASW message, or a bare e-Phyto
+//! certificate or acknowledgement (valid against the IPPC ePhyto Hub's schema).
 
 use std::io::Write;
 
 use anyhow::Context;
+use asw_model::kinds::KindRegistry;
+use asw_model::partners::{Partner, PartnerTable};
 use asw_model::sample::{self, SampleSpec};
+use asw_model::sps::{self, Country, EphytoSpec};
 use asw_model::{DocumentKind, MemberState};
 use time::OffsetDateTime;
 
@@ -12,21 +16,49 @@ use crate::Outcome;
 /// Arguments of `aswctl sample`.
 #[derive(Debug, clap::Args)]
 pub struct SampleArgs {
-    /// Document kind: formd, acdd, formd-ack, acdd-ack, formd-status or acdd-response.
-    #[arg(value_parser = parse_kind)]
-    kind: DocumentKind,
+    /// Document kind: formd, acdd, formd-ack, acdd-ack, formd-status, acdd-response (ASW
+    /// messages), ephyto or ephyto-ack (bare UN/CEFACT SPS certificate and acknowledgement).
+    #[arg(value_parser = parse_sample_kind)]
+    kind: SampleKind,
     /// Sending member state (ISO 3166 alpha-2).
-    #[arg(long, value_parser = parse_state)]
-    from: MemberState,
+    ///
+    /// For ephyto and ephyto-ack: any partner of `schemas/partners.toml` that exchanges e-Phyto
+    /// (KR included).
+    #[arg(long, value_parser = parse_code)]
+    from: String,
     /// Receiving member state (ISO 3166 alpha-2).
-    #[arg(long, value_parser = parse_state)]
-    to: MemberState,
-    /// Number of items of an e-Form D or ACDD.
+    #[arg(long, value_parser = parse_code)]
+    to: String,
+    /// Number of items of an e-Form D or ACDD, of commodities of an e-Phyto.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     items: u32,
+    /// Size of an e-Phyto's PDF attachment in KiB (0: none).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(0..=8192))]
+    attachment_kib: u32,
     /// Seed: the same seed gives the same document. Without it, ids and times are fresh.
     #[arg(long)]
     seed: Option<u64>,
+}
+
+/// What `aswctl sample` can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleKind {
+    /// An ASW message of this kind.
+    Asw(DocumentKind),
+    /// A bare SPS certificate (kind `ephyto`).
+    Ephyto,
+    /// A bare SPS acknowledgement (kind `ephyto-ack`), of the certificate the same seed makes.
+    EphytoAck,
+}
+
+fn parse_sample_kind(s: &str) -> Result<SampleKind, String> {
+    match s {
+        "ephyto" => Ok(SampleKind::Ephyto),
+        "ephyto-ack" => Ok(SampleKind::EphytoAck),
+        _ => parse_kind(s)
+            .map(SampleKind::Asw)
+            .map_err(|e| format!("{e}, ephyto, ephyto-ack")),
+    }
 }
 
 /// Parses a document kind for clap.
@@ -35,6 +67,11 @@ pub fn parse_kind(s: &str) -> Result<DocumentKind, String> {
         let names: Vec<_> = DocumentKind::ALL.iter().map(|k| k.as_str()).collect();
         format!("expected one of {}", names.join(", "))
     })
+}
+
+/// Upper-cases a country code for clap; which codes a kind takes is checked by [`run`].
+fn parse_code(s: &str) -> Result<String, String> {
+    Ok(s.to_ascii_uppercase())
 }
 
 /// Parses a member state code for clap.
@@ -68,10 +105,16 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
             )
         }
     };
+    let kind = match args.kind {
+        SampleKind::Asw(kind) => kind,
+        SampleKind::Ephyto | SampleKind::EphytoAck => return ephyto(args, seed, created_at),
+    };
+    let from = parse_state(&args.from).map_err(|e| anyhow::anyhow!("--from {}: {e}", args.from))?;
+    let to = parse_state(&args.to).map_err(|e| anyhow::anyhow!("--to {}: {e}", args.to))?;
     let spec = SampleSpec {
-        kind: args.kind,
-        from: args.from,
-        to: args.to,
+        kind,
+        from,
+        to,
         items: args.items,
         seed,
         created_at,
@@ -79,6 +122,67 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
     let xml = sample::message(&spec)
         .to_xml()
         .context("serialising the sample")?;
+    std::io::stdout()
+        .lock()
+        .write_all(xml.as_bytes())
+        .context("writing to stdout")?;
+    Ok(Outcome::Success)
+}
+
+/// Prints a bare e-Phyto certificate, or the acknowledgement of the one the same seed makes
+/// (sent by `--from`, the importing side, to `--to`, which issued the certificate).
+fn ephyto(args: &SampleArgs, seed: u64, created_at: OffsetDateTime) -> anyhow::Result<Outcome> {
+    let kinds = KindRegistry::shipped().context("reading the shipped kinds")?;
+    let partners = PartnerTable::shipped(&kinds).context("reading the shipped partners")?;
+    let partner = |code: &str| -> anyhow::Result<Partner> {
+        let exchanging: Vec<&str> = partners
+            .iter()
+            .filter(|p| p.channel_for("ephyto").is_some())
+            .map(|p| p.code.as_str())
+            .collect();
+        partners
+            .get(code)
+            .filter(|p| p.channel_for("ephyto").is_some())
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{code} exchanges no e-Phyto in schemas/partners.toml; expected one of {}",
+                    exchanging.join(" ")
+                )
+            })
+    };
+    let (from, to) = (partner(&args.from)?, partner(&args.to)?);
+    fn country(p: &Partner) -> Country<'_> {
+        Country {
+            code: p.code.as_str(),
+            name: p.name.as_str(),
+        }
+    }
+    let acknowledging = args.kind == SampleKind::EphytoAck;
+    let (exporter, importer) = if acknowledging {
+        (&to, &from)
+    } else {
+        (&from, &to)
+    };
+    // With a seed the certificate is the one `sample ephyto` makes with that seed, and the
+    // acknowledgement an hour later; without, the acknowledgement is now.
+    let (issued_at, acknowledged_at) = match (acknowledging, args.seed) {
+        (true, None) => (created_at - time::Duration::hours(1), created_at),
+        _ => (created_at, created_at + time::Duration::hours(1)),
+    };
+    let spec = EphytoSpec {
+        exporter: country(exporter),
+        importer: country(importer),
+        commodities: args.items,
+        attachment_bytes: usize::try_from(args.attachment_kib).unwrap_or(0) * 1024,
+        seed,
+        issued_at,
+    };
+    let xml = if acknowledging {
+        sps::acknowledgement(&sps::certificate_number(&spec), issued_at, acknowledged_at)
+    } else {
+        sps::certificate(&spec)
+    };
     std::io::stdout()
         .lock()
         .write_all(xml.as_bytes())

@@ -1,10 +1,17 @@
 //! `aswctl validate`: check documents against the schemas and business rules.
+//!
+//! The root element picks the schema: an ASW message (`asw:Message`, and anything unknown) goes
+//! through the message validator (schemas and business rules); a bare e-Phyto certificate or
+//! acknowledgement (a kind whose file under `schemas/kinds/` says `bare = true`) through the XSD
+//! its kind file names (`sps-certificate-17.xsd`, `sps-acknowledgement-17.xsd`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
-use asw_model::xml::Limits;
-use asw_schema::{Problem, SchemaSet, Validator};
+use asw_model::kinds::{KindDef, KindRegistry};
+use asw_model::ns;
+use asw_model::xml::{self, Limits};
+use asw_schema::{DocumentValidator, Problem, SchemaSet, Validator};
 use serde::Serialize;
 
 use crate::Outcome;
@@ -87,8 +94,19 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     for path in &args.files {
         inputs.push((display_name(path), read_input(path, args.max_bytes)?));
     }
+    // The kinds that also travel bare (e-Phyto) are recognised by their root element.
+    let kinds = KindRegistry::shipped().context("reading the shipped kinds")?;
+    let mut bare = BareValidators::new(limits);
     let mut reports = Vec::with_capacity(inputs.len());
     for (file, bytes) in inputs {
+        let bare_kind = asw_schema::root_element(&bytes, &limits)
+            .ok()
+            .and_then(|root| kinds.by_root(&root.namespace, &root.name))
+            .filter(|kind| kind.bare);
+        if let Some(kind) = bare_kind {
+            reports.push(bare.validate(kind, file, &bytes)?);
+            continue;
+        }
         let report = match validator.validate(&bytes) {
             Ok(valid) => {
                 let h = valid.header();
@@ -116,13 +134,18 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
         Format::Text => {
             for r in &reports {
                 if r.valid {
-                    println!(
-                        "{}: valid {} {} -> {}",
-                        r.file,
-                        r.kind.as_deref().unwrap_or("?"),
-                        r.sender.as_deref().unwrap_or("?"),
-                        r.receiver.as_deref().unwrap_or("?")
-                    );
+                    match (&r.sender, &r.receiver) {
+                        (None, None) => {
+                            println!("{}: valid {}", r.file, r.kind.as_deref().unwrap_or("?"));
+                        }
+                        (sender, receiver) => println!(
+                            "{}: valid {} {} -> {}",
+                            r.file,
+                            r.kind.as_deref().unwrap_or("?"),
+                            sender.as_deref().unwrap_or("?"),
+                            receiver.as_deref().unwrap_or("?")
+                        ),
+                    }
                 }
                 for p in &r.problems {
                     eprintln!("{}:{}: {} {}", r.file, p.line, p.rule, p.message);
@@ -141,4 +164,83 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// One validator per bare kind, compiled when first needed.
+struct BareValidators {
+    limits: Limits,
+    compiled: Vec<(String, DocumentValidator)>,
+}
+
+impl BareValidators {
+    fn new(limits: Limits) -> BareValidators {
+        BareValidators {
+            limits,
+            compiled: Vec::new(),
+        }
+    }
+
+    fn validate(
+        &mut self,
+        kind: &KindDef,
+        file: String,
+        bytes: &[u8],
+    ) -> anyhow::Result<FileReport> {
+        let at = match self
+            .compiled
+            .iter()
+            .position(|(wire, _)| *wire == kind.wire)
+        {
+            Some(at) => at,
+            None => {
+                // The version written is the one read: side-by-side versions of a bare kind
+                // would need the version from the document itself.
+                let xsd = &kind.written_version().xsd[0];
+                let schemas = SchemaSet::embedded_entry(xsd)?;
+                let v = DocumentValidator::with_schemas(&schemas, self.limits)
+                    .with_context(|| format!("loading the {} schema", kind.wire))?;
+                self.compiled.push((kind.wire.clone(), v));
+                self.compiled.len() - 1
+            }
+        };
+        Ok(match self.compiled[at].1.validate(bytes) {
+            Ok(_) => {
+                let (sender, receiver) = certificate_countries(bytes, &self.limits);
+                FileReport {
+                    file,
+                    valid: true,
+                    kind: Some(kind.wire.clone()),
+                    sender,
+                    receiver,
+                    problems: Vec::new(),
+                }
+            }
+            Err(problems) => FileReport {
+                file,
+                valid: false,
+                kind: None,
+                sender: None,
+                receiver: None,
+                problems,
+            },
+        })
+    }
+}
+
+/// The exporting and importing countries a valid certificate names, if it names them.
+fn certificate_countries(bytes: &[u8], limits: &Limits) -> (Option<String>, Option<String>) {
+    let Ok(selection) = xml::parse_selected(bytes, limits, &|namespace: &str, name: &str| {
+        namespace == ns::SPS_CERTIFICATE && name == "SPSConsignment"
+    }) else {
+        return (None, None);
+    };
+    let country = |element: &str| {
+        selection
+            .root
+            .child(ns::SPS_CERTIFICATE, "SPSConsignment")
+            .and_then(|c| c.path(ns::SPS_RAM, &[element, "ID"]))
+            .map(|id| id.trimmed().to_owned())
+            .filter(|id| !id.is_empty())
+    };
+    (country("ExportSPSCountry"), country("ImportSPSCountry"))
 }

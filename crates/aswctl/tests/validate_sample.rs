@@ -191,3 +191,109 @@ fn hostile_shapes_are_refused_by_the_reader_with_file_line_and_rule() {
     assert_eq!(report[0]["problems"][0]["rule"], "XML-NAMESPACE");
     assert_eq!(report[0]["problems"][0]["line"], 2);
 }
+
+/// `sample ephyto` makes certificates with a PDF attachment of hundreds of KiB; `validate`
+/// recognises them by their root element and checks them against the e-Phyto XSD, within the
+/// hub's default limits.
+#[test]
+fn ephyto_samples_validate_and_carry_a_large_attachment() {
+    let cert = aswctl(&[
+        "sample", "ephyto", "--from", "VN", "--to", "TH", "--items", "12", "--seed", "4",
+    ]);
+    assert!(cert.status.success(), "{}", text(&cert.stderr));
+    let xml = text(&cert.stdout);
+    assert!(
+        xml.contains("<ram:AttachmentBinaryObject filename=\""),
+        "an attachment"
+    );
+    assert!(cert.stdout.len() > 400_000, "{} bytes", cert.stdout.len());
+    assert_eq!(xml.matches("<ram:IncludedSPSTradeLineItem>").count(), 12);
+    let out = aswctl_stdin(&["validate", "-"], &cert.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "-: valid ephyto VN -> TH\n");
+
+    // The acknowledgement of the certificate the same seed makes names it.
+    let ack = aswctl(&[
+        "sample",
+        "ephyto-ack",
+        "--from",
+        "TH",
+        "--to",
+        "VN",
+        "--seed",
+        "4",
+    ]);
+    assert!(ack.status.success(), "{}", text(&ack.stderr));
+    let id = xml
+        .split("<ram:ID>")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("certificate number");
+    assert!(text(&ack.stdout).contains(&format!("<ram:ID>{id}</ram:ID>")));
+    let out = aswctl_stdin(&["validate", "--format", "json", "-"], &ack.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(report[0]["kind"], "ephyto-ack");
+
+    // A smaller size limit refuses the same certificate before libxml2 sees it.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ephyto.xml");
+    std::fs::write(&path, &cert.stdout).expect("write");
+    let path = path.to_str().expect("utf-8");
+    let out = aswctl(&["validate", "--max-bytes", "100000", path]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with(&format!("{path}:1: XML-SIZE ")),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_invalid_ephyto_certificate_exits_1_with_file_line_rule() {
+    let file = samples().join("ephyto/invalid/XSD-type-code-not-a-number.xml");
+    let out = aswctl(&["validate", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("{}:6: XSD ", file.display())) && stderr.contains("'PHYTO'"),
+        "{stderr}"
+    );
+}
+
+/// An e-Phyto goes to any partner of `schemas/partners.toml` that exchanges e-Phyto (Korea,
+/// through the IPPC ePhyto Hub), not only to ASW member states; one that does not is a usage error.
+#[test]
+fn ephyto_samples_take_their_countries_from_the_partners_file() {
+    let cert = aswctl(&[
+        "sample",
+        "ephyto",
+        "--from",
+        "VN",
+        "--to",
+        "kr",
+        "--attachment-kib",
+        "0",
+        "--seed",
+        "1",
+    ]);
+    assert!(cert.status.success(), "{}", text(&cert.stderr));
+    assert!(text(&cert.stdout).contains("<ram:Name>Republic of Korea</ram:Name>"));
+    assert!(!text(&cert.stdout).contains("AttachmentBinaryObject"));
+    let out = aswctl_stdin(&["validate", "-"], &cert.stdout);
+    assert_eq!(
+        text(&out.stdout),
+        "-: valid ephyto VN -> KR\n",
+        "{}",
+        text(&out.stderr)
+    );
+    for args in [
+        &["sample", "ephyto", "--from", "VN", "--to", "RU"][..],
+        &["sample", "formd", "--from", "VN", "--to", "KR"],
+        &["sample", "ephyto", "--from", "KR", "--to", "KR"],
+    ] {
+        let out = aswctl(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty());
+    }
+}
