@@ -11,10 +11,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asw_amqp::{
-    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_with_backoff,
-};
-use asw_journal::{Direction, Journal, State};
+use asw_amqp::{AmqpError, Backoff, Connection, Consumer, Delivery, connect_any_with_backoff};
+use asw_journal::Journal;
 use asw_model::{DocumentKind, Header, MemberState};
 use asw_route::names;
 use asw_sign::TrustStore;
@@ -24,13 +22,15 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::claims::Abandoned;
 use crate::config::HubConfig;
-use crate::metrics::{self, JournalOperation, Metrics};
+use crate::incoming::Incoming;
+use crate::metrics::{self, Metrics};
 use crate::park::{Parked, park_failure, park_refused};
 use crate::pool::{Pool, PoolError, panic_text};
-use crate::process::{Identity, OnPool, Refusal, Worker, WorkerError, panicked};
+use crate::process::{Identity, Refusal, Worker, WorkerError, panicked};
 use crate::publish::{Failure, LanePublisher};
-use crate::steps;
+use crate::work::OnPool;
 
 /// Concurrent deliveries in progress per pipeline by default (`[limits] lanes`), each with its
 /// own confirming channel. A delivery spends most of its time waiting (journal commits, broker
@@ -102,7 +102,7 @@ impl std::fmt::Debug for Hub {
 /// What every flow of a running hub shares.
 pub(crate) struct Inner {
     pub(crate) config: HubConfig,
-    pub(crate) abandoned: Arc<steps::Abandoned>,
+    pub(crate) abandoned: Arc<Abandoned>,
     trust: Arc<TrustStore>,
     pub(crate) journal: Arc<dyn Journal>,
     /// The CPU workers (libxml2, xmlsec): `limits.workers` threads, each with its own state.
@@ -525,7 +525,7 @@ async fn lane(
 /// Handles one delivery and settles it: acknowledged once everything it led to was confirmed or
 /// it was parked; returned to its queue only if even the parking lot refused it (its delivery
 /// limit then dead-letters it). `Err` only when the broker session failed. A body over the size
-/// limit is parked before it is copied or parsed; a panic while handling parks the delivery with
+/// limit is parked before it is parsed; a panic while handling parks the delivery with
 /// the panic's text and the lane goes on with a new channel.
 async fn settle(
     inner: &Inner,
@@ -535,20 +535,22 @@ async fn settle(
     pipeline: Pipeline,
 ) -> Result<(), AmqpError> {
     let Delivery { message, acker } = delivery;
+    // Read once: the body is shared from here on, not copied.
+    let incoming = Incoming::read(&inner.own_user, message);
     let stage = pipeline.stage();
     let max = inner.config.limits.document.max_bytes;
-    let handled = if message.body.len() > max {
+    let handled = if incoming.body.len() > max {
         Err(Failure::Fault(Refusal {
             code: "XML-SIZE".into(),
             text: format!(
                 "the message is {} bytes long, more than the {max} allowed (limits.max_document_bytes)",
-                message.body.len()
+                incoming.body.len()
             ),
         }))
     } else {
         let handling = match pipeline {
-            Pipeline::Outbound => crate::outbound::outbound(inner, publisher, &message).boxed(),
-            Pipeline::Inbound => crate::inbound::inbound(inner, publisher, &message).boxed(),
+            Pipeline::Outbound => crate::outbound::outbound(inner, publisher, &incoming).boxed(),
+            Pipeline::Inbound => crate::inbound::inbound(inner, publisher, &incoming).boxed(),
         };
         match AssertUnwindSafe(handling).catch_unwind().await {
             Ok(handled) => handled,
@@ -565,14 +567,14 @@ async fn settle(
         Ok(()) => return acker.ack().await,
         Err(Failure::Session(e)) => return Err(e),
         Err(Failure::Refused { error, header }) => {
-            park_refused(inner, publisher, &message, stage, &error, header.as_ref()).await?
+            park_refused(inner, publisher, &incoming, stage, &error, header.as_ref()).await?
         }
         Err(Failure::Fault(refusal)) => {
             // Only the hub's own outbound header is trusted enough to journal by.
             let header = (pipeline == Pipeline::Outbound)
-                .then(|| Header::read(&message.body, &inner.config.limits.document).ok())
+                .then(|| Header::read(&incoming.body, &inner.config.limits.document).ok())
                 .flatten();
-            park_failure(inner, publisher, &message, stage, refusal, header.as_ref()).await?
+            park_failure(inner, publisher, &incoming, stage, refusal, header.as_ref()).await?
         }
     };
     if parked == Parked::Refused {
@@ -593,17 +595,6 @@ pub(crate) fn record_span(header: &Header, partner: MemberState) {
     span.record("kind", header.kind.as_str());
 }
 
-pub(crate) fn document_properties(header: &Header) -> Properties {
-    let mut properties = Properties::new()
-        .with_message_id(header.message_id.to_string())
-        .with_content_type(names::CONTENT_TYPE_XML)
-        .with_header(names::HEADER_MESSAGE_ID, header.message_id.to_string());
-    if let Some(c) = header.correlation_id {
-        properties = properties.with_correlation_id(c.to_string());
-    }
-    properties
-}
-
 /// Runs `f` on a step thread, with the journal and the workers for its CPU work.
 pub(crate) async fn on_journal<R, F>(inner: &Inner, f: F) -> Result<R, PoolError>
 where
@@ -616,78 +607,6 @@ where
         .steps
         .run(move |()| f(&mut OnPool::new(&workers), &*journal))
         .await
-}
-
-/// Journals a move after the broker confirmed what it stands for (see [`journal_moves`]).
-pub(crate) async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: State) {
-    journal_moves(inner, vec![(direction, id, to)]).await;
-}
-
-/// Journals moves after the broker confirmed what they stand for, sharing one commit. A move
-/// that fails transiently is retried, with back-off, until it holds: the broker has the message
-/// already, and a journal left behind (`signed` for a document queued, say) is never caught up
-/// by anything else. Only a move the journal refuses (against [`asw_journal::TRANSITIONS`]) or
-/// a permanent error is logged and dropped; a stopping hub leaves it to the redelivery.
-pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<(Direction, uuid::Uuid, State)>) {
-    let backoff = Backoff::default();
-    let mut pending = moves;
-    let mut failures = 0u32;
-    while !pending.is_empty() {
-        let batch = pending.clone();
-        let done = on_journal(inner, move |_, j| {
-            let at = now();
-            let mut results = Vec::with_capacity(batch.len());
-            let committed = j.batch(&mut || {
-                results = batch
-                    .iter()
-                    .map(|&(direction, id, to)| j.transition(direction, id, to, None, at))
-                    .collect();
-            });
-            (results, committed)
-        })
-        .await;
-        let (results, committed) = match done {
-            Ok(done) => done,
-            Err(e) => {
-                inner.metrics.journal_error(JournalOperation::Move);
-                warn!(error = %e, "Cannot journal a move; the redelivery will.");
-                return;
-            }
-        };
-        let mut retry = Vec::new();
-        match committed {
-            Err(e) if e.is_transient() => retry = pending.clone(),
-            Err(e) => {
-                inner.metrics.journal_error(JournalOperation::Move);
-                warn!(error = %e, "Cannot journal a move.");
-            }
-            Ok(()) => {
-                for (&(direction, id, to), moved) in pending.iter().zip(results) {
-                    match moved {
-                        Ok(t) if t.reached() => {}
-                        Ok(t) => {
-                            warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move.");
-                        }
-                        Err(e) if e.is_transient() => retry.push((direction, id, to)),
-                        Err(e) => {
-                            inner.metrics.journal_error(JournalOperation::Move);
-                            warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move.");
-                        }
-                    }
-                }
-            }
-        }
-        if !retry.is_empty() {
-            failures = failures.saturating_add(1);
-            inner.metrics.journal_error(JournalOperation::Move);
-            warn!(
-                moves = retry.len(),
-                failures, "Cannot journal a move yet; retrying until it holds."
-            );
-            tokio::time::sleep(backoff.pause(failures)).await;
-        }
-        pending = retry;
-    }
 }
 
 /// Kinds a back-office may send.
