@@ -11,6 +11,7 @@ pub mod exporter;
 pub mod hub;
 mod inbound;
 mod incoming;
+mod lanes;
 pub mod metrics;
 mod outbound;
 pub mod outcome;
