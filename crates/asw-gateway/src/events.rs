@@ -1,6 +1,7 @@
 //! The observable outcomes of a delivery, one type each: emitting one writes its one log line
 //! and bumps its counter, so a log line and a metric can never disagree or be forgotten one
-//! without the other.
+//! without the other. The outcomes a plan ends with own what they say (a plan is data, made
+//! before it is carried out); the others borrow it.
 
 use asw_journal::State;
 use asw_model::{Header, MemberState};
@@ -14,7 +15,7 @@ use crate::process::{Refusal, summary};
 #[derive(Debug)]
 pub(crate) enum Event<'a> {
     /// Outbound: signed and queued for the partner.
-    Queued(&'a Header),
+    Queued(Header),
     /// Outbound: a copy of a document already queued or further; dropped.
     SentBefore {
         /// Its id.
@@ -25,25 +26,25 @@ pub(crate) enum Event<'a> {
     /// Outbound: refused for good; parked, and the back-office told.
     RefusedOutbound {
         /// Its header, when readable.
-        header: Option<&'a Header>,
+        header: Option<Header>,
         /// Why.
-        refusals: &'a [Refusal],
+        refusals: Vec<Refusal>,
     },
     /// Inbound: verified and delivered to the back-office.
-    Delivered(&'a Header),
+    Delivered(Header),
     /// Inbound: a copy of a document already delivered; not delivered again.
-    DeliveredBefore(&'a Header),
+    DeliveredBefore(Header),
     /// Inbound: refused for good and parked.
     RefusedInbound {
         /// Its header, when readable.
-        header: Option<&'a Header>,
+        header: Option<Header>,
         /// The member state the transport authenticated.
         partner: Option<MemberState>,
         /// Why.
-        refusals: &'a [Refusal],
+        refusals: Vec<Refusal>,
     },
     /// Inbound: one of the hub's own signed answers queued for the partner.
-    Answered(&'a Header),
+    Answered(Header),
     /// A transient failure (or another hub's claim): into a retry queue.
     Retried {
         /// The stage.
@@ -132,15 +133,15 @@ impl Event<'_> {
                 info!(%message_id, %state, "Duplicate of a document already sent; dropped.");
             }
             Event::RefusedOutbound { header, refusals } => {
-                let partner = header.map(|h| h.receiver);
+                let partner = header.as_ref().map(|h| h.receiver);
                 count(
                     metrics,
                     Pipeline::Outbound,
                     DocumentOutcome::Refused,
                     partner,
-                    *header,
+                    header.as_ref(),
                 );
-                warn!(message_id = ?header.map(|h| h.message_id), reason = %summary(refusals), "Outbound document refused.");
+                warn!(message_id = ?header.as_ref().map(|h| h.message_id), reason = %summary(refusals), "Outbound document refused.");
             }
             Event::Delivered(h) => {
                 count(
@@ -172,10 +173,10 @@ impl Event<'_> {
                     Pipeline::Inbound,
                     DocumentOutcome::Refused,
                     *partner,
-                    *header,
+                    header.as_ref(),
                 );
                 warn!(
-                    message_id = ?header.map(|h| h.message_id),
+                    message_id = ?header.as_ref().map(|h| h.message_id),
                     partner = ?partner,
                     reason = %summary(refusals),
                     "Inbound document refused and parked."

@@ -7,30 +7,25 @@
 //! pass harmless.
 
 use std::collections::BTreeSet;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asw_amqp::{
-    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_with_backoff,
-};
-use asw_journal::{Direction, Journal, State};
+use asw_amqp::{AmqpError, Backoff, connect_any_with_backoff};
+use asw_journal::Journal;
 use asw_model::{DocumentKind, Header, MemberState};
-use asw_route::names;
 use asw_sign::TrustStore;
-use futures_util::FutureExt;
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{info, warn};
 
+use crate::claims::Abandoned;
 use crate::config::HubConfig;
-use crate::metrics::{self, JournalOperation, Metrics};
-use crate::park::{Parked, park_failure, park_refused};
-use crate::pool::{Pool, PoolError, panic_text};
-use crate::process::{Identity, OnPool, Refusal, Worker, WorkerError, panicked};
-use crate::publish::{Failure, LanePublisher};
-use crate::steps;
+use crate::lanes::{Pipeline, consume};
+use crate::metrics::{self, Metrics};
+use crate::pool::{Pool, PoolError};
+use crate::process::{Identity, Worker, WorkerError};
+use crate::work::OnPool;
 
 /// Concurrent deliveries in progress per pipeline by default (`[limits] lanes`), each with its
 /// own confirming channel. A delivery spends most of its time waiting (journal commits, broker
@@ -102,7 +97,7 @@ impl std::fmt::Debug for Hub {
 /// What every flow of a running hub shares.
 pub(crate) struct Inner {
     pub(crate) config: HubConfig,
-    pub(crate) abandoned: Arc<steps::Abandoned>,
+    pub(crate) abandoned: Arc<Abandoned>,
     trust: Arc<TrustStore>,
     pub(crate) journal: Arc<dyn Journal>,
     /// The CPU workers (libxml2, xmlsec): `limits.workers` threads, each with its own state.
@@ -385,203 +380,6 @@ pub(crate) enum SessionEnd {
     Cancelled(String),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Pipeline {
-    Outbound,
-    Inbound,
-}
-
-impl Pipeline {
-    fn metric(self) -> metrics::Pipeline {
-        match self {
-            Pipeline::Outbound => metrics::Pipeline::Outbound,
-            Pipeline::Inbound => metrics::Pipeline::Inbound,
-        }
-    }
-
-    fn queue(self) -> &'static str {
-        match self {
-            Pipeline::Outbound => names::HUB_OUTBOUND_QUEUE,
-            Pipeline::Inbound => names::HUB_INBOUND_QUEUE,
-        }
-    }
-
-    fn stage(self) -> &'static str {
-        match self {
-            Pipeline::Outbound => names::stage::OUTBOUND,
-            Pipeline::Inbound => names::stage::INBOUND,
-        }
-    }
-}
-
-/// Consumes one stage queue with `[limits] lanes` deliveries in progress at a time.
-async fn consume(
-    inner: Arc<Inner>,
-    connection: Arc<Connection>,
-    pipeline: Pipeline,
-    stop: CancellationToken,
-) -> Result<(), SessionEnd> {
-    let tag = format!("aswhub-{}-{}", inner.config.country, pipeline.stage());
-    // The lanes' channels first, then the consumer; all of it given up at once when the
-    // session ends meanwhile (64 slow but answered calls could otherwise outlast the grace
-    // period of a shutdown or of a broker restart).
-    let setup = async {
-        let mut publishers = Vec::with_capacity(inner.config.limits.lanes);
-        for _ in 0..inner.config.limits.lanes {
-            publishers.push(LanePublisher::open(connection.clone()).await?);
-        }
-        let channel = connection.open_channel().await?;
-        let consumer = Consumer::start(
-            channel,
-            pipeline.queue(),
-            inner.config.broker.prefetch,
-            &tag,
-        )
-        .await?;
-        Ok::<_, AmqpError>((consumer, publishers))
-    };
-    let (mut consumer, publishers) = tokio::select! {
-        set = setup => set?,
-        () = stop.cancelled() => return Ok(()),
-    };
-    let (tx, rx) = async_channel::bounded::<Delivery>(inner.config.limits.lanes);
-    let mut lanes = JoinSet::new();
-    for publisher in publishers {
-        lanes.spawn(lane(
-            inner.clone(),
-            connection.clone(),
-            publisher,
-            rx.clone(),
-            pipeline,
-            stop.clone(),
-        ));
-    }
-    let result = loop {
-        tokio::select! {
-            () = stop.cancelled() => break Ok(()),
-            ended = lanes.join_next() => {
-                // A lane only ends early when its channel failed.
-                break match ended {
-                    Some(Ok(Err(e))) => Err(e.into()),
-                    _ => Ok(()),
-                };
-            }
-            next = consumer.next() => match next {
-                Some(Ok(delivery)) => {
-                    // Wait for a free lane, but not past the end of the session: when the
-                    // connection dies every lane fails and cancels it, and nobody would ever
-                    // take this delivery (it stays unacknowledged and comes back).
-                    tokio::select! {
-                        sent = tx.send(delivery) => if sent.is_err() {
-                            break Ok(());
-                        },
-                        () = stop.cancelled() => break Ok(()),
-                    }
-                }
-                Some(Err(e)) => break Err(e.into()),
-                None => break Err(SessionEnd::Cancelled(pipeline.queue().to_owned())),
-            },
-        }
-    };
-    // Stop new deliveries, let the lanes finish what they hold.
-    let _ = consumer.cancel().await;
-    tx.close();
-    while lanes.join_next().await.is_some() {}
-    result
-}
-
-async fn lane(
-    inner: Arc<Inner>,
-    connection: Arc<Connection>,
-    mut publisher: LanePublisher,
-    deliveries: async_channel::Receiver<Delivery>,
-    pipeline: Pipeline,
-    stop: CancellationToken,
-) -> Result<(), AmqpError> {
-    while let Ok(delivery) = deliveries.recv().await {
-        let span = info_span!(
-            "delivery",
-            stage = pipeline.stage(),
-            message_id = tracing::field::Empty,
-            partner = tracing::field::Empty,
-            kind = tracing::field::Empty
-        );
-        let in_flight = inner.metrics.in_flight(pipeline.metric());
-        let took = std::time::Instant::now();
-        let settled = settle(&inner, &connection, &mut publisher, delivery, pipeline)
-            .instrument(span)
-            .await;
-        inner.metrics.processed(pipeline.metric(), took.elapsed());
-        drop(in_flight);
-        if let Err(e) = settled {
-            // The broker failed under us: the delivery stays unacknowledged and comes back.
-            stop.cancel();
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-/// Handles one delivery and settles it: acknowledged once everything it led to was confirmed or
-/// it was parked; returned to its queue only if even the parking lot refused it (its delivery
-/// limit then dead-letters it). `Err` only when the broker session failed. A body over the size
-/// limit is parked before it is copied or parsed; a panic while handling parks the delivery with
-/// the panic's text and the lane goes on with a new channel.
-async fn settle(
-    inner: &Inner,
-    connection: &Arc<Connection>,
-    publisher: &mut LanePublisher,
-    delivery: Delivery,
-    pipeline: Pipeline,
-) -> Result<(), AmqpError> {
-    let Delivery { message, acker } = delivery;
-    let stage = pipeline.stage();
-    let max = inner.config.limits.document.max_bytes;
-    let handled = if message.body.len() > max {
-        Err(Failure::Fault(Refusal {
-            code: "XML-SIZE".into(),
-            text: format!(
-                "the message is {} bytes long, more than the {max} allowed (limits.max_document_bytes)",
-                message.body.len()
-            ),
-        }))
-    } else {
-        let handling = match pipeline {
-            Pipeline::Outbound => crate::outbound::outbound(inner, publisher, &message).boxed(),
-            Pipeline::Inbound => crate::inbound::inbound(inner, publisher, &message).boxed(),
-        };
-        match AssertUnwindSafe(handling).catch_unwind().await {
-            Ok(handled) => handled,
-            Err(payload) => {
-                let text = panic_text(&*payload);
-                tracing::error!(panic = %text, "Handling a delivery panicked; parking it.");
-                // The publisher may have been cut off mid-publish: start on a fresh channel.
-                *publisher = LanePublisher::open(connection.clone()).await?;
-                Err(Failure::Fault(panicked(text)))
-            }
-        }
-    };
-    let parked = match handled {
-        Ok(()) => return acker.ack().await,
-        Err(Failure::Session(e)) => return Err(e),
-        Err(Failure::Refused { error, header }) => {
-            park_refused(inner, publisher, &message, stage, &error, header.as_ref()).await?
-        }
-        Err(Failure::Fault(refusal)) => {
-            // Only the hub's own outbound header is trusted enough to journal by.
-            let header = (pipeline == Pipeline::Outbound)
-                .then(|| Header::read(&message.body, &inner.config.limits.document).ok())
-                .flatten();
-            park_failure(inner, publisher, &message, stage, refusal, header.as_ref()).await?
-        }
-    };
-    if parked == Parked::Refused {
-        acker.nack(true).await
-    } else {
-        acker.ack().await
-    }
-}
-
 pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -591,17 +389,6 @@ pub(crate) fn record_span(header: &Header, partner: MemberState) {
     span.record("message_id", tracing::field::display(header.message_id));
     span.record("partner", partner.code());
     span.record("kind", header.kind.as_str());
-}
-
-pub(crate) fn document_properties(header: &Header) -> Properties {
-    let mut properties = Properties::new()
-        .with_message_id(header.message_id.to_string())
-        .with_content_type(names::CONTENT_TYPE_XML)
-        .with_header(names::HEADER_MESSAGE_ID, header.message_id.to_string());
-    if let Some(c) = header.correlation_id {
-        properties = properties.with_correlation_id(c.to_string());
-    }
-    properties
 }
 
 /// Runs `f` on a step thread, with the journal and the workers for its CPU work.
@@ -616,78 +403,6 @@ where
         .steps
         .run(move |()| f(&mut OnPool::new(&workers), &*journal))
         .await
-}
-
-/// Journals a move after the broker confirmed what it stands for (see [`journal_moves`]).
-pub(crate) async fn journal_move(inner: &Inner, direction: Direction, id: uuid::Uuid, to: State) {
-    journal_moves(inner, vec![(direction, id, to)]).await;
-}
-
-/// Journals moves after the broker confirmed what they stand for, sharing one commit. A move
-/// that fails transiently is retried, with back-off, until it holds: the broker has the message
-/// already, and a journal left behind (`signed` for a document queued, say) is never caught up
-/// by anything else. Only a move the journal refuses (against [`asw_journal::TRANSITIONS`]) or
-/// a permanent error is logged and dropped; a stopping hub leaves it to the redelivery.
-pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<(Direction, uuid::Uuid, State)>) {
-    let backoff = Backoff::default();
-    let mut pending = moves;
-    let mut failures = 0u32;
-    while !pending.is_empty() {
-        let batch = pending.clone();
-        let done = on_journal(inner, move |_, j| {
-            let at = now();
-            let mut results = Vec::with_capacity(batch.len());
-            let committed = j.batch(&mut || {
-                results = batch
-                    .iter()
-                    .map(|&(direction, id, to)| j.transition(direction, id, to, None, at))
-                    .collect();
-            });
-            (results, committed)
-        })
-        .await;
-        let (results, committed) = match done {
-            Ok(done) => done,
-            Err(e) => {
-                inner.metrics.journal_error(JournalOperation::Move);
-                warn!(error = %e, "Cannot journal a move; the redelivery will.");
-                return;
-            }
-        };
-        let mut retry = Vec::new();
-        match committed {
-            Err(e) if e.is_transient() => retry = pending.clone(),
-            Err(e) => {
-                inner.metrics.journal_error(JournalOperation::Move);
-                warn!(error = %e, "Cannot journal a move.");
-            }
-            Ok(()) => {
-                for (&(direction, id, to), moved) in pending.iter().zip(results) {
-                    match moved {
-                        Ok(t) if t.reached() => {}
-                        Ok(t) => {
-                            warn!(message_id = %id, to = %to, outcome = ?t, "Journal refused a move.");
-                        }
-                        Err(e) if e.is_transient() => retry.push((direction, id, to)),
-                        Err(e) => {
-                            inner.metrics.journal_error(JournalOperation::Move);
-                            warn!(message_id = %id, to = %to, error = %e, "Cannot journal a move.");
-                        }
-                    }
-                }
-            }
-        }
-        if !retry.is_empty() {
-            failures = failures.saturating_add(1);
-            inner.metrics.journal_error(JournalOperation::Move);
-            warn!(
-                moves = retry.len(),
-                failures, "Cannot journal a move yet; retrying until it holds."
-            );
-            tokio::time::sleep(backoff.pause(failures)).await;
-        }
-        pending = retry;
-    }
 }
 
 /// Kinds a back-office may send.

@@ -1,211 +1,315 @@
 //! The inbound flow: a partner's document from `asw.hub.inbound` is checked against its
-//! transport identity, verified, validated and journaled on a worker (in
-//! [`crate::steps::inbound`]), then delivered here to the back-office exchange, its answer's
-//! outcome reported, the hub's signed receipt sent back, and the moves journaled; a refused one
-//! is parked and, where due, answered with a signed rejection.
+//! transport identity, verified, validated and journaled `verified` on a worker, then delivered
+//! to the back-office exchange (the exact bytes verified), its answer's outcome reported, the
+//! hub's signed receipt sent back, and the moves journaled; a refused one is parked and, where
+//! due, answered with a signed rejection.
 //!
 //! The receipt means "reached a back-office": it is published only after the delivery was
 //! confirmed, so a document no back-office queue takes (parked `DELIVERY-UNROUTABLE`) gets its
 //! receipt when an operator's replay delivers it.
+//!
+//! [`plan`] decides on a step thread; [`crate::execute`] carries the plan out.
 
-use asw_amqp::{HeaderValue, Message};
-use asw_journal::{Direction, State};
-use asw_model::bus::BUS_HEADER;
+use asw_journal::{Direction, Journal, Recorded, State, Transition};
 use asw_route::names;
-use tracing::warn;
+use bytes::Bytes;
+use time::OffsetDateTime;
 
+use crate::answers::{answer_mismatch, correlate, own_answer};
+use crate::claims::{Abandoned, claimed_by_another, replayed_after_unroutable};
 use crate::events::Event;
-use crate::hub::record_span;
-use crate::hub::{Inner, document_properties, journal_move, journal_moves, now, on_journal};
-use crate::outbound::publish_own;
-use crate::outcome::{Outcome, OutcomeReason};
-use crate::park::{
-    Attempt, Parking, attempts_so_far, envelope_of, original_routing_key, original_transport_user,
-    park, planned, publish_outcome, retry,
-};
+use crate::execute::{execute, planned};
+use crate::hub::{Inner, now, on_journal};
+use crate::incoming::Incoming;
+use crate::plan::{Plan, Publish, Settle, in_batch, reason_of, stopping};
+use crate::process::{Accepted, Refusal, Refused, summary};
 use crate::publish::{Failure, LanePublisher};
-use crate::steps::{self, InboundPlan, Send};
+use crate::work::Work;
 
 /// Handles one delivery of `asw.hub.inbound`; `Ok` means it may be acknowledged.
 pub(crate) async fn inbound(
     inner: &Inner,
     publisher: &mut LanePublisher,
-    message: &Message,
+    incoming: &Incoming,
 ) -> Result<(), Failure> {
-    let stage = names::stage::INBOUND;
     let started = now();
-    let body = message.body.clone();
-    let routing_key = original_routing_key(inner, message);
-    let user_id = original_transport_user(inner, message);
+    let body = incoming.body.clone();
+    let routing_key = incoming.routing_key.clone();
+    let user_id = incoming.transport_user.clone();
     let abandoned = inner.abandoned.clone();
-    let plan = on_journal(inner, move |w, j| {
-        steps::inbound(
-            w,
-            j,
-            &abandoned,
-            &body,
-            user_id.as_deref(),
-            &routing_key,
-            started,
-        )
+    let ran = on_journal(inner, move |w, j| {
+        let user_id = user_id.as_deref();
+        plan(w, j, &abandoned, &body, user_id, &routing_key, started)
     })
     .await;
-    let Some(plan) = planned(inner, publisher, message, stage, plan).await? else {
-        return Ok(());
+    let stage = names::stage::INBOUND;
+    let plan = planned(ran).map_err(Failure::Fault)?;
+    execute(inner, publisher, incoming, stage, started, plan).await
+}
+
+/// The plan for a partner's document: identity, verification, validation, duplicates,
+/// receipts, correlation. The journal writes share one commit ([`Journal::batch`]); the plan
+/// is returned once they are durable.
+pub fn plan(
+    worker: &mut impl Work,
+    journal: &dyn Journal,
+    abandoned: &Abandoned,
+    bytes: &Bytes,
+    user_id: Option<&str>,
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> Plan {
+    in_batch(journal, || {
+        decide(worker, journal, abandoned, bytes, user_id, routing_key, now)
+    })
+}
+
+fn decide(
+    worker: &mut impl Work,
+    journal: &dyn Journal,
+    abandoned: &Abandoned,
+    bytes: &Bytes,
+    user_id: Option<&str>,
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> Plan {
+    let accepted = match worker.inbound(bytes, user_id, routing_key, now) {
+        Ok(accepted) => accepted,
+        Err(refused) if stopping(&refused.refusals) => {
+            return Plan::retry(summary(&refused.refusals));
+        }
+        Err(refused) => return refuse(worker, journal, bytes, *refused, now),
     };
-    match plan {
-        InboundPlan::Accept {
-            header,
-            signer,
-            deliver,
-            possible_duplicate,
-            receipt,
-            answer,
-        } => {
-            record_span(&header, header.sender);
-            // A failure of the session leaves the claim to the redelivery at once; a refusal
-            // parks the document (journaled `failed`, replayable).
-            let failed = |e| {
-                let failure = Failure::of(e, Some(&header));
-                if matches!(failure, Failure::Session(_)) {
-                    inner.abandoned.add(header.message_id);
+    let header = accepted.verified.header().clone();
+    let id = header.message_id;
+    // An answer is taken only from the member state its original was sent to, and only of a
+    // kind that answers the original's kind: anything else is parked and moves nothing.
+    if let Some(original_id) = header.correlation_id.filter(|_| header.kind.is_response()) {
+        match journal.find_original(Direction::Outbound, original_id) {
+            Ok(Some(original)) => {
+                if let Some(refusal) = answer_mismatch(&header, &original.summary.header) {
+                    let refused = Refused {
+                        reference: accepted.reference.clone(),
+                        authenticated: Some(header.sender),
+                        header: Some(header),
+                        verified: true,
+                        refusals: vec![refusal],
+                    };
+                    return refuse(worker, journal, bytes, refused, now);
                 }
-                failure
-            };
-            if deliver {
-                let mut env = envelope_of(inner, message, Some(&header), stage, 1, started);
-                env.signer = signer.0.code().to_owned();
-                env.signer_fingerprint = signer.1.clone();
-                let mut properties = document_properties(&header)
-                    .with_header("x-asw-signer", signer.0.code())
-                    .with_header("x-asw-signer-fingerprint", signer.1.as_str())
-                    .with_header(BUS_HEADER, HeaderValue::Bytes(env.to_bytes()));
-                if possible_duplicate {
-                    properties = properties.with_header(names::HEADER_POSSIBLE_DUPLICATE, true);
-                }
-                let key = names::inbound_key(header.kind, header.sender);
-                publisher
-                    .publish(names::INBOUND_EXCHANGE, &key, &message.body, &properties)
-                    .await
-                    .map_err(failed)?;
             }
-            // An answer's outcome is confirmed before the answer is journaled delivered: a copy
-            // of an answer already delivered reports no outcome again, so the outcome of the
-            // first must not be lost between the two (the connection failing, say). One that no
-            // back-office takes parks the answer, whose replay reports it again.
-            if let Some(answer) = answer {
-                let mut outcome = Outcome::new(
-                    answer.outcome,
-                    Some(answer.original_id),
-                    Some(answer.original_kind),
-                    Some(answer.original_receiver),
-                    started,
-                );
-                outcome.status = answer.status;
-                outcome.answer_id = Some(header.message_id);
-                outcome.reasons = answer
-                    .reasons
-                    .into_iter()
-                    .map(|(code, text)| OutcomeReason { code, text })
-                    .collect();
-                publish_outcome(publisher, &outcome).await.map_err(failed)?;
-            }
-            // The receipt goes out after the delivery and before the moves are journaled, so
-            // both moves share one commit. A crash in between sends the receipt again with the
-            // redelivery: the same bytes under the same id, which the partner drops as a copy.
-            if let Some(receipt) = &receipt {
-                publish_own(publisher, receipt).await.map_err(failed)?;
-            }
-            let mut moves = Vec::with_capacity(2);
-            if deliver {
-                moves.push((Direction::Inbound, header.message_id, State::Delivered));
-            }
-            if let Some(receipt) = &receipt {
-                moves.push((
-                    Direction::Outbound,
-                    receipt.header.message_id,
-                    State::Queued,
+            Ok(None) => {}
+            Err(e) => return Plan::retry(e.to_string()),
+        }
+    }
+    let mut possible_duplicate = false;
+    // First seen now: no answer to it can have been journaled yet.
+    let mut first_seen = false;
+    let deliver = match journal.record(Direction::Inbound, &header, bytes, State::Verified, now) {
+        Ok(Recorded::New) => {
+            first_seen = true;
+            true
+        }
+        Ok(Recorded::Existing(record)) => match record.summary.state {
+            State::Verified | State::Received
+                if claimed_by_another(journal, &record, now, abandoned) =>
+            {
+                return Plan::wait(format!(
+                    "message {id} is being delivered by another consumer"
                 ));
             }
-            if !moves.is_empty() {
-                journal_moves(inner, moves).await;
+            State::Verified => {
+                possible_duplicate = !replayed_after_unroutable(journal, id);
+                true
             }
-            if deliver {
-                Event::Delivered(&header).emit(&inner.metrics);
-            } else {
-                Event::DeliveredBefore(&header).emit(&inner.metrics);
+            // Recorded before its verification (refused then, replayed since): it is verified now.
+            State::Received => {
+                match journal.transition(Direction::Inbound, id, State::Verified, None, now) {
+                    Ok(_) => true,
+                    Err(e) => return Plan::retry(e.to_string()),
+                }
             }
-            if let Some(receipt) = &receipt {
-                Event::Answered(&receipt.header).emit(&inner.metrics);
-            }
-            Ok(())
+            State::Delivered => false,
+            // A copy of something refused or discarded before: refuse it again, quietly.
+            parked => return refused_quietly(header, "DUPLICATE", format!("already {parked}")),
+        },
+        Ok(Recorded::Conflict(conflict)) => {
+            let fields: Vec<&str> = conflict.fields.iter().map(|f| f.as_str()).collect();
+            let text = format!(
+                "message id {id} was received before with a different {}",
+                fields.join(", ")
+            );
+            return refused_quietly(header, "DUPLICATE-ID", text);
         }
-        InboundPlan::Refuse {
-            header,
-            refusals,
-            rejection,
-            authenticated,
-        } => {
-            Event::RefusedInbound {
-                header: header.as_ref(),
-                partner: authenticated,
-                refusals: &refusals,
-            }
-            .emit(&inner.metrics);
-            park(
-                inner,
-                publisher,
-                message,
-                Parking {
-                    header: header.as_ref(),
-                    stage,
-                    refusals: &refusals,
-                    attempts: attempts_so_far(inner, message).saturating_add(1),
-                    started,
-                },
-            )
-            .await?;
-            if let Some(rejection) = rejection {
-                send_own(inner, publisher, &rejection).await?;
-            }
-            Ok(())
+        Err(e) => return Plan::retry(e.to_string()),
+    };
+    let receipt = if header.kind.ack_kind().is_some() {
+        let reference = accepted.reference.as_deref();
+        match own_answer(
+            worker,
+            journal,
+            &header,
+            header.sender,
+            reference,
+            &[],
+            first_seen,
+            now,
+        ) {
+            Ok(receipt) => receipt,
+            Err(e) => return Plan::retry(e),
         }
-        InboundPlan::Wait(why) => {
-            retry(inner, publisher, message, stage, &why, Attempt::Waiting).await
-        }
-        InboundPlan::Retry(why) => {
-            retry(inner, publisher, message, stage, &why, Attempt::Failed).await
-        }
+    } else {
+        None
+    };
+    // A copy of an answer already delivered (the partner answered a resend again) changed the
+    // original's state the first time, and its outcome was reported then: not again.
+    let answer = match header
+        .correlation_id
+        .filter(|_| header.kind.is_response() && deliver)
+    {
+        Some(original) => match correlate(journal, &header, original, &accepted, now) {
+            Ok(answer) => answer,
+            Err(e) => return Plan::retry(e.to_string()),
+        },
+        None => None,
+    };
+    accept(accepted, deliver, possible_duplicate, answer, receipt)
+}
+
+/// Deliver (unless delivered before), then report the answer's outcome, then send the receipt,
+/// then journal `delivered` and the receipt `queued` (one commit), then ack.
+///
+/// An answer's outcome is confirmed before the answer is journaled delivered: a copy of an
+/// answer already delivered reports no outcome again, so the outcome of the first must not be
+/// lost between the two. The receipt goes out after the delivery and before the moves are
+/// journaled, so both moves share one commit; a crash in between sends the receipt again with
+/// the redelivery: the same bytes under the same id, which the partner drops as a copy.
+fn accept(
+    accepted: Accepted,
+    deliver: bool,
+    possible_duplicate: bool,
+    answer: Option<crate::outcome::Outcome>,
+    receipt: Option<crate::process::Signed>,
+) -> Plan {
+    let header = accepted.verified.header().clone();
+    let mut publishes = Vec::with_capacity(3);
+    if deliver {
+        publishes.push(Publish::Deliver {
+            verified: accepted.verified,
+            possible_duplicate,
+        });
+    }
+    publishes.extend(answer.map(Publish::Answer));
+    publishes.extend(receipt.map(Publish::Receipt));
+    let event = if deliver {
+        Event::Delivered(header.clone())
+    } else {
+        Event::DeliveredBefore(header.clone())
+    };
+    Plan {
+        header: Some(header),
+        claims: true,
+        publishes,
+        event: Some(event),
+        settle: Settle::Ack,
     }
 }
 
-/// Publishes one of the hub's own signed answers to the partner queue and journals it queued.
-/// One the broker refuses (no partner queue) is journaled `failed` and logged: the document it
-/// answers is parked already.
-async fn send_own(
-    inner: &Inner,
-    publisher: &mut LanePublisher,
-    send: &Send,
-) -> Result<(), Failure> {
-    let id = send.header.message_id;
-    match publish_own(publisher, send).await {
-        Ok(()) => {
-            journal_move(inner, Direction::Outbound, id, State::Queued).await;
-            Event::Answered(&send.header).emit(&inner.metrics);
-            Ok(())
-        }
-        Err(e) if e.is_refusal_of_the_message() => {
-            warn!(message_id = %id, receiver = %send.header.receiver, error = %e, "The broker refused the hub's answer; journaled failed.");
-            let reason = asw_journal::Reason::new(
-                crate::publish::refusal_code(&e),
-                crate::publish::bounded(&e.to_string(), crate::publish::MAX_REASON_BYTES),
-            );
-            let _ = on_journal(inner, move |_, j| {
-                j.transition(Direction::Outbound, id, State::Failed, Some(&reason), now())
-            })
-            .await;
-            Ok(())
-        }
-        Err(e) => Err(Failure::Session(e)),
+/// A copy of something journaled before that cannot be delivered: parked without an answer.
+fn refused_quietly(header: asw_model::Header, code: &str, text: String) -> Plan {
+    refused(
+        Refused {
+            header: Some(header),
+            reference: None,
+            authenticated: None,
+            verified: false,
+            refusals: vec![Refusal {
+                code: code.into(),
+                text,
+            }],
+        },
+        None,
+    )
+}
+
+/// Park it and, if there is a rejection to send, answer the authenticated sender; ack.
+fn refused(refused: Refused, rejection: Option<crate::process::Signed>) -> Plan {
+    let Refused {
+        header,
+        refusals,
+        authenticated,
+        ..
+    } = refused;
+    Plan {
+        header: None,
+        claims: false,
+        publishes: rejection.map(Publish::Rejection).into_iter().collect(),
+        event: Some(Event::RefusedInbound {
+            header: header.clone(),
+            partner: authenticated,
+            refusals: refusals.clone(),
+        }),
+        settle: Settle::Park { header, refusals },
     }
 }
+
+/// A refused document: journaled `rejected` if its signature verified, and answered with a
+/// signed rejection if the transport authenticated its sender and it is of a kind that is
+/// acknowledged.
+fn refuse(
+    worker: &mut impl Work,
+    journal: &dyn Journal,
+    bytes: &Bytes,
+    refused_doc: Refused,
+    now: OffsetDateTime,
+) -> Plan {
+    let mut rejection = None;
+    if let Some(header) = &refused_doc.header {
+        // Journal it under its message id only if its signature was verified: an unverified
+        // header may be a forgery borrowing the id of a genuine message still to come.
+        if refused_doc.verified {
+            let reason = reason_of(&refused_doc.refusals);
+            let journaled = journal
+                .record(Direction::Inbound, header, bytes, State::Received, now)
+                .and_then(|recorded| match recorded {
+                    Recorded::Conflict(_) => Ok(Transition::AlreadyThere),
+                    _ => journal.transition(
+                        Direction::Inbound,
+                        header.message_id,
+                        State::Rejected,
+                        Some(&reason),
+                        now,
+                    ),
+                });
+            if let Err(e) = journaled {
+                if e.is_transient() {
+                    return Plan::retry(e.to_string());
+                }
+                tracing::warn!(message_id = %header.message_id, error = %e, "Cannot journal a refused inbound document.");
+            }
+        }
+        // Only a sender the transport authenticated gets a signed rejection, and only for the
+        // kinds that are acknowledged: answers are never answered.
+        if let Some(sender) = refused_doc.authenticated
+            && header.kind.ack_kind().is_some()
+        {
+            match own_answer(
+                worker,
+                journal,
+                header,
+                sender,
+                refused_doc.reference.as_deref(),
+                &refused_doc.refusals,
+                false,
+                now,
+            ) {
+                Ok(r) => rejection = r,
+                Err(e) => return Plan::retry(e),
+            }
+        }
+    }
+    refused(refused_doc, rejection)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,119 +1,191 @@
 //! The outbound flow: a back-office document from `asw.hub.outbound` is validated, checked and
-//! signed on a worker and journaled (in [`crate::steps::outbound`]), then published here to the
-//! partner queue and journaled `queued`; a refused one is parked and its back-office told.
+//! signed on a worker and journaled `received` and `signed` in one write, then published to its
+//! partner's queue and journaled `queued`. A copy of one already sent is dropped; one that can
+//! never be sent is parked and its back-office told (`rejected`, or `failed` when the fault is
+//! the hub's own).
+//!
+//! [`plan`] decides on a step thread; [`crate::execute`] carries the plan out.
 
-use asw_amqp::Message;
-use asw_journal::{Direction, State};
+use asw_journal::{Direction, Journal, Recorded, State, Transition};
+use asw_model::Header;
 use asw_route::names;
+use bytes::Bytes;
+use time::OffsetDateTime;
 
+use crate::claims::{Abandoned, claimed_by_another};
 use crate::events::Event;
-use crate::hub::{Inner, document_properties, journal_move, now, on_journal, record_span};
+use crate::execute::{execute, planned};
+use crate::hub::{Inner, now, on_journal};
+use crate::incoming::Incoming;
 use crate::outcome::{Outcome, OutcomeReason};
-use crate::park::{
-    Attempt, Parking, attempts_so_far, notify, original_routing_key, park, planned, retry,
-};
-use crate::process::PANIC;
+use crate::plan::{JOURNAL, Plan, Publish, Settle, in_batch, journal_refusal, reason_of, stopping};
+use crate::process::{PANIC, Refusal, Signed, summary};
 use crate::publish::{Failure, LanePublisher};
-use crate::steps::JOURNAL;
-use crate::steps::{self, OutboundPlan, Send};
+use crate::work::Work;
 
 /// Handles one delivery of `asw.hub.outbound`; `Ok` means it may be acknowledged.
 pub(crate) async fn outbound(
     inner: &Inner,
     publisher: &mut LanePublisher,
-    message: &Message,
+    incoming: &Incoming,
 ) -> Result<(), Failure> {
-    let stage = names::stage::OUTBOUND;
     let started = now();
-    let body = message.body.clone();
-    let routing_key = original_routing_key(inner, message);
+    let body = incoming.body.clone();
+    let routing_key = incoming.routing_key.clone();
     let abandoned = inner.abandoned.clone();
-    let plan = on_journal(inner, move |w, j| {
-        steps::outbound(w, j, &abandoned, &body, &routing_key, started)
+    let ran = on_journal(inner, move |w, j| {
+        plan(w, j, &abandoned, &body, &routing_key, started)
     })
     .await;
-    let Some(plan) = planned(inner, publisher, message, stage, plan).await? else {
-        return Ok(());
-    };
-    match plan {
-        OutboundPlan::Publish(send) => {
-            record_span(&send.header, send.header.receiver);
-            let id = send.header.message_id;
-            publish_own(publisher, &send).await.map_err(|e| {
-                let failure = Failure::of(e, Some(&send.header));
-                if matches!(failure, Failure::Session(_)) {
-                    inner.abandoned.add(id);
+    let stage = names::stage::OUTBOUND;
+    let plan = planned(ran).map_err(Failure::Fault)?;
+    execute(inner, publisher, incoming, stage, started, plan).await
+}
+
+/// The plan for a back-office document: validate, check, sign, journal. The journal writes
+/// share one commit ([`Journal::batch`]); the plan is returned once they are durable.
+pub fn plan(
+    worker: &mut impl Work,
+    journal: &dyn Journal,
+    abandoned: &Abandoned,
+    bytes: &Bytes,
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> Plan {
+    in_batch(journal, || {
+        decide(worker, journal, abandoned, bytes, routing_key, now)
+    })
+}
+
+fn decide(
+    worker: &mut impl Work,
+    journal: &dyn Journal,
+    abandoned: &Abandoned,
+    bytes: &Bytes,
+    routing_key: &str,
+    now: OffsetDateTime,
+) -> Plan {
+    let signed = match worker.outbound(bytes, routing_key, now) {
+        Ok(signed) => signed,
+        Err(unsendable) if stopping(&unsendable.refusals) => {
+            return Plan::retry(summary(&unsendable.refusals));
+        }
+        Err(unsendable) => {
+            if let Some(header) = &unsendable.header {
+                let reason = reason_of(&unsendable.refusals);
+                let journaled = journal
+                    .record(Direction::Outbound, header, bytes, State::Received, now)
+                    .and_then(|_| {
+                        journal.transition(
+                            Direction::Outbound,
+                            header.message_id,
+                            State::Failed,
+                            Some(&reason),
+                            now,
+                        )
+                    });
+                if let Err(e) = journaled {
+                    if e.is_transient() {
+                        return Plan::retry(e.to_string());
+                    }
+                    tracing::warn!(message_id = %header.message_id, error = %e, "Cannot journal a refused outbound document.");
                 }
-                failure
-            })?;
-            journal_move(inner, Direction::Outbound, id, State::Queued).await;
-            Event::Queued(&send.header).emit(&inner.metrics);
-            Ok(())
-        }
-        OutboundPlan::Duplicate { message_id, state } => {
-            Event::SentBefore { message_id, state }.emit(&inner.metrics);
-            Ok(())
-        }
-        OutboundPlan::Refuse { header, refusals } => {
-            Event::RefusedOutbound {
-                header: header.as_ref(),
-                refusals: &refusals,
             }
-            .emit(&inner.metrics);
-            park(
-                inner,
-                publisher,
-                message,
-                Parking {
-                    header: header.as_ref(),
-                    stage,
-                    refusals: &refusals,
-                    attempts: attempts_so_far(inner, message).saturating_add(1),
-                    started,
-                },
-            )
-            .await?;
-            // A fault of the hub's own (a panic, a journal that refuses to work) is no verdict
-            // on the document: `failed`, not `rejected`.
-            let said = if refusals
-                .iter()
-                .any(|r| r.code == PANIC || r.code == JOURNAL)
-            {
-                "failed"
-            } else {
-                "rejected"
+            return refuse(unsendable.header, unsendable.refusals, now);
+        }
+    };
+    let id = signed.header.message_id;
+    match journal.record_signed(&signed.header, bytes, &signed.bytes, now) {
+        // Recorded and signed in one journal write.
+        Ok(Recorded::New) => return send(signed),
+        Ok(Recorded::Existing(record)) => {
+            let state = record.summary.state;
+            if state != State::Received && state != State::Signed {
+                return sent_before(id, state);
+            }
+            if claimed_by_another(journal, &record, now, abandoned) {
+                return Plan::wait(format!("message {id} is being sent by another consumer"));
+            }
+        }
+        Ok(Recorded::Conflict(conflict)) => {
+            let fields: Vec<&str> = conflict.fields.iter().map(|f| f.as_str()).collect();
+            let refusal = Refusal {
+                code: "DUPLICATE-ID".into(),
+                text: format!(
+                    "message id {id} was sent before with a different {}",
+                    fields.join(", ")
+                ),
             };
-            let mut outcome = Outcome::new(
-                said,
-                header.as_ref().map(|h| h.message_id),
-                header.as_ref().map(|h| h.kind),
-                header.as_ref().map(|h| h.receiver),
-                started,
-            );
-            outcome.reasons = refusals.iter().map(OutcomeReason::from).collect();
-            notify(inner, publisher, &outcome).await
+            return refuse(Some(signed.header), vec![refusal], now);
         }
-        OutboundPlan::Wait(why) => {
-            retry(inner, publisher, message, stage, &why, Attempt::Waiting).await
+        Err(e) if e.is_transient() => return Plan::retry(e.to_string()),
+        Err(e) => return refuse(Some(signed.header), vec![journal_refusal(&e)], now),
+    }
+    match journal.transition_signed(id, &signed.bytes, now) {
+        Ok(Transition::Moved { .. }) => send(signed),
+        // Signed before (a redelivery after a crash): send the bytes signed then, not a new signature.
+        Ok(Transition::AlreadyThere) => match journal.get(Direction::Outbound, id) {
+            Ok(Some(record)) => send(Signed {
+                header: signed.header,
+                bytes: record.bytes.into(),
+            }),
+            Ok(None) => Plan::retry(format!("message {id} vanished from the journal")),
+            Err(e) => Plan::retry(e.to_string()),
+        },
+        Ok(Transition::AlreadyPast { current } | Transition::Refused { current }) => {
+            sent_before(id, current)
         }
-        OutboundPlan::Retry(why) => {
-            retry(inner, publisher, message, stage, &why, Attempt::Failed).await
-        }
+        Err(e) if e.is_transient() => Plan::retry(e.to_string()),
+        Err(e) => refuse(Some(signed.header), vec![journal_refusal(&e)], now),
     }
 }
 
-/// Publishes a document the hub signed (an outbound document or one of its own answers) to the
-/// partner queue, confirmed.
-pub(crate) async fn publish_own(
-    publisher: &mut LanePublisher,
-    send: &Send,
-) -> Result<(), asw_amqp::AmqpError> {
-    publisher
-        .publish(
-            names::PARTNER_OUT_EXCHANGE,
-            send.header.receiver.code(),
-            &send.bytes,
-            &document_properties(&send.header),
-        )
-        .await
+/// Publish to the partner queue, then journal `queued`, then ack.
+fn send(signed: Signed) -> Plan {
+    let header = signed.header.clone();
+    Plan {
+        header: Some(header.clone()),
+        claims: true,
+        publishes: vec![Publish::Document(signed)],
+        event: Some(Event::Queued(header)),
+        settle: Settle::Ack,
+    }
 }
+
+/// Already queued or further (a redelivery or a back-office resend): ack, nothing else.
+fn sent_before(message_id: uuid::Uuid, state: State) -> Plan {
+    Plan {
+        event: Some(Event::SentBefore { message_id, state }),
+        ..Plan::settle(Settle::Ack)
+    }
+}
+
+/// Can never be sent as it is: tell the back-office, park it, ack. A fault of the hub's own (a
+/// panic, a journal that refuses to work) is no verdict on the document: `failed`, not
+/// `rejected`.
+fn refuse(header: Option<Header>, refusals: Vec<Refusal>, now: OffsetDateTime) -> Plan {
+    let ours = refusals
+        .iter()
+        .any(|r| r.code == PANIC || r.code == JOURNAL);
+    let mut outcome = Outcome::new(
+        if ours { "failed" } else { "rejected" },
+        header.as_ref().map(|h| h.message_id),
+        header.as_ref().map(|h| h.kind),
+        header.as_ref().map(|h| h.receiver),
+        now,
+    );
+    outcome.reasons = refusals.iter().map(OutcomeReason::from).collect();
+    Plan {
+        header: None,
+        claims: false,
+        publishes: vec![Publish::Notify(outcome)],
+        event: Some(Event::RefusedOutbound {
+            header: header.clone(),
+            refusals: refusals.clone(),
+        }),
+        settle: Settle::Park { header, refusals },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -135,14 +135,8 @@ impl<S: 'static> Pool<S> {
         F: FnOnce(&mut S) -> R + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let done = self.done.clone();
-        let job: Job<S> = Box::new(move |state| {
-            let result = guarded(f, state);
-            let panicked = result.is_err();
-            // Counted before the result is sent, so a caller that has it sees the count.
-            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let job = self.job(f, move |result| {
             let _ = tx.send(result);
-            panicked
         });
         self.jobs.send(job).await.map_err(|_| PoolError::Closed)?;
         rx.await.map_err(|_| PoolError::Closed)?
@@ -156,19 +150,31 @@ impl<S: 'static> Pool<S> {
         F: FnOnce(&mut S) -> R + Send + 'static,
     {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
-        let done = self.done.clone();
-        let job: Job<S> = Box::new(move |state| {
-            let result = guarded(f, state);
-            let panicked = result.is_err();
-            // Counted before the result is sent, so a caller that has it sees the count.
-            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let job = self.job(f, move |result| {
             let _ = tx.send(result);
-            panicked
         });
         self.jobs
             .send_blocking(job)
             .map_err(|_| PoolError::Closed)?;
         rx.recv().map_err(|_| PoolError::Closed)?
+    }
+
+    /// The job that runs `f` on a worker's state, counts it done and hands its result (or its
+    /// panic) to `send`.
+    fn job<R, F>(&self, f: F, send: impl FnOnce(Result<R, PoolError>) + Send + 'static) -> Job<S>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut S) -> R + Send + 'static,
+    {
+        let done = self.done.clone();
+        Box::new(move |state| {
+            let result = guarded(f, state);
+            let panicked = result.is_err();
+            // Counted before the result is sent, so a caller that has it sees the count.
+            done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            send(result);
+            panicked
+        })
     }
 
     /// Number of worker threads.

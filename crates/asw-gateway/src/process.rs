@@ -11,9 +11,8 @@ use asw_model::{DocumentKind, Header, MemberState, reply};
 use asw_route::names;
 use asw_schema::{Problem, SchemaSet, Validator};
 use asw_sign::{Signer, TrustStore, Verified, Verifier};
+use bytes::Bytes;
 use time::OffsetDateTime;
-
-use crate::pool::{Pool, PoolError};
 
 /// Who this hub is: the facts every decision needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +66,15 @@ pub fn summary(refusals: &[Refusal]) -> String {
     }
 }
 
-/// An outbound document ready to go: its header and signed bytes.
+/// A document the hub signed (a back-office document, or one of the hub's own answers), ready
+/// for a partner: its header and signed bytes, shared. The only thing a publish to a partner
+/// queue takes.
 #[derive(Debug, Clone)]
 pub struct Signed {
     /// The envelope header.
     pub header: Header,
     /// The signed document.
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 /// An outbound document that can never be sent as it is.
@@ -227,7 +228,7 @@ impl Worker {
         match self.signer.sign(bytes) {
             Ok(signed) => Ok(Signed {
                 header,
-                bytes: signed,
+                bytes: signed.into(),
             }),
             Err(e) => Err(Unsendable {
                 header: Some(header),
@@ -245,6 +246,19 @@ impl Worker {
         routing_key: &str,
         now: OffsetDateTime,
     ) -> Result<Accepted, Box<Refused>> {
+        self.inbound_shared(&Bytes::copy_from_slice(bytes), user_id, routing_key, now)
+    }
+
+    /// [`inbound`](Worker::inbound) for bytes already shared: the [`Accepted`] holds them
+    /// without a copy.
+    pub fn inbound_shared(
+        &mut self,
+        shared: &Bytes,
+        user_id: Option<&str>,
+        routing_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Accepted, Box<Refused>> {
+        let bytes: &[u8] = shared;
         let header = Header::read(bytes, &self.limits).ok();
         let refused = |authenticated, refusals| {
             Box::new(Refused {
@@ -293,7 +307,7 @@ impl Worker {
         }
         let verified = self
             .verifier
-            .verify(bytes, now)
+            .verify_shared(shared.clone(), now)
             .map_err(|e| refused(Some(transport), vec![Refusal::new(e.code(), e.to_string())]))?;
         let header = verified.header().clone();
         if header.receiver != self.identity.country {
@@ -362,211 +376,15 @@ impl Worker {
         reference: Option<&str>,
         refusals: &[Refusal],
         now: OffsetDateTime,
-    ) -> Option<Result<(Header, Vec<u8>), Refusal>> {
+    ) -> Option<Result<Signed, Refusal>> {
         let reasons = refusals.iter().map(Refusal::to_reason).collect();
         let mut message = reply::receipt(original, reference.unwrap_or("UNKNOWN"), reasons, now)?;
         message.header.sender = self.identity.country;
         message.header.receiver = reply_to;
-        Some(
-            self.sign_own(&message, now)
-                .map(|bytes| (message.header.clone(), bytes)),
-        )
-    }
-}
-
-/// The CPU work of the pipelines (libxml2, xmlsec), as the steps ask for it: done by a [`Worker`]
-/// on its own thread, or handed to one by a thread that waits on the journal.
-pub trait Work {
-    /// See [`Worker::outbound`].
-    fn outbound(
-        &mut self,
-        bytes: &[u8],
-        routing_key: &str,
-        now: OffsetDateTime,
-    ) -> Result<Signed, Unsendable>;
-
-    /// See [`Worker::inbound`].
-    fn inbound(
-        &mut self,
-        bytes: &[u8],
-        user_id: Option<&str>,
-        routing_key: &str,
-        now: OffsetDateTime,
-    ) -> Result<Accepted, Box<Refused>>;
-
-    /// See [`Worker::receipt`].
-    fn receipt(
-        &mut self,
-        original: &Header,
-        reply_to: MemberState,
-        reference: Option<&str>,
-        refusals: &[Refusal],
-        now: OffsetDateTime,
-    ) -> Option<Result<(Header, Vec<u8>), Refusal>>;
-}
-
-impl Work for Worker {
-    fn outbound(
-        &mut self,
-        bytes: &[u8],
-        routing_key: &str,
-        now: OffsetDateTime,
-    ) -> Result<Signed, Unsendable> {
-        Worker::outbound(self, bytes, routing_key, now)
-    }
-
-    fn inbound(
-        &mut self,
-        bytes: &[u8],
-        user_id: Option<&str>,
-        routing_key: &str,
-        now: OffsetDateTime,
-    ) -> Result<Accepted, Box<Refused>> {
-        Worker::inbound(self, bytes, user_id, routing_key, now)
-    }
-
-    fn receipt(
-        &mut self,
-        original: &Header,
-        reply_to: MemberState,
-        reference: Option<&str>,
-        refusals: &[Refusal],
-        now: OffsetDateTime,
-    ) -> Option<Result<(Header, Vec<u8>), Refusal>> {
-        Worker::receipt(self, original, reply_to, reference, refusals, now)
-    }
-}
-
-/// [`Work`] handed to the worker pool from a thread that may block (a journal thread): the
-/// inputs are copied to the worker, the results come back. Fails only when the pool has stopped.
-///
-/// An accepted inbound document of a kind that is acknowledged has its receipt signed in the
-/// same job, so the steps' [`Work::receipt`] for it costs no second trip to a worker (only a
-/// copy of a document already answered leaves that receipt unused).
-#[derive(Debug)]
-pub struct OnPool<'a> {
-    pool: &'a Pool<Worker>,
-    prepared: Option<PreparedReceipt>,
-}
-
-/// A receipt signed ahead, and what it answers.
-#[derive(Debug)]
-struct PreparedReceipt {
-    original: uuid::Uuid,
-    reply_to: MemberState,
-    reference: Option<String>,
-    now: OffsetDateTime,
-    receipt: Option<Result<(Header, Vec<u8>), Refusal>>,
-}
-
-impl<'a> OnPool<'a> {
-    /// Work for the workers of `pool`.
-    pub fn new(pool: &'a Pool<Worker>) -> OnPool<'a> {
-        OnPool {
-            pool,
-            prepared: None,
-        }
-    }
-}
-
-impl Work for OnPool<'_> {
-    fn outbound(
-        &mut self,
-        bytes: &[u8],
-        routing_key: &str,
-        now: OffsetDateTime,
-    ) -> Result<Signed, Unsendable> {
-        let (bytes, routing_key) = (bytes.to_vec(), routing_key.to_owned());
-        self.pool
-            .run_blocking(move |w| w.outbound(&bytes, &routing_key, now))
-            .unwrap_or_else(|closed| {
-                Err(Unsendable {
-                    header: None,
-                    refusals: vec![stopped(closed)],
-                })
-            })
-    }
-
-    fn inbound(
-        &mut self,
-        bytes: &[u8],
-        user_id: Option<&str>,
-        routing_key: &str,
-        now: OffsetDateTime,
-    ) -> Result<Accepted, Box<Refused>> {
-        let (bytes, user_id, routing_key) = (
-            bytes.to_vec(),
-            user_id.map(str::to_owned),
-            routing_key.to_owned(),
-        );
-        let done = self.pool.run_blocking(move |w| {
-            let accepted = w.inbound(&bytes, user_id.as_deref(), &routing_key, now);
-            let prepared = accepted.as_ref().ok().and_then(|a| {
-                let header = a.verified.header();
-                is_acknowledged(header.kind).then(|| PreparedReceipt {
-                    original: header.message_id,
-                    reply_to: header.sender,
-                    reference: a.reference.clone(),
-                    now,
-                    receipt: w.receipt(header, header.sender, a.reference.as_deref(), &[], now),
-                })
-            });
-            (accepted, prepared)
-        });
-        match done {
-            Ok((accepted, prepared)) => {
-                self.prepared = prepared;
-                accepted
-            }
-            Err(closed) => Err(Box::new(Refused {
-                header: None,
-                reference: None,
-                authenticated: None,
-                verified: false,
-                refusals: vec![stopped(closed)],
-            })),
-        }
-    }
-
-    fn receipt(
-        &mut self,
-        original: &Header,
-        reply_to: MemberState,
-        reference: Option<&str>,
-        refusals: &[Refusal],
-        now: OffsetDateTime,
-    ) -> Option<Result<(Header, Vec<u8>), Refusal>> {
-        if let Some(prepared) = self.prepared.take()
-            && prepared.original == original.message_id
-            && prepared.reply_to == reply_to
-            && prepared.reference.as_deref() == reference
-            && prepared.now == now
-            && refusals.is_empty()
-        {
-            return prepared.receipt;
-        }
-        let (original, reference, refusals) = (
-            original.clone(),
-            reference.map(str::to_owned),
-            refusals.to_vec(),
-        );
-        self.pool
-            .run_blocking(move |w| {
-                w.receipt(&original, reply_to, reference.as_deref(), &refusals, now)
-            })
-            .unwrap_or_else(|closed| Some(Err(stopped(closed))))
-    }
-}
-
-/// The refusal standing for work that could not be done: because the hub is stopping (never a
-/// verdict on the document), or because the work panicked (a bug: the document is parked).
-fn stopped(error: PoolError) -> Refusal {
-    match error {
-        PoolError::Closed => Refusal {
-            code: STOPPING.into(),
-            text: error.to_string(),
-        },
-        PoolError::Panicked(text) => panicked(text),
+        Some(self.sign_own(&message, now).map(|bytes| Signed {
+            header: message.header.clone(),
+            bytes: bytes.into(),
+        }))
     }
 }
 
@@ -587,91 +405,4 @@ pub const STOPPING: &str = "HUB-STOPPING";
 /// True for kinds the hub acknowledges on receipt.
 pub fn is_acknowledged(kind: DocumentKind) -> bool {
     kind.ack_kind().is_some()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use asw_model::sample::{self, SampleSpec};
-    use asw_sign::keygen::{self, KeyAlgorithm};
-
-    fn state(code: &str) -> MemberState {
-        MemberState::from_alpha2(code).expect("member state")
-    }
-
-    #[test]
-    fn an_inbound_documents_receipt_is_signed_in_the_same_job_and_only_for_that_document() {
-        let (vn, th) = (state("VN"), state("TH"));
-        let now = OffsetDateTime::now_utc();
-        let vn_key = keygen::generate(vn, KeyAlgorithm::Rsa2048, 1, now).expect("VN key");
-        let th_key = keygen::generate(th, KeyAlgorithm::Rsa2048, 1, now).expect("TH key");
-        let trust = Arc::new(TrustStore::from_pem([(th, &th_key.cert_pem[..])]).expect("trust"));
-        let identity = Arc::new(Identity {
-            country: vn,
-            partners: [th].into_iter().collect(),
-        });
-        let pool = Pool::start(1, "test-worker", move || {
-            Worker::new(
-                identity.clone(),
-                &vn_key.key_pem,
-                &vn_key.cert_pem,
-                trust.clone(),
-                Limits::default(),
-            )
-        })
-        .expect("workers");
-        let document = sample::message(&SampleSpec {
-            kind: DocumentKind::FormD,
-            from: th,
-            to: vn,
-            items: 2,
-            seed: 7,
-            created_at: now,
-        });
-        let xml = document.to_xml_compact().expect("xml");
-        let signed = Signer::new(&th_key.key_pem, &th_key.cert_pem)
-            .expect("TH signer")
-            .sign(xml.as_bytes())
-            .expect("signed");
-
-        let mut work = OnPool::new(&pool);
-        let accepted = work
-            .inbound(&signed, Some(&names::partner_user(th)), "TH", now)
-            .expect("accepted");
-        assert_eq!(pool.jobs_done(), 1);
-        let header = accepted.verified.header().clone();
-        let receipt = work
-            .receipt(&header, th, accepted.reference.as_deref(), &[], now)
-            .expect("a Form D is acknowledged")
-            .expect("signed receipt");
-        assert_eq!(
-            pool.jobs_done(),
-            1,
-            "the receipt came with the verification"
-        );
-        assert_eq!(receipt.0.correlation_id, Some(header.message_id));
-        assert_eq!(receipt.0.receiver, th);
-        assert_eq!(receipt.0.sender, vn);
-        assert_eq!(receipt.0.kind, DocumentKind::FormDAck);
-        // The same receipt asked again, or with other reasons, is signed by a worker.
-        let again = work
-            .receipt(&header, th, accepted.reference.as_deref(), &[], now)
-            .expect("acknowledged")
-            .expect("signed");
-        assert_eq!(pool.jobs_done(), 2);
-        assert_eq!(again.0, receipt.0);
-        let refusal = Refusal::new("X", "no");
-        let _ = work.inbound(&signed, Some(&names::partner_user(th)), "TH", now);
-        let rejection = work
-            .receipt(&header, th, accepted.reference.as_deref(), &[refusal], now)
-            .expect("acknowledged")
-            .expect("signed");
-        assert_eq!(
-            pool.jobs_done(),
-            4,
-            "a rejection is not the receipt signed ahead"
-        );
-        assert_ne!(rejection.1, receipt.1);
-        pool.shutdown();
-    }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use asw_model::xml::{self, Limits};
 use asw_model::{Header, MemberState, ModelError};
+use bytes::Bytes;
 use openssl::x509::X509;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -178,7 +179,7 @@ fn detail_suffix(detail: &str) -> String {
 /// that takes a `Verified` can only be given a message that passed every check.
 #[derive(Clone)]
 pub struct Verified {
-    bytes: Vec<u8>,
+    bytes: Bytes,
     header: Header,
     signer: MemberState,
     certificate: CertificateInfo,
@@ -193,7 +194,12 @@ impl Verified {
 
     /// The exact bytes that were verified, taken out.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.bytes
+        self.bytes.into()
+    }
+
+    /// The exact bytes that were verified, shared (no copy).
+    pub fn shared_bytes(&self) -> Bytes {
+        self.bytes.clone()
     }
 
     /// The envelope header of the message.
@@ -286,6 +292,14 @@ impl Verifier {
     /// profile, the certificate against the trust store of the header's sender (by exact DER),
     /// its validity, then the digest and signature with the trusted certificate's key.
     pub fn verify(&self, xml: &[u8], now: OffsetDateTime) -> Result<Verified, VerifyError> {
+        self.verify_shared(Bytes::copy_from_slice(xml), now)
+    }
+
+    /// [`verify`](Verifier::verify) for bytes already shared: the [`Verified`] holds them without
+    /// a copy.
+    pub fn verify_shared(&self, xml: Bytes, now: OffsetDateTime) -> Result<Verified, VerifyError> {
+        let bytes = xml;
+        let xml: &[u8] = &bytes;
         // The whole document is checked; only the header and the signatures are kept.
         let selection =
             xml::parse_selected(xml, &self.limits, &profile::select).map_err(VerifyError::Xml)?;
@@ -335,7 +349,7 @@ impl Verifier {
         let outcome = self.with_key(trusted, |key| document.verify(key))?;
         match outcome {
             Ok(()) => Ok(Verified {
-                bytes: xml.to_vec(),
+                bytes: bytes.clone(),
                 header,
                 signer: trusted.member_state(),
                 certificate: info.clone(),

@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::{Health, PartnerChannel};
-use crate::hub::{Inner, SessionEnd, journal_move};
+use crate::execute::journal_move;
+use crate::hub::{Inner, SessionEnd};
+use crate::incoming::Incoming;
 use crate::park::{Parked, park_refused};
 use crate::publish::LanePublisher;
 
@@ -230,10 +232,11 @@ async fn pump(
                 // The partner's broker refused this document alone: park it, go on.
                 let header =
                     asw_model::Header::read(&message.body, &inner.config.limits.document).ok();
+                let incoming = Incoming::read(&inner.own_user, message);
                 let parked = park_refused(
                     inner,
                     &mut parking,
-                    &message,
+                    &incoming,
                     &names::link_stage(link.partner),
                     &e,
                     header.as_ref(),
