@@ -325,6 +325,10 @@ impl Journal for Faulty<Box<dyn Journal>> {
         self.inner.get(direction, message_id)
     }
 
+    fn remove_settled(&self, removals: &[asw_journal::Removal]) -> Result<usize, JournalError> {
+        self.inner.remove_settled(removals)
+    }
+
     fn history(
         &self,
         direction: Direction,
