@@ -36,7 +36,8 @@ async fn scrape(address: SocketAddr) -> String {
     let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(
-        head.contains("Content-Type: text/plain; version=0.0.4"),
+        head.to_ascii_lowercase()
+            .contains("\r\ncontent-type: application/openmetrics-text; version=1.0.0"),
         "{head}"
     );
     body.to_owned()
@@ -229,7 +230,8 @@ async fn counters_move_with_the_documents_and_garbage_is_refused() {
         assert!(response.starts_with(expected), "{response}");
     }
     let after = scrape(vn_metrics).await;
-    assert!(after.contains("# TYPE aswhub_documents_total counter"));
+    assert!(after.contains("# TYPE aswhub_documents counter\n"));
+    assert!(after.ends_with("\n# EOF\n"));
 
     tb.stop_and_clean().await;
 }

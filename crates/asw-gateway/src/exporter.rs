@@ -25,7 +25,7 @@ const MAX_DRAIN_BYTES: usize = 64 * 1024;
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 16;
 /// The content type of the text exposition format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub const CONTENT_TYPE: &str = crate::metrics::CONTENT_TYPE;
 
 /// Produces the metrics text for one scrape.
 pub type Render = Arc<dyn Fn() -> String + Send + Sync>;
@@ -208,7 +208,7 @@ mod tests {
         let (address, stop, server) = start().await;
         let ok = exchange(address, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(ok.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+        assert!(ok.contains(&format!("Content-Type: {CONTENT_TYPE}\r\n")));
         assert!(ok.contains("Content-Length: 12\r\n"), "{ok}");
         assert!(ok.ends_with("\r\n\r\naswhub_up 1\n"), "{ok}");
         let with_query = exchange(address, b"GET /metrics?x=1 HTTP/1.0\n\n").await;
