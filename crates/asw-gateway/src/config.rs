@@ -44,12 +44,8 @@ pub struct HubConfig {
     pub metrics: MetricsConfig,
 }
 
-/// The Prometheus metrics endpoint (`GET /metrics`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MetricsConfig {
-    /// Address (IP and port) to serve on; `None` (no `[metrics]` section): no endpoint.
-    pub listen: Option<std::net::SocketAddr>,
-}
+/// The HTTP server of `/metrics` and the health probes (`[metrics]`; see [`crate::http::config`]).
+pub use crate::http::config::MetricsConfig;
 
 /// Receipts that do not come: after `timeout`, an outbound e-Form D or ACDD queued or sent to a
 /// partner moves to `awaiting-ack` and the back-office gets an `awaiting-ack` outcome; it is
@@ -204,13 +200,7 @@ struct RawConfig {
     partners: BTreeMap<String, RawPartner>,
     #[serde(default)]
     acks: RawAcks,
-    metrics: Option<RawMetrics>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    listen: String,
+    metrics: Option<crate::http::config::RawMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -618,20 +608,7 @@ impl HubConfig {
             resend: raw.acks.resend,
             check_every: check_every.unwrap_or(AcksConfig::DEFAULT_CHECK_EVERY),
         };
-        let metrics = MetricsConfig {
-            listen: raw.metrics.and_then(|m| {
-                match m.listen.trim().parse::<std::net::SocketAddr>() {
-                    Ok(address) => Some(address),
-                    Err(_) => {
-                        problems.push(format!(
-                            "metrics.listen: {:?} is not an IP address and port (127.0.0.1:9464)",
-                            m.listen
-                        ));
-                        None
-                    }
-                }
-            }),
-        };
+        let metrics = MetricsConfig::from_raw(raw.metrics, &base, &mut problems);
         let mut partners = BTreeMap::new();
         for (code, p) in raw.partners {
             let key = format!("partners.{code}");

@@ -119,6 +119,8 @@ pub(crate) struct Inner {
     exporter: std::sync::Mutex<Option<std::net::TcpListener>>,
     /// Where the metrics are served, when they are.
     metrics_address: Option<std::net::SocketAddr>,
+    /// TLS and token of the HTTP server.
+    http: crate::http::Options,
     /// One channel for each partner.
     channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
 }
@@ -147,6 +149,42 @@ impl Inner {
             trust_expiring: self.trust.expiring_within(days, now()).len(),
             expiry_warning_days: days,
         })
+    }
+}
+
+impl crate::http::Probe for Inner {
+    fn metrics(&self) -> String {
+        self.render_metrics()
+    }
+
+    fn readiness(&self) -> Vec<crate::http::Check> {
+        let connected = self.metrics.is_broker_connected();
+        let journal = self.journal.probe_write();
+        let certificates = self.trust.snapshot().len();
+        vec![
+            crate::http::Check {
+                name: "broker",
+                ok: connected,
+                detail: if connected {
+                    "session up".into()
+                } else {
+                    "no broker session (connecting)".into()
+                },
+            },
+            crate::http::Check {
+                name: "journal",
+                ok: journal.is_ok(),
+                detail: match journal {
+                    Ok(()) => "takes writes".into(),
+                    Err(e) => e.to_string(),
+                },
+            },
+            crate::http::Check {
+                name: "trust",
+                ok: certificates > 0,
+                detail: format!("{certificates} partner certificate(s) trusted"),
+            },
+        ]
     }
 }
 
@@ -192,6 +230,15 @@ impl Hub {
             })
             .transpose()?;
         let metrics_address = exporter.as_ref().and_then(|l| l.local_addr().ok());
+        let http = match metrics_address {
+            Some(address) => crate::http::Options::from_config(&config.metrics).map_err(|e| {
+                HubError::Metrics {
+                    address,
+                    source: std::io::Error::other(format!("metrics.cert, metrics.key: {e}")),
+                }
+            })?,
+            None => crate::http::Options::default(),
+        };
         let channels = config
             .partners
             .iter()
@@ -208,6 +255,7 @@ impl Hub {
                 own_user,
                 metrics: Arc::default(),
                 exporter: std::sync::Mutex::new(exporter),
+                http,
                 metrics_address,
                 channels,
             }),
@@ -353,7 +401,14 @@ impl Hub {
         }
     }
 
-    /// Starts serving `GET /metrics` until `shutdown`, the first time `run` is called.
+    /// The routes of the hub's HTTP server (`/metrics`, `/healthz`, `/readyz`), for a caller
+    /// that adds its own (the operator console) and serves them itself.
+    pub fn routes(&self) -> axum::Router {
+        crate::http::routes(self.inner.clone())
+    }
+
+    /// Starts serving `GET /metrics` and the health probes until `shutdown`, the first time
+    /// `run` is called.
     fn serve_metrics(&self, shutdown: &CancellationToken) {
         let listener = self
             .inner
@@ -364,10 +419,21 @@ impl Hub {
         let Some(listener) = listener else { return };
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
-                let inner = self.inner.clone();
-                let render: crate::exporter::Render = Arc::new(move || inner.render_metrics());
-                info!(address = ?self.inner.metrics_address, "Serving metrics.");
-                tokio::spawn(crate::exporter::serve(listener, render, shutdown.clone()));
+                for warning in self.inner.config.metrics.warnings() {
+                    warn!("{warning}");
+                }
+                info!(
+                    address = ?self.inner.metrics_address,
+                    tls = self.inner.http.tls.is_some(),
+                    token = self.inner.http.token.is_some(),
+                    "Serving metrics and health probes."
+                );
+                tokio::spawn(crate::http::serve(
+                    listener,
+                    self.routes(),
+                    self.inner.http.clone(),
+                    shutdown.clone(),
+                ));
             }
             Err(e) => warn!(error = %e, "Cannot serve metrics."),
         }

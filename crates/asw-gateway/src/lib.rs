@@ -4,7 +4,7 @@
 pub mod channel;
 pub mod config;
 mod events;
-pub mod exporter;
+pub mod http;
 pub mod hub;
 mod inbound;
 pub mod metrics;

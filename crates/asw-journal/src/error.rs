@@ -141,6 +141,8 @@ pub enum Operation {
     ClaimOverdue,
     /// Committing the writes of a batch ([`Journal::batch`](crate::Journal::batch)).
     Batch,
+    /// Checking that the journal takes writes ([`Journal::probe_write`](crate::Journal::probe_write)).
+    Probe,
 }
 
 impl fmt::Display for Operation {
@@ -158,6 +160,7 @@ impl fmt::Display for Operation {
             Operation::Answers => "answers lookup",
             Operation::List => "listing",
             Operation::ClaimOverdue => "overdue claim",
+            Operation::Probe => "write probe",
             Operation::Batch => "batch commit",
         })
     }
