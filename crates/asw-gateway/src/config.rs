@@ -243,28 +243,36 @@ const MAX_ATTEMPTS: u32 = 1_000;
 /// A duration written as a whole number and a unit: `500ms`, `30s`, `15m`, `2h`, `1d`.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
+    // One whole number and one unit of ours; humantime does the arithmetic.
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("{text:?} has no unit (ms, s, m, h or d)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|e: std::num::ParseIntError| {
-        if *e.kind() == std::num::IntErrorKind::PosOverflow {
-            format!("{text:?} is too long")
-        } else {
-            format!("{text:?} does not start with a whole number")
+    let unit = &text[split..];
+    if split == 0 {
+        return Err(format!("{text:?} does not start with a whole number"));
+    }
+    if !matches!(unit, "ms" | "s" | "m" | "h" | "d") {
+        return Err(format!("{text:?}: unit {unit:?} is not ms, s, m, h or d"));
+    }
+    let too_long = || format!("{text:?} is too long");
+    match humantime::parse_duration(text) {
+        // Durations are counted in milliseconds: one that does not fit is too long.
+        Ok(d) if u64::try_from(d.as_millis()).is_err() => Err(too_long()),
+        Ok(d) => Ok(d),
+        // humantime counts in nanoseconds; what fits in milliseconds is still a duration (the
+        // caller's bounds then refuse it), what does not is too long.
+        Err(humantime::DurationError::NumberOverflow) => {
+            let n: u64 = text[..split].parse().map_err(|_| too_long())?;
+            let per_unit = humantime::parse_duration(&format!("1{unit}"))
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok())
+                .ok_or_else(too_long)?;
+            n.checked_mul(per_unit)
+                .map(std::time::Duration::from_millis)
+                .ok_or_else(too_long)
         }
-    })?;
-    let ms_per = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("{text:?}: unit {unit:?} is not ms, s, m, h or d")),
-    };
-    n.checked_mul(ms_per)
-        .map(std::time::Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+        Err(e) => Err(format!("{text:?}: {e}")),
+    }
 }
 
 #[derive(Debug, Deserialize)]
