@@ -20,6 +20,10 @@ use tokio_util::sync::CancellationToken;
 use asw_gateway::config::HubConfig;
 use asw_gateway::hub::Hub;
 
+pub mod process;
+
+pub use process::HubProcess;
+
 /// Where the broker is and how to name things.
 #[derive(Debug, Clone)]
 pub struct TestbedOptions {

@@ -11,7 +11,7 @@ use asw_model::DocumentKind;
 use asw_model::sample::{self, SampleSpec};
 use asw_route::names;
 use asw_testbed::{Received, Testbed, TestbedOptions};
-use common::{logs, spawn_hub, state, terminate};
+use common::{logs, start_hub, state};
 use time::OffsetDateTime;
 
 fn is_doc(m: &Received, key: &str, id: uuid::Uuid) -> bool {
@@ -28,8 +28,8 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
     options.external = vec![vn];
     let tb = Testbed::start(options).await.expect("testbed");
     let config = tb.config_file(vn).expect("VN config").to_owned();
-    let mut first = spawn_hub(&config);
-    let mut second = spawn_hub(&config);
+    let mut first = start_hub(&config);
+    let mut second = start_hub(&config);
 
     let mut ids = Vec::new();
     for i in 0..60u64 {
@@ -75,9 +75,9 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
         );
     }
     for child in [&mut first, &mut second] {
-        let (code, took) = terminate(child);
+        let (status, took) = child.terminate().expect("SIGTERM");
         assert_eq!(
-            code,
+            status.code(),
             Some(0),
             "SIGTERM ends the daemon with success; logs:\n{}",
             logs(&config)
@@ -128,8 +128,8 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
     ));
     let tb = Testbed::start(options).await.expect("testbed");
     let config = tb.config_file(vn).expect("VN config").to_owned();
-    let mut survivor = spawn_hub(&config);
-    let mut victim = spawn_hub(&config);
+    let mut survivor = start_hub(&config);
+    let mut victim = start_hub(&config);
 
     let mut ids = Vec::new();
     for i in 0..400u64 {
@@ -155,8 +155,7 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
     })
     .await
     .expect("flowing");
-    victim.kill().expect("kill -9");
-    let _ = victim.wait();
+    victim.kill();
     for id in &ids {
         tb.wait_for(th, "every document", Duration::from_secs(120), |m| {
             is_doc(m, "formd.VN", *id)
@@ -217,8 +216,8 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
             "{id} still exactly once"
         );
     }
-    let (code, _) = terminate(&mut survivor);
-    assert_eq!(code, Some(0));
+    let (status, _) = survivor.terminate().expect("SIGTERM");
+    assert_eq!(status.code(), Some(0));
     tb.stop_and_clean().await;
     psql(&format!("DROP SCHEMA {schema} CASCADE"));
     assert_eq!(sent, ids.len(), "journal rows in state queued or further");

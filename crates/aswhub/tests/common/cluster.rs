@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use asw_journal::State;
 use asw_route::names;
 
-use super::{HUB, HubProcess, Stream, in_state, logs, state};
+use super::{HUB, Stream, in_state, logs, start_hub, state};
 
 /// `deploy/cluster.sh` of this checkout.
 fn script() -> PathBuf {
@@ -362,10 +362,7 @@ impl Stream {
         }
         self.publish().await;
         let total = self.documents.len();
-        let hubs = [
-            HubProcess::start(&self.config),
-            HubProcess::start(&self.config),
-        ];
+        let hubs = [start_hub(&self.config), start_hub(&self.config)];
         let started = Instant::now();
         self.wait_journal_delivered(total / 5, Duration::from_secs(120))
             .await;
@@ -412,7 +409,7 @@ impl Stream {
         let copies = self.drain().await;
         let twice = tokio::task::block_in_place(|| self.check(&copies, &in_flight));
         for hub in hubs {
-            hub.terminate();
+            hub.assert_terminates();
         }
         ClusterRun {
             documents: total,
