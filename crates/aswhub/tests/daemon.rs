@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use asw_model::DocumentKind;
@@ -92,40 +91,16 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
-    // A schema of our own in the local PostgreSQL, dropped at the end.
-    let schema = format!("aswt_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let psql = |sql: &str| {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qc",
-                sql,
-            ])
-            .output()
-            .expect("psql (PostgreSQL runs on 127.0.0.1; deploy/setup.sh starts it)");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    psql(&format!("CREATE SCHEMA {schema}"));
+    // A schema of our own in the local PostgreSQL, dropped at the end (also if the test fails).
+    let pg = asw_testbed::PgSchema::new();
+    let schema = pg.name().to_owned();
     let dir = tempfile::tempdir().expect("temp dir");
     let (vn, th) = (state("VN"), state("TH"));
     let mut options = TestbedOptions::local(vec![vn, th], dir.path().to_owned());
     let tag = uuid::Uuid::new_v4().simple().to_string();
     options.vhost_prefix = format!("aswt-{}-", &tag[..10]);
     options.external = vec![vn];
-    options.journal_url = Some(format!(
-        "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{schema}"
-    ));
+    options.journal_url = Some(pg.url());
     let tb = Testbed::start(options).await.expect("testbed");
     let config = tb.config_file(vn).expect("VN config").to_owned();
     let mut survivor = start_hub(&config);
@@ -183,20 +158,8 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let sent = loop {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-tAc",
-                &query,
-            ])
-            .output()
-            .expect("psql");
-        let sent: usize = String::from_utf8_lossy(&out.stdout)
+        let sent: usize = asw_testbed::guard::psql(&query)
+            .unwrap_or_default()
             .trim()
             .parse()
             .unwrap_or(0);
@@ -219,6 +182,6 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
     let (status, _) = survivor.terminate().expect("SIGTERM");
     assert_eq!(status.code(), Some(0));
     tb.stop_and_clean().await;
-    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    drop(pg);
     assert_eq!(sent, ids.len(), "journal rows in state queued or further");
 }

@@ -131,48 +131,6 @@ impl Drop for Cluster {
     }
 }
 
-/// Runs `psql` on the local server's `postgres` database; panics with its error.
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
-        .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .expect("psql (PostgreSQL runs on 127.0.0.1; deploy/setup.sh starts it)");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A PostgreSQL schema of the test's own, dropped with everything in it when dropped.
-pub struct PgSchema {
-    name: String,
-}
-
-impl PgSchema {
-    /// Creates it.
-    pub fn new() -> PgSchema {
-        let name = format!("aswt_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        psql(&format!("CREATE SCHEMA {name}"));
-        PgSchema { name }
-    }
-
-    /// A journal URL whose connections use this schema.
-    pub fn url(&self) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{}",
-            self.name
-        )
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-    }
-}
-
 /// Documents seen in flight during a fault's window (see [`Stream::watch_in_flight`]).
 struct InFlight {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,

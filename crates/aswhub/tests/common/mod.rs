@@ -39,37 +39,7 @@ pub fn start_hub(config: &Path) -> HubProcess {
     HubProcess::start(Path::new(env!("CARGO_BIN_EXE_aswhub")), config).expect("start aswhub")
 }
 
-/// Deletes a testbed's vhosts when dropped (also when a test fails before its clean stop).
-pub struct Vhosts {
-    management: asw_amqp::Management,
-    names: Vec<String>,
-}
-
-impl Vhosts {
-    /// The vhosts of every member state in `options`.
-    pub fn of(options: &TestbedOptions) -> Vhosts {
-        Vhosts {
-            management: asw_amqp::Management::new(
-                &options.management_url,
-                &options.admin.0,
-                &options.admin.1,
-            ),
-            names: options
-                .countries
-                .iter()
-                .map(|&s| options.vhost(s))
-                .collect(),
-        }
-    }
-}
-
-impl Drop for Vhosts {
-    fn drop(&mut self) {
-        for vhost in &self.names {
-            let _ = self.management.delete_vhost(vhost);
-        }
-    }
-}
+pub use asw_testbed::Vhosts;
 
 /// The back-office queue the stream tests count in: bound to the hub's `asw.inbound` for the
 /// partner's documents and consumed by nobody until the end, so every copy the hub delivered is
