@@ -309,6 +309,10 @@ async fn readiness_follows_the_broker_session_and_the_trust_store() {
         asw_gateway::hub::Hub::new(asw_gateway::config::HubConfig::load(&offline).expect("load"))
             .expect("hub"),
     );
+    // The console's routes join the same server.
+    hub.add_routes(
+        axum::Router::new().route("/console", axum::routing::get(|| async { "console\n" })),
+    );
     let stop = tokio_util::sync::CancellationToken::new();
     let running = tokio::spawn({
         let (hub, stop) = (hub.clone(), stop.clone());
@@ -320,6 +324,10 @@ async fn readiness_follows_the_broker_session_and_the_trust_store() {
     assert_eq!(checks["journal"]["ok"], true, "{checks}");
     assert_eq!(checks["trust"]["ok"], true, "{checks}");
     assert_eq!(get(offline_at, HEALTHZ).await, (200, "ok\n".to_owned()));
+    assert_eq!(
+        get(offline_at, b"GET /console HTTP/1.1\r\n\r\n").await,
+        (200, "console\n".to_owned())
+    );
     stop.cancel();
     running.await.expect("hub task").expect("hub stops");
 

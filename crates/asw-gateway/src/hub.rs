@@ -121,6 +121,8 @@ pub(crate) struct Inner {
     metrics_address: Option<std::net::SocketAddr>,
     /// TLS and token of the HTTP server.
     http: crate::http::Options,
+    /// Routes added to the HTTP server by [`Hub::add_routes`] before `run` serves it.
+    extra_routes: std::sync::Mutex<axum::Router>,
     /// One channel for each partner.
     channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
 }
@@ -256,6 +258,7 @@ impl Hub {
                 metrics: Arc::default(),
                 exporter: std::sync::Mutex::new(exporter),
                 http,
+                extra_routes: std::sync::Mutex::new(axum::Router::new()),
                 metrics_address,
                 channels,
             }),
@@ -407,6 +410,17 @@ impl Hub {
         crate::http::routes(self.inner.clone())
     }
 
+    /// Adds `routes` (the operator console's) to the HTTP server, beside `/metrics`, `/healthz`
+    /// and `/readyz`, behind the same TLS and token. Takes effect if called before [`Hub::run`].
+    pub fn add_routes(&self, routes: axum::Router) {
+        let mut extra = self
+            .inner
+            .extra_routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *extra = std::mem::take(&mut *extra).merge(routes);
+    }
+
     /// Starts serving `GET /metrics` and the health probes until `shutdown`, the first time
     /// `run` is called.
     fn serve_metrics(&self, shutdown: &CancellationToken) {
@@ -428,9 +442,16 @@ impl Hub {
                     token = self.inner.http.token.is_some(),
                     "Serving metrics and health probes."
                 );
+                let extra = std::mem::take(
+                    &mut *self
+                        .inner
+                        .extra_routes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
                 tokio::spawn(crate::http::serve(
                     listener,
-                    self.routes(),
+                    self.routes().merge(extra),
                     self.inner.http.clone(),
                     shutdown.clone(),
                 ));
