@@ -16,12 +16,6 @@ use crate::{WAIT, is_doc, outcome};
 const REFUSED: &str =
     r#"aswhub_documents_total{pipeline="outbound",outcome="refused",partner="TH",kind="formd"}"#;
 
-/// Counters that a hub with healthy push links declares but has no sample of (a partner's series
-/// appears with its first failure; the rules read such a new series by its value), with the
-/// labels docs/OPERATIONS.md gives them.
-const NO_SAMPLES_UNTIL_COUNTED: [(&str, &[&str]); 1] =
-    [("aswhub_partner_link_failures_total", &["partner"])];
-
 /// Labels Prometheus adds at scrape time or that histograms carry: never in the hub's own
 /// label sets, or always there.
 const ADDED_BY_PROMETHEUS: [&str; 3] = ["instance", "job", "le"];
@@ -232,13 +226,6 @@ async fn alerting_rules_and_dashboard_read_what_a_running_hub_exports() {
             .entry(name)
             .or_default()
             .extend(labels.keys().map(String::as_str));
-    }
-    for (metric, labels) in NO_SAMPLES_UNTIL_COUNTED {
-        assert!(
-            text.contains(&format!("# TYPE {metric} counter")),
-            "{metric} is not declared:\n{text}"
-        );
-        labels_of.entry(metric).or_default().extend(labels);
     }
 
     // Every metric a rule or a panel reads is exported, with every label it matches or groups by.

@@ -2,6 +2,7 @@
 //! the way back-offices, partner gateways and operators use them.
 
 mod alerts;
+mod cleanup;
 mod metrics;
 
 use std::time::Duration;

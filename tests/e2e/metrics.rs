@@ -36,7 +36,8 @@ pub(crate) async fn scrape(address: SocketAddr) -> String {
     let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
     assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
     assert!(
-        head.contains("Content-Type: text/plain; version=0.0.4"),
+        head.to_ascii_lowercase()
+            .contains("\r\ncontent-type: application/openmetrics-text; version=1.0.0"),
         "{head}"
     );
     body.to_owned()
@@ -229,7 +230,106 @@ async fn counters_move_with_the_documents_and_garbage_is_refused() {
         assert!(response.starts_with(expected), "{response}");
     }
     let after = scrape(vn_metrics).await;
-    assert!(after.contains("# TYPE aswhub_documents_total counter"));
+    assert!(after.contains("# TYPE aswhub_documents counter\n"));
+    assert!(after.ends_with("\n# EOF\n"));
+
+    tb.stop_and_clean().await;
+}
+
+/// The answer to `GET path`: status code and body.
+async fn get(address: SocketAddr, request: &'static [u8]) -> (u16, String) {
+    let response = exchange(address, request).await;
+    let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+    let status = head
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_owned())
+}
+
+const READYZ: &[u8] = b"GET /readyz HTTP/1.1\r\nHost: hub\r\n\r\n";
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n";
+
+/// Asks `/readyz` until it answers `status` (or `WAIT` has passed); returns its checks.
+async fn readiness(address: SocketAddr, status: u16) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (seen, body) = get(address, READYZ).await;
+        if seen == status {
+            let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+            assert_eq!(json["ready"], status == 200, "{body}");
+            return json["checks"].clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz is {seen}, expected {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_broker_session_and_the_trust_store() {
+    let (tb, dir) = testbed_with(&["VN", "TH"], |o| o.metrics = true).await;
+    let vn = tb.hub(state("VN")).expect("VN hub").clone();
+    let at = vn.metrics_address().expect("metrics address");
+    let checks = readiness(at, 200).await;
+    for check in ["broker", "journal", "trust"] {
+        assert_eq!(checks[check]["ok"], true, "{checks}");
+    }
+
+    // The trust store emptied and reloaded: nothing inbound could verify.
+    let trust = dir.path().join("vn").join("trust");
+    let away = dir.path().join("vn-trust-away");
+    std::fs::rename(&trust, &away).expect("move the trust store away");
+    std::fs::create_dir(&trust).expect("empty trust store");
+    vn.reload_trust().expect("reload");
+    let checks = readiness(at, 503).await;
+    assert_eq!(checks["trust"]["ok"], false, "{checks}");
+    assert_eq!(checks["broker"]["ok"], true, "{checks}");
+    assert_eq!(get(at, HEALTHZ).await.0, 200, "alive while not ready");
+    std::fs::remove_dir(&trust).expect("remove the empty one");
+    std::fs::rename(&away, &trust).expect("trust store back");
+    vn.reload_trust().expect("reload");
+    readiness(at, 200).await;
+
+    // A hub of the same configuration whose broker cannot be reached: alive, not ready.
+    let config = dir.path().join("vn").join("hub.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let broker = text
+        .lines()
+        .find_map(|l| l.strip_prefix("url = \""))
+        .and_then(|url| url.split('@').nth(1)?.split('/').next())
+        .expect("broker host and port")
+        .to_owned();
+    let offline = dir.path().join("vn").join("offline.toml");
+    std::fs::write(&offline, text.replacen(&broker, "127.0.0.1:9", 1)).expect("write");
+    let hub = std::sync::Arc::new(
+        asw_gateway::hub::Hub::new(asw_gateway::config::HubConfig::load(&offline).expect("load"))
+            .expect("hub"),
+    );
+    // The console's routes join the same server.
+    hub.add_routes(
+        axum::Router::new().route("/console", axum::routing::get(|| async { "console\n" })),
+    );
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn({
+        let (hub, stop) = (hub.clone(), stop.clone());
+        async move { hub.run(stop).await }
+    });
+    let offline_at = hub.metrics_address().expect("metrics address");
+    let checks = readiness(offline_at, 503).await;
+    assert_eq!(checks["broker"]["ok"], false, "{checks}");
+    assert_eq!(checks["journal"]["ok"], true, "{checks}");
+    assert_eq!(checks["trust"]["ok"], true, "{checks}");
+    assert_eq!(get(offline_at, HEALTHZ).await, (200, "ok\n".to_owned()));
+    assert_eq!(
+        get(offline_at, b"GET /console HTTP/1.1\r\n\r\n").await,
+        (200, "console\n".to_owned())
+    );
+    stop.cancel();
+    running.await.expect("hub task").expect("hub stops");
 
     tb.stop_and_clean().await;
 }

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +28,7 @@ use asw_model::xml::Limits;
 use asw_model::{DocumentKind, MemberState};
 use asw_route::{Argument, Binding, Queue, Topology, names};
 use asw_sign::{Signer, TrustStore};
-use asw_testbed::{Testbed, TestbedOptions, partner_password};
+use asw_testbed::{HubProcess, Testbed, TestbedOptions, partner_password};
 use clap::Parser;
 use time::OffsetDateTime;
 
@@ -387,15 +387,15 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         .into_iter()
         .any(|f| args.wants(f))
     {
-        let hub = HubProcess::start(&config)?;
-        println!("hub started: process {}", hub.child.id());
+        let hub = start_hub(&config)?;
+        println!("hub started: process {}", hub.id());
         Some(hub)
     } else {
         None
     };
 
     // (3) Outbound through the hub: back-office publishes, the partner queue receives.
-    let hub_pid = hub.as_ref().map_or(0, |h| h.child.id());
+    let hub_pid = hub.as_ref().map_or(0, |h| h.id());
     let mut cpu_rows = Vec::new();
     // Counts outbound documents in the partner queue, and takes the receipts the inbound figure
     // makes there, so the latency figure finds the queue empty.
@@ -481,7 +481,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         f64::NAN
     };
     if let Some(mut hub) = hub {
-        hub.stop()?;
+        stop_hub(&mut hub)?;
     }
 
     // (6) RSS with many documents queued: queue them first, then let a fresh hub work on them.
@@ -686,7 +686,7 @@ async fn rss(
         .await?;
         queued += batch;
     }
-    let mut hub = HubProcess::start(config)?;
+    let mut hub = start_hub(config)?;
     let deadline = Instant::now() + Duration::from_secs(args.rss_seconds);
     let mut peak = 0u64;
     while Instant::now() < deadline {
@@ -694,7 +694,7 @@ async fn rss(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     peak = peak.max(hub.peak_kb());
-    hub.stop()?;
+    stop_hub(&mut hub)?;
     let rss_mb = peak as f64 / 1024.0;
     rows.push(Row {
         figure: format!(
@@ -1029,53 +1029,31 @@ async fn offer(
     Ok(sent)
 }
 
-/// The hub as a child process, as operators run it.
-struct HubProcess {
-    child: Child,
+/// The hub as a child process, as operators run it: `aswhub` beside this binary, errors only on
+/// the bench's standard error.
+fn start_hub(config: &Path) -> anyhow::Result<HubProcess> {
+    let exe = std::env::current_exe()?.with_file_name("aswhub");
+    if !exe.is_file() {
+        bail!(
+            "{} not found: build it first (deploy/bench.sh does)",
+            exe.display()
+        );
+    }
+    Ok(HubProcess::start_with(
+        &exe,
+        config,
+        "error,lapin=off",
+        Stdio::inherit(),
+    )?)
 }
 
-impl HubProcess {
-    fn start(config: &Path) -> anyhow::Result<HubProcess> {
-        let exe = std::env::current_exe()?.with_file_name("aswhub");
-        if !exe.is_file() {
-            bail!(
-                "{} not found: build it first (deploy/bench.sh does)",
-                exe.display()
-            );
-        }
-        let child = Command::new(exe)
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "error,lapin=off")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        Ok(HubProcess { child })
+/// SIGTERM, and an error unless the hub drained and exited 0.
+fn stop_hub(hub: &mut HubProcess) -> anyhow::Result<()> {
+    let (status, _) = hub.terminate()?;
+    if !status.success() {
+        bail!("the hub exited with {status}");
     }
-
-    fn status_kb(&self, field: &str) -> u64 {
-        let text = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        text.lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    }
-
-    fn peak_kb(&self) -> u64 {
-        self.status_kb("VmHWM:")
-    }
-
-    fn stop(&mut self) -> anyhow::Result<()> {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status()?;
-        let status = self.child.wait()?;
-        if !status.success() {
-            bail!("the hub exited with {status}");
-        }
-        Ok(())
-    }
+    Ok(())
 }
 
 /// `--only memory`, `--only hostile` or both: figure (6) for one large document of each size,

@@ -44,12 +44,8 @@ pub struct HubConfig {
     pub metrics: MetricsConfig,
 }
 
-/// The Prometheus metrics endpoint (`GET /metrics`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MetricsConfig {
-    /// Address (IP and port) to serve on; `None` (no `[metrics]` section): no endpoint.
-    pub listen: Option<std::net::SocketAddr>,
-}
+/// The HTTP server of `/metrics` and the health probes (`[metrics]`; see [`crate::http::config`]).
+pub use crate::http::config::MetricsConfig;
 
 /// Receipts that do not come: after `timeout`, an outbound e-Form D or ACDD queued or sent to a
 /// partner moves to `awaiting-ack` and the back-office gets an `awaiting-ack` outcome; it is
@@ -204,13 +200,7 @@ struct RawConfig {
     partners: BTreeMap<String, RawPartner>,
     #[serde(default)]
     acks: RawAcks,
-    metrics: Option<RawMetrics>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMetrics {
-    listen: String,
+    metrics: Option<crate::http::config::RawMetrics>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -253,28 +243,36 @@ const MAX_ATTEMPTS: u32 = 1_000;
 /// A duration written as a whole number and a unit: `500ms`, `30s`, `15m`, `2h`, `1d`.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
+    // One whole number and one unit of ours; humantime does the arithmetic.
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .ok_or_else(|| format!("{text:?} has no unit (ms, s, m, h or d)"))?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|e: std::num::ParseIntError| {
-        if *e.kind() == std::num::IntErrorKind::PosOverflow {
-            format!("{text:?} is too long")
-        } else {
-            format!("{text:?} does not start with a whole number")
+    let unit = &text[split..];
+    if split == 0 {
+        return Err(format!("{text:?} does not start with a whole number"));
+    }
+    if !matches!(unit, "ms" | "s" | "m" | "h" | "d") {
+        return Err(format!("{text:?}: unit {unit:?} is not ms, s, m, h or d"));
+    }
+    let too_long = || format!("{text:?} is too long");
+    match humantime::parse_duration(text) {
+        // Durations are counted in milliseconds: one that does not fit is too long.
+        Ok(d) if u64::try_from(d.as_millis()).is_err() => Err(too_long()),
+        Ok(d) => Ok(d),
+        // humantime counts in nanoseconds; what fits in milliseconds is still a duration (the
+        // caller's bounds then refuse it), what does not is too long.
+        Err(humantime::DurationError::NumberOverflow) => {
+            let n: u64 = text[..split].parse().map_err(|_| too_long())?;
+            let per_unit = humantime::parse_duration(&format!("1{unit}"))
+                .ok()
+                .and_then(|d| u64::try_from(d.as_millis()).ok())
+                .ok_or_else(too_long)?;
+            n.checked_mul(per_unit)
+                .map(std::time::Duration::from_millis)
+                .ok_or_else(too_long)
         }
-    })?;
-    let ms_per = match unit {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("{text:?}: unit {unit:?} is not ms, s, m, h or d")),
-    };
-    n.checked_mul(ms_per)
-        .map(std::time::Duration::from_millis)
-        .ok_or_else(|| format!("{text:?} is too long"))
+        Err(e) => Err(format!("{text:?}: {e}")),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -618,20 +616,7 @@ impl HubConfig {
             resend: raw.acks.resend,
             check_every: check_every.unwrap_or(AcksConfig::DEFAULT_CHECK_EVERY),
         };
-        let metrics = MetricsConfig {
-            listen: raw.metrics.and_then(|m| {
-                match m.listen.trim().parse::<std::net::SocketAddr>() {
-                    Ok(address) => Some(address),
-                    Err(_) => {
-                        problems.push(format!(
-                            "metrics.listen: {:?} is not an IP address and port (127.0.0.1:9464)",
-                            m.listen
-                        ));
-                        None
-                    }
-                }
-            }),
-        };
+        let metrics = MetricsConfig::from_raw(raw.metrics, &base, &mut problems);
         let mut partners = BTreeMap::new();
         for (code, p) in raw.partners {
             let key = format!("partners.{code}");

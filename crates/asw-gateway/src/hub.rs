@@ -114,6 +114,10 @@ pub(crate) struct Inner {
     exporter: std::sync::Mutex<Option<std::net::TcpListener>>,
     /// Where the metrics are served, when they are.
     metrics_address: Option<std::net::SocketAddr>,
+    /// TLS and token of the HTTP server.
+    http: crate::http::Options,
+    /// Routes added to the HTTP server by [`Hub::add_routes`] before `run` serves it.
+    extra_routes: std::sync::Mutex<axum::Router>,
     /// One channel for each partner.
     channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
 }
@@ -142,6 +146,42 @@ impl Inner {
             trust_expiring: self.trust.expiring_within(days, now()).len(),
             expiry_warning_days: days,
         })
+    }
+}
+
+impl crate::http::Probe for Inner {
+    fn metrics(&self) -> String {
+        self.render_metrics()
+    }
+
+    fn readiness(&self) -> Vec<crate::http::Check> {
+        let connected = self.metrics.is_broker_connected();
+        let journal = self.journal.probe_write();
+        let certificates = self.trust.snapshot().len();
+        vec![
+            crate::http::Check {
+                name: "broker",
+                ok: connected,
+                detail: if connected {
+                    "session up".into()
+                } else {
+                    "no broker session (connecting)".into()
+                },
+            },
+            crate::http::Check {
+                name: "journal",
+                ok: journal.is_ok(),
+                detail: match journal {
+                    Ok(()) => "takes writes".into(),
+                    Err(e) => e.to_string(),
+                },
+            },
+            crate::http::Check {
+                name: "trust",
+                ok: certificates > 0,
+                detail: format!("{certificates} partner certificate(s) trusted"),
+            },
+        ]
     }
 }
 
@@ -187,6 +227,15 @@ impl Hub {
             })
             .transpose()?;
         let metrics_address = exporter.as_ref().and_then(|l| l.local_addr().ok());
+        let http = match metrics_address {
+            Some(address) => crate::http::Options::from_config(&config.metrics).map_err(|e| {
+                HubError::Metrics {
+                    address,
+                    source: std::io::Error::other(format!("metrics.cert, metrics.key: {e}")),
+                }
+            })?,
+            None => crate::http::Options::default(),
+        };
         let channels = config
             .partners
             .iter()
@@ -203,6 +252,8 @@ impl Hub {
                 own_user,
                 metrics: Arc::default(),
                 exporter: std::sync::Mutex::new(exporter),
+                http,
+                extra_routes: std::sync::Mutex::new(axum::Router::new()),
                 metrics_address,
                 channels,
             }),
@@ -348,7 +399,25 @@ impl Hub {
         }
     }
 
-    /// Starts serving `GET /metrics` until `shutdown`, the first time `run` is called.
+    /// The routes of the hub's HTTP server (`/metrics`, `/healthz`, `/readyz`), for a caller
+    /// that adds its own (the operator console) and serves them itself.
+    pub fn routes(&self) -> axum::Router {
+        crate::http::routes(self.inner.clone())
+    }
+
+    /// Adds `routes` (the operator console's) to the HTTP server, beside `/metrics`, `/healthz`
+    /// and `/readyz`, behind the same TLS and token. Takes effect if called before [`Hub::run`].
+    pub fn add_routes(&self, routes: axum::Router) {
+        let mut extra = self
+            .inner
+            .extra_routes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *extra = std::mem::take(&mut *extra).merge(routes);
+    }
+
+    /// Starts serving `GET /metrics` and the health probes until `shutdown`, the first time
+    /// `run` is called.
     fn serve_metrics(&self, shutdown: &CancellationToken) {
         let listener = self
             .inner
@@ -359,10 +428,28 @@ impl Hub {
         let Some(listener) = listener else { return };
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {
-                let inner = self.inner.clone();
-                let render: crate::exporter::Render = Arc::new(move || inner.render_metrics());
-                info!(address = ?self.inner.metrics_address, "Serving metrics.");
-                tokio::spawn(crate::exporter::serve(listener, render, shutdown.clone()));
+                for warning in self.inner.config.metrics.warnings() {
+                    warn!("{warning}");
+                }
+                info!(
+                    address = ?self.inner.metrics_address,
+                    tls = self.inner.http.tls.is_some(),
+                    token = self.inner.http.token.is_some(),
+                    "Serving metrics and health probes."
+                );
+                let extra = std::mem::take(
+                    &mut *self
+                        .inner
+                        .extra_routes
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                tokio::spawn(crate::http::serve(
+                    listener,
+                    self.routes().merge(extra),
+                    self.inner.http.clone(),
+                    shutdown.clone(),
+                ));
             }
             Err(e) => warn!(error = %e, "Cannot serve metrics."),
         }

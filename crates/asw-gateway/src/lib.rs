@@ -7,7 +7,7 @@ mod claims;
 pub mod config;
 mod events;
 mod execute;
-pub mod exporter;
+pub mod http;
 pub mod hub;
 mod inbound;
 mod incoming;

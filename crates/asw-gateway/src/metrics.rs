@@ -1,16 +1,21 @@
-//! The hub's counters and gauges, kept in atomics (and, for the labelled document counter, a
-//! small map behind a mutex held only for an increment), and their rendering in the Prometheus
-//! text exposition format (version 0.0.4). Labels are low-cardinality: pipeline, outcome,
-//! partner code, document kind, journal operation; never a message id.
+//! The hub's counters, gauges and histogram, kept in a `prometheus-client` registry, and their
+//! exposition in the OpenMetrics text format (which Prometheus negotiates by itself). Labels are
+//! low-cardinality: pipeline, outcome, partner code, document kind, journal operation; never a
+//! message id. Every label value is one of our own static names or a number, so none needs
+//! escaping (the encoder does not escape).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::marker::PhantomData;
 use std::time::Duration;
 
 use asw_model::{DocumentKind, MemberState};
 use asw_route::names;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
 /// A pipeline of the hub.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,45 +117,163 @@ impl JournalOperation {
 /// Upper bounds of the processing time buckets, in seconds (`+Inf` is implied).
 pub const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-/// A histogram with the fixed [`BUCKETS`].
-#[derive(Debug, Default)]
-struct Histogram {
-    /// Observations per bucket (not cumulative); the last one is above every bound.
-    counts: [AtomicU64; BUCKETS.len() + 1],
-    /// Sum of the observations, in microseconds.
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, took: Duration) {
-        let seconds = took.as_secs_f64();
-        let slot = BUCKETS
-            .iter()
-            .position(|&bound| seconds <= bound)
-            .unwrap_or(BUCKETS.len());
-        self.counts[slot].fetch_add(1, Ordering::Relaxed);
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
-    }
-}
-
-/// Document counter key: pipeline, outcome, partner code, kind.
-type DocumentKey = (Pipeline, DocumentOutcome, &'static str, &'static str);
+/// The content type of what [`Metrics::render`] writes.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The label value of an unknown partner or kind (a document whose header could not be read).
 pub const UNKNOWN: &str = "unknown";
 
-/// The counters and gauges of one hub.
-#[derive(Debug, Default)]
+/// Labels of `aswhub_documents_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DocumentLabels {
+    pipeline: &'static str,
+    outcome: &'static str,
+    partner: &'static str,
+    kind: &'static str,
+}
+
+impl DocumentLabels {
+    fn new(
+        pipeline: Pipeline,
+        outcome: DocumentOutcome,
+        partner: Option<MemberState>,
+        kind: Option<DocumentKind>,
+    ) -> DocumentLabels {
+        DocumentLabels {
+            pipeline: pipeline.as_str(),
+            outcome: outcome.as_str(),
+            partner: partner.map_or(UNKNOWN, MemberState::code),
+            kind: kind.map_or(UNKNOWN, DocumentKind::as_str),
+        }
+    }
+}
+
+/// The label of the per-pipeline series.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PipelineLabel {
+    pipeline: &'static str,
+}
+
+/// The label of `aswhub_journal_errors_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabel {
+    operation: &'static str,
+}
+
+/// The label of `aswhub_partner_link_failures_total`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartnerLabel {
+    partner: &'static str,
+}
+
+/// The labels of `aswhub_partner_channel_up`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    partner: &'static str,
+    channel: &'static str,
+}
+
+/// The label of `aswhub_trust_certificates_expiring`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WindowLabel {
+    within_days: u32,
+}
+
+/// The counters and gauges of one hub. Cloning a metric of `prometheus-client` shares it, so
+/// the fields below are handles on what `registry` encodes.
+#[derive(Debug)]
 pub struct Metrics {
-    documents: Mutex<BTreeMap<DocumentKey, u64>>,
+    registry: Registry,
+    documents: Family<DocumentLabels, Counter>,
+    /// Indexed by [`Pipeline::index`].
     processing: [Histogram; 2],
-    in_flight: [AtomicI64; 2],
-    journal_errors: [AtomicU64; 2],
-    broker_reconnects: AtomicU64,
-    broker_connected: AtomicI64,
-    link_failures: Mutex<BTreeMap<&'static str, u64>>,
-    trust_files_refused: AtomicU64,
+    in_flight: [Gauge; 2],
+    journal_errors: Family<OperationLabel, Counter>,
+    broker_reconnects: Counter,
+    broker_connected: Gauge,
+    link_failures: Family<PartnerLabel, Counter>,
+    trust_files_refused: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::default();
+        // Counters are registered without their `_total`: the encoder adds it to the samples.
+        let documents = Family::<DocumentLabels, Counter>::default();
+        registry.register(
+            "aswhub_documents",
+            "Documents handled, by pipeline, outcome, partner and kind",
+            documents.clone(),
+        );
+        let processing_family = Family::<PipelineLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(BUCKETS)) as fn() -> Histogram,
+        );
+        registry.register(
+            "aswhub_processing_seconds",
+            "Time from taking a delivery to settling it, by pipeline",
+            processing_family.clone(),
+        );
+        let in_flight_family = Family::<PipelineLabel, Gauge>::default();
+        registry.register(
+            "aswhub_in_flight",
+            "Deliveries being processed now, by pipeline",
+            in_flight_family.clone(),
+        );
+        // Every pipeline and operation is shown from the start, at 0.
+        let per_pipeline = |p: Pipeline| PipelineLabel {
+            pipeline: p.as_str(),
+        };
+        let processing =
+            Pipeline::ALL.map(|p| processing_family.get_or_create_owned(&per_pipeline(p)));
+        let in_flight =
+            Pipeline::ALL.map(|p| in_flight_family.get_or_create_owned(&per_pipeline(p)));
+        let journal_errors = Family::<OperationLabel, Counter>::default();
+        for operation in [JournalOperation::Move, JournalOperation::ClaimOverdue] {
+            drop(journal_errors.get_or_create(&OperationLabel {
+                operation: operation.as_str(),
+            }));
+        }
+        registry.register(
+            "aswhub_journal_errors",
+            "Journal operations that failed outside a document's steps, by operation",
+            journal_errors.clone(),
+        );
+        let broker_reconnects = Counter::default();
+        registry.register(
+            "aswhub_broker_reconnects",
+            "Broker sessions that ended (connection or channel failure) and were started again",
+            broker_reconnects.clone(),
+        );
+        let broker_connected = Gauge::default();
+        registry.register(
+            "aswhub_broker_connected",
+            "1 while the hub holds a connection to its broker, else 0",
+            broker_connected.clone(),
+        );
+        let link_failures = Family::<PartnerLabel, Counter>::default();
+        registry.register(
+            "aswhub_partner_link_failures",
+            "Failed connections or pushes to a partner's broker (push links), by partner",
+            link_failures.clone(),
+        );
+        let trust_files_refused = Gauge::default();
+        registry.register(
+            "aswhub_trust_files_refused",
+            "Files or folders of the trust store that the last reload refused (their certificates are not trusted)",
+            trust_files_refused.clone(),
+        );
+        Metrics {
+            registry,
+            documents,
+            processing,
+            in_flight,
+            journal_errors,
+            broker_reconnects,
+            broker_connected,
+            link_failures,
+            trust_files_refused,
+        }
+    }
 }
 
 /// What is read from elsewhere at each scrape: the journal, the trust store, the channels.
@@ -168,15 +291,63 @@ pub struct Sampled {
     pub expiry_warning_days: u32,
 }
 
+impl Sampled {
+    /// A registry holding these values, encoded after the hub's own at each scrape.
+    fn registry(&self) -> Registry {
+        let gauge = |n: usize| {
+            let g = Gauge::<i64>::default();
+            g.set(i64::try_from(n).unwrap_or(i64::MAX));
+            g
+        };
+        let mut registry = Registry::default();
+        if let Some(commits) = self.journal_commits {
+            registry.register(
+                "aswhub_journal_commits",
+                "Journal transactions committed (one commit can carry the writes of several documents)",
+                ConstCounter::new(commits),
+            );
+        }
+        registry.register(
+            "aswhub_trust_certificates",
+            "Partner certificates in the trust store",
+            gauge(self.trust_certificates),
+        );
+        let expiring = Family::<WindowLabel, Gauge>::default();
+        expiring
+            .get_or_create(&WindowLabel {
+                within_days: self.expiry_warning_days,
+            })
+            .set(i64::try_from(self.trust_expiring).unwrap_or(i64::MAX));
+        registry.register(
+            "aswhub_trust_certificates_expiring",
+            "Partner certificates that expire within the warning window (signing.expiry_warning_days)",
+            expiring,
+        );
+        let channels = Family::<ChannelLabels, Gauge>::default();
+        for &(partner, channel, up) in &self.channels {
+            channels
+                .get_or_create(&ChannelLabels { partner, channel })
+                .set(up);
+        }
+        registry.register(
+            "aswhub_partner_channel_up",
+            "1 while a partner's channel works (push: connected to its broker; pull: it reads its queue), 0 while it does not, -1 before the first check",
+            channels,
+        );
+        registry
+    }
+}
+
 /// Counts a delivery in progress until dropped.
 #[derive(Debug)]
 pub struct InFlight<'a> {
-    gauge: &'a AtomicI64,
+    gauge: Gauge,
+    _metrics: PhantomData<&'a Metrics>,
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.gauge.fetch_sub(1, Ordering::Relaxed);
+        self.gauge.dec();
     }
 }
 
@@ -189,18 +360,9 @@ impl Metrics {
         partner: Option<MemberState>,
         kind: Option<DocumentKind>,
     ) {
-        let key = (
-            pipeline,
-            outcome,
-            partner.map_or(UNKNOWN, MemberState::code),
-            kind.map_or(UNKNOWN, DocumentKind::as_str),
-        );
-        // A poisoned lock only means another thread panicked mid-increment: keep counting.
-        let mut documents = self
-            .documents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *documents.entry(key).or_default() += 1;
+        self.documents
+            .get_or_create(&DocumentLabels::new(pipeline, outcome, partner, kind))
+            .inc();
     }
 
     /// How many documents of that description were counted.
@@ -211,309 +373,83 @@ impl Metrics {
         partner: Option<MemberState>,
         kind: Option<DocumentKind>,
     ) -> u64 {
-        let key = (
-            pipeline,
-            outcome,
-            partner.map_or(UNKNOWN, MemberState::code),
-            kind.map_or(UNKNOWN, DocumentKind::as_str),
-        );
         self.documents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&key)
-            .copied()
-            .unwrap_or(0)
+            .get(&DocumentLabels::new(pipeline, outcome, partner, kind))
+            .map_or(0, |c| c.get())
     }
 
     /// Records how long one delivery of `pipeline` took to settle.
     pub fn processed(&self, pipeline: Pipeline, took: Duration) {
-        self.processing[pipeline.index()].observe(took);
+        self.processing[pipeline.index()].observe(took.as_secs_f64());
     }
 
     /// Counts a delivery of `pipeline` in progress while the guard lives.
     pub fn in_flight(&self, pipeline: Pipeline) -> InFlight<'_> {
-        let gauge = &self.in_flight[pipeline.index()];
-        gauge.fetch_add(1, Ordering::Relaxed);
-        InFlight { gauge }
+        let gauge = self.in_flight[pipeline.index()].clone();
+        gauge.inc();
+        InFlight {
+            gauge,
+            _metrics: PhantomData,
+        }
     }
 
     /// Counts a failed journal operation.
     pub fn journal_error(&self, operation: JournalOperation) {
-        let slot = match operation {
-            JournalOperation::Move => 0,
-            JournalOperation::ClaimOverdue => 1,
-        };
-        self.journal_errors[slot].fetch_add(1, Ordering::Relaxed);
+        self.journal_errors
+            .get_or_create(&OperationLabel {
+                operation: operation.as_str(),
+            })
+            .inc();
     }
 
     /// Counts a broker session that ended and is started again.
     pub fn broker_reconnect(&self) {
-        self.broker_reconnects.fetch_add(1, Ordering::Relaxed);
+        self.broker_reconnects.inc();
     }
 
     /// Whether the hub holds a broker connection now.
     pub fn broker_connected(&self, connected: bool) {
-        self.broker_connected
-            .store(i64::from(connected), Ordering::Relaxed);
+        self.broker_connected.set(i64::from(connected));
+    }
+
+    /// Whether the hub held a broker connection at the last change (for `/readyz`).
+    pub fn is_broker_connected(&self) -> bool {
+        self.broker_connected.get() == 1
     }
 
     /// How many files the last trust store reload refused.
     pub fn trust_files_refused(&self, files: usize) {
         self.trust_files_refused
-            .store(u64::try_from(files).unwrap_or(u64::MAX), Ordering::Relaxed);
+            .set(i64::try_from(files).unwrap_or(i64::MAX));
+    }
+
+    /// Makes the push link's failure series of `partner` exist at 0, before any failure: a series
+    /// that first appears at 1 shows no `increase()` to Prometheus, and its alert would miss the
+    /// first failures.
+    pub fn declare_link(&self, partner: MemberState) {
+        self.link_failures.get_or_create(&PartnerLabel {
+            partner: partner.code(),
+        });
     }
 
     /// Counts a failed connection or push to a partner's broker.
     pub fn link_failure(&self, partner: MemberState) {
-        *self
-            .link_failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .entry(partner.code())
-            .or_default() += 1;
+        self.link_failures
+            .get_or_create(&PartnerLabel {
+                partner: partner.code(),
+            })
+            .inc();
     }
 
-    /// Everything, in the Prometheus text format.
+    /// Everything, in the OpenMetrics text format ([`CONTENT_TYPE`]), ending with `# EOF`.
     pub fn render(&self, sampled: &Sampled) -> String {
         let mut out = String::with_capacity(4096);
-        header(
-            &mut out,
-            "aswhub_documents_total",
-            "counter",
-            "Documents handled, by pipeline, outcome, partner and kind.",
-        );
-        let documents = self
-            .documents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for ((pipeline, outcome, partner, kind), n) in documents {
-            sample(
-                &mut out,
-                "aswhub_documents_total",
-                &[
-                    ("pipeline", pipeline.as_str()),
-                    ("outcome", outcome.as_str()),
-                    ("partner", partner),
-                    ("kind", kind),
-                ],
-                n,
-            );
-        }
-        header(
-            &mut out,
-            "aswhub_processing_seconds",
-            "histogram",
-            "Time from taking a delivery to settling it, by pipeline.",
-        );
-        for pipeline in Pipeline::ALL {
-            let h = &self.processing[pipeline.index()];
-            let mut cumulative = 0u64;
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += h.counts[i].load(Ordering::Relaxed);
-                sample(
-                    &mut out,
-                    "aswhub_processing_seconds_bucket",
-                    &[("pipeline", pipeline.as_str()), ("le", &bound.to_string())],
-                    cumulative,
-                );
-            }
-            cumulative += h.counts[BUCKETS.len()].load(Ordering::Relaxed);
-            sample(
-                &mut out,
-                "aswhub_processing_seconds_bucket",
-                &[("pipeline", pipeline.as_str()), ("le", "+Inf")],
-                cumulative,
-            );
-            let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            sample(
-                &mut out,
-                "aswhub_processing_seconds_sum",
-                &[("pipeline", pipeline.as_str())],
-                sum,
-            );
-            sample(
-                &mut out,
-                "aswhub_processing_seconds_count",
-                &[("pipeline", pipeline.as_str())],
-                cumulative,
-            );
-        }
-        header(
-            &mut out,
-            "aswhub_in_flight",
-            "gauge",
-            "Deliveries being processed now, by pipeline.",
-        );
-        for pipeline in Pipeline::ALL {
-            sample(
-                &mut out,
-                "aswhub_in_flight",
-                &[("pipeline", pipeline.as_str())],
-                self.in_flight[pipeline.index()].load(Ordering::Relaxed),
-            );
-        }
-        header(
-            &mut out,
-            "aswhub_journal_errors_total",
-            "counter",
-            "Journal operations that failed outside a document's steps, by operation.",
-        );
-        for (slot, operation) in [JournalOperation::Move, JournalOperation::ClaimOverdue]
-            .into_iter()
-            .enumerate()
-        {
-            sample(
-                &mut out,
-                "aswhub_journal_errors_total",
-                &[("operation", operation.as_str())],
-                self.journal_errors[slot].load(Ordering::Relaxed),
-            );
-        }
-        if let Some(commits) = sampled.journal_commits {
-            header(
-                &mut out,
-                "aswhub_journal_commits_total",
-                "counter",
-                "Journal transactions committed (one commit can carry the writes of several documents).",
-            );
-            sample(&mut out, "aswhub_journal_commits_total", &[], commits);
-        }
-        header(
-            &mut out,
-            "aswhub_broker_reconnects_total",
-            "counter",
-            "Broker sessions that ended (connection or channel failure) and were started again.",
-        );
-        sample(
-            &mut out,
-            "aswhub_broker_reconnects_total",
-            &[],
-            self.broker_reconnects.load(Ordering::Relaxed),
-        );
-        header(
-            &mut out,
-            "aswhub_broker_connected",
-            "gauge",
-            "1 while the hub holds a connection to its broker, else 0.",
-        );
-        sample(
-            &mut out,
-            "aswhub_broker_connected",
-            &[],
-            self.broker_connected.load(Ordering::Relaxed),
-        );
-        header(
-            &mut out,
-            "aswhub_partner_link_failures_total",
-            "counter",
-            "Failed connections or pushes to a partner's broker (push links), by partner.",
-        );
-        let links = self
-            .link_failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for (partner, n) in links {
-            sample(
-                &mut out,
-                "aswhub_partner_link_failures_total",
-                &[("partner", partner)],
-                n,
-            );
-        }
-        header(
-            &mut out,
-            "aswhub_trust_certificates",
-            "gauge",
-            "Partner certificates in the trust store.",
-        );
-        sample(
-            &mut out,
-            "aswhub_trust_certificates",
-            &[],
-            sampled.trust_certificates,
-        );
-        header(
-            &mut out,
-            "aswhub_trust_certificates_expiring",
-            "gauge",
-            "Partner certificates that expire within the warning window (signing.expiry_warning_days).",
-        );
-        sample(
-            &mut out,
-            "aswhub_trust_certificates_expiring",
-            &[("within_days", &sampled.expiry_warning_days.to_string())],
-            sampled.trust_expiring,
-        );
-        header(
-            &mut out,
-            "aswhub_trust_files_refused",
-            "gauge",
-            "Files or folders of the trust store that the last reload refused (their certificates are not trusted).",
-        );
-        sample(
-            &mut out,
-            "aswhub_trust_files_refused",
-            &[],
-            self.trust_files_refused.load(Ordering::Relaxed),
-        );
-        header(
-            &mut out,
-            "aswhub_partner_channel_up",
-            "gauge",
-            "1 while a partner's channel works (push: connected to its broker; pull: it reads its queue), 0 while it does not, -1 before the first check.",
-        );
-        for (partner, channel, up) in &sampled.channels {
-            sample(
-                &mut out,
-                "aswhub_partner_channel_up",
-                &[("partner", partner), ("channel", channel)],
-                up,
-            );
-        }
+        // Writing to a String cannot fail, and our label sets always encode.
+        let _ = encode_registry(&mut out, &self.registry);
+        let _ = encode_registry(&mut out, &sampled.registry());
+        let _ = encode_eof(&mut out);
         out
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    // Writing to a String cannot fail.
-    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) {
-    out.push_str(name);
-    if !labels.is_empty() {
-        out.push('{');
-        for (i, (label, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            let _ = write!(out, "{label}=\"{}\"", escape_label(v));
-        }
-        out.push('}');
-    }
-    let _ = writeln!(out, " {value}");
-}
-
-/// A label value as the text format wants it: backslash, double quote and line feed escaped.
-pub fn escape_label(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A HELP text: backslash and line feed escaped.
-fn escape_help(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -524,14 +460,18 @@ mod tests {
         MemberState::from_alpha2(code).expect("member state")
     }
 
+    /// The sample lines of `name`, sorted (a family's series come in no particular order).
     fn lines_of<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
-        text.lines()
+        let mut lines: Vec<&str> = text
+            .lines()
             .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .collect()
+            .collect();
+        lines.sort_unstable();
+        lines
     }
 
     #[test]
-    fn documents_are_counted_per_label_set_in_a_stable_order() {
+    fn documents_are_counted_per_label_set() {
         let m = Metrics::default();
         let th = Some(state("TH"));
         m.document(
@@ -556,15 +496,20 @@ mod tests {
             ),
             2
         );
+        assert_eq!(
+            m.documents(Pipeline::Outbound, DocumentOutcome::Parked, th, None),
+            0
+        );
         let text = m.render(&Sampled::default());
         assert_eq!(
             lines_of(&text, "aswhub_documents_total"),
             [
-                r#"aswhub_documents_total{pipeline="outbound",outcome="queued",partner="TH",kind="formd"} 2"#,
                 r#"aswhub_documents_total{pipeline="inbound",outcome="refused",partner="unknown",kind="unknown"} 1"#,
-            ]
+                r#"aswhub_documents_total{pipeline="outbound",outcome="queued",partner="TH",kind="formd"} 2"#,
+            ],
+            "asking for a count does not make a series"
         );
-        assert!(text.contains("# TYPE aswhub_documents_total counter\n"));
+        assert!(text.contains("# TYPE aswhub_documents counter\n"));
     }
 
     #[test]
@@ -574,29 +519,30 @@ mod tests {
         m.processed(Pipeline::Inbound, Duration::from_millis(40));
         m.processed(Pipeline::Inbound, Duration::from_secs(30));
         let text = m.render(&Sampled::default());
-        let inbound: Vec<&str> = lines_of(&text, "aswhub_processing_seconds")
-            .into_iter()
+        let inbound: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("aswhub_processing_seconds"))
             .filter(|l| l.contains("pipeline=\"inbound\""))
             .collect();
         assert_eq!(
             inbound,
             [
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="0.005"} 1"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="0.01"} 1"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="0.025"} 1"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="0.05"} 2"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="0.1"} 2"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="0.25"} 2"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="0.5"} 2"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="1"} 2"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="2.5"} 2"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="10"} 2"#,
-                r#"aswhub_processing_seconds_bucket{pipeline="inbound",le="+Inf"} 3"#,
                 r#"aswhub_processing_seconds_sum{pipeline="inbound"} 30.043"#,
                 r#"aswhub_processing_seconds_count{pipeline="inbound"} 3"#,
+                r#"aswhub_processing_seconds_bucket{le="0.005",pipeline="inbound"} 1"#,
+                r#"aswhub_processing_seconds_bucket{le="0.01",pipeline="inbound"} 1"#,
+                r#"aswhub_processing_seconds_bucket{le="0.025",pipeline="inbound"} 1"#,
+                r#"aswhub_processing_seconds_bucket{le="0.05",pipeline="inbound"} 2"#,
+                r#"aswhub_processing_seconds_bucket{le="0.1",pipeline="inbound"} 2"#,
+                r#"aswhub_processing_seconds_bucket{le="0.25",pipeline="inbound"} 2"#,
+                r#"aswhub_processing_seconds_bucket{le="0.5",pipeline="inbound"} 2"#,
+                r#"aswhub_processing_seconds_bucket{le="1.0",pipeline="inbound"} 2"#,
+                r#"aswhub_processing_seconds_bucket{le="2.5",pipeline="inbound"} 2"#,
+                r#"aswhub_processing_seconds_bucket{le="10.0",pipeline="inbound"} 2"#,
+                r#"aswhub_processing_seconds_bucket{le="+Inf",pipeline="inbound"} 3"#,
             ]
         );
-        assert!(text.contains(r#"aswhub_processing_seconds_count{pipeline="outbound"} 0"#));
+        assert!(text.contains("aswhub_processing_seconds_count{pipeline=\"outbound\"} 0\n"));
         assert!(text.contains("# TYPE aswhub_processing_seconds histogram\n"));
     }
 
@@ -606,10 +552,13 @@ mod tests {
         let first = m.in_flight(Pipeline::Outbound);
         let second = m.in_flight(Pipeline::Outbound);
         drop(first);
+        assert!(!m.is_broker_connected());
         m.broker_connected(true);
+        assert!(m.is_broker_connected());
         m.broker_reconnect();
         m.journal_error(JournalOperation::ClaimOverdue);
         m.link_failure(state("SG"));
+        m.trust_files_refused(2);
         let text = m.render(&Sampled {
             channels: vec![("TH", "push", 1), ("SG", "pull", 0)],
             journal_commits: Some(7),
@@ -630,6 +579,7 @@ mod tests {
             r#"aswhub_partner_link_failures_total{partner="SG"} 1"#,
             "aswhub_trust_certificates 3",
             r#"aswhub_trust_certificates_expiring{within_days="30"} 1"#,
+            "aswhub_trust_files_refused 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
@@ -646,14 +596,24 @@ mod tests {
     fn every_family_has_help_and_type_and_every_line_is_well_formed() {
         let m = Metrics::default();
         m.document(Pipeline::Outbound, DocumentOutcome::Parked, None, None);
-        let text = m.render(&Sampled::default());
+        m.link_failure(state("SG"));
+        let text = m.render(&Sampled {
+            channels: vec![("SG", "push", 0)],
+            journal_commits: Some(1),
+            ..Sampled::default()
+        });
         let mut typed = Vec::new();
+        let mut helped = Vec::new();
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("# TYPE ") {
                 typed.push(rest.split(' ').next().unwrap_or_default().to_owned());
                 continue;
             }
-            if line.starts_with("# HELP ") {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                helped.push(rest.split(' ').next().unwrap_or_default().to_owned());
+                continue;
+            }
+            if line == "# EOF" {
                 continue;
             }
             let (series, value) = line.rsplit_once(' ').expect("name and value");
@@ -669,18 +629,35 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(text.ends_with('\n'));
+        assert_eq!(typed, helped, "one HELP for each TYPE");
+        for family in [
+            "aswhub_documents",
+            "aswhub_processing_seconds",
+            "aswhub_in_flight",
+            "aswhub_journal_errors",
+            "aswhub_journal_commits",
+            "aswhub_broker_reconnects",
+            "aswhub_broker_connected",
+            "aswhub_partner_link_failures",
+            "aswhub_trust_certificates",
+            "aswhub_trust_certificates_expiring",
+            "aswhub_trust_files_refused",
+            "aswhub_partner_channel_up",
+        ] {
+            assert!(typed.iter().any(|t| t == family), "{family} missing");
+        }
+        assert!(text.ends_with("\n# EOF\n"), "one EOF, at the end");
+        // A family without a series yet is left out (metadata alone tells a scraper nothing).
+        let quiet = Metrics::default().render(&Sampled::default());
+        assert!(!quiet.contains("aswhub_partner_link_failures"), "{quiet}");
+        assert!(!quiet.contains("aswhub_documents"), "{quiet}");
+        assert_eq!(text.matches("# EOF").count(), 1);
     }
 
     #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(escape_label("line\nbreak"), "line\\nbreak");
-        assert_eq!(escape_label("TH"), "TH");
-        let mut out = String::new();
-        sample(&mut out, "x_total", &[("l", "q\"\n")], 1);
-        assert_eq!(out, "x_total{l=\"q\\\"\\n\"} 1\n");
+    fn stages_name_pipelines() {
         assert_eq!(Pipeline::from_stage("inbound"), Some(Pipeline::Inbound));
+        assert_eq!(Pipeline::from_stage("outbound"), Some(Pipeline::Outbound));
         assert_eq!(Pipeline::from_stage("sideways"), None);
     }
 }

@@ -1,7 +1,7 @@
 //! `aswhub check-config` past the file itself: everything that can be checked before the runtime
 //! starts, every problem at once. The signing key and certificate parse and belong together,
 //! the trust store loads (and says which files it refused), the journal opens, and the broker,
-//! management and partner URLs are well formed.
+//! management and partner URLs are well formed, the metrics server's certificate and key load.
 
 use crate::config::{ConfigError, HubConfig};
 
@@ -29,6 +29,15 @@ pub fn check(config: &HubConfig, file: &std::path::Path) -> Result<(), ConfigErr
             config.broker.management_url
         ));
     }
+    if let Some(files) = &config.metrics.tls
+        && let Err(e) = crate::http::acceptor(files)
+    {
+        problems.push(format!(
+            "metrics.cert, metrics.key ({}, {}): {e}",
+            files.cert.display(),
+            files.key.display()
+        ));
+    }
     for (partner, p) in &config.partners {
         if let Some(url) = &p.url
             && let Err(e) = asw_amqp::AmqpUrl::parse(url)
@@ -44,6 +53,11 @@ pub fn check(config: &HubConfig, file: &std::path::Path) -> Result<(), ConfigErr
             problems,
         })
     }
+}
+
+/// What is usable but unwise, for `check-config` to print (the hub logs the same at start).
+pub fn warnings(config: &HubConfig) -> Vec<String> {
+    config.metrics.warnings()
 }
 
 fn check_signing(config: &HubConfig, problems: &mut Vec<String>) {

@@ -329,6 +329,10 @@ impl Journal for Faulty<Box<dyn Journal>> {
         self.inner.remove_settled(removals)
     }
 
+    fn probe_write(&self) -> Result<(), JournalError> {
+        self.inner.probe_write()
+    }
+
     fn history(
         &self,
         direction: Direction,

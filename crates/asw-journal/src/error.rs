@@ -143,6 +143,8 @@ pub enum Operation {
     Batch,
     /// Removing archived messages.
     Remove,
+    /// Checking that the journal takes writes ([`Journal::probe_write`](crate::Journal::probe_write)).
+    Probe,
 }
 
 impl fmt::Display for Operation {
@@ -160,6 +162,7 @@ impl fmt::Display for Operation {
             Operation::Answers => "answers lookup",
             Operation::List => "listing",
             Operation::ClaimOverdue => "overdue claim",
+            Operation::Probe => "write probe",
             Operation::Batch => "batch commit",
             Operation::Remove => "removal",
         })

@@ -285,6 +285,11 @@ pub trait Journal: Send + Sync {
         Ok(())
     }
 
+    /// Checks that the journal takes writes now, without writing anything: a write transaction
+    /// is opened and ended (SQLite takes its write lock; PostgreSQL must not be read-only). For
+    /// readiness probes; each call is one round trip to the database.
+    fn probe_write(&self) -> Result<(), JournalError>;
+
     /// Write transactions committed since the journal was opened, for metrics, when the backend
     /// counts them (one commit can carry the writes of several callers); `None` otherwise.
     fn commit_count(&self) -> Option<u64> {

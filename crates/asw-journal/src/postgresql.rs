@@ -266,6 +266,19 @@ impl PostgresJournal {
 }
 
 impl Journal for PostgresJournal {
+    fn probe_write(&self) -> Result<(), JournalError> {
+        self.write(Operation::Probe, Subject::Messages, |c| {
+            let row = c.client.query_one("SHOW transaction_read_only", &[])?;
+            let read_only: String = row.get(0);
+            if read_only == "on" {
+                return Err(Fault::Invalid(
+                    "the database is read-only (a standby?)".to_owned(),
+                ));
+            }
+            Ok(())
+        })
+    }
+
     fn record(
         &self,
         direction: Direction,

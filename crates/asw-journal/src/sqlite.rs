@@ -647,6 +647,12 @@ impl Journal for SqliteJournal {
         Some(SqliteJournal::commits(self))
     }
 
+    fn probe_write(&self) -> Result<(), JournalError> {
+        // An empty write still takes the write lock (`BEGIN IMMEDIATE`), which a read-only or
+        // vanished file refuses.
+        self.write(Operation::Probe, Subject::Messages, |_| Ok(()))
+    }
+
     fn batch(&self, f: &mut dyn FnMut()) -> Result<(), JournalError> {
         let nested = BATCH.with_borrow(|batch| batch.as_ref().map(|b| b.journal));
         match nested {

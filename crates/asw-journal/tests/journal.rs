@@ -56,6 +56,7 @@ on_both_backends!(
     unknown_messages_are_not_found_errors_and_reads_say_none,
     times_come_back_in_utc_cut_to_microseconds_and_created_at_exactly,
     the_journal_is_a_shareable_trait_object,
+    a_write_probe_succeeds_and_writes_nothing,
     overdue_messages_are_reported_once_and_resent_within_the_bound,
     a_late_receipt_still_acknowledges_an_awaiting_message,
     settled_messages_are_removed_with_their_history_and_the_others_kept,
@@ -910,6 +911,23 @@ fn unknown_messages_are_not_found_errors_and_reads_say_none(journal: &dyn Journa
             .history(Direction::Inbound, id)
             .expect("history")
             .is_empty()
+    );
+}
+
+fn a_write_probe_succeeds_and_writes_nothing(journal: &dyn Journal) {
+    journal.probe_write().expect("a writable journal");
+    journal.probe_write().expect("again");
+    assert!(
+        journal.list(&Filter::default()).expect("list").is_empty(),
+        "no message"
+    );
+    let h = header(DocumentKind::FormD, "TH", "VN");
+    assert_eq!(
+        journal
+            .record(Direction::Inbound, &h, b"x", State::Received, t(0))
+            .expect("record"),
+        Recorded::New,
+        "writes go on after probes"
     );
 }
 

@@ -466,3 +466,20 @@ fn a_journal_opened_and_dropped_inside_an_async_runtime_works_from_blocking_thre
         drop(journal);
     });
 }
+
+#[test]
+fn the_write_probe_fails_on_a_read_only_database() {
+    let schema = TestSchema::new();
+    schema.open().probe_write().expect("writable");
+    // The schema is made (by the open above); the same schema, every transaction read-only.
+    let read_only = with_parameter(
+        &server_url(),
+        &format!(
+            "options=-csearch_path%3D{}%20-cdefault_transaction_read_only%3Don",
+            schema.name()
+        ),
+    );
+    let journal = PostgresJournal::open(&read_only).expect("open");
+    let err = journal.probe_write().expect_err("read-only");
+    assert!(err.to_string().contains("read-only"), "{err}");
+}

@@ -20,6 +20,12 @@ use tokio_util::sync::CancellationToken;
 use asw_gateway::config::HubConfig;
 use asw_gateway::hub::Hub;
 
+pub mod guard;
+pub mod process;
+
+pub use guard::{PgSchema, Vhosts};
+pub use process::HubProcess;
+
 /// Where the broker is and how to name things.
 #[derive(Debug, Clone)]
 pub struct TestbedOptions {
@@ -148,6 +154,11 @@ pub struct Testbed {
     offices: BTreeMap<MemberState, BackOffice>,
     listeners: Vec<JoinHandle<()>>,
     configs: BTreeMap<MemberState, PathBuf>,
+    /// Tells the hubs and back-offices to stop if the testbed is dropped without
+    /// [`Testbed::stop`] (a failed test); before `vhosts`, so they stop first.
+    _stop_on_drop: tokio_util::sync::DropGuard,
+    /// Deletes the vhosts if the testbed is dropped without [`Testbed::stop`].
+    vhosts: Vhosts,
 }
 
 /// Queue of the demo back-office in each vhost, bound to everything in `asw.inbound`.
@@ -165,6 +176,8 @@ impl Testbed {
     pub async fn start(options: TestbedOptions) -> anyhow::Result<Testbed> {
         let management =
             Management::new(&options.management_url, &options.admin.0, &options.admin.1);
+        // From here on, whatever fails leaves no vhost behind.
+        let vhosts = Vhosts::of(&options);
         let now = OffsetDateTime::now_utc();
         std::fs::create_dir_all(&options.dir)
             .with_context(|| format!("creating {}", options.dir.display()))?;
@@ -341,12 +354,14 @@ impl Testbed {
         }
         Ok(Testbed {
             options,
+            _stop_on_drop: stop.clone().drop_guard(),
             stop,
             hubs,
             handles,
             offices,
             listeners,
             configs,
+            vhosts,
         })
     }
 
@@ -439,37 +454,30 @@ impl Testbed {
             .unwrap_or_default()
     }
 
-    /// Stops the hubs (draining) and the back-offices.
-    pub async fn stop(self) {
-        self.stop.cancel();
-        for h in self.hubs.into_iter().chain(self.listeners) {
-            let _ = h.await;
-        }
-        for office in self.offices.into_values() {
-            let _ = office.connection.close().await;
-        }
+    /// Stops the hubs (draining) and the back-offices; the vhosts stay.
+    pub async fn stop(mut self) {
+        self.halt().await;
+        self.vhosts.keep();
     }
 
     /// Stops, then deletes the vhosts.
-    pub async fn stop_and_clean(self) {
-        let management = Management::new(
-            &self.options.management_url,
-            &self.options.admin.0,
-            &self.options.admin.1,
-        );
-        let vhosts: Vec<String> = self
-            .options
-            .countries
-            .iter()
-            .map(|&s| self.options.vhost(s))
-            .collect();
-        self.stop().await;
-        let _ = tokio::task::spawn_blocking(move || {
-            for v in vhosts {
-                let _ = management.delete_vhost(&v);
-            }
-        })
-        .await;
+    pub async fn stop_and_clean(mut self) {
+        self.halt().await;
+        let mut vhosts = self.vhosts;
+        let _ = tokio::task::spawn_blocking(move || vhosts.delete()).await;
+    }
+
+    async fn halt(&mut self) {
+        self.stop.cancel();
+        for h in std::mem::take(&mut self.hubs)
+            .into_iter()
+            .chain(std::mem::take(&mut self.listeners))
+        {
+            let _ = h.await;
+        }
+        for office in std::mem::take(&mut self.offices).into_values() {
+            let _ = office.connection.close().await;
+        }
     }
 }
 

@@ -59,37 +59,30 @@ impl fmt::Display for Age {
     }
 }
 
-/// Parses `90s`, `30m`, `2h`, `7d`, `2w` and sums like `1h30m`. Units: s, m, h, d, w.
+/// Parses `90s`, `30m`, `2h`, `7d`, `2w` and sums like `1h30m`. Units: s, m, h, d, w; no
+/// spaces, signs or other units (humantime, which does the arithmetic, would take more).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || format!("{s:?} is not a duration such as 90s, 30m, 2h, 7d or 1h30m");
     let text = s.trim();
-    if text.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        if digits == 0 {
+    let unit = |c: char| matches!(c, 's' | 'm' | 'h' | 'd' | 'w');
+    let mut previous = None;
+    for c in text.chars() {
+        let well_placed = if c.is_ascii_digit() {
+            true
+        } else {
+            // A unit follows a digit, and one unit ends each part.
+            unit(c) && previous.is_some_and(|p: char| p.is_ascii_digit())
+        };
+        if !well_placed {
             return Err(bad());
         }
-        let number: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        let unit = rest[digits..].chars().next().ok_or_else(bad)?;
-        let seconds_per_unit = match unit {
-            's' => 1,
-            'm' => 60,
-            'h' => 3_600,
-            'd' => 86_400,
-            'w' => 604_800,
-            _ => return Err(bad()),
-        };
-        let seconds = number.checked_mul(seconds_per_unit).ok_or_else(bad)?;
-        total = total
-            .checked_add(Duration::seconds(seconds))
-            .ok_or_else(bad)?;
-        rest = &rest[digits + unit.len_utf8()..];
+        previous = Some(c);
     }
-    Ok(total)
+    if !previous.is_some_and(unit) {
+        return Err(bad());
+    }
+    let std = humantime::parse_duration(text).map_err(|_| bad())?;
+    Duration::try_from(std).map_err(|_| bad())
 }
 
 /// An instant as RFC 3339 with its full precision (UTC as the journal returns it), for JSON and

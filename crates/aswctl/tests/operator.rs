@@ -2,163 +2,27 @@
 //! a hub's configuration file: `aswctl parked list | show | discard`, `aswctl replay`,
 //! `aswctl messages list | show | trace` and `aswctl topology apply`.
 
-use std::process::Command;
+mod common;
+
 use std::time::Duration;
 
 use asw_amqp::{ConfirmingPublisher, Consumer, HeaderValue, Properties};
 use asw_e2e::{document, publish_as_partner, state, testbed, testbed_with, url_as};
 use asw_journal::{Direction, Journal, Reason, SqliteJournal, State};
+use asw_model::DocumentKind;
 use asw_model::document::Message as Document;
-use asw_model::{DocumentKind, MemberState};
 use asw_route::names;
 use asw_sign::Signer;
 use asw_sign::keygen::{self, KeyAlgorithm};
-use asw_testbed::{Received, Testbed};
+use asw_testbed::Testbed;
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-const WAIT: Duration = Duration::from_secs(30);
-
-/// What one run of aswctl gave.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
-    }
-
-    fn assert_code(&self, code: i32) -> &Run {
-        assert_eq!(self.code, Some(code), "{self:#?}");
-        self
-    }
-}
-
-/// Runs `aswctl ARGS --config <hub of at>` (off the runtime the hubs run on).
-async fn ctl(tb: &Testbed, at: MemberState, args: &[&str]) -> Run {
-    let config = tb.config_file(at).expect("a hub").to_owned();
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_aswctl"))
-            .args(&args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("run aswctl");
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-/// `parked list --format json` with extra arguments.
-async fn parked(tb: &Testbed, at: MemberState, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["parked", "list", "--format", "json"];
-    args.extend(extra);
-    let run = ctl(tb, at, &args).await;
-    run.assert_code(0);
-    run.json().as_array().expect("an array").clone()
-}
-
-fn ids(list: &[Value]) -> Vec<String> {
-    list.iter()
-        .map(|v| v["message_id"].as_str().unwrap_or("-").to_owned())
-        .collect()
-}
-
-/// Waits until `id` is parked with reason `code`, and returns its listing.
-async fn until_parked(tb: &Testbed, at: MemberState, id: Uuid, code: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let found = parked(tb, at, &[])
-            .await
-            .into_iter()
-            .find(|p| p["message_id"] == id.to_string().as_str() && p["reason_code"] == code);
-        if let Some(found) = found {
-            return found;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{id} was not parked with {code} in time"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-/// Waits until the journal of `at` holds `id` in `state`, and returns `messages show` of it.
-async fn until_state(tb: &Testbed, at: MemberState, id: Uuid, state: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let run = ctl(
-            tb,
-            at,
-            &["messages", "show", &id.to_string(), "--format", "json"],
-        )
-        .await;
-        if run.code == Some(0) && run.json()[0]["state"] == state {
-            return run.json()[0].clone();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{id} did not become {state} in time: {run:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-}
-
-fn events(history: &Value) -> Vec<(String, String)> {
-    history
-        .as_array()
-        .expect("history")
-        .iter()
-        .map(|h| {
-            (
-                h["event"].as_str().unwrap_or_default().to_owned(),
-                h["to"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pair(event: &str, to: &str) -> (String, String) {
-    (event.to_owned(), to.to_owned())
-}
-
-fn is_doc(m: &Received, key: &str, id: Uuid) -> bool {
-    m.routing_key == key && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
-}
-
-fn count(tb: &Testbed, at: MemberState, key: &str, id: Uuid) -> usize {
-    tb.received(at)
-        .iter()
-        .filter(|m| is_doc(m, key, id))
-        .count()
-}
-
-fn rejected_outcome(m: &Received, id: Uuid) -> bool {
-    m.routing_key == "outcome.formd.TH"
-        && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
-        && m.header(names::HEADER_OUTCOME) == Some("rejected")
-}
-
-/// An e-Form D the FORMD-001 rule refuses (issued in MY, sent by VN).
-fn invalid(d: &Document) -> String {
-    d.to_xml().expect("xml").replacen(
-        "<fd:IssuedIn>VN</fd:IssuedIn>",
-        "<fd:IssuedIn>MY</fd:IssuedIn>",
-        1,
-    )
-}
+use common::{
+    WAIT, bind_back_office, count, ctl, events, ids, invalid, is_doc, pair, parked,
+    rejected_outcome, until_parked, until_state,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parked_outbound_documents_are_listed_shown_discarded_and_refused_again_if_replayed_unfixed()
@@ -702,29 +566,6 @@ async fn documents_without_a_receipt_are_listed_as_awaiting_ack() {
         "{queued:#?}"
     );
     tb.stop_and_clean().await;
-}
-
-/// Binds `key` on `asw.inbound` to the testbed back-office queue of `at`, as a ministry would
-/// once it takes a new kind.
-async fn bind_back_office(tb: &Testbed, at: MemberState, key: &str) {
-    let url = url_as(tb, at, "guest", "guest");
-    let connection = asw_amqp::connect(&url, "test binding")
-        .await
-        .expect("connect");
-    let channel = connection.open_channel().await.expect("channel");
-    let topology = asw_route::Topology {
-        bindings: vec![asw_route::Binding {
-            exchange: names::INBOUND_EXCHANGE.into(),
-            queue: asw_testbed::BACK_OFFICE_QUEUE.into(),
-            routing_key: key.into(),
-        }],
-        exchanges: Vec::new(),
-        queues: Vec::new(),
-        users: Vec::new(),
-        policies: Vec::new(),
-    };
-    asw_amqp::declare(&channel, &topology).await.expect("bind");
-    let _ = connection.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,6 +61,9 @@ fn main() -> ExitCode {
                 eprintln!("aswhub: {e}");
                 return ExitCode::from(EXIT_CONFIG);
             }
+            for warning in asw_gateway::preflight::warnings(&config) {
+                eprintln!("aswhub: warning: {warning}");
+            }
             println!(
                 "configuration is valid: {} with {} partner(s), vhost {}",
                 config.country,

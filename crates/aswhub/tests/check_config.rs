@@ -48,6 +48,33 @@ password = "a-long-secret"
         "configuration is valid: VN with 1 partner(s), vhost asw-vn\n"
     );
 
+    assert!(out.stderr.is_empty(), "no warning");
+
+    // A wildcard metrics address is taken, with a warning.
+    std::fs::write(
+        &file,
+        format!("{good}[metrics]\nlisten = \"0.0.0.0:9464\"\n"),
+    )
+    .expect("write");
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "aswhub: warning: metrics.listen: 0.0.0.0:9464 listens on every interface (and anyone \
+         who reaches it may read it: set token_file or token_env); bind a loopback or \
+         management address\n"
+    );
+    // TLS files that are not a certificate and its key are a problem.
+    std::fs::write(
+        &file,
+        format!("{good}[metrics]\ncert = \"cert.pem\"\nkey = \"trust/../cert.pem\"\n"),
+    )
+    .expect("write");
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("metrics.cert, metrics.key ("), "{stderr}");
+
     let bad = good
         .replace("\"VN\"", "\"XX\"")
         .replace("key.pem", "nope.pem")

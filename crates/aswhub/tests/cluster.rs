@@ -8,8 +8,9 @@ mod common;
 
 use std::time::Duration;
 
+use asw_testbed::PgSchema;
 use common::Stream;
-use common::cluster::{Cluster, PgSchema};
+use common::cluster::Cluster;
 
 /// Documents in the stream.
 const DOCUMENTS: usize = 5_000;

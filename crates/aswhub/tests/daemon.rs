@@ -4,14 +4,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use asw_model::DocumentKind;
 use asw_model::sample::{self, SampleSpec};
 use asw_route::names;
 use asw_testbed::{Received, Testbed, TestbedOptions};
-use common::{logs, spawn_hub, state, terminate};
+use common::{logs, start_hub, state};
 use time::OffsetDateTime;
 
 fn is_doc(m: &Received, key: &str, id: uuid::Uuid) -> bool {
@@ -28,8 +27,8 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
     options.external = vec![vn];
     let tb = Testbed::start(options).await.expect("testbed");
     let config = tb.config_file(vn).expect("VN config").to_owned();
-    let mut first = spawn_hub(&config);
-    let mut second = spawn_hub(&config);
+    let mut first = start_hub(&config);
+    let mut second = start_hub(&config);
 
     let mut ids = Vec::new();
     for i in 0..60u64 {
@@ -75,9 +74,9 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
         );
     }
     for child in [&mut first, &mut second] {
-        let (code, took) = terminate(child);
+        let (status, took) = child.terminate().expect("SIGTERM");
         assert_eq!(
-            code,
+            status.code(),
             Some(0),
             "SIGTERM ends the daemon with success; logs:\n{}",
             logs(&config)
@@ -92,44 +91,20 @@ async fn two_daemons_share_the_work_and_stop_cleanly_on_sigterm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
-    // A schema of our own in the local PostgreSQL, dropped at the end.
-    let schema = format!("aswt_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-    let psql = |sql: &str| {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-qc",
-                sql,
-            ])
-            .output()
-            .expect("psql (PostgreSQL runs on 127.0.0.1; deploy/setup.sh starts it)");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    psql(&format!("CREATE SCHEMA {schema}"));
+    // A schema of our own in the local PostgreSQL, dropped at the end (also if the test fails).
+    let pg = asw_testbed::PgSchema::new();
+    let schema = pg.name().to_owned();
     let dir = tempfile::tempdir().expect("temp dir");
     let (vn, th) = (state("VN"), state("TH"));
     let mut options = TestbedOptions::local(vec![vn, th], dir.path().to_owned());
     let tag = uuid::Uuid::new_v4().simple().to_string();
     options.vhost_prefix = format!("aswt-{}-", &tag[..10]);
     options.external = vec![vn];
-    options.journal_url = Some(format!(
-        "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{schema}"
-    ));
+    options.journal_url = Some(pg.url());
     let tb = Testbed::start(options).await.expect("testbed");
     let config = tb.config_file(vn).expect("VN config").to_owned();
-    let mut survivor = spawn_hub(&config);
-    let mut victim = spawn_hub(&config);
+    let mut survivor = start_hub(&config);
+    let mut victim = start_hub(&config);
 
     let mut ids = Vec::new();
     for i in 0..400u64 {
@@ -155,8 +130,7 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
     })
     .await
     .expect("flowing");
-    victim.kill().expect("kill -9");
-    let _ = victim.wait();
+    victim.kill();
     for id in &ids {
         tb.wait_for(th, "every document", Duration::from_secs(120), |m| {
             is_doc(m, "formd.VN", *id)
@@ -184,20 +158,8 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     let sent = loop {
-        let out = Command::new("psql")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-tAc",
-                &query,
-            ])
-            .output()
-            .expect("psql");
-        let sent: usize = String::from_utf8_lossy(&out.stdout)
+        let sent: usize = asw_testbed::guard::psql(&query)
+            .unwrap_or_default()
             .trim()
             .parse()
             .unwrap_or(0);
@@ -217,9 +179,9 @@ async fn two_daemons_share_a_postgresql_journal_and_one_is_killed_mid_stream() {
             "{id} still exactly once"
         );
     }
-    let (code, _) = terminate(&mut survivor);
-    assert_eq!(code, Some(0));
+    let (status, _) = survivor.terminate().expect("SIGTERM");
+    assert_eq!(status.code(), Some(0));
     tb.stop_and_clean().await;
-    psql(&format!("DROP SCHEMA {schema} CASCADE"));
+    drop(pg);
     assert_eq!(sent, ids.len(), "journal rows in state queued or further");
 }

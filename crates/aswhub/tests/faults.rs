@@ -5,7 +5,7 @@
 mod common;
 
 use common::rabbitmq::PrivateBroker;
-use common::{HubProcess, Stream};
+use common::{HubProcess, Stream, start_hub};
 
 /// When a session ends, the hub gives its other tasks the grace period to finish, and each of
 /// them waits in at most one broker call at a time: every call must give up before the grace
@@ -35,7 +35,7 @@ async fn a_hub_killed_mid_stream_and_restarted_delivers_every_document() {
     .await;
     let config = stream.config.clone();
     let run = stream
-        .run_through(HubProcess::kill, |hub| *hub = HubProcess::start(&config))
+        .run_through(HubProcess::kill, |hub| *hub = start_hub(&config))
         .await;
     println!("kill -9 mid-stream and restart: {run}");
     stream.clean().await;

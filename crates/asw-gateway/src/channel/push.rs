@@ -72,6 +72,7 @@ async fn push_link(
     stop: CancellationToken,
 ) -> Result<(), SessionEnd> {
     let partner = channel.partner;
+    inner.metrics.declare_link(partner);
     let config = &inner.config;
     let urls = channel.urls.clone();
     if urls.is_empty() {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use asw_journal::State;
 use asw_route::names;
 
-use super::{HUB, HubProcess, Stream, in_state, logs, state};
+use super::{HUB, Stream, in_state, logs, start_hub, state};
 
 /// `deploy/cluster.sh` of this checkout.
 fn script() -> PathBuf {
@@ -128,48 +128,6 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.run(&["delete"]);
-    }
-}
-
-/// Runs `psql` on the local server's `postgres` database; panics with its error.
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres"])
-        .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()
-        .expect("psql (PostgreSQL runs on 127.0.0.1; deploy/setup.sh starts it)");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A PostgreSQL schema of the test's own, dropped with everything in it when dropped.
-pub struct PgSchema {
-    name: String,
-}
-
-impl PgSchema {
-    /// Creates it.
-    pub fn new() -> PgSchema {
-        let name = format!("aswt_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        psql(&format!("CREATE SCHEMA {name}"));
-        PgSchema { name }
-    }
-
-    /// A journal URL whose connections use this schema.
-    pub fn url(&self) -> String {
-        format!(
-            "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{}",
-            self.name
-        )
-    }
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        psql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
     }
 }
 
@@ -362,10 +320,7 @@ impl Stream {
         }
         self.publish().await;
         let total = self.documents.len();
-        let hubs = [
-            HubProcess::start(&self.config),
-            HubProcess::start(&self.config),
-        ];
+        let hubs = [start_hub(&self.config), start_hub(&self.config)];
         let started = Instant::now();
         self.wait_journal_delivered(total / 5, Duration::from_secs(120))
             .await;
@@ -412,7 +367,7 @@ impl Stream {
         let copies = self.drain().await;
         let twice = tokio::task::block_in_place(|| self.check(&copies, &in_flight));
         for hub in hubs {
-            hub.terminate();
+            hub.assert_terminates();
         }
         ClusterRun {
             documents: total,

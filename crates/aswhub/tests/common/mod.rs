@@ -1,4 +1,5 @@
-//! Helpers shared by the daemon tests: `aswhub run` as a child process, and a partner's stream of
+//! Helpers shared by the daemon tests: `aswhub run` as a child process (asw-testbed's
+//! `HubProcess`), and a partner's stream of
 //! signed documents into a daemon's inbound path, counted at the back-office and in the journal.
 
 // Each test binary compiles this module and uses a part of it.
@@ -6,7 +7,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asw_amqp::{ConfirmingPublisher, Consumer, Outgoing, Properties};
@@ -31,120 +31,15 @@ pub fn state(code: &str) -> MemberState {
     MemberState::from_alpha2(code).expect("member state")
 }
 
-/// Starts `aswhub run`, its log going to a file beside the configuration (a pipe nobody reads
-/// would fill up and stall the daemon).
-pub fn spawn_hub(config: &Path) -> Child {
-    let path = config.with_file_name(format!("aswhub-{}.log", Uuid::new_v4().simple()));
-    let log = std::fs::File::create(path).expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_aswhub"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start aswhub")
+pub use asw_testbed::HubProcess;
+pub use asw_testbed::process::logs;
+
+/// `aswhub run` of this build with `config`, as a [`HubProcess`].
+pub fn start_hub(config: &Path) -> HubProcess {
+    HubProcess::start(Path::new(env!("CARGO_BIN_EXE_aswhub")), config).expect("start aswhub")
 }
 
-/// Every daemon log beside the configuration.
-pub fn logs(config: &Path) -> String {
-    let dir = config.parent().expect("config folder");
-    let mut out = String::new();
-    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
-        if entry.file_name().to_string_lossy().starts_with("aswhub-") {
-            out.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-    }
-    out
-}
-
-/// Sends SIGTERM and waits for the exit: the exit code and how long it took.
-pub fn terminate(child: &mut Child) -> (Option<i32>, Duration) {
-    let started = Instant::now();
-    let pid = i32::try_from(child.id()).expect("pid");
-    let status = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let code = child.wait().expect("wait").code();
-    (code, started.elapsed())
-}
-
-/// A running `aswhub run` that is killed (SIGKILL) when dropped, so a failing test leaves no
-/// daemon behind.
-pub struct HubProcess {
-    child: Child,
-    config: PathBuf,
-}
-
-impl HubProcess {
-    /// Starts the daemon with `config`.
-    pub fn start(config: &Path) -> HubProcess {
-        HubProcess {
-            child: spawn_hub(config),
-            config: config.to_owned(),
-        }
-    }
-
-    /// `kill -9`, and waits for the process to be gone.
-    pub fn kill(&mut self) {
-        self.child.kill().expect("kill -9");
-        let _ = self.child.wait();
-    }
-
-    /// SIGTERM; asserts the daemon drains and exits 0.
-    pub fn terminate(mut self) {
-        let (code, _) = terminate(&mut self.child);
-        assert_eq!(
-            code,
-            Some(0),
-            "SIGTERM ends the daemon with success; logs:\n{}",
-            logs(&self.config)
-        );
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// Deletes a testbed's vhosts when dropped (also when a test fails before its clean stop).
-pub struct Vhosts {
-    management: asw_amqp::Management,
-    names: Vec<String>,
-}
-
-impl Vhosts {
-    /// The vhosts of every member state in `options`.
-    pub fn of(options: &TestbedOptions) -> Vhosts {
-        Vhosts {
-            management: asw_amqp::Management::new(
-                &options.management_url,
-                &options.admin.0,
-                &options.admin.1,
-            ),
-            names: options
-                .countries
-                .iter()
-                .map(|&s| options.vhost(s))
-                .collect(),
-        }
-    }
-}
-
-impl Drop for Vhosts {
-    fn drop(&mut self) {
-        for vhost in &self.names {
-            let _ = self.management.delete_vhost(vhost);
-        }
-    }
-}
+pub use asw_testbed::Vhosts;
 
 /// The back-office queue the stream tests count in: bound to the hub's `asw.inbound` for the
 /// partner's documents and consumed by nobody until the end, so every copy the hub delivered is
@@ -414,7 +309,7 @@ impl Stream {
         let published = Instant::now();
         self.publish().await;
         let publishing = published.elapsed();
-        let mut hub = HubProcess::start(&self.config);
+        let mut hub = start_hub(&self.config);
         let flowing = Instant::now();
         let share = u32::try_from(self.documents.len() * 3 / 10).expect("count");
         self.wait_counted(share, Duration::from_secs(180)).await;
@@ -433,7 +328,7 @@ impl Stream {
         let took = flowing.elapsed();
         let copies = self.drain().await;
         let twice = self.check(&copies, &in_flight);
-        hub.terminate();
+        hub.assert_terminates();
         FaultRun {
             documents: self.documents.len(),
             signing: self.signing,
