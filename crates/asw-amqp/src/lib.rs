@@ -45,7 +45,7 @@ mod properties;
 mod publisher;
 
 pub use address::{AmqpUrl, redact, with_vhost};
-pub use apply::apply;
+pub use apply::{apply, apply_tls};
 pub use connection::{
     Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect,
     connect_any_tls_with_backoff, connect_any_with_backoff, connect_tls, connect_with_backoff,

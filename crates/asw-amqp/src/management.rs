@@ -225,10 +225,15 @@ impl Management {
     }
 
     /// Creates or updates user `name` with `password` and `tags` (e.g. `administrator`;
-    /// none for a user that only speaks AMQP).
+    /// none for a user that only speaks AMQP). An empty `password` leaves the user without
+    /// one: it can only log in with a client certificate (EXTERNAL).
     pub fn ensure_user(&self, name: &str, password: &str, tags: &[&str]) -> Result<(), AmqpError> {
         let path = format!("/api/users/{}", encode_component(name));
-        let body = json!({ "password": password, "tags": tags.join(",") });
+        let body = if password.is_empty() {
+            json!({ "password_hash": "", "tags": tags.join(",") })
+        } else {
+            json!({ "password": password, "tags": tags.join(",") })
+        };
         self.put(&path, &body).map(drop)
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asw_amqp::{
-    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_with_backoff,
+    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_tls_with_backoff,
 };
 use asw_journal::{Direction, Journal, State};
 use asw_model::{DocumentKind, Header, MemberState};
@@ -70,6 +70,9 @@ pub enum HubError {
     /// The broker refused us for good (credentials, vhost, permissions).
     #[error(transparent)]
     Broker(Box<AmqpError>),
+    /// A TLS file of the configuration could not be used.
+    #[error(transparent)]
+    Tls(#[from] asw_tls::TlsError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -121,6 +124,8 @@ pub(crate) struct Inner {
     metrics_address: Option<std::net::SocketAddr>,
     /// One channel for each partner.
     channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
+    /// TLS of the connections to the local broker.
+    broker_tls: asw_amqp::ClientTls,
 }
 
 impl Inner {
@@ -162,7 +167,11 @@ impl Hub {
         let key = read(&config.signing.key)?;
         let cert = read(&config.signing.certificate)?;
         let trust = Arc::new(TrustStore::load(&config.signing.trust_dir)?);
-        let journal: Arc<dyn Journal> = Arc::from(asw_journal::open(config.journal.location())?);
+        let journal: Arc<dyn Journal> = Arc::from(asw_journal::open_with_tls(
+            config.journal.location(),
+            &config.journal.tls,
+        )?);
+        let broker_tls = config.broker.tls.load("broker")?;
         let identity = Arc::new(Identity {
             country: config.country,
             partners: config.partners.keys().copied().collect::<BTreeSet<_>>(),
@@ -196,7 +205,7 @@ impl Hub {
             .partners
             .iter()
             .map(|(&partner, p)| crate::channel::for_partner(partner, p))
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(Hub {
             inner: Arc::new(Inner {
                 config,
@@ -210,6 +219,7 @@ impl Hub {
                 exporter: std::sync::Mutex::new(exporter),
                 metrics_address,
                 channels,
+                broker_tls,
             }),
         })
     }
@@ -294,7 +304,7 @@ impl Hub {
         self.serve_metrics(&shutdown);
         loop {
             let connection = tokio::select! {
-                c = connect_any_with_backoff(&config.broker.urls, &name, &backoff) => Arc::new(c?),
+                c = connect_any_tls_with_backoff(&config.broker.urls, &name, &self.inner.broker_tls, &backoff) => Arc::new(c?),
                 () = shutdown.cancelled() => return Ok(()),
             };
             self.inner.metrics.broker_connected(true);

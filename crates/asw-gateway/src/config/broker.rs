@@ -1,12 +1,16 @@
 //! `[broker]`: the local broker's nodes and management API, and the AMQP URL checks that
 //! partner links share.
 
+use std::path::{Path, PathBuf};
+
+use asw_tls::TlsFiles;
 use serde::Deserialize;
 
 use super::redact;
+use super::secrets::{Findings, RawTls, has_password, on_loopback, secret, with_password};
 
 /// The local broker.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// AMQP URL including the hub's vhost (`amqp://guest:guest@127.0.0.1:5672/asw-vn`): the
     /// first of [`urls`](Self::urls).
@@ -29,6 +33,25 @@ pub struct BrokerConfig {
     /// crashed on it, or returned it) before the broker parks it with `DELIVERY-LIMIT`: the
     /// policy `aswctl topology apply` sets (1 to [`asw_route::MAX_DELIVERY_LIMIT`]).
     pub delivery_limit: u32,
+    /// TLS of the AMQP connections (`amqps://`) and of the management API (`https://`): `ca`,
+    /// `cert`, `key`, `key_passphrase`.
+    pub tls: TlsFiles,
+}
+
+impl std::fmt::Debug for BrokerConfig {
+    /// Passwords redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted: Vec<String> = self.urls.iter().map(|u| redact(u)).collect();
+        f.debug_struct("BrokerConfig")
+            .field("urls", &redacted)
+            .field("management_urls", &self.management_urls)
+            .field("management_user", &self.management_user)
+            .field("management_password", &"<redacted>")
+            .field("prefetch", &self.prefetch)
+            .field("delivery_limit", &self.delivery_limit)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,8 +63,18 @@ pub(super) struct RawBroker {
     management_urls: Option<Vec<String>>,
     #[serde(default = "default_guest")]
     management_user: String,
-    #[serde(default = "default_guest")]
-    management_password: String,
+    management_password: Option<String>,
+    management_password_file: Option<PathBuf>,
+    management_password_env: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    password_env: Option<String>,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    key_passphrase: Option<String>,
+    key_passphrase_file: Option<PathBuf>,
+    key_passphrase_env: Option<String>,
     #[serde(default = "default_prefetch")]
     prefetch: u16,
     #[serde(default = "default_delivery_limit")]
@@ -62,8 +95,78 @@ fn default_delivery_limit() -> u32 {
 }
 
 /// Checks `[broker]`, pushing problems; the section as far as it could be read.
-pub(super) fn check(raw: RawBroker, problems: &mut Vec<String>) -> BrokerConfig {
-    let broker_urls = amqp_urls("broker", raw.url.clone(), raw.urls.clone(), problems);
+pub(super) fn check(raw: RawBroker, base: &Path, findings: &mut Findings) -> BrokerConfig {
+    let mut broker_urls = amqp_urls(
+        "broker",
+        raw.url.clone(),
+        raw.urls.clone(),
+        &mut findings.problems,
+    );
+    let key = if raw.urls.is_some() {
+        "broker.urls"
+    } else {
+        "broker.url"
+    };
+    let password = secret(
+        "broker.password",
+        raw.password,
+        raw.password_file.as_ref(),
+        raw.password_env.as_ref(),
+        base,
+        findings,
+    );
+    if let Some(password) = &password {
+        for url in &mut broker_urls {
+            if has_password(url) {
+                findings.problems.push(format!(
+                    "{key}: {:?} carries a password, and broker.password* gives one: give one",
+                    redact(url)
+                ));
+                continue;
+            }
+            match with_password(url, password) {
+                Ok(with) => *url = with,
+                Err(e) => findings
+                    .problems
+                    .push(format!("{key}: {:?} {e}", redact(url))),
+            }
+        }
+    }
+    for url in &broker_urls {
+        let user = user_of(url);
+        if user == "guest" && !on_loopback(url) {
+            findings.problems.push(format!(
+                "{key}: {:?}: the guest user can only log in on loopback; give the hub a user \
+                 of its own",
+                redact(url)
+            ));
+        } else if password.is_none() && has_password(url) && !(user == "guest" && on_loopback(url))
+        {
+            findings.warnings.push(format!(
+                "{key}: {:?}: the password is inline in the URL; use broker.password_file or \
+                 broker.password_env",
+                redact(url)
+            ));
+        }
+    }
+    let management_password = secret(
+        "broker.management_password",
+        raw.management_password,
+        raw.management_password_file.as_ref(),
+        raw.management_password_env.as_ref(),
+        base,
+        findings,
+    );
+    let tls = RawTls {
+        ca: raw.ca,
+        cert: raw.cert,
+        key: raw.key,
+        key_passphrase: raw.key_passphrase,
+        key_passphrase_file: raw.key_passphrase_file,
+        key_passphrase_env: raw.key_passphrase_env,
+    }
+    .check("broker", base, findings);
+    let problems = &mut findings.problems;
     if broker_urls.is_empty() && raw.url.is_none() && raw.urls.is_none() {
         problems.push("broker.url: the broker's AMQP URL is required (or urls)".into());
     }
@@ -88,6 +191,10 @@ pub(super) fn check(raw: RawBroker, problems: &mut Vec<String>) -> BrokerConfig 
     for url in &management_urls {
         if !url.starts_with("http://") && !url.starts_with("https://") {
             problems.push(format!("{management_key}: {url:?} is not an http(s) URL"));
+        } else if raw.management_user == "guest" && !on_loopback(url) {
+            problems.push(format!(
+                "broker.management_user: guest can only log in on loopback, not at {url:?}"
+            ));
         }
     }
     if raw.prefetch == 0 {
@@ -106,9 +213,10 @@ pub(super) fn check(raw: RawBroker, problems: &mut Vec<String>) -> BrokerConfig 
         management_url: management_urls.first().cloned().unwrap_or_default(),
         management_urls,
         management_user: raw.management_user,
-        management_password: raw.management_password,
+        management_password: management_password.unwrap_or_else(default_guest),
         prefetch: raw.prefetch,
         delivery_limit: raw.delivery_limit,
+        tls,
     }
 }
 

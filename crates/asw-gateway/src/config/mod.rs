@@ -7,6 +7,7 @@ mod journal;
 mod limits;
 mod metrics;
 mod partners;
+mod secrets;
 mod signing;
 
 use std::collections::BTreeMap;
@@ -22,7 +23,7 @@ pub use broker::{BrokerConfig, vhost_of};
 pub use journal::JournalConfig;
 pub use limits::LimitsConfig;
 pub use metrics::MetricsConfig;
-pub use partners::{LinkMode, PartnerConfig};
+pub use partners::{LinkMode, PartnerAuth, PartnerConfig};
 pub use signing::SigningConfig;
 
 /// The whole configuration, checked.
@@ -46,6 +47,8 @@ pub struct HubConfig {
     pub acks: AcksConfig,
     /// Where the hub serves its metrics.
     pub metrics: MetricsConfig,
+    /// What is usable but unwise (a secret inline in the file): `check-config` prints these.
+    pub warnings: Vec<String>,
 }
 
 /// A configuration that could not be used, with every problem found.
@@ -117,14 +120,23 @@ impl HubConfig {
                 raw.country
             ));
         }
-        let broker = broker::check(raw.broker, &mut problems);
+        let mut findings = secrets::Findings {
+            problems,
+            warnings: Vec::new(),
+        };
+        let broker = broker::check(raw.broker, &base, &mut findings);
+        let mut problems = std::mem::take(&mut findings.problems);
         let signing = signing::check(raw.signing, &base, &mut problems);
-        let journal = journal::check(&raw.journal, &base, &mut problems);
+        findings.problems = problems;
+        let journal = journal::check(raw.journal, &base, &mut findings);
+        let mut problems = std::mem::take(&mut findings.problems);
         let limits = limits::check(&raw.limits, &mut problems);
         let retry = limits::check_retry(raw.retry, &mut problems);
         let acks = acks::check(&raw.acks, &mut problems);
         let metrics = metrics::check(raw.metrics, &mut problems);
-        let partners = partners::check(raw.partners, country, &mut problems);
+        findings.problems = problems;
+        let partners = partners::check(raw.partners, country, &base, &mut findings);
+        let secrets::Findings { problems, warnings } = findings;
         match (country, problems.is_empty()) {
             (Some(country), true) => Ok(HubConfig {
                 country,
@@ -136,6 +148,7 @@ impl HubConfig {
                 partners,
                 acks,
                 metrics,
+                warnings,
             }),
             _ => Err(fail(problems)),
         }
@@ -333,5 +346,94 @@ password = "secret-sg"
         assert!(err.to_string().contains("pth"), "{err}");
         let err = HubConfig::parse("country = ", &dir.path().join("hub.toml")).expect_err("syntax");
         assert_eq!(err.problems.len(), 1);
+    }
+
+    #[test]
+    fn tls_files_secrets_from_files_and_certificate_partners() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        for name in ["ca.pem", "hub.pem", "hub.key"] {
+            std::fs::write(dir.path().join(name), "pem").expect("write");
+        }
+        std::fs::write(dir.path().join("broker-pw"), "s3cret@:/x\n").expect("write");
+        std::fs::write(dir.path().join("mgmt-pw"), "m4nage\n").expect("write");
+        let text = GOOD
+            .replace(
+                "url = \"amqp://guest:guest@127.0.0.1:5672/asw-vn\"",
+                "url = \"amqps://aswhub@broker.example:5671/asw-vn\"\npassword_file = \"broker-pw\"\n\
+                 management_url = \"https://broker.example:15671\"\nmanagement_user = \"ops\"\n\
+                 management_password_file = \"mgmt-pw\"\nca = \"ca.pem\"\ncert = \"hub.pem\"\n\
+                 key = \"hub.key\"",
+            )
+            .replace(
+                "link = \"pull\"\npassword = \"secret-sg\"",
+                "link = \"pull\"\nauth = \"certificate\"",
+            )
+            .replace(
+                "path = \"journal.db\"",
+                "url = \"postgres://aswhub@db.example/asw?sslmode=verify-full\"\nca = \"ca.pem\"",
+            );
+        let config = HubConfig::parse(&text, &file).expect("valid");
+        assert_eq!(
+            asw_model::redact::url(&config.broker.url),
+            "amqps://aswhub@broker.example:5671/asw-vn"
+        );
+        assert!(
+            config.broker.url.contains("s3cret"),
+            "{}",
+            config.broker.url
+        );
+        assert_eq!(config.broker.management_password, "m4nage");
+        assert_eq!(config.broker.tls.ca, Some(dir.path().join("ca.pem")));
+        assert_eq!(config.broker.tls.key, Some(dir.path().join("hub.key")));
+        assert_eq!(config.journal.tls.ca, Some(dir.path().join("ca.pem")));
+        let sg = &config.partners[&MemberState::from_alpha2("SG").expect("SG")];
+        assert_eq!(
+            (sg.auth, sg.password.as_str()),
+            (PartnerAuth::Certificate, "")
+        );
+        // The partner TH's inline password is a warning, not an error.
+        assert_eq!(
+            config.warnings,
+            [
+                "partners.TH.password: the secret is inline in the configuration; use \
+              partners.TH.password_file or partners.TH.password_env"
+            ]
+        );
+        let debug = format!("{config:?}");
+        for secret in ["s3cret", "m4nage", "secret-th", "secret-vn"] {
+            assert!(!debug.contains(secret), "Debug shows {secret}: {debug}");
+        }
+
+        // guest off loopback, a certificate partner with a password, half an identity.
+        let bad = text
+            .replace("aswhub@broker.example", "guest@broker.example")
+            .replace("management_user = \"ops\"", "management_user = \"guest\"")
+            .replace(
+                "auth = \"certificate\"",
+                "auth = \"certificate\"\npassword = \"secret-sg\"",
+            )
+            .replace("key = \"hub.key\"", "");
+        let err = HubConfig::parse(&bad, &file).expect_err("invalid");
+        let text = err.to_string();
+        assert_eq!(err.problems.len(), 4, "{text}");
+        assert!(
+            text.contains("broker.url: \"amqps://guest@broker.example:5671/asw-vn\": the guest user can only log in on loopback"),
+            "{text}"
+        );
+        assert!(
+            text.contains("broker.management_user: guest can only log in on loopback"),
+            "{text}"
+        );
+        assert!(
+            text.contains("broker: give both cert and key, or neither"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "partners.SG: auth = \"certificate\" logs partner-SG in with its certificate"
+            ),
+            "{text}"
+        );
     }
 }
