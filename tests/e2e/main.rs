@@ -2,6 +2,7 @@
 //! the way back-offices, partner gateways and operators use them.
 
 mod metrics;
+mod tls;
 
 use std::time::Duration;
 
