@@ -1,6 +1,7 @@
 //! End-to-end tests: several hubs on the real local broker, each in a vhost of its own, driven
 //! the way back-offices, partner gateways and operators use them.
 
+mod external;
 mod metrics;
 mod tls;
 
