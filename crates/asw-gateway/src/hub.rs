@@ -164,7 +164,11 @@ impl Hub {
                 source,
             })
         };
-        let key = read(&config.signing.key)?;
+        let key = asw_sign::unencrypted_key_pem(
+            &read(&config.signing.key)?,
+            config.signing.key_passphrase.as_deref(),
+        )
+        .map_err(WorkerError::from)?;
         let cert = read(&config.signing.certificate)?;
         let trust = Arc::new(TrustStore::load(&config.signing.trust_dir)?);
         let journal: Arc<dyn Journal> = Arc::from(asw_journal::open_with_tls(

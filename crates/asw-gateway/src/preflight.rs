@@ -78,7 +78,8 @@ fn check_signing(config: &HubConfig, problems: &mut Vec<String>) {
     let key = read("signing.key", &config.signing.key, problems);
     let cert = read("signing.certificate", &config.signing.certificate, problems);
     if let (Some(key), Some(cert)) = (key, cert)
-        && let Err(e) = asw_sign::Signer::new(&key, &cert)
+        && let Err(e) =
+            asw_sign::Signer::with_passphrase(&key, config.signing.key_passphrase.as_deref(), &cert)
     {
         problems.push(format!(
             "signing.key, signing.certificate ({}, {}): {e}",

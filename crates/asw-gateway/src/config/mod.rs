@@ -125,9 +125,7 @@ impl HubConfig {
             warnings: Vec::new(),
         };
         let broker = broker::check(raw.broker, &base, &mut findings);
-        let mut problems = std::mem::take(&mut findings.problems);
-        let signing = signing::check(raw.signing, &base, &mut problems);
-        findings.problems = problems;
+        let signing = signing::check(raw.signing, &base, &mut findings);
         let journal = journal::check(raw.journal, &base, &mut findings);
         let mut problems = std::mem::take(&mut findings.problems);
         let limits = limits::check(&raw.limits, &mut problems);
