@@ -9,6 +9,7 @@ ASWHUB_PACKAGES=(
   libxml2-dev libxml2-utils
   libxmlsec1-dev libxmlsec1-openssl xmlsec1
   openssl rabbitmq-server postgresql
+  python3 python3-pika
   # promtool, for the tests of the alerting rules in deploy/prometheus.
   prometheus
 )
@@ -73,3 +74,5 @@ ensure_postgresql() {
 install_packages
 ensure_rabbitmq
 ensure_postgresql
+# TLS on both services, with a throwaway test PKI (deploy/tls.sh).
+bash "$(dirname "${BASH_SOURCE[0]}")/tls.sh"

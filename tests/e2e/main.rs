@@ -3,7 +3,9 @@
 
 mod alerts;
 mod cleanup;
+mod external;
 mod metrics;
+mod tls;
 
 use std::time::Duration;
 

@@ -6,7 +6,9 @@ use asw_route::{Permissions, Topology, User};
 use tracing::{info, warn};
 
 use crate::connection::error_chain;
-use crate::{AmqpError, Management, connect, declare, with_vhost};
+use asw_tls::ClientTls;
+
+use crate::{AmqpError, Management, connect_tls, declare, with_vhost};
 
 /// Makes `vhost` hold `topology`: creates the vhost, gives the management user (the admin,
 /// e.g. `guest`) full permissions in it, creates or updates each partner user with the password
@@ -21,6 +23,29 @@ use crate::{AmqpError, Management, connect, declare, with_vhost};
 pub fn apply<'a>(
     management: &'a Management,
     amqp_url: &'a str,
+    vhost: &'a str,
+    topology: &'a Topology,
+    passwords: &dyn Fn(&User) -> String,
+) -> impl Future<Output = Result<(), AmqpError>> + Send + 'a {
+    apply_tls(
+        management,
+        amqp_url,
+        &DEFAULT_TLS,
+        vhost,
+        topology,
+        passwords,
+    )
+}
+
+/// No CA, no client certificate.
+static DEFAULT_TLS: std::sync::LazyLock<ClientTls> = std::sync::LazyLock::new(ClientTls::default);
+
+/// [`apply`], connecting to `amqp_url` with `tls` (see [`crate::connect_tls`]). A user whose
+/// password is empty gets none: it logs in with its certificate (EXTERNAL).
+pub fn apply_tls<'a>(
+    management: &'a Management,
+    amqp_url: &'a str,
+    tls: &'a ClientTls,
     vhost: &'a str,
     topology: &'a Topology,
     passwords: &dyn Fn(&User) -> String,
@@ -61,7 +86,7 @@ pub fn apply<'a>(
         })??;
 
         let url = with_vhost(amqp_url, vhost)?;
-        let connection = connect(&url, "aswhub topology").await?;
+        let connection = connect_tls(&url, "aswhub topology", tls).await?;
         let declared = async {
             let channel = connection.open_channel().await?;
             declare(&channel, topology).await

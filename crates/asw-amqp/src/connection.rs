@@ -8,6 +8,8 @@ use lapin::ConnectionProperties;
 use lapin::options::ConfirmSelectOptions;
 use tracing::{info, warn};
 
+use asw_tls::ClientTls;
+
 use crate::{AmqpError, AmqpUrl};
 
 /// How long connecting (TCP, TLS, AMQP handshake, login) may take.
@@ -253,23 +255,54 @@ pub(crate) async fn within_for<T>(
 
 /// Connects to the vhost named in `url` (`amqp://` or `amqps://`, vhost percent-encoded in the
 /// path), naming the connection `connection_name` in the management UI. One attempt, bounded
-/// by [`CONNECT_TIMEOUT`].
+/// by [`CONNECT_TIMEOUT`]. `amqps://` trusts the system's CAs and presents no certificate: see
+/// [`connect_tls`].
 pub async fn connect(url: &str, connection_name: &str) -> Result<Connection, AmqpError> {
+    connect_tls(url, connection_name, &ClientTls::default()).await
+}
+
+/// Connects like [`connect`]; an `amqps://` URL trusts only `tls`'s CAs (the system's when it
+/// has none), verifies the broker's name against its certificate, and presents `tls`'s client
+/// certificate (with `?auth_mechanism=external` in the URL the broker takes the user name from
+/// it). A refused certificate fails with a permanent error.
+pub async fn connect_tls(
+    url: &str,
+    connection_name: &str,
+    tls: &ClientTls,
+) -> Result<Connection, AmqpError> {
     let url = AmqpUrl::parse(url)?;
     let properties = ConnectionProperties::default().with_connection_name(connection_name.into());
-    let connecting = lapin::Connection::connect_uri(url.to_uri(), properties);
+    let connect_error = |source: lapin::Error| AmqpError::Connect {
+        url: url.redacted().to_owned(),
+        source: Box::new(source),
+    };
+    let config = owned_tls_config(tls).map_err(|e| AmqpError::InvalidUrl {
+        url: url.redacted().to_owned(),
+        reason: e.to_string(),
+    })?;
+    let runtime = lapin::runtime::default_runtime().map_err(connect_error)?;
+    let connecting =
+        lapin::Connection::connect_uri_with_config(url.to_uri(), properties, config, runtime);
     let inner = within_for(CONNECT_TIMEOUT, url.redacted(), "connect", connecting)
         .await?
-        .map_err(|source| AmqpError::Connect {
-            url: url.redacted().to_owned(),
-            source: Box::new(source),
-        })?;
+        .map_err(connect_error)?;
     Ok(Connection {
         inner,
         endpoint: Arc::new(Endpoint {
             url: url.redacted().to_owned(),
             vhost: url.vhost().to_owned(),
         }),
+    })
+}
+
+/// lapin's TLS settings from ours.
+fn owned_tls_config(tls: &ClientTls) -> Result<lapin::tcp::OwnedTLSConfig, asw_tls::TlsError> {
+    let ca = tls.ca_pem();
+    Ok(lapin::tcp::OwnedTLSConfig {
+        identity: tls
+            .identity_pem()?
+            .map(|(pem, key)| lapin::tcp::OwnedIdentity::PKCS8 { pem, key }),
+        cert_chain: (!ca.is_empty()).then_some(ca),
     })
 }
 
@@ -351,6 +384,16 @@ pub async fn connect_any_with_backoff<U: AsRef<str>>(
     connection_name: &str,
     backoff: &Backoff,
 ) -> Result<Connection, AmqpError> {
+    connect_any_tls_with_backoff(urls, connection_name, &ClientTls::default(), backoff).await
+}
+
+/// Connects like [`connect_any_with_backoff`], each attempt like [`connect_tls`] with `tls`.
+pub async fn connect_any_tls_with_backoff<U: AsRef<str>>(
+    urls: &[U],
+    connection_name: &str,
+    tls: &ClientTls,
+    backoff: &Backoff,
+) -> Result<Connection, AmqpError> {
     if urls.is_empty() {
         return Err(AmqpError::InvalidUrl {
             url: String::new(),
@@ -364,7 +407,7 @@ pub async fn connect_any_with_backoff<U: AsRef<str>>(
         let mut last_error = None;
         for offset in 0..urls.len() {
             let url = urls[(first + offset) % urls.len()].as_ref();
-            match connect(url, connection_name).await {
+            match connect_tls(url, connection_name, tls).await {
                 Ok(connection) => {
                     info!(url = connection.url(), attempt, "Connected to the broker");
                     return Ok(connection);

@@ -199,8 +199,8 @@ impl AmqpError {
             AmqpError::Nacked { .. }
             | AmqpError::Acknowledge { .. }
             | AmqpError::Timeout { .. } => true,
-            AmqpError::Management { status, .. } => match status {
-                None => true,
+            AmqpError::Management { status, detail, .. } => match status {
+                None => !is_certificate_failure(detail),
                 Some(code) => *code >= 500 || *code == 429,
             },
         }
@@ -274,6 +274,9 @@ pub(crate) fn lapin_error_is_transient(error: &lapin::Error) -> bool {
         | ErrorKind::NoDefaultRuntime
         | ErrorKind::RuntimeShutdownError(_)
         | ErrorKind::FutureCompleted => false,
+        // A certificate refused in the TLS handshake: it fails the same way until someone
+        // changes the configuration or the certificates.
+        ErrorKind::IOError(io) if is_certificate_failure(&io.to_string()) => false,
         // I/O errors, closed channels or connections, missed heartbeats, channel exhaustion.
         _ => true,
     }
@@ -297,6 +300,22 @@ pub(crate) fn is_precondition_failed(error: &lapin::Error) -> bool {
 pub(crate) fn inequivalent_argument(reply_text: &str) -> Option<&str> {
     let rest = reply_text.split("inequivalent arg '").nth(1)?;
     rest.split('\'').next().filter(|arg| !arg.is_empty())
+}
+
+/// Whether an error text reports a certificate refused in a TLS handshake, by us (the server's:
+/// wrong CA, wrong name, expired) or by the server (ours).
+pub(crate) fn is_certificate_failure(text: &str) -> bool {
+    [
+        "certificate verify failed",
+        "unknown ca",
+        "bad certificate",
+        "certificate required",
+        "certificate unknown",
+        "certificate expired",
+        "unsupported certificate",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 #[cfg(test)]

@@ -45,10 +45,11 @@ mod properties;
 mod publisher;
 
 pub use address::{AmqpUrl, redact, with_vhost};
-pub use apply::apply;
+pub use apply::{apply, apply_tls};
 pub use connection::{
-    Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect, connect_any_with_backoff,
-    connect_with_backoff, error_chain,
+    Backoff, CONNECT_TIMEOUT, Channel, Connection, RPC_TIMEOUT, connect,
+    connect_any_tls_with_backoff, connect_any_with_backoff, connect_tls, connect_with_backoff,
+    error_chain,
 };
 pub use consumer::{Acker, Consumer, Delivery, Message};
 pub use declare::{QueueCounts, declare, queue_counts, ready_messages};
@@ -58,3 +59,5 @@ pub use management::{
 };
 pub use properties::{HeaderValue, Headers, MAX_HEADER_BYTES, Properties};
 pub use publisher::{CONFIRM_TIMEOUT, ConfirmingPublisher, Outgoing, PublishError};
+
+pub use asw_tls::{ClientTls, TlsError, TlsFiles};

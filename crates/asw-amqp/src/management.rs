@@ -11,6 +11,8 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
 
+use asw_tls::ClientTls;
+
 use crate::AmqpError;
 use crate::address::{encode_component, redact};
 
@@ -27,6 +29,38 @@ pub struct Management {
     base: String,
     user: String,
     authorization: String,
+}
+
+/// ureq's TLS settings from ours: OpenSSL (through native-tls), our CAs or the system's.
+fn ureq_tls(tls: &ClientTls) -> ureq::tls::TlsConfig {
+    use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsProvider};
+    let roots = if tls.ca.is_empty() {
+        RootCerts::PlatformVerifier
+    } else {
+        let certs: Vec<Certificate<'static>> = tls
+            .ca
+            .iter()
+            .filter_map(|c| c.to_der().ok())
+            .map(|der| Certificate::from_der(&der).to_owned())
+            .collect();
+        RootCerts::new_with_certs(&certs)
+    };
+    let client = tls.identity.as_ref().and_then(|identity| {
+        let chain: Vec<Certificate<'static>> = identity
+            .chain
+            .iter()
+            .filter_map(|c| c.to_der().ok())
+            .map(|der| Certificate::from_der(&der).to_owned())
+            .collect();
+        let key = identity.key.private_key_to_pem_pkcs8().ok()?;
+        let key = PrivateKey::from_pem(&key).ok()?;
+        Some(ClientCert::new_with_certs(&chain, key))
+    });
+    ureq::tls::TlsConfig::builder()
+        .provider(TlsProvider::NativeTls)
+        .root_certs(roots)
+        .client_cert(client)
+        .build()
 }
 
 impl std::fmt::Debug for Management {
@@ -116,9 +150,17 @@ pub struct ClientProperties {
 impl Management {
     /// A client of the API at `base_url` (`http://127.0.0.1:15672`), as `user`.
     pub fn new(base_url: &str, user: &str, password: &str) -> Management {
+        Management::with_tls(base_url, user, password, &ClientTls::default())
+    }
+
+    /// A client like [`new`](Management::new); an `https://` URL trusts only `tls`'s CAs (the
+    /// system's when it has none), verifies the server's name, and presents `tls`'s client
+    /// certificate.
+    pub fn with_tls(base_url: &str, user: &str, password: &str, tls: &ClientTls) -> Management {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(MANAGEMENT_TIMEOUT))
+            .tls_config(ureq_tls(tls))
             .build();
         let credentials =
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -138,6 +180,17 @@ impl Management {
         user: &str,
         password: &str,
     ) -> Result<Management, AmqpError> {
+        Management::first_answering_tls(base_urls, user, password, &ClientTls::default())
+    }
+
+    /// [`first_answering`](Management::first_answering), each client made with
+    /// [`with_tls`](Management::with_tls).
+    pub fn first_answering_tls<U: AsRef<str>>(
+        base_urls: &[U],
+        user: &str,
+        password: &str,
+        tls: &ClientTls,
+    ) -> Result<Management, AmqpError> {
         let mut last = AmqpError::Management {
             method: "GET",
             path: "/api/overview".into(),
@@ -145,7 +198,7 @@ impl Management {
             detail: "no management API URL given".into(),
         };
         for base in base_urls {
-            let management = Management::new(base.as_ref(), user, password);
+            let management = Management::with_tls(base.as_ref(), user, password, tls);
             match management.call("GET", "/api/overview", None) {
                 Ok(_) => return Ok(management),
                 Err(error) => last = error,
@@ -172,10 +225,15 @@ impl Management {
     }
 
     /// Creates or updates user `name` with `password` and `tags` (e.g. `administrator`;
-    /// none for a user that only speaks AMQP).
+    /// none for a user that only speaks AMQP). An empty `password` leaves the user without
+    /// one: it can only log in with a client certificate (EXTERNAL).
     pub fn ensure_user(&self, name: &str, password: &str, tags: &[&str]) -> Result<(), AmqpError> {
         let path = format!("/api/users/{}", encode_component(name));
-        let body = json!({ "password": password, "tags": tags.join(",") });
+        let body = if password.is_empty() {
+            json!({ "password_hash": "", "tags": tags.join(",") })
+        } else {
+            json!({ "password": password, "tags": tags.join(",") })
+        };
         self.put(&path, &body).map(drop)
     }
 

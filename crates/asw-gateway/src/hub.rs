@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use asw_amqp::{AmqpError, Backoff, connect_any_with_backoff};
+use asw_amqp::{AmqpError, Backoff, connect_any_tls_with_backoff};
 use asw_journal::Journal;
 use asw_model::{DocumentKind, Header, MemberState};
 use asw_sign::TrustStore;
@@ -65,6 +65,9 @@ pub enum HubError {
     /// The broker refused us for good (credentials, vhost, permissions).
     #[error(transparent)]
     Broker(Box<AmqpError>),
+    /// A TLS file of the configuration could not be used.
+    #[error(transparent)]
+    Tls(#[from] asw_tls::TlsError),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -120,6 +123,8 @@ pub(crate) struct Inner {
     extra_routes: std::sync::Mutex<axum::Router>,
     /// One channel for each partner.
     channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
+    /// TLS of the connections to the local broker.
+    broker_tls: asw_amqp::ClientTls,
 }
 
 impl Inner {
@@ -194,10 +199,18 @@ impl Hub {
                 source,
             })
         };
-        let key = read(&config.signing.key)?;
+        let key = asw_sign::unencrypted_key_pem(
+            &read(&config.signing.key)?,
+            config.signing.key_passphrase.as_deref(),
+        )
+        .map_err(WorkerError::from)?;
         let cert = read(&config.signing.certificate)?;
         let trust = Arc::new(TrustStore::load(&config.signing.trust_dir)?);
-        let journal: Arc<dyn Journal> = Arc::from(asw_journal::open(config.journal.location())?);
+        let journal: Arc<dyn Journal> = Arc::from(asw_journal::open_with_tls(
+            config.journal.location(),
+            &config.journal.tls,
+        )?);
+        let broker_tls = config.broker.tls.load("broker")?;
         let identity = Arc::new(Identity {
             country: config.country,
             partners: config.partners.keys().copied().collect::<BTreeSet<_>>(),
@@ -240,7 +253,7 @@ impl Hub {
             .partners
             .iter()
             .map(|(&partner, p)| crate::channel::for_partner(partner, p))
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(Hub {
             inner: Arc::new(Inner {
                 config,
@@ -256,6 +269,7 @@ impl Hub {
                 extra_routes: std::sync::Mutex::new(axum::Router::new()),
                 metrics_address,
                 channels,
+                broker_tls,
             }),
         })
     }
@@ -340,7 +354,7 @@ impl Hub {
         self.serve_metrics(&shutdown);
         loop {
             let connection = tokio::select! {
-                c = connect_any_with_backoff(&config.broker.urls, &name, &backoff) => Arc::new(c?),
+                c = connect_any_tls_with_backoff(&config.broker.urls, &name, &self.inner.broker_tls, &backoff) => Arc::new(c?),
                 () = shutdown.cancelled() => return Ok(()),
             };
             self.inner.metrics.broker_connected(true);

@@ -427,7 +427,7 @@ impl Metrics {
     /// that first appears at 1 shows no `increase()` to Prometheus, and its alert would miss the
     /// first failures.
     pub fn declare_link(&self, partner: MemberState) {
-        self.link_failures.get_or_create(&PartnerLabel {
+        let _created = self.link_failures.get_or_create(&PartnerLabel {
             partner: partner.code(),
         });
     }

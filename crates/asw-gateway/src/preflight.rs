@@ -1,7 +1,9 @@
 //! `aswhub check-config` past the file itself: everything that can be checked before the runtime
 //! starts, every problem at once. The signing key and certificate parse and belong together,
 //! the trust store loads (and says which files it refused), the journal opens, and the broker,
-//! management and partner URLs are well formed, the metrics server's certificate and key load.
+//! management and partner URLs are well formed (every node's), every TLS file parses (a key
+//! with its passphrase, and matching its certificate), and the metrics server's certificate and
+//! key load.
 
 use crate::config::{ConfigError, HubConfig};
 
@@ -12,7 +14,7 @@ pub fn check(config: &HubConfig, file: &std::path::Path) -> Result<(), ConfigErr
     if let Err(e) = asw_sign::TrustStore::load(&config.signing.trust_dir) {
         problems.push(format!("signing.trust_dir: {e}"));
     }
-    if let Err(e) = asw_journal::open(config.journal.location()) {
+    if let Err(e) = asw_journal::open_with_tls(config.journal.location(), &config.journal.tls) {
         let key = if config.journal.url.is_some() {
             "journal.url"
         } else {
@@ -20,14 +22,22 @@ pub fn check(config: &HubConfig, file: &std::path::Path) -> Result<(), ConfigErr
         };
         problems.push(format!("{key}: {e}"));
     }
-    if let Err(e) = asw_amqp::AmqpUrl::parse(&config.broker.url) {
-        problems.push(format!("broker.url: {e}"));
+    let key = |plural: bool, one: &'static str, many: &'static str| if plural { many } else { one };
+    let broker_key = key(config.broker.urls.len() > 1, "broker.url", "broker.urls");
+    for url in &config.broker.urls {
+        if let Err(e) = asw_amqp::AmqpUrl::parse(url) {
+            problems.push(format!("{broker_key}: {e}"));
+        }
     }
-    if let Err(e) = url::Url::parse(&config.broker.management_url) {
-        problems.push(format!(
-            "broker.management_url: {:?} is not a URL: {e}",
-            config.broker.management_url
-        ));
+    let management_key = key(
+        config.broker.management_urls.len() > 1,
+        "broker.management_url",
+        "broker.management_urls",
+    );
+    for url in &config.broker.management_urls {
+        if let Err(e) = url::Url::parse(url) {
+            problems.push(format!("{management_key}: {url:?} is not a URL: {e}"));
+        }
     }
     if let Some(files) = &config.metrics.tls
         && let Err(e) = crate::http::acceptor(files)
@@ -38,11 +48,22 @@ pub fn check(config: &HubConfig, file: &std::path::Path) -> Result<(), ConfigErr
             files.key.display()
         ));
     }
+    let mut tls = vec![
+        ("broker".to_owned(), &config.broker.tls),
+        ("journal".to_owned(), &config.journal.tls),
+    ];
     for (partner, p) in &config.partners {
-        if let Some(url) = &p.url
-            && let Err(e) = asw_amqp::AmqpUrl::parse(url)
-        {
-            problems.push(format!("partners.{partner}.url: {e}"));
+        let partner_key = key(p.urls.len() > 1, "url", "urls");
+        for url in &p.urls {
+            if let Err(e) = asw_amqp::AmqpUrl::parse(url) {
+                problems.push(format!("partners.{partner}.{partner_key}: {e}"));
+            }
+        }
+        tls.push((format!("partners.{partner}"), &p.tls));
+    }
+    for (prefix, files) in tls {
+        if let Err(e) = files.load(&prefix) {
+            problems.push(e.to_string());
         }
     }
     if problems.is_empty() {
@@ -72,7 +93,8 @@ fn check_signing(config: &HubConfig, problems: &mut Vec<String>) {
     let key = read("signing.key", &config.signing.key, problems);
     let cert = read("signing.certificate", &config.signing.certificate, problems);
     if let (Some(key), Some(cert)) = (key, cert)
-        && let Err(e) = asw_sign::Signer::new(&key, &cert)
+        && let Err(e) =
+            asw_sign::Signer::with_passphrase(&key, config.signing.key_passphrase.as_deref(), &cert)
     {
         problems.push(format!(
             "signing.key, signing.certificate ({}, {}): {e}",

@@ -85,12 +85,26 @@ use uuid::Uuid;
 ///
 /// Returns a `Box`; the hub shares it as an `Arc<dyn Journal>` (`Arc::from(box)` or `.into()`).
 pub fn open(location: impl AsRef<Path>) -> Result<Box<dyn Journal>, JournalError> {
+    open_with_tls(location, &asw_tls::TlsFiles::default())
+}
+
+/// Opens the journal at `location` like [`open`], a PostgreSQL one with the TLS files `tls`
+/// (see [`PostgresOptions::tls`]: `sslmode=verify-full` verifies the server's certificate and
+/// name with them).
+pub fn open_with_tls(
+    location: impl AsRef<Path>,
+    tls: &asw_tls::TlsFiles,
+) -> Result<Box<dyn Journal>, JournalError> {
     let location = location.as_ref();
     let Some(text) = location.to_str() else {
         return Ok(Box::new(SqliteJournal::open(location)?));
     };
     if text.starts_with("postgres://") || text.starts_with("postgresql://") {
-        return Ok(Box::new(PostgresJournal::open(text)?));
+        let options = PostgresOptions {
+            tls: tls.clone(),
+            ..PostgresOptions::default()
+        };
+        return Ok(Box::new(PostgresJournal::open_with(text, &options)?));
     }
     if let Some(path) = text.strip_prefix("sqlite://") {
         return Ok(Box::new(SqliteJournal::open(path)?));

@@ -16,6 +16,7 @@ use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use postgres::{Client, Config, NoTls, Statement};
+use postgres_openssl::MakeTlsConnector;
 
 /// One connection, with the statements prepared on it.
 pub(crate) struct Connection {
@@ -55,6 +56,9 @@ pub(crate) enum PoolError {
 /// The connections of one journal handle.
 pub(crate) struct Pool {
     config: Config,
+    /// TLS that verifies the server (`sslmode=verify-full` or `verify-ca`); `None`: the
+    /// `postgres` crate's default (no TLS).
+    tls: Option<MakeTlsConnector>,
     /// SQL run once on every new connection (session settings).
     setup: String,
     size: usize,
@@ -72,9 +76,16 @@ struct Slots {
 impl Pool {
     /// A pool of up to `size` connections (at least one) made with `config`, each set up with the
     /// `setup` SQL; a call waits up to `wait` for a free connection.
-    pub(crate) fn new(config: Config, setup: String, size: usize, wait: Duration) -> Pool {
+    pub(crate) fn new(
+        config: Config,
+        tls: Option<MakeTlsConnector>,
+        setup: String,
+        size: usize,
+        wait: Duration,
+    ) -> Pool {
         Pool {
             config,
+            tls,
             setup,
             size: size.max(1),
             wait,
@@ -151,7 +162,10 @@ impl Pool {
     }
 
     fn connect(&self) -> Result<Connection, postgres::Error> {
-        let mut client = self.config.connect(NoTls)?;
+        let mut client = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone())?,
+            None => self.config.connect(NoTls)?,
+        };
         if !self.setup.is_empty() {
             client.batch_execute(&self.setup)?;
         }

@@ -42,6 +42,11 @@ pub struct PostgresOptions {
     /// The name written as actor of the moves this handle makes (operators' replays and discards
     /// carry their own name).
     pub actor: String,
+    /// CA, client certificate and key for TLS (the `[journal]` section's `ca`, `cert`, `key`).
+    /// With `sslmode=verify-full` in the URL (or any of these set and no `sslmode`), the
+    /// connection is TLS and the server's certificate and name are verified; `verify-ca`
+    /// verifies the certificate only.
+    pub tls: asw_tls::TlsFiles,
 }
 
 impl PostgresOptions {
@@ -70,6 +75,7 @@ impl Default for PostgresOptions {
             lock_timeout: PostgresOptions::DEFAULT_LOCK_TIMEOUT,
             schema: None,
             actor: PostgresOptions::DEFAULT_ACTOR.to_owned(),
+            tls: asw_tls::TlsFiles::default(),
         }
     }
 }
@@ -131,6 +137,49 @@ const BEGIN: &str = "BEGIN ISOLATION LEVEL READ COMMITTED";
 /// new database at once do not both create it ("aswhubJ1").
 const MIGRATION_LOCK: i64 = 0x6173_7768_7562_4a31;
 
+/// What a TLS connection to the server verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// The certificate chain and the server's name (`sslmode=verify-full`).
+    Full,
+    /// The certificate chain only (`sslmode=verify-ca`).
+    Ca,
+}
+
+/// `url` without an `sslmode=verify-full` or `verify-ca` (which the `postgres` crate does not
+/// read), and what to verify: that mode, or `verify-full` when `tls_given` and the URL sets no
+/// `sslmode`; `None` leaves the URL to the `postgres` crate as it is.
+fn ssl_verification(url: &str, tls_given: bool) -> (String, Option<Verify>) {
+    let separators: &[char] = if url.contains("://") {
+        &['?', '&']
+    } else {
+        &[' ']
+    };
+    for (word, verify) in [
+        ("sslmode=verify-full", Verify::Full),
+        ("sslmode=verify-ca", Verify::Ca),
+    ] {
+        if let Some(at) = url.find(word) {
+            let before = url[..at].chars().last();
+            let after = &url[at + word.len()..];
+            let ends = after.is_empty() || after.starts_with(['&', ' ']);
+            if before.is_some_and(|c| separators.contains(&c)) && ends {
+                let mut stripped =
+                    format!("{}{}", &url[..at], after.trim_start_matches(['&', ' ']));
+                if stripped.ends_with(['?', '&']) {
+                    stripped.pop();
+                }
+                return (stripped, Some(verify));
+            }
+        }
+    }
+    let sets_mode = url.contains("sslmode=");
+    (
+        url.to_owned(),
+        (tls_given && !sets_mode).then_some(Verify::Full),
+    )
+}
+
 impl PostgresJournal {
     /// Opens the journal at `url` (`postgres://user@host:port/database?options=..`, or a
     /// `key=value` connection string) with default options, creating its tables if needed.
@@ -150,7 +199,31 @@ impl PostgresJournal {
             transient,
             source,
         };
-        let mut config: Config = url.parse().map_err(|e| open_error(false, Box::new(e)))?;
+        let (plain_url, verify) = ssl_verification(url, !options.tls.is_empty());
+        let mut config: Config = plain_url
+            .parse()
+            .map_err(|e| open_error(false, Box::new(e)))?;
+        let tls = match verify {
+            None => None,
+            Some(verify) => {
+                config.ssl_mode(postgres::config::SslMode::Require);
+                let client = options
+                    .tls
+                    .load("journal")
+                    .map_err(|e| open_error(false, Box::new(e)))?;
+                let connector = client
+                    .connector()
+                    .map_err(|e| open_error(false, Box::new(e)))?;
+                let mut tls = postgres_openssl::MakeTlsConnector::new(connector);
+                if verify == Verify::Ca {
+                    tls.set_callback(|connect, _| {
+                        connect.set_verify_hostname(false);
+                        Ok(())
+                    });
+                }
+                Some(tls)
+            }
+        };
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(PostgresOptions::DEFAULT_CONNECT_TIMEOUT);
         }
@@ -161,7 +234,13 @@ impl PostgresJournal {
             config.application_name("aswhub");
         }
         let setup = session_setup(options).map_err(|detail| open_error(false, detail.into()))?;
-        let pool = Pool::new(config, setup, options.connections, options.pool_timeout);
+        let pool = Pool::new(
+            config,
+            tls,
+            setup,
+            options.connections,
+            options.pool_timeout,
+        );
         let prepare = || {
             let mut lease = pool.lend().map_err(|e| match e {
                 PoolError::Connect(e) => open_error(is_transient(&e), Box::new(e)),
@@ -1212,6 +1291,56 @@ mod tests {
             ),
         ] {
             assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn verify_modes_are_taken_out_of_the_url() {
+        let cases = [
+            (
+                "postgres://h/db?sslmode=verify-full",
+                false,
+                "postgres://h/db",
+                Some(Verify::Full),
+            ),
+            (
+                "postgres://h/db?sslmode=verify-ca&application_name=x",
+                false,
+                "postgres://h/db?application_name=x",
+                Some(Verify::Ca),
+            ),
+            (
+                "postgres://h/db?connect_timeout=2&sslmode=verify-full",
+                false,
+                "postgres://h/db?connect_timeout=2",
+                Some(Verify::Full),
+            ),
+            (
+                "host=h sslmode=verify-full dbname=d",
+                false,
+                "host=h dbname=d",
+                Some(Verify::Full),
+            ),
+            (
+                "postgres://h/db",
+                true,
+                "postgres://h/db",
+                Some(Verify::Full),
+            ),
+            (
+                "postgres://h/db?sslmode=require",
+                true,
+                "postgres://h/db?sslmode=require",
+                None,
+            ),
+            ("postgres://h/db", false, "postgres://h/db", None),
+        ];
+        for (url, given, stripped, verify) in cases {
+            assert_eq!(
+                ssl_verification(url, given),
+                (stripped.to_owned(), verify),
+                "{url}"
+            );
         }
     }
 

@@ -79,3 +79,58 @@ fn an_unknown_scheme_is_refused_not_taken_for_a_file_name() {
     );
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+/// The test PKI that `deploy/tls.sh` makes (its server certificate is PostgreSQL's).
+fn pki() -> std::path::PathBuf {
+    std::env::var_os("ASWHUB_PKI")
+        .map_or_else(|| "/var/lib/aswhub-pki".into(), std::path::PathBuf::from)
+}
+
+#[test]
+fn verify_full_checks_the_server_certificate_against_the_ca_given() {
+    let schema = TestSchema::new();
+    let url = format!("{}&sslmode=verify-full", schema.url());
+    let with_ca = |ca: &str| asw_tls::TlsFiles {
+        ca: Some(pki().join(ca)),
+        ..asw_tls::TlsFiles::default()
+    };
+    let journal = asw_journal::open_with_tls(&url, &with_ca("ca.pem")).expect("verify-full");
+    let h = header(DocumentKind::FormD, "TH", "VN");
+    journal
+        .record(Direction::Inbound, &h, b"x", State::Received, t(0))
+        .expect("record over TLS");
+    let on_tls: bool = schema
+        .client()
+        .query_one(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = $1",
+            &[&schema.name()],
+        )
+        .expect("pg_stat_ssl")
+        .get(0);
+    assert!(on_tls, "the journal's connections are TLS");
+    drop(journal);
+
+    // The CA alone, no sslmode: verify-full all the same (never a silent fall back to plain).
+    asw_journal::open_with_tls(schema.url(), &with_ca("ca.pem")).expect("CA given: verify-full");
+
+    for (what, tls) in [
+        ("another CA", with_ca("other-ca/ca.pem")),
+        ("the system's CAs", asw_tls::TlsFiles::default()),
+    ] {
+        let Err(err) = asw_journal::open_with_tls(&url, &tls) else {
+            panic!("{what}: opened");
+        };
+        let mut text = err.to_string();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            text = format!("{text}: {cause}");
+            source = cause.source();
+        }
+        assert!(
+            text.contains("cannot open the journal at postgres://"),
+            "{what}: {text}"
+        );
+        assert!(text.contains("certificate verify failed"), "{what}: {text}");
+    }
+}

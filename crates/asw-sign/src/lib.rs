@@ -73,7 +73,7 @@ mod verify;
 pub use algorithm::{MIN_RSA_BITS, SignatureAlgorithm, uri};
 pub use certificate::CertificateInfo;
 pub use ffi::LibraryError;
-pub use sign::{SignError, Signer};
+pub use sign::{SignError, Signer, unencrypted_key_pem};
 pub use trust::{
     DEFAULT_EXPIRY_WARNING_DAYS, TrustError, TrustReload, TrustSnapshot, TrustStore,
     TrustedCertificate,

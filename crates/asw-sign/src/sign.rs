@@ -96,7 +96,40 @@ pub struct Signer {
     limits: Limits,
 }
 
+/// A PEM private key as unencrypted PKCS#8 PEM: an encrypted one (PKCS#8 `ENCRYPTED PRIVATE
+/// KEY`, or a traditional key with `Proc-Type: 4,ENCRYPTED`) decrypted with `passphrase`; an
+/// unencrypted one as it is. The result is what [`Signer::new`] takes.
+pub fn unencrypted_key_pem(key_pem: &[u8], passphrase: Option<&str>) -> Result<Vec<u8>, SignError> {
+    let text = String::from_utf8_lossy(key_pem);
+    let encrypted = text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        || text.contains("Proc-Type: 4,ENCRYPTED");
+    if !encrypted {
+        return Ok(key_pem.to_vec());
+    }
+    let Some(passphrase) = passphrase else {
+        return Err(SignError::Key(
+            "the key is encrypted: give its passphrase (signing.key_passphrase_file)".into(),
+        ));
+    };
+    let key =
+        PKey::private_key_from_pem_passphrase(key_pem, passphrase.as_bytes()).map_err(|_| {
+            SignError::Key("the key cannot be decrypted with the passphrase given".into())
+        })?;
+    key.private_key_to_pem_pkcs8()
+        .map_err(|e| SignError::Key(e.to_string()))
+}
+
 impl Signer {
+    /// A signer for a PEM private key, encrypted (decrypted with `passphrase`) or not, and its
+    /// PEM certificate: [`Signer::new`] after [`unencrypted_key_pem`].
+    pub fn with_passphrase(
+        key_pem: &[u8],
+        passphrase: Option<&str>,
+        cert_pem: &[u8],
+    ) -> Result<Signer, SignError> {
+        Signer::new(&unencrypted_key_pem(key_pem, passphrase)?, cert_pem)
+    }
+
     /// A signer for a PEM private key (PKCS#8 or traditional, unencrypted) and its PEM
     /// certificate. Refuses RSA below 2048 bits, keys other than RSA and EC P-256, a key
     /// that does not belong to the certificate, and a certificate whose keyUsage extension

@@ -21,7 +21,12 @@ impl Vhosts {
     /// The vhosts of every member state in `options`.
     pub fn of(options: &crate::TestbedOptions) -> Vhosts {
         Vhosts::new(
-            Management::new(&options.management_url, &options.admin.0, &options.admin.1),
+            Management::with_tls(
+                &options.management_url,
+                &options.admin.0,
+                &options.admin.1,
+                &options.tls.load("testbed").unwrap_or_default(),
+            ),
             options
                 .countries
                 .iter()

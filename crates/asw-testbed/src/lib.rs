@@ -64,6 +64,11 @@ pub struct TestbedOptions {
     /// The routing keys the back-office queue of a member state is bound with in `asw.inbound`;
     /// `#` (everything) for the states not listed. A back-office that binds only some kinds.
     pub back_office_keys: BTreeMap<MemberState, Vec<String>>,
+    /// TLS of every connection (`amqps://` in `amqp`, `https://` in `management_url`,
+    /// `sslmode=verify-full` in `journal_url`): written as `ca`, `cert`, `key` into every hub's
+    /// `[broker]`, `[journal]` and push `[partners.<CC>]`, and used by the testbed's own
+    /// connections. Empty: none.
+    pub tls: asw_amqp::TlsFiles,
 }
 
 impl TestbedOptions {
@@ -85,6 +90,7 @@ impl TestbedOptions {
             acks: None,
             metrics: false,
             back_office_keys: BTreeMap::new(),
+            tls: asw_amqp::TlsFiles::default(),
         }
     }
 
@@ -174,8 +180,27 @@ impl Testbed {
     /// Makes keys and configurations, (re)creates the vhosts and their topology, starts a hub per
     /// member state and a back-office listener per vhost.
     pub async fn start(options: TestbedOptions) -> anyhow::Result<Testbed> {
-        let management =
-            Management::new(&options.management_url, &options.admin.0, &options.admin.1);
+        let tls = options.tls.load("testbed")?;
+        let management = Management::with_tls(
+            &options.management_url,
+            &options.admin.0,
+            &options.admin.1,
+            &tls,
+        );
+        // The TLS keys of a section, when the testbed uses TLS.
+        let tls_keys = {
+            let mut keys = String::new();
+            for (name, path) in [
+                ("ca", &options.tls.ca),
+                ("cert", &options.tls.cert),
+                ("key", &options.tls.key),
+            ] {
+                if let Some(path) = path {
+                    keys.push_str(&format!("{name} = {:?}\n", path.display().to_string()));
+                }
+            }
+            keys
+        };
         // From here on, whatever fails leaves no vhost behind.
         let vhosts = Vhosts::of(&options);
         let now = OffsetDateTime::now_utc();
@@ -208,7 +233,7 @@ impl Testbed {
             }
             std::fs::create_dir_all(dir.join("trust"))?;
             let mut toml = format!(
-                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n\n[limits]\nworkers = {}\nlanes = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
+                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n{tls_keys}\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n{}\n[limits]\nworkers = {}\nlanes = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
                 options.amqp,
                 options.vhost(state),
                 options.management_url,
@@ -216,8 +241,14 @@ impl Testbed {
                 options.admin.1,
                 options.prefetch,
                 match &options.journal_url {
-                    Some(url) => format!("url = \"{url}\""),
+                    // `{cc}` in it: each hub its own database or schema.
+                    Some(url) => format!("url = \"{}\"", url.replace("{cc}", &state.lower())),
                     None => "path = \"journal.db\"".to_owned(),
+                },
+                if options.journal_url.is_some() {
+                    tls_keys.as_str()
+                } else {
+                    ""
                 },
                 options.workers,
                 options.lanes,
@@ -248,7 +279,7 @@ impl Testbed {
                     continue;
                 }
                 toml.push_str(&format!(
-                    "\n[partners.{p}]\nlink = \"push\"\nurl = \"{scheme}://{}:{}@{host}/{}\"\npassword = \"{}\"\n",
+                    "\n[partners.{p}]\nlink = \"push\"\nurl = \"{scheme}://{}:{}@{host}/{}\"\npassword = \"{}\"\n{tls_keys}",
                     names::partner_user(state),
                     partner_password(state),
                     options.vhost(p),
@@ -288,7 +319,15 @@ impl Testbed {
                 });
             }
             let password = |u: &asw_route::User| partner_password(u.partner);
-            asw_amqp::apply(&management, &options.amqp, &vhost, &topology, &password).await?;
+            asw_amqp::apply_tls(
+                &management,
+                &options.amqp,
+                &tls,
+                &vhost,
+                &topology,
+                &password,
+            )
+            .await?;
         }
         let stop = CancellationToken::new();
         let mut hubs = Vec::new();
@@ -311,7 +350,7 @@ impl Testbed {
         let mut listeners = Vec::new();
         for &state in &options.countries {
             let url = format!("{}/{}", options.amqp, options.vhost(state));
-            let connection = asw_amqp::connect(&url, "testbed back-office").await?;
+            let connection = asw_amqp::connect_tls(&url, "testbed back-office", &tls).await?;
             let publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
             let received = Arc::new(Mutex::new(Vec::new()));
             let notify = Arc::new(Notify::new());

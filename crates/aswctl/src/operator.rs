@@ -42,7 +42,8 @@ pub fn open_journal(config: &HubConfig) -> anyhow::Result<Box<dyn Journal>> {
     let journal = &config.journal;
     if journal.url.is_some() {
         // The error names the database with its password removed.
-        return asw_journal::open(journal.location()).context("opening the hub's journal");
+        return asw_journal::open_with_tls(journal.location(), &journal.tls)
+            .context("opening the hub's journal");
     }
     let path = &journal.path;
     if !path.exists() {

@@ -152,8 +152,13 @@ fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
     let journal = open_journal(&config)?;
     let now = OffsetDateTime::now_utc();
     let views = runtime()?.block_on(async {
-        let lot =
-            ParkingLot::read(&config.broker.urls, args.limit, &config.limits.document).await?;
+        let lot = ParkingLot::read(
+            &config.broker.urls,
+            &config.broker.tls.load("broker")?,
+            args.limit,
+            &config.limits.document,
+        )
+        .await?;
         let views = views(&lot, &*journal, &config, &args.filter, now);
         warn_if_partial(&lot, args.limit);
         release(lot).await;
@@ -222,8 +227,13 @@ fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
     let config = args.hub.load()?;
     let journal = open_journal(&config)?;
     let found = runtime()?.block_on(async {
-        let lot =
-            ParkingLot::read(&config.broker.urls, args.limit, &config.limits.document).await?;
+        let lot = ParkingLot::read(
+            &config.broker.urls,
+            &config.broker.tls.load("broker")?,
+            args.limit,
+            &config.limits.document,
+        )
+        .await?;
         let found: Vec<Parked> = lot
             .messages()
             .filter(|(_, p)| p.is(&args.target))
@@ -494,8 +504,13 @@ fn discard(args: &DiscardArgs) -> anyhow::Result<Outcome> {
     let actor = actor(args.actor.as_deref())?;
     let reason = Reason::new("DISCARDED", args.reason.clone());
     let settled = runtime()?.block_on(async {
-        let mut lot =
-            ParkingLot::read(&config.broker.urls, args.limit, &config.limits.document).await?;
+        let mut lot = ParkingLot::read(
+            &config.broker.urls,
+            &config.broker.tls.load("broker")?,
+            args.limit,
+            &config.limits.document,
+        )
+        .await?;
         warn_if_partial(&lot, args.limit);
         let mut settled = Vec::new();
         for target in &args.targets {

@@ -419,7 +419,13 @@ struct Held {
 impl ParkingLot {
     /// Connects with the first of the hub's broker URLs (the nodes of its cluster) that answers
     /// and reads up to `limit` parked messages, in queue order, holding them unacknowledged.
-    pub async fn read(urls: &[String], limit: u32, limits: &Limits) -> anyhow::Result<ParkingLot> {
+    /// `tls`: the broker connection's (see [`asw_amqp::connect_tls`]).
+    pub async fn read(
+        urls: &[String],
+        tls: &asw_amqp::ClientTls,
+        limit: u32,
+        limits: &Limits,
+    ) -> anyhow::Result<ParkingLot> {
         let first = urls.first().context("no broker URL")?;
         let own_user = asw_amqp::AmqpUrl::parse(first)?.user().to_owned();
         // One pass over the nodes, no waiting: an operator command reports, it does not linger.
@@ -427,7 +433,7 @@ impl ParkingLot {
             max_attempts: Some(1),
             ..asw_amqp::Backoff::default()
         };
-        let connection = asw_amqp::connect_any_with_backoff(urls, "aswctl", &once)
+        let connection = asw_amqp::connect_any_tls_with_backoff(urls, "aswctl", tls, &once)
             .await
             .context("connecting to the hub's broker")?;
         let counting = connection.open_channel().await?;

@@ -67,8 +67,13 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Outcome> {
         .to_owned();
     let now = OffsetDateTime::now_utc();
     let settled = runtime()?.block_on(async {
-        let mut lot =
-            ParkingLot::read(&config.broker.urls, args.limit, &config.limits.document).await?;
+        let mut lot = ParkingLot::read(
+            &config.broker.urls,
+            &config.broker.tls.load("broker")?,
+            args.limit,
+            &config.limits.document,
+        )
+        .await?;
         warn_if_partial(&lot, args.limit);
         let mut publisher =
             ConfirmingPublisher::new(lot.connection().open_channel().await?).await?;

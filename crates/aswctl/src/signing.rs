@@ -173,6 +173,9 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
         .mode(mode)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    // `mode` only applies to a file created here: one that existed keeps its own until set.
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))?;
     file.write_all(bytes)
         .with_context(|| format!("cannot write {}", path.display()))
 }
@@ -350,6 +353,25 @@ mod tests {
             force: false,
         };
         assert!(keygen(&again).is_err(), "refuses to overwrite a key");
+        // A key file that existed with a wider mode is 0600 once overwritten (--force).
+        let key_file = keys.join("vn-key.pem");
+        std::fs::set_permissions(
+            &key_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .expect("chmod");
+        let forced = KeygenArgs {
+            force: true,
+            days: 730,
+            ..again
+        };
+        keygen(&forced).expect("overwrites with --force");
+        let key_mode = std::fs::metadata(&key_file).expect("key").permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&key_mode) & 0o777,
+            0o600,
+            "an existing key file is made 0600"
+        );
 
         let trust_dir = dir.path().join("trust");
         for cc in ["VN", "TH"] {

@@ -39,10 +39,12 @@ pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
         config.broker.delivery_limit,
     );
     // The nodes of a cluster share the management API's view: use the first that answers.
-    let management = asw_amqp::Management::first_answering(
+    let tls = config.broker.tls.load("broker")?;
+    let management = asw_amqp::Management::first_answering_tls(
         &config.broker.management_urls,
         &config.broker.management_user,
         &config.broker.management_password,
+        &tls,
     )
     .context("reaching the broker's management API")?;
     let vhost = config.vhost();
@@ -59,9 +61,10 @@ pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
     // Declared through the first node that takes the connection.
     let mut applied = Err(anyhow::anyhow!("no broker URL"));
     for (n, url) in config.broker.urls.iter().enumerate() {
-        match runtime.block_on(asw_amqp::apply(
+        match runtime.block_on(asw_amqp::apply_tls(
             &management,
             url,
+            &tls,
             &vhost,
             &topology,
             &passwords,

@@ -57,6 +57,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::CheckConfig { config: file } => {
+            for warning in &config.warnings {
+                eprintln!("aswhub: warning: {warning}");
+            }
             if let Err(e) = asw_gateway::preflight::check(&config, &file) {
                 eprintln!("aswhub: {e}");
                 return ExitCode::from(EXIT_CONFIG);
@@ -83,6 +86,9 @@ fn main() -> ExitCode {
 }
 
 fn run(config: HubConfig) -> anyhow::Result<()> {
+    for warning in &config.warnings {
+        tracing::warn!(warning = %warning, "Configuration to fix");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(8)

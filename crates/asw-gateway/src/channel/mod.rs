@@ -48,11 +48,17 @@ pub(crate) trait PartnerChannel: Send + Sync {
 }
 
 /// The channel of a configured partner.
-pub(crate) fn for_partner(partner: MemberState, config: &PartnerConfig) -> Arc<dyn PartnerChannel> {
-    match config.link {
+pub(crate) fn for_partner(
+    partner: MemberState,
+    config: &PartnerConfig,
+) -> Result<Arc<dyn PartnerChannel>, asw_tls::TlsError> {
+    Ok(match config.link {
         LinkMode::Pull => Arc::new(pull::Pull::new(partner)),
-        LinkMode::Push => Arc::new(push::Push::new(partner, config.urls.clone())),
-    }
+        LinkMode::Push => {
+            let tls = config.tls.load(&format!("partners.{}", partner.code()))?;
+            Arc::new(push::Push::new(partner, config.urls.clone(), tls))
+        }
+    })
 }
 
 /// Whether a channel works, and since when.

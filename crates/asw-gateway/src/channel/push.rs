@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use asw_amqp::{
-    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_with_backoff,
+    AmqpError, Backoff, Connection, Consumer, Delivery, Properties, connect_any_tls_with_backoff,
 };
 use asw_journal::{Direction, State};
 use asw_model::MemberState;
@@ -30,15 +30,17 @@ use crate::publish::LanePublisher;
 pub(crate) struct Push {
     partner: MemberState,
     urls: Vec<String>,
+    tls: asw_amqp::ClientTls,
     health: Health,
 }
 
 impl Push {
     /// The push channel to `partner`'s broker at `urls` (its nodes, each with its vhost).
-    pub(crate) fn new(partner: MemberState, urls: Vec<String>) -> Push {
+    pub(crate) fn new(partner: MemberState, urls: Vec<String>, tls: asw_amqp::ClientTls) -> Push {
         Push {
             partner,
             urls,
+            tls,
             health: Health::new("push"),
         }
     }
@@ -93,7 +95,7 @@ async fn push_link(
         loop {
             // Connect to the partner first: without it, nothing is taken from the queue.
             let remote = tokio::select! {
-                c = connect_any_with_backoff(&urls, &connection_name, &backoff) => c,
+                c = connect_any_tls_with_backoff(&urls, &connection_name, &channel.tls, &backoff) => c,
                 () = stop.cancelled() => return Ok(()),
             };
             let remote = match remote {
