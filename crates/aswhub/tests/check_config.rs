@@ -32,8 +32,10 @@ trust_dir = "trust"
 path = "journal.db"
 [partners.TH]
 link = "pull"
-password = "a-long-secret"
+password_file = "th.password"
 "#;
+    // The partner's password in a file of its own: an inline one is warned about.
+    std::fs::write(dir.path().join("th.password"), "a-long-secret\n").expect("write");
     let file = dir.path().join("hub.toml");
     std::fs::write(&file, good).expect("write");
     let out = check(&file);
@@ -130,8 +132,10 @@ trust_dir = "trust"
 path = "journal.db"
 [partners.TH]
 link = "pull"
-password = "a-long-secret"
+password_file = "th.password"
 "#;
+    // The partner's password in a file of its own: an inline one is warned about.
+    std::fs::write(dir.path().join("th.password"), "a-long-secret\n").expect("write");
     let file = dir.path().join("hub.toml");
     std::fs::write(&file, config).expect("write");
     let out = check(&file);
