@@ -278,9 +278,12 @@ pub trait Journal: Send + Sync {
     ///
     /// Either way its update time becomes `at`, which starts its next deadline. A message is
     /// claimed by compare-and-set on its state and resend count, so of hubs sharing the journal
-    /// exactly one reports it, and the resends of all of them together stay within
-    /// `max_resends`. The caller then publishes what it claimed; a crash in between loses that
-    /// report or resend (at most once), never repeats it.
+    /// exactly one claims it, and the resends of all of them together stay within
+    /// `max_resends`. The gateway publishes the awaiting-ack report (found by `due_for_report`)
+    /// and waits for its confirm before it claims: a crash in between repeats the report,
+    /// never loses it (two hubs checking in the same instant may both report one document).
+    /// A resend is published after its claim: a crash in between loses that one resend, never
+    /// repeats it.
     fn claim_overdue(
         &self,
         query: &OverdueQuery,
