@@ -10,7 +10,7 @@ use asw_e2e::{document, state, testbed_with};
 use asw_model::DocumentKind;
 
 use crate::metrics::{scrape, until};
-use crate::{WAIT, is_doc, outcome};
+use crate::{WAIT, is_doc, send_refused_formd};
 
 /// The series of e-Form Ds VN refused before sending them to TH.
 const REFUSED: &str =
@@ -195,26 +195,12 @@ async fn alerting_rules_and_dashboard_read_what_a_running_hub_exports() {
         .expect("metrics address");
     let good = document(DocumentKind::FormD, "VN", "TH");
     tb.send_document(&good).await.expect("send");
-    let bad = document(DocumentKind::FormD, "VN", "TH");
-    let bad_id = bad.header.message_id;
-    let xml = bad.to_xml().expect("xml").replacen(
-        "<fd:IssuedIn>VN</fd:IssuedIn>",
-        "<fd:IssuedIn>MY</fd:IssuedIn>",
-        1,
-    );
-    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
-        .await
-        .expect("send the bad one");
     tb.wait_for(th, "formd.VN", WAIT, |m| {
         is_doc(m, "formd.VN", good.header.message_id)
     })
     .await
     .expect("delivered");
-    tb.wait_for(vn, "rejected", WAIT, |m| {
-        outcome(m, "outcome.formd.TH", bad_id, "rejected")
-    })
-    .await
-    .expect("rejected");
+    send_refused_formd(&tb).await;
     until(address, REFUSED, 1.0).await;
     let text = scrape(address).await;
     tb.stop_and_clean().await;

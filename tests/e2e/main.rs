@@ -16,7 +16,7 @@ use asw_model::DocumentKind;
 use asw_route::{Permissions, names};
 use asw_sign::Signer;
 use asw_sign::keygen::{self, KeyAlgorithm};
-use asw_testbed::{Received, taken_by_deduplicating_back_office};
+use asw_testbed::{Received, Testbed, taken_by_deduplicating_back_office};
 use time::OffsetDateTime;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -29,6 +29,28 @@ fn outcome(m: &Received, key: &str, id: uuid::Uuid, what: &str) -> bool {
     m.routing_key == key
         && m.header(names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
         && m.header(names::HEADER_OUTCOME) == Some(what)
+}
+
+/// Has VN's back-office send TH an e-Form D that breaks FORMD-001 (issued in MY) and waits for
+/// its `rejected` outcome; returns the document's id, the bytes sent and that outcome.
+async fn send_refused_formd(tb: &Testbed) -> (uuid::Uuid, String, Received) {
+    let form_d = document(DocumentKind::FormD, "VN", "TH");
+    let id = form_d.header.message_id;
+    let xml = form_d.to_xml().expect("xml").replacen(
+        "<fd:IssuedIn>VN</fd:IssuedIn>",
+        "<fd:IssuedIn>MY</fd:IssuedIn>",
+        1,
+    );
+    tb.send(state("VN"), DocumentKind::FormD, xml.as_bytes())
+        .await
+        .expect("send the refused e-Form D");
+    let told = tb
+        .wait_for(state("VN"), "rejected", WAIT, |m| {
+            outcome(m, "outcome.formd.TH", id, "rejected")
+        })
+        .await
+        .expect("its rejected outcome");
+    (id, xml, told)
 }
 
 /// How many copies of `id` a back-office takes, in arrival order, when it drops the copies the
@@ -222,22 +244,7 @@ async fn forged_and_misrouted_documents_are_parked_and_never_delivered() {
 async fn an_invalid_outbound_document_comes_back_as_an_outcome_with_its_errors() {
     let (tb, _dir) = testbed(&["VN", "TH"]).await;
     let vn = state("VN");
-    let form_d = document(DocumentKind::FormD, "VN", "TH");
-    let id = form_d.header.message_id;
-    let xml = form_d.to_xml().expect("xml").replacen(
-        "<fd:IssuedIn>VN</fd:IssuedIn>",
-        "<fd:IssuedIn>MY</fd:IssuedIn>",
-        1,
-    );
-    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
-        .await
-        .expect("send");
-    let told = tb
-        .wait_for(vn, "rejected", WAIT, |m| {
-            outcome(m, "outcome.formd.TH", id, "rejected")
-        })
-        .await
-        .expect("outcome");
+    let (_, xml, told) = send_refused_formd(&tb).await;
     let json: serde_json::Value = serde_json::from_slice(&told.body).expect("JSON");
     assert_eq!(json["reasons"][0]["code"], "FORMD-001", "{json}");
     assert!(
