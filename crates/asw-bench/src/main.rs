@@ -12,7 +12,7 @@
 //! relay a ministry would write instead (deploy/bench/ministry-relay.py: Python, pika, lxml and
 //! signxml in two processes, publisher confirms, no journal); (10) the outbound rate with an
 //! empty journal and with one holding 15 million messages, both backends, and the bytes on disk
-//! per message.
+//! per message; (11) the CPU per document by its size, 1 KB to 10 MB.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -42,6 +42,7 @@ mod latency;
 mod memory;
 mod queues;
 mod relay;
+mod sizes;
 mod xmlsec1;
 
 use cpu::{CpuSample, machine};
@@ -94,8 +95,8 @@ struct Args {
     xmlsec1_docs: usize,
     /// Run only these figures (comma-separated) instead of the whole benchmark; figures not run
     /// print as NaN. `memory`: the peak memory and time to validate and sign one large e-Form D,
-    /// figure (6) for the sizes of `--big-mb`; `hostile`: figure (8). These two, alone or
-    /// together, need no broker.
+    /// figure (6) for the sizes of `--big-mb`; `hostile`: figure (8); `sizes`: figure (11). These
+    /// three, alone or together, need no broker.
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Figure>,
     /// Sizes in MB of the large e-Form D of figure (6) (each 0.2 MB less, to stay under the
@@ -144,6 +145,9 @@ enum Figure {
     Hostile,
     /// (9) The relay a ministry would write instead (Python: pika, lxml, signxml).
     Ministry,
+    /// (11) The CPU per document by its size, 1 KB to 10 MB, outbound and inbound; needs no
+    /// broker.
+    Sizes,
     /// (10) The outbound rate with an empty journal and a full one, both backends, and the
     /// bytes on disk per message.
     Journal,
@@ -165,7 +169,7 @@ fn main() -> anyhow::Result<()> {
         && args
             .only
             .iter()
-            .all(|f| matches!(f, Figure::Memory | Figure::Hostile))
+            .all(|f| matches!(f, Figure::Memory | Figure::Hostile | Figure::Sizes))
     {
         return offline_only(&args);
     }
@@ -549,6 +553,9 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     if args.wants(Figure::Hostile) {
         rows.extend(hostile(args.items)?);
     }
+    if args.wants(Figure::Sizes) {
+        rows.extend(sizes::by_size()?);
+    }
     // (7) What a script-based integration would do: one xmlsec1 process per document.
     if args.wants(Figure::Xmlsec1) {
         let (sign_rate, verify_rate) = xmlsec1(dir, &inbound_docs, args.xmlsec1_docs)?;
@@ -667,6 +674,9 @@ fn offline_only(args: &Args) -> anyhow::Result<()> {
     }
     if args.wants(Figure::Hostile) {
         rows.extend(hostile(args.items)?);
+    }
+    if args.wants(Figure::Sizes) {
+        rows.extend(sizes::by_size()?);
     }
     println!();
     for row in rows {
