@@ -3,11 +3,12 @@
 //! unreadable envelopes with their acknowledgements, duplicates, the strict setting, the
 //! classification of faults and HTTP errors, and the hub's certificate verified.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use asw_gateway::channel::ippc::{
-    CertificateType, Export, ExportOutcome, HubClient, HubError, Import, ImportOutcome, Importer,
+    CertificateType, Export, ExportOutcome, HubClient, HubError, Import, ImportOutcome, ImportSink,
+    Importer, Refused, Settlement,
 };
 use asw_model::xml::Limits;
 use asw_testbed::ephyto_hub::{EphytoHub, HubPki, InjectedContent, InjectedFault, Tracking};
@@ -37,6 +38,28 @@ fn client_with_ca(hub: &EphytoHub, country: &str, ca: &Path) -> HubClient {
     .load("partners.KR")
     .expect("tls");
     HubClient::new(&hub.url(), &tls).expect("client")
+}
+
+/// A back-office and parking lot that keep what they get; `fail` refuses that delivery number.
+#[derive(Default)]
+struct Sink {
+    fail: Option<String>,
+    imports: Vec<Import>,
+    parked: Vec<Refused>,
+}
+
+impl ImportSink for Sink {
+    fn deliver(&mut self, import: &Import) -> Result<(), String> {
+        if self.fail.as_deref() == Some(import.delivery_number.as_str()) {
+            return Err("the back-office publish was not confirmed".into());
+        }
+        self.imports.push(import.clone());
+        Ok(())
+    }
+    fn park(&mut self, refused: &Refused) -> Result<(), String> {
+        self.parked.push(refused.clone());
+        Ok(())
+    }
 }
 
 /// Runs blocking client code off the runtime the simulator serves on.
@@ -162,23 +185,21 @@ async fn import_delivers_clean_and_invalid_refuses_unreadable_and_never_delivers
 
     let th = client(&hub, "TH");
     let fail = failing.clone();
-    let (th, outcomes, imports, mut delivered) = blocking(move || {
+    let (th, outcomes, sink, mut settled) = blocking(move || {
         let mut importer =
             Importer::new("TH", ["VN".to_owned()], false, Limits::DEFAULT).expect("importer");
-        let mut delivered = BTreeSet::new();
-        let mut imports: Vec<Import> = Vec::new();
-        let outcomes = importer
-            .poll(&th, &mut delivered, &mut |import| {
-                if import.delivery_number == fail {
-                    return Err("the back-office publish was not confirmed".into());
-                }
-                imports.push(import.clone());
-                Ok(())
-            })
-            .expect("poll");
-        (th, outcomes, imports, delivered)
+        let mut settled = BTreeMap::new();
+        let mut sink = Sink {
+            fail: Some(fail),
+            ..Sink::default()
+        };
+        let report = importer.poll(&th, &mut settled, &mut sink);
+        assert!(report.error.is_none(), "{:?}", report.error);
+        (th, report.outcomes, sink, settled)
     })
     .await;
+    let imports = &sink.imports;
+    assert_eq!(sink.parked.len(), 3, "{:?}", sink.parked);
     let by_number = |n: &str| {
         outcomes
             .iter()
@@ -217,11 +238,16 @@ async fn import_delivers_clean_and_invalid_refuses_unreadable_and_never_delivers
     ] {
         assert_eq!(tracking(n).tracking, Tracking::DeliveredNotReadable, "{n}");
         match by_number(n) {
-            Some(ImportOutcome::Refused {
-                reason: r, message, ..
-            }) => {
-                assert_eq!(r, reason);
-                assert_eq!(tracking(n).message.as_deref(), Some(message.as_str()));
+            Some(ImportOutcome::Refused(refused)) => {
+                assert_eq!(refused.reason, reason);
+                assert_eq!(
+                    tracking(n).message.as_deref(),
+                    Some(refused.message.as_str())
+                );
+                assert!(
+                    sink.parked.contains(&refused),
+                    "parked before the hub was told"
+                );
             }
             other => panic!("{n}: {other:?}"),
         }
@@ -241,22 +267,35 @@ async fn import_delivers_clean_and_invalid_refuses_unreadable_and_never_delivers
         "KR's, not ours"
     );
 
-    // Our acknowledgement of `clean` was lost: the hub lists it again. It is acknowledged, not
-    // delivered again; the one whose delivery failed is delivered now.
+    // Our acknowledgements of `clean`, `warned` and `garbage` were lost: the hub lists them
+    // again. Each gets the same acknowledgement, and is not delivered or parked again; the one
+    // whose delivery failed is delivered now.
     hub.set_tracking(&clean, Tracking::PendingDelivery, None);
-    let (outcomes, imports) = blocking(move || {
+    hub.set_tracking(&warned, Tracking::PendingDelivery, None);
+    hub.set_tracking(&garbage, Tracking::PendingDelivery, None);
+    let garbage_number = garbage.clone();
+    let (outcomes, sink) = blocking(move || {
         let mut importer =
             Importer::new("TH", ["VN".to_owned()], false, Limits::DEFAULT).expect("importer");
-        let mut imports = Vec::new();
-        let outcomes = importer
-            .poll(&th, &mut delivered, &mut |import| {
-                imports.push(import.delivery_number.clone());
-                Ok(())
-            })
-            .expect("poll");
-        (outcomes, imports)
+        let mut sink = Sink::default();
+        let report = importer.poll(&th, &mut settled, &mut sink);
+        assert!(report.error.is_none(), "{:?}", report.error);
+        assert!(matches!(
+            settled.get(&garbage_number),
+            Some(Settlement::Refused { .. })
+        ));
+        (report.outcomes, sink)
     })
     .await;
+    let imports: Vec<String> = sink
+        .imports
+        .iter()
+        .map(|i| i.delivery_number.clone())
+        .collect();
+    assert!(sink.parked.is_empty(), "not parked twice");
+    // The same acknowledgement as the first time.
+    assert_eq!(tracking(&warned).tracking, Tracking::DeliveredWithWarnings);
+    assert_eq!(tracking(&garbage).tracking, Tracking::DeliveredNotReadable);
     assert_eq!(imports, vec![failing.clone()]);
     assert!(
         outcomes.contains(&ImportOutcome::Duplicate {
@@ -285,24 +324,17 @@ async fn a_strict_partner_refuses_an_invalid_certificate() {
     let (outcomes, delivered) = blocking(move || {
         let mut importer =
             Importer::new("TH", ["VN".to_owned()], true, Limits::DEFAULT).expect("importer");
-        let mut count = 0;
-        let outcomes = importer
-            .poll(&th, &mut BTreeSet::new(), &mut |_| {
-                count += 1;
-                Ok(())
-            })
-            .expect("poll");
-        (outcomes, count)
+        let mut sink = Sink::default();
+        let report = importer.poll(&th, &mut BTreeMap::new(), &mut sink);
+        assert!(report.error.is_none(), "{:?}", report.error);
+        (report.outcomes, sink.imports.len())
     })
     .await;
     assert_eq!(delivered, 0);
     assert!(
         matches!(
             &outcomes[..],
-            [ImportOutcome::Refused {
-                reason: "EPHYTO-INVALID",
-                ..
-            }]
+            [ImportOutcome::Refused(r)] if r.reason == "EPHYTO-INVALID"
         ),
         "{outcomes:?}"
     );
@@ -373,4 +405,56 @@ async fn faults_and_http_errors_are_classified_and_the_hub_certificate_is_verifi
     })
     .await;
     assert!(down.is_transient(), "{down:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_failure_mid_poll_loses_nothing_and_delivers_nothing_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let hub = EphytoHub::start(dir.path(), &["VN", "TH"])
+        .await
+        .expect("hub");
+    let valid = sample("valid/ephyto-VN-TH.xml");
+    let first = hub.inject("VN", "TH", "VN-1", InjectedContent::Base64(valid.clone()));
+    let second = hub.inject("VN", "TH", "VN-2", InjectedContent::Base64(valid));
+    // The acknowledgement of the first is lost in a hub failure.
+    hub.fail_next_call(
+        "AcknowledgeEnvelopeReceipt",
+        InjectedFault::Hub("Internal error".into()),
+    );
+    let th = client(&hub, "TH");
+    let (first_poll, second_poll, delivered) = blocking(move || {
+        let mut importer =
+            Importer::new("TH", ["VN".to_owned()], false, Limits::DEFAULT).expect("importer");
+        let mut settled = BTreeMap::new();
+        let mut sink = Sink::default();
+        let first_poll = importer.poll(&th, &mut settled, &mut sink);
+        let second_poll = importer.poll(&th, &mut settled, &mut sink);
+        let delivered: Vec<String> = sink
+            .imports
+            .iter()
+            .map(|i| i.delivery_number.clone())
+            .collect();
+        (first_poll, second_poll, delivered)
+    })
+    .await;
+    let error = first_poll.error.expect("the hub failed");
+    assert!(error.is_transient(), "{error:?}");
+    assert!(first_poll.outcomes.is_empty(), "{:?}", first_poll.outcomes);
+    assert!(second_poll.error.is_none(), "{:?}", second_poll.error);
+    assert_eq!(
+        second_poll.outcomes.first(),
+        Some(&ImportOutcome::Duplicate {
+            number: first.clone()
+        })
+    );
+    assert_eq!(delivered, vec![first.clone(), second.clone()], "each once");
+    assert_eq!(
+        hub.envelope(&first).expect("stored").tracking,
+        Tracking::Delivered
+    );
+    assert_eq!(
+        hub.envelope(&second).expect("stored").tracking,
+        Tracking::Delivered
+    );
+    hub.assert_clean();
 }

@@ -131,7 +131,7 @@ struct State_ {
     envelopes: BTreeMap<String, StoredEnvelope>,
     next: u64,
     violations: Vec<String>,
-    faults: VecDeque<InjectedFault>,
+    faults: VecDeque<(Option<String>, InjectedFault)>,
     requests: Vec<(String, String)>,
 }
 
@@ -315,7 +315,15 @@ impl EphytoHub {
 
     /// Answers the next request with `fault` (queued: several answer several requests).
     pub fn fail_next(&self, fault: InjectedFault) {
-        self.shared.state().faults.push_back(fault);
+        self.shared.state().faults.push_back((None, fault));
+    }
+
+    /// Answers the next call of `operation` (its WSDL name) with `fault`.
+    pub fn fail_next_call(&self, operation: &str, fault: InjectedFault) {
+        self.shared
+            .state()
+            .faults
+            .push_back((Some(operation.to_owned()), fault));
     }
 
     /// The operations called so far, with the caller's country, in order.
@@ -576,7 +584,13 @@ async fn handle(shared: &Shared, caller: &str, headers: &HeaderMap, body: &[u8])
     }
     let mut state = shared.state();
     state.requests.push((operation.clone(), caller.to_owned()));
-    if let Some(injected) = state.faults.pop_front() {
+    let injected = state
+        .faults
+        .iter()
+        .position(|(op, _)| op.as_ref().is_none_or(|op| *op == operation))
+        .and_then(|at| state.faults.remove(at))
+        .map(|(_, fault)| fault);
+    if let Some(injected) = injected {
         return match injected {
             InjectedFault::Http(status) => Answer {
                 status: StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),

@@ -7,12 +7,12 @@
 //!   refused like an unreadable one;
 //! - unreadable (not base64 nor XML, not well-formed, not an SPS certificate), or from a
 //!   country that is not a configured partner: `AcknowledgeFailedEnvelopeReceipt` with the
-//!   reason (DeliveredNotReadable), and parked with a reason code.
+//!   reason (DeliveredNotReadable), once it is parked with a reason code.
 //!
-//! An envelope pulled again (our acknowledgement was lost) is recognised by its hub delivery
-//! number and only acknowledged again, never delivered twice.
+//! An envelope listed again (our acknowledgement was lost) is recognised by its hub delivery
+//! number and given the same acknowledgement again, never delivered or parked twice.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use asw_model::xml::Limits;
 use asw_schema::{DocumentValidator, Problem, SchemaError, SchemaSet};
@@ -29,21 +29,62 @@ pub const REASON_UNKNOWN_SENDER: &str = "EPHYTO-UNKNOWN-SENDER";
 /// The longest warning or failure message sent to the hub.
 pub const MAX_HUB_MESSAGE: usize = 2000;
 
-/// The hub delivery numbers already delivered (the journal, in the hub).
-pub trait Delivered {
-    /// Whether this number was delivered.
-    fn contains(&self, number: &str) -> bool;
-    /// Records it delivered.
-    fn insert(&mut self, number: &str);
+/// How an envelope was settled with the hub, kept by hub delivery number so that an envelope
+/// listed again (our acknowledgement was lost) gets the same acknowledgement and nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Delivered to the back-office; the warning sent with `AdvancedAcknowledgeEnvelopeReceipt`,
+    /// if any.
+    Delivered {
+        /// The warning.
+        warning: Option<String>,
+    },
+    /// Parked; the reason sent with `AcknowledgeFailedEnvelopeReceipt`.
+    Refused {
+        /// The reason.
+        message: String,
+    },
 }
 
-impl Delivered for BTreeSet<String> {
-    fn contains(&self, number: &str) -> bool {
-        BTreeSet::contains(self, number)
+/// The envelopes already settled (the journal, in the hub).
+pub trait Settled {
+    /// How this number was settled, if it was.
+    fn settlement(&self, number: &str) -> Option<Settlement>;
+    /// Records it settled.
+    fn record(&mut self, number: &str, settlement: Settlement);
+}
+
+impl Settled for BTreeMap<String, Settlement> {
+    fn settlement(&self, number: &str) -> Option<Settlement> {
+        self.get(number).cloned()
     }
-    fn insert(&mut self, number: &str) {
-        BTreeSet::insert(self, number.to_owned());
+    fn record(&mut self, number: &str, settlement: Settlement) {
+        self.insert(number.to_owned(), settlement);
     }
+}
+
+/// Where imports go: the back-office, or the parking lot. Each returns once the publish is
+/// confirmed; an error leaves the envelope unsettled on the hub, pulled again next time.
+pub trait ImportSink {
+    /// Delivers a certificate to the back-office.
+    fn deliver(&mut self, import: &Import) -> Result<(), String>;
+    /// Parks a refused envelope with its reason code.
+    fn park(&mut self, refused: &Refused) -> Result<(), String>;
+}
+
+/// An envelope refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The hub's delivery number.
+    pub number: String,
+    /// The exporting country as the hub says.
+    pub from: String,
+    /// `EPHYTO-UNREADABLE`, `EPHYTO-INVALID`, `EPHYTO-UNKNOWN-SENDER`.
+    pub reason: &'static str,
+    /// What is sent to the hub.
+    pub message: String,
+    /// The content as pulled.
+    pub content: String,
 }
 
 /// A readable certificate: its bytes and its schema problems (empty when valid).
@@ -76,29 +117,31 @@ pub enum ImportOutcome {
         /// The problems sent as the warning.
         warnings: Vec<Problem>,
     },
-    /// Delivered before: acknowledged again, not delivered.
+    /// Settled before: given the same acknowledgement again, nothing else.
     Duplicate {
         /// The hub's delivery number.
         number: String,
     },
-    /// Refused with `AcknowledgeFailedEnvelopeReceipt`; to park with this reason code.
-    Refused {
-        /// The hub's delivery number.
-        number: String,
-        /// `EPHYTO-UNREADABLE`, `EPHYTO-INVALID`, `EPHYTO-UNKNOWN-SENDER`.
-        reason: &'static str,
-        /// What was sent to the hub.
-        message: String,
-        /// The content as pulled, for the parking lot.
-        content: String,
-    },
-    /// The back-office delivery was not confirmed: not acknowledged, pulled again next time.
+    /// Parked, then refused with `AcknowledgeFailedEnvelopeReceipt`.
+    Refused(Refused),
+    /// The back-office delivery or the park was not confirmed: not acknowledged, pulled again
+    /// next time.
     NotDelivered {
         /// The hub's delivery number.
         number: String,
         /// Why.
         error: String,
     },
+}
+
+/// What one poll did, up to the hub's first failure (then `error`: the rest waits for the
+/// next poll; what was settled is settled).
+#[derive(Debug, Default)]
+pub struct PollReport {
+    /// One per envelope handled.
+    pub outcomes: Vec<ImportOutcome>,
+    /// The failure that ended the poll early.
+    pub error: Option<HubError>,
 }
 
 /// The import side of one country's channel. Holds libxml2 objects: one thread.
@@ -205,61 +248,109 @@ impl Importer {
         }
     }
 
-    /// One poll: every envelope waiting for us, each delivered with `deliver` (which returns
-    /// once the back-office publish is confirmed) and settled with the hub. `Err` when the hub
-    /// fails: what was settled is settled, the rest waits for the next poll.
+    /// One poll: every envelope waiting for us, each delivered (or parked) through `sink` and
+    /// only then settled with the hub.
     pub fn poll(
         &mut self,
         hub: &HubClient,
-        delivered: &mut dyn Delivered,
-        deliver: &mut dyn FnMut(&Import) -> Result<(), String>,
-    ) -> Result<Vec<ImportOutcome>, HubError> {
-        let mut outcomes = Vec::new();
-        for header in hub.import_headers(&self.country)? {
-            let number = header.delivery_number.clone();
-            if delivered.contains(&number) {
-                hub.acknowledge(&number)?;
-                outcomes.push(ImportOutcome::Duplicate { number });
-                continue;
+        settled: &mut dyn Settled,
+        sink: &mut dyn ImportSink,
+    ) -> PollReport {
+        let mut report = PollReport::default();
+        let headers = match hub.import_headers(&self.country) {
+            Ok(headers) => headers,
+            Err(e) => {
+                report.error = Some(e);
+                return report;
             }
-            let pulled = hub.pull(&number)?;
-            match self.read(&pulled) {
-                Err((reason, message)) => {
-                    let message = clip(message);
-                    hub.acknowledge_failed(&number, &message)?;
-                    outcomes.push(ImportOutcome::Refused {
-                        number,
-                        reason,
-                        message,
-                        content: pulled.content,
-                    });
-                }
-                Ok((certificate, warnings)) => {
-                    let import = Import {
-                        delivery_number: number.clone(),
-                        from: pulled.header.from.clone(),
-                        nppo_number: pulled.header.nppo_number.clone(),
-                        certificate,
-                        warnings,
-                    };
-                    if let Err(error) = deliver(&import) {
-                        outcomes.push(ImportOutcome::NotDelivered { number, error });
-                        continue;
-                    }
-                    delivered.insert(&number);
-                    if import.warnings.is_empty() {
-                        hub.acknowledge(&number)?;
-                    } else {
-                        hub.acknowledge_with_warning(&number, &problems_text(&import.warnings))?;
-                    }
-                    outcomes.push(ImportOutcome::Delivered {
-                        number,
-                        warnings: import.warnings,
-                    });
-                }
+        };
+        for header in headers {
+            if let Err(e) = self.one(hub, &header.delivery_number, settled, sink, &mut report) {
+                report.error = Some(e);
+                break;
             }
         }
-        Ok(outcomes)
+        report
+    }
+
+    fn one(
+        &mut self,
+        hub: &HubClient,
+        number: &str,
+        settled: &mut dyn Settled,
+        sink: &mut dyn ImportSink,
+        report: &mut PollReport,
+    ) -> Result<(), HubError> {
+        let number = number.to_owned();
+        if let Some(settlement) = settled.settlement(&number) {
+            acknowledge(hub, &number, &settlement)?;
+            report.outcomes.push(ImportOutcome::Duplicate { number });
+            return Ok(());
+        }
+        let pulled = hub.pull(&number)?;
+        let (settlement, outcome) = match self.read(&pulled) {
+            Err((reason, message)) => {
+                let refused = Refused {
+                    number: number.clone(),
+                    from: pulled.header.from.clone(),
+                    reason,
+                    message: clip(message),
+                    content: pulled.content,
+                };
+                if let Err(error) = sink.park(&refused) {
+                    report
+                        .outcomes
+                        .push(ImportOutcome::NotDelivered { number, error });
+                    return Ok(());
+                }
+                (
+                    Settlement::Refused {
+                        message: refused.message.clone(),
+                    },
+                    ImportOutcome::Refused(refused),
+                )
+            }
+            Ok((certificate, warnings)) => {
+                let import = Import {
+                    delivery_number: number.clone(),
+                    from: pulled.header.from.clone(),
+                    nppo_number: pulled.header.nppo_number.clone(),
+                    certificate,
+                    warnings,
+                };
+                if let Err(error) = sink.deliver(&import) {
+                    report
+                        .outcomes
+                        .push(ImportOutcome::NotDelivered { number, error });
+                    return Ok(());
+                }
+                let warning =
+                    (!import.warnings.is_empty()).then(|| problems_text(&import.warnings));
+                (
+                    Settlement::Delivered { warning },
+                    ImportOutcome::Delivered {
+                        number: number.clone(),
+                        warnings: import.warnings,
+                    },
+                )
+            }
+        };
+        // Recorded before the hub is told: a lost acknowledgement repeats it, never the delivery.
+        settled.record(&number, settlement.clone());
+        acknowledge(hub, &number, &settlement)?;
+        report.outcomes.push(outcome);
+        Ok(())
+    }
+}
+
+/// The acknowledgement a settlement calls for.
+fn acknowledge(hub: &HubClient, number: &str, settlement: &Settlement) -> Result<(), HubError> {
+    match settlement {
+        Settlement::Delivered { warning: None } => hub.acknowledge(number),
+        Settlement::Delivered {
+            warning: Some(warning),
+        } => hub.acknowledge_with_warning(number, warning),
+        Settlement::Refused { message } => hub.acknowledge_failed(number, message),
     }
 }
 

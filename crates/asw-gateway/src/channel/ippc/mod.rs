@@ -16,4 +16,6 @@ pub mod soap;
 pub use client::{
     CertificateType, EnvelopeHeader, Export, ExportOutcome, HubClient, HubError, Pulled,
 };
-pub use import::{Delivered, Import, ImportOutcome, Importer};
+pub use import::{
+    Import, ImportOutcome, ImportSink, Importer, PollReport, Refused, Settled, Settlement,
+};
