@@ -76,3 +76,19 @@ ensure_rabbitmq
 ensure_postgresql
 # TLS on both services, with a throwaway test PKI (deploy/tls.sh).
 bash "$(dirname "${BASH_SOURCE[0]}")/tls.sh"
+
+# Python zeep, the independent SOAP client the simulated IPPC ePhyto Hub is tested with
+# (crates/asw-testbed/tests/ephyto_hub.rs), in a virtual environment of its own: target/zeep-venv
+# (zeep 4 and its few dependencies, about 20 MB).
+ensure_zeep() {
+  local venv
+  venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/target/zeep-venv"
+  "$venv/bin/python" -c "import zeep" 2>/dev/null && return 0
+  if ! python3 -c "import venv, ensurepip" 2>/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  fi
+  echo "setup: installing zeep in $venv" >&2
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q "zeep==4.*"
+}
+ensure_zeep

@@ -10,6 +10,7 @@ mod embedded;
 mod problem;
 pub mod rules;
 mod validator;
+pub mod wsdl;
 mod xsd;
 
 pub use document::{DocumentValidator, Root, root_element};

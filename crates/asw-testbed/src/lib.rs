@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use asw_gateway::config::HubConfig;
 use asw_gateway::hub::Hub;
 
+pub mod ephyto_hub;
 pub mod guard;
 pub mod process;
 

@@ -13,6 +13,7 @@
 //! - [`push`]: our hub connects to the partner's broker and publishes there what waits in
 //!   `asw.partner.out.<CC>`. Up while that connection carries documents.
 
+pub mod ippc;
 pub mod pull;
 pub mod push;
 

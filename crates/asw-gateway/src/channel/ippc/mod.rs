@@ -1,0 +1,21 @@
+//! The IPPC ePhyto Hub as a partner channel: the hub's SOAP web service
+//! (`../shared/ephyto-hub/ephyto.wsdl`) over HTTPS with our client certificate.
+//!
+//! - [`soap`]: the requests and answers of the operations used, as pure code;
+//! - [`client`]: one blocking call per operation, failures classified transient or permanent,
+//!   export (`DeliverEnvelope`) and tracking mapped to the document's outcome;
+//! - [`import`]: polling, pulling, decoding, validating, delivering and settling imports.
+//!
+//! Not yet wired into the hub's partner channels (`channel::for_partner`): see
+//! docs/OPERATIONS.md, "The IPPC ePhyto Hub channel".
+
+pub mod client;
+pub mod import;
+pub mod soap;
+
+pub use client::{
+    CertificateType, EnvelopeHeader, Export, ExportOutcome, HubClient, HubError, Pulled,
+};
+pub use import::{
+    Import, ImportOutcome, ImportSink, Importer, PollReport, Refused, Settled, Settlement,
+};
