@@ -94,7 +94,13 @@ fn run(config: HubConfig) -> anyhow::Result<()> {
         .max_blocking_threads(8)
         .build()?;
     runtime.block_on(async {
+        let console = config.console.clone();
         let hub = std::sync::Arc::new(Hub::new(config)?);
+        if let Some(console) = console {
+            let audit = asw_console::AuditLog::new(&console.audit_log);
+            let console = asw_console::Console::of_hub(&hub, audit);
+            hub.add_routes(asw_console::api::routes(std::sync::Arc::new(console)));
+        }
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();
         tokio::spawn(async move {
