@@ -335,7 +335,7 @@ impl MessageQuery {
             id: params.parsed("id", "a message id (UUID)")?,
             filter: Filter {
                 direction: params.parsed("direction", "inbound or outbound")?,
-                kind: params.parsed("kind", "a document kind (e-form-d, acdd, ...)")?,
+                kind: params.parsed("kind", "a document kind (formd, acdd, ...)")?,
                 partner: params.parsed("partner", "a member state code (SG, VN, ...)")?,
                 state: params.parsed("state", "a journal state (failed, delivered, ...)")?,
                 since,
@@ -556,7 +556,7 @@ pub fn parked_page(
         }
         let filter = Filter {
             direction: params.parsed("direction", "inbound or outbound")?,
-            kind: params.parsed("kind", "a document kind (e-form-d, acdd, ...)")?,
+            kind: params.parsed("kind", "a document kind (formd, acdd, ...)")?,
             partner: params.parsed("partner", "a member state code (SG, VN, ...)")?,
             state: Some(s),
             reason_code: params.text("reason_code").map(str::to_owned),
@@ -867,3 +867,6 @@ async fn audit(Shared(console): Shared<Arc<Console>>, RawQuery(query): RawQuery)
     .await?;
     ok_json(&Paged::of(page, entries))
 }
+
+#[cfg(test)]
+mod tests;

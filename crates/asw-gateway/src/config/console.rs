@@ -92,3 +92,46 @@ pub(super) fn check(
     };
     (Some(console), listen)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::HubConfig;
+    use crate::config::tests::{GOOD, setup};
+
+    #[test]
+    fn the_console_is_off_by_default_and_shares_the_metrics_server() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.console, None);
+        // [console] alone turns the server on, at its listen address or the default.
+        let on = format!("{GOOD}[console]\nlisten = \"127.0.0.1:9555\"\nsession = \"30m\"\n");
+        let config = HubConfig::parse(&on, &file).expect("valid");
+        assert_eq!(config.metrics.listen, "127.0.0.1:9555".parse().ok());
+        let console = config.console.expect("console");
+        assert_eq!(console.users, dir.path().join("console-users.toml"));
+        assert_eq!(console.audit_log, dir.path().join("console-audit.jsonl"));
+        assert_eq!(console.session, std::time::Duration::from_secs(1800));
+        let same = format!(
+            "{GOOD}[metrics]\nlisten = \"127.0.0.1:9464\"\n[console]\nlisten = \"127.0.0.1:9464\"\n"
+        );
+        assert!(HubConfig::parse(&same, &file).is_ok());
+        for (extra, says) in [
+            (
+                "[metrics]\nlisten = \"127.0.0.1:9464\"\n[console]\nlisten = \"127.0.0.1:9555\"\n",
+                "console.listen: 127.0.0.1:9555 differs from metrics.listen",
+            ),
+            ("[console]\nsession = \"5s\"\n", "console.session: \"5s\""),
+            (
+                "[console]\nlisten = \"nowhere\"\n",
+                "console.listen: \"nowhere\"",
+            ),
+        ] {
+            let err = HubConfig::parse(&format!("{GOOD}{extra}"), &file).expect_err(extra);
+            assert!(
+                err.problems.iter().any(|p| p.starts_with(says)),
+                "{extra}: {err}"
+            );
+        }
+    }
+}
