@@ -38,7 +38,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/partners"),
     ("GET", "/api/certificates"),
     ("GET", "/api/audit"),
+    ("GET", "/api/session"),
+    ("POST", "/api/replay"),
+    ("POST", "/api/discard"),
 ];
+
+/// The routes open to anyone (the login), documented with the API.
+pub const OPEN_ROUTES: &[(&str, &str)] =
+    &[("GET", "/login"), ("POST", "/login"), ("POST", "/logout")];
 
 /// A page's size when the request does not say.
 pub const DEFAULT_PER_PAGE: u32 = 50;
@@ -50,7 +57,7 @@ pub const OVERVIEW_MAX: u32 = 200_000;
 type Handler = MethodRouter<Arc<Console>>;
 
 /// The handler of each route in [`ROUTES`], in the same order.
-fn handlers() -> [Handler; 9] {
+fn handlers() -> [Handler; 12] {
     [
         get(overview),
         get(messages),
@@ -61,6 +68,9 @@ fn handlers() -> [Handler; 9] {
         get(partners),
         get(certificates),
         get(audit),
+        get(session),
+        axum::routing::post(replay),
+        axum::routing::post(discard),
     ]
 }
 
@@ -870,3 +880,158 @@ async fn audit(Shared(console): Shared<Arc<Console>>, RawQuery(query): RawQuery)
 
 #[cfg(test)]
 mod tests;
+
+async fn session(axum::Extension(session): axum::Extension<crate::auth::Session>) -> ApiResult {
+    ok_json(&crate::auth::session_json(&session))
+}
+
+/// An action's request: the messages (`direction/id`), and for a discard the reason.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionRequest {
+    /// `outbound/<id>` or `inbound/<id>`, one or more.
+    pub messages: Vec<String>,
+    /// Only say what would happen.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Why (a discard must say).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The CSRF token, when not in the `X-CSRF-Token` header.
+    #[serde(default)]
+    pub csrf: Option<String>,
+}
+
+/// The most messages one action takes.
+pub const MAX_ACTION_MESSAGES: usize = 500;
+
+/// Parses an action's JSON body and checks its session, CSRF token and role.
+fn action_request(
+    console: &Console,
+    session: &crate::auth::Session,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    action: &str,
+) -> Result<(ActionRequest, Vec<(Direction, Uuid)>), ApiError> {
+    let request: ActionRequest = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is not an action request ({{\"messages\": [\"outbound/<id>\"], ...}}): {e}"
+        ))
+    })?;
+    let presented = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.csrf.clone());
+    let target = request.messages.join(" ");
+    let action_name = if request.dry_run {
+        format!("{action}-dry-run")
+    } else {
+        action.to_owned()
+    };
+    // A dry run changes nothing: a viewer may ask what would happen. It still needs the token.
+    if request.dry_run {
+        crate::auth::authorize_csrf(session, presented.as_deref())?;
+    } else {
+        crate::auth::authorize(
+            &console.audit,
+            session,
+            presented.as_deref(),
+            &action_name,
+            &target,
+        )?;
+    }
+    if request.messages.is_empty() || request.messages.len() > MAX_ACTION_MESSAGES {
+        return Err(ApiError::bad_request(format!(
+            "messages: give 1 to {MAX_ACTION_MESSAGES} messages"
+        )));
+    }
+    let keys = request
+        .messages
+        .iter()
+        .map(|m| {
+            let (d, id) = m.split_once('/').ok_or_else(|| {
+                ApiError::bad_request(format!("messages: {m:?} is not direction/id"))
+            })?;
+            message_key(d, id)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((request, keys))
+}
+
+/// What a replay would do to each message, from the journal: back to the stage that failed,
+/// or nothing (not parked, or not journaled).
+pub fn replay_plan(
+    console: &Console,
+    keys: &[(Direction, Uuid)],
+) -> Result<Vec<serde_json::Value>, ApiError> {
+    keys.iter()
+        .map(|&(direction, id)| {
+            let found = console.journal.get(direction, id).map_err(journal_error)?;
+            let (would, detail) = match found.map(|r| r.summary) {
+                None => (false, "not in the journal".to_owned()),
+                Some(s) if !PARKED_STATES.contains(&s.state) => {
+                    (false, format!("{}: not parked, left as it is", s.state))
+                }
+                Some(s) => {
+                    let to = asw_journal::replay_target(
+                        direction,
+                        s.parked_from.unwrap_or(State::Received),
+                    );
+                    (
+                        true,
+                        format!("{} -> {to}: the hub runs that stage again", s.state),
+                    )
+                }
+            };
+            Ok(json!({ "message": format!("{direction}/{id}"), "would_replay": would, "detail": detail }))
+        })
+        .collect()
+}
+
+async fn replay(
+    Shared(console): Shared<Arc<Console>>,
+    axum::Extension(session): axum::Extension<crate::auth::Session>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    blocking(console, move |c| {
+        let (request, keys) = action_request(c, &session, &headers, &body, "replay")?;
+        if !request.dry_run {
+            return Err(not_built("replay", "aswctl replay"));
+        }
+        let plan = replay_plan(c, &keys)?;
+        ok_json(&json!({ "dry_run": true, "messages": plan }))
+    })
+    .await
+}
+
+async fn discard(
+    Shared(console): Shared<Arc<Console>>,
+    axum::Extension(session): axum::Extension<crate::auth::Session>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    blocking(console, move |c| {
+        let (request, _keys) = action_request(c, &session, &headers, &body, "discard")?;
+        if request
+            .reason
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+        {
+            return Err(ApiError::bad_request("reason: a discard must say why"));
+        }
+        Err(not_built("discard", "aswctl parked discard"))
+    })
+    .await
+}
+
+/// The answer to an action the console does not carry out yet (it must go through the same
+/// code as the CLI, which still lives in aswctl).
+fn not_built(action: &str, command: &str) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_IMPLEMENTED,
+        code: "not-implemented",
+        message: format!("the console cannot {action} yet: use `{command}`"),
+    }
+}

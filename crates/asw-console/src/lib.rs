@@ -3,22 +3,27 @@
 //! Also the home of the journal queries `aswctl` shares with it ([`query`], [`views`]).
 //!
 //! The daemon builds a [`Console`] from its running hub ([`Console::of_hub`]) and adds
-//! [`api::routes`] to the hub's server; tests build one over any journal ([`Console::new`]).
+//! [`routes`] to the hub's server; tests build one over any journal ([`Console::new`]).
+//! Everything but `/login` asks for a session ([`auth`]).
 
 pub mod api;
 pub mod audit;
+pub mod auth;
 pub mod query;
+pub mod users;
 pub mod views;
 
 use std::sync::Arc;
 
 use asw_gateway::channel::ChannelStatus;
+use asw_gateway::config::ConsoleConfig;
 use asw_gateway::hub::Hub;
 use asw_journal::Journal;
 use asw_model::MemberState;
 use asw_sign::TrustSnapshot;
 
 pub use audit::{AuditEntry, AuditLog};
+pub use auth::Sessions;
 
 /// The channels' health now.
 pub type ChannelsFn = dyn Fn() -> Vec<ChannelStatus> + Send + Sync;
@@ -41,6 +46,8 @@ pub struct Console {
     pub trust: Box<TrustFn>,
     /// Who did what from the console.
     pub audit: AuditLog,
+    /// Who is logged in.
+    pub sessions: Sessions,
 }
 
 impl std::fmt::Debug for Console {
@@ -61,6 +68,7 @@ impl Console {
         channels: Box<ChannelsFn>,
         trust: Box<TrustFn>,
         audit: AuditLog,
+        sessions: Sessions,
     ) -> Console {
         Console {
             journal,
@@ -70,13 +78,19 @@ impl Console {
             channels,
             trust,
             audit,
+            sessions,
         }
     }
 
-    /// The console of a running hub, with the audit log of its `[console]` section (or
-    /// `audit_log` when it has none).
-    pub fn of_hub(hub: &Arc<Hub>, audit: AuditLog) -> Console {
+    /// The console of a running hub, as its `[console]` section says.
+    pub fn of_hub(hub: &Arc<Hub>, console: &ConsoleConfig) -> Console {
         let config = hub.config();
+        let audit = AuditLog::new(&console.audit_log);
+        let sessions = Sessions::new(
+            &console.users,
+            console.session,
+            config.metrics.tls.is_some(),
+        );
         let (channels, trust) = (hub.clone(), hub.clone());
         Console {
             journal: hub.journal(),
@@ -86,6 +100,16 @@ impl Console {
             channels: Box::new(move || channels.channels()),
             trust: Box::new(move || trust.trust()),
             audit,
+            sessions,
         }
     }
+}
+
+/// All the console's routes: `/login` and `/logout` open, the API behind a session.
+pub fn routes(console: Arc<Console>) -> axum::Router {
+    let api = api::routes(console.clone()).layer(axum::middleware::from_fn_with_state(
+        console.clone(),
+        auth::require_session,
+    ));
+    auth::routes(console).merge(api)
 }

@@ -97,9 +97,8 @@ fn run(config: HubConfig) -> anyhow::Result<()> {
         let console = config.console.clone();
         let hub = std::sync::Arc::new(Hub::new(config)?);
         if let Some(console) = console {
-            let audit = asw_console::AuditLog::new(&console.audit_log);
-            let console = asw_console::Console::of_hub(&hub, audit);
-            hub.add_routes(asw_console::api::routes(std::sync::Arc::new(console)));
+            let console = asw_console::Console::of_hub(&hub, &console);
+            hub.add_routes(asw_console::routes(std::sync::Arc::new(console)));
         }
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();

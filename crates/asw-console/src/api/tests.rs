@@ -11,7 +11,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::*;
-use crate::{AuditEntry, AuditLog, Console};
+use crate::users::{Role, Users};
+use crate::{AuditEntry, AuditLog, Console, Sessions};
 
 fn ms(code: &str) -> MemberState {
     code.parse().expect("member state")
@@ -19,6 +20,10 @@ fn ms(code: &str) -> MemberState {
 
 struct Fixture {
     app: Router,
+    /// The cookie of an operator's session, and its CSRF token.
+    operator: (String, String),
+    /// The same for a viewer.
+    viewer: (String, String),
     _dir: tempfile::TempDir,
     /// Outbound e-Form D to SG (failed), its inbound receipt, an inbound ACDD from TH.
     form_d: Header,
@@ -94,6 +99,16 @@ fn fixture() -> Fixture {
         .expect("reject");
     let dir = tempfile::tempdir().expect("dir");
     let audit = AuditLog::new(dir.path().join("audit.jsonl"));
+    let users_file = dir.path().join("users");
+    let mut users = Users::default();
+    users
+        .add("olga", Role::Operator, "operator password 1")
+        .expect("add");
+    users
+        .add("vic", Role::Viewer, "viewer password 1")
+        .expect("add");
+    users.save(&users_file).expect("save");
+    let sessions = Sessions::new(&users_file, std::time::Duration::from_secs(600), false);
     audit
         .append(&AuditEntry {
             at: "2026-12-02T00:00:00Z".into(),
@@ -120,9 +135,15 @@ fn fixture() -> Fixture {
         }),
         Box::new(|| Arc::new(asw_sign::TrustSnapshot::default())),
         audit,
+        sessions,
     );
+    let app = crate::routes(Arc::new(console));
+    let operator = login(&app, "olga", "operator password 1");
+    let viewer = login(&app, "vic", "viewer password 1");
     Fixture {
-        app: routes(Arc::new(console)),
+        app,
+        operator,
+        viewer,
         _dir: dir,
         form_d,
         receipt,
@@ -130,9 +151,8 @@ fn fixture() -> Fixture {
     }
 }
 
-/// Status, content type and body of `GET path`.
-fn get(app: &Router, path: &str) -> (u16, String, Vec<u8>) {
-    let request = format!("GET {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n");
+/// Status, head and body of a request.
+fn exchange(app: &Router, request: &str) -> (u16, String, Vec<u8>) {
     let response = asw_gateway::http::answer(request.as_bytes(), app.clone());
     let split = response
         .windows(4)
@@ -140,16 +160,77 @@ fn get(app: &Router, path: &str) -> (u16, String, Vec<u8>) {
         .expect("a response head");
     let head = String::from_utf8_lossy(&response[..split]).to_string();
     let status = head[9..12].parse().expect("status");
+    (status, head, response[split + 4..].to_vec())
+}
+
+/// `POST path` with `body` of `content_type`, with `cookie` and the extra header lines.
+fn post(
+    app: &Router,
+    path: &str,
+    cookie: &str,
+    extra: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, String, Vec<u8>) {
+    exchange(
+        app,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\nCookie: {cookie}\r\n{extra}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// Logs in; the session cookie (`name=value`) and the CSRF token.
+fn login(app: &Router, user: &str, password: &str) -> (String, String) {
+    let body = format!("user={user}&password={}", password.replace(' ', "+"));
+    let (status, head, _) = post(
+        app,
+        "/login",
+        "",
+        "",
+        "application/x-www-form-urlencoded",
+        &body,
+    );
+    assert_eq!(status, 303, "{head}");
+    let set = head
+        .lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .expect("a cookie");
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().expect("name=value").to_owned();
+    let (status, _, body) = get_as(app, "/api/session", &cookie);
+    assert_eq!(status, 200);
+    let session: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    (cookie, session["csrf"].as_str().expect("csrf").to_owned())
+}
+
+/// Status, content type and body of `GET path` with `cookie`.
+fn get_as(app: &Router, path: &str, cookie: &str) -> (u16, String, Vec<u8>) {
+    let (status, head, body) = exchange(
+        app,
+        &format!(
+            "GET {path} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n"
+        ),
+    );
     let content_type = head
         .lines()
         .find_map(|l| l.strip_prefix("content-type: "))
         .unwrap_or("")
         .to_owned();
-    (status, content_type, response[split + 4..].to_vec())
+    (status, content_type, body)
 }
 
-fn get_json(app: &Router, path: &str) -> (u16, serde_json::Value) {
-    let (status, content_type, body) = get(app, path);
+/// Status, content type and body of `GET path` as the viewer of `f`.
+fn get(f: &Fixture, path: &str) -> (u16, String, Vec<u8>) {
+    get_as(&f.app, path, &f.viewer.0)
+}
+
+fn get_json(f: &Fixture, path: &str) -> (u16, serde_json::Value) {
+    let (status, content_type, body) = get(f, path);
     assert_eq!(content_type, "application/json", "{path}");
     (status, serde_json::from_slice(&body).expect("JSON"))
 }
@@ -167,7 +248,7 @@ fn ids(page: &serde_json::Value) -> Vec<String> {
 fn messages_are_filtered_and_paged_on_the_server() {
     let f = fixture();
     let id = |h: &Header| h.message_id.to_string();
-    let (status, all) = get_json(&f.app, "/api/messages");
+    let (status, all) = get_json(&f, "/api/messages");
     assert_eq!(status, 200);
     assert_eq!(ids(&all).len(), 3);
     for (query, expected) in [
@@ -185,7 +266,7 @@ fn messages_are_filtered_and_paged_on_the_server() {
         ),
         ("partner=&kind=", ids(&all)),
     ] {
-        let (status, page) = get_json(&f.app, &format!("/api/messages?{query}"));
+        let (status, page) = get_json(&f, &format!("/api/messages?{query}"));
         assert_eq!(status, 200, "{query}: {page}");
         let mut got = ids(&page);
         let mut want = expected.clone();
@@ -196,11 +277,11 @@ fn messages_are_filtered_and_paged_on_the_server() {
     // Pages: one at a time, each once, then none.
     let mut seen = BTreeSet::new();
     for n in 1..=3 {
-        let (_, page) = get_json(&f.app, &format!("/api/messages?per_page=1&page={n}"));
+        let (_, page) = get_json(&f, &format!("/api/messages?per_page=1&page={n}"));
         assert_eq!(page["more"], n < 3, "page {n}");
         assert!(seen.insert(ids(&page)[0].clone()));
     }
-    let (_, page) = get_json(&f.app, "/api/messages?per_page=1&page=4");
+    let (_, page) = get_json(&f, "/api/messages?per_page=1&page=4");
     assert!(ids(&page).is_empty());
 }
 
@@ -251,7 +332,7 @@ fn bad_input_gets_a_json_error_naming_it() {
         ("/api/parked?state=delivered", 400, "not a parked state"),
         ("/api/overview?x=1", 400, "unknown parameter"),
     ] {
-        let (got, body) = get_json(&f.app, path);
+        let (got, body) = get_json(&f, path);
         assert_eq!(got, status, "{path}: {body}");
         let message = body["error"]["message"].as_str().expect("message");
         assert!(message.contains(says), "{path}: {message}");
@@ -263,7 +344,7 @@ fn bad_input_gets_a_json_error_naming_it() {
 fn one_message_its_bytes_and_its_conversation() {
     let f = fixture();
     let path = format!("/api/messages/outbound/{}", f.form_d.message_id);
-    let (status, m) = get_json(&f.app, &path);
+    let (status, m) = get_json(&f, &path);
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["state"], "failed");
     assert_eq!(m["partner"], "SG");
@@ -275,14 +356,11 @@ fn one_message_its_bytes_and_its_conversation() {
         .map(|h| h["to"].as_str().expect("to"))
         .collect();
     assert_eq!(history, ["received", "failed"]);
-    let (status, content_type, bytes) = get(&f.app, m["document_url"].as_str().expect("url"));
+    let (status, content_type, bytes) = get(&f, m["document_url"].as_str().expect("url"));
     assert_eq!((status, content_type.as_str()), (200, "application/xml"));
     assert_eq!(bytes, bytes_of(&f.form_d), "the exact bytes");
     // From the receipt, the conversation finds the original and lists both in order.
-    let (status, c) = get_json(
-        &f.app,
-        &format!("/api/conversations/{}", f.receipt.message_id),
-    );
+    let (status, c) = get_json(&f, &format!("/api/conversations/{}", f.receipt.message_id));
     assert_eq!(status, 200);
     let ids: Vec<&str> = c["messages"]
         .as_array()
@@ -302,7 +380,7 @@ fn one_message_its_bytes_and_its_conversation() {
 #[test]
 fn overview_parked_partners_and_audit() {
     let f = fixture();
-    let (_, o) = get_json(&f.app, "/api/overview");
+    let (_, o) = get_json(&f, "/api/overview");
     assert_eq!(o["country"], "VN");
     assert_eq!(o["totals"]["hour"]["parked"], 2, "{o}");
     assert_eq!(o["totals"]["week"]["received"], 1, "{o}");
@@ -314,20 +392,20 @@ fn overview_parked_partners_and_audit() {
         .expect("an SG e-Form D row");
     assert_eq!(sg_form_d["windows"]["day"]["parked"], 1);
     assert_eq!(o["channels"][0]["status"], "down");
-    let (_, p) = get_json(&f.app, "/api/parked");
+    let (_, p) = get_json(&f, "/api/parked");
     assert_eq!(ids(&p).len(), 2);
-    let (_, p) = get_json(&f.app, "/api/parked?direction=inbound");
+    let (_, p) = get_json(&f, "/api/parked?direction=inbound");
     assert_eq!(ids(&p), [f.acdd.message_id.to_string()]);
-    let (_, p) = get_json(&f.app, "/api/partners");
+    let (_, p) = get_json(&f, "/api/partners");
     assert_eq!(p["partners"][0]["partner"], "SG");
     assert_eq!(
         p["partners"][0]["channels"][0]["detail"],
         "connection refused"
     );
     assert_eq!(p["partners"][1]["channels"], serde_json::json!([]));
-    let (_, a) = get_json(&f.app, "/api/audit");
+    let (_, a) = get_json(&f, "/api/audit");
     assert_eq!(a["items"][0]["outcome"], "refused");
-    let (_, c) = get_json(&f.app, "/api/certificates");
+    let (_, c) = get_json(&f, "/api/certificates");
     assert_eq!(c["certificates"], serde_json::json!([]));
 }
 
@@ -366,23 +444,189 @@ fn the_openapi_file_documents_every_route_and_every_documented_path_is_served() 
     let documented = documented();
     let routed: BTreeSet<(String, String)> = ROUTES
         .iter()
+        .chain(OPEN_ROUTES)
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     assert_eq!(documented, routed, "docs/console-api.yaml against ROUTES");
-    // Served: each documented path, its parameters filled, answers 200 (the server's fallback
-    // for a path no route takes is a plain-text 404).
+    // Served: each documented path, its parameters filled, answers (GET: 200; POST: not the
+    // server's fallback for a path no route takes, a plain-text 404).
     let f = fixture();
     for (method, path) in &documented {
-        assert_eq!(method, "GET", "only reads so far");
         let concrete = path
             .replace("{direction}", "outbound")
             .replace("{id}", &f.form_d.message_id.to_string());
-        let (status, _, body) = get(&f.app, &concrete);
-        assert_eq!(
+        if method == "GET" {
+            let (status, _, body) = get(&f, &concrete);
+            assert_eq!(
+                status,
+                200,
+                "{concrete}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        } else {
+            let (status, head, body) =
+                post(&f.app, &concrete, &f.viewer.0, "", "application/json", "{}");
+            let body = String::from_utf8_lossy(&body);
+            assert!(
+                status != 404 && !body.starts_with("404 Not Found"),
+                "POST {concrete}: {head}\n{body}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_a_session_the_api_answers_401_and_pages_send_to_the_login() {
+    let f = fixture();
+    let (status, content_type, body) = get_as(&f.app, "/api/messages", "");
+    assert_eq!((status, content_type.as_str()), (401, "application/json"));
+    assert!(String::from_utf8_lossy(&body).contains("log in first"));
+    let (status, _, _) = get_as(&f.app, "/api/messages", "asw_console=forged");
+    assert_eq!(status, 401);
+    let (status, content_type, body) = get_as(&f.app, "/login", "");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/html; charset=utf-8")
+    );
+    assert!(String::from_utf8_lossy(&body).contains("name=\"password\""));
+    // Logging out ends the session.
+    let (cookie, _) = login(&f.app, "vic", "viewer password 1");
+    let (status, _, _) = post(
+        &f.app,
+        "/logout",
+        &cookie,
+        "",
+        "application/x-www-form-urlencoded",
+        "",
+    );
+    assert_eq!(status, 303);
+    assert_eq!(get_as(&f.app, "/api/overview", &cookie).0, 401);
+}
+
+#[test]
+fn wrong_passwords_are_refused_and_then_rate_limited() {
+    let f = fixture();
+    let attempt = |password: &str| {
+        let body = format!("user=vic&password={password}");
+        post(
+            &f.app,
+            "/login",
+            "",
+            "",
+            "application/x-www-form-urlencoded",
+            &body,
+        )
+        .0
+    };
+    for _ in 0..crate::auth::MAX_FAILED_LOGINS {
+        assert_eq!(attempt("wrong"), 401);
+    }
+    // Now even the right password waits out the window.
+    assert_eq!(attempt("viewer+password+1"), 429);
+    assert_eq!(attempt(""), 400, "no password");
+}
+
+#[test]
+fn actions_need_the_csrf_token_and_a_viewer_is_refused_and_audited() {
+    let f = fixture();
+    let target = format!("outbound/{}", f.form_d.message_id);
+    let body = format!("{{\"messages\": [\"{target}\"]}}");
+    let dry = format!("{{\"messages\": [\"{target}\"], \"dry_run\": true}}");
+    let (operator, operator_csrf) = &f.operator;
+    let (viewer, viewer_csrf) = &f.viewer;
+    let csrf = |t: &str| format!("X-CSRF-Token: {t}\r\n");
+    let json = |(status, _, body): (u16, String, Vec<u8>)| {
+        (
             status,
-            200,
-            "{concrete}: {}",
-            String::from_utf8_lossy(&body)
+            serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"),
+        )
+    };
+    // No token, or another session's: refused, whoever asks.
+    for (cookie, extra) in [(operator, String::new()), (operator, csrf(viewer_csrf))] {
+        let (status, e) = json(post(
+            &f.app,
+            "/api/replay",
+            cookie,
+            &extra,
+            "application/json",
+            &body,
+        ));
+        assert_eq!(status, 403, "{e}");
+        assert!(
+            e["error"]["message"].as_str().expect("m").contains("CSRF"),
+            "{e}"
         );
     }
+    // A viewer with a token: 403, and the audit log says so.
+    let (status, e) = json(post(
+        &f.app,
+        "/api/replay",
+        viewer,
+        &csrf(viewer_csrf),
+        "application/json",
+        &body,
+    ));
+    assert_eq!(status, 403, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("only an operator"),
+        "{e}"
+    );
+    let (_, audit) = get_json(&f, "/api/audit");
+    assert_eq!(audit["items"][0]["user"], "vic");
+    assert_eq!(audit["items"][0]["action"], "replay");
+    assert_eq!(audit["items"][0]["outcome"], "refused");
+    assert_eq!(audit["items"][0]["target"], target.as_str());
+    // A dry run says what would happen, for anyone with a token.
+    let (status, plan) = json(post(
+        &f.app,
+        "/api/replay",
+        viewer,
+        &csrf(viewer_csrf),
+        "application/json",
+        &dry,
+    ));
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["messages"][0]["would_replay"], true, "{plan}");
+    assert!(
+        plan["messages"][0]["detail"]
+            .as_str()
+            .expect("d")
+            .starts_with("failed -> received"),
+        "{plan}"
+    );
+    // Bad bodies: a clear 400.
+    for bad in [
+        "not json",
+        "{\"messages\": [\"sideways/1\"]}",
+        "{\"messages\": []}",
+        "{\"colour\": 1}",
+    ] {
+        let (status, e) = json(post(
+            &f.app,
+            "/api/replay",
+            operator,
+            &csrf(operator_csrf),
+            "application/json",
+            bad,
+        ));
+        assert_eq!(status, 400, "{bad}: {e}");
+    }
+    let (status, e) = json(post(
+        &f.app,
+        "/api/discard",
+        operator,
+        &csrf(operator_csrf),
+        "application/json",
+        &body,
+    ));
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .expect("m")
+            .contains("must say why")
+    );
 }
