@@ -3,6 +3,7 @@
 
 mod alerts;
 mod cleanup;
+mod console;
 mod external;
 mod metrics;
 mod tls;

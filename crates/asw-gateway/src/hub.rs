@@ -413,6 +413,16 @@ impl Hub {
         }
     }
 
+    /// The trust store as it is now (it changes when re-read), for the console.
+    pub fn trust(&self) -> Arc<asw_sign::TrustSnapshot> {
+        self.inner.trust.snapshot()
+    }
+
+    /// The configuration the hub runs with.
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
     /// The routes of the hub's HTTP server (`/metrics`, `/healthz`, `/readyz`), for a caller
     /// that adds its own (the operator console) and serves them itself.
     pub fn routes(&self) -> axum::Router {

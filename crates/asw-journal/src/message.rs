@@ -173,8 +173,14 @@ pub struct Filter {
     pub since: Option<OffsetDateTime>,
     /// Only messages last updated before this time.
     pub until: Option<OffsetDateTime>,
+    /// Only messages whose last reason has exactly this code.
+    pub reason_code: Option<String>,
+    /// Only messages whose last reason's text contains this (case-insensitive for ASCII).
+    pub reason_text: Option<String>,
     /// Newest first instead of oldest first (by last update).
     pub newest_first: bool,
+    /// Skip this many messages of the ordered result first (for paging).
+    pub offset: u32,
     /// At most this many messages.
     pub limit: u32,
 }
@@ -182,6 +188,21 @@ pub struct Filter {
 impl Filter {
     /// The limit of a default filter.
     pub const DEFAULT_LIMIT: u32 = 1000;
+}
+
+/// `text` as a SQL `LIKE` pattern matching any text that contains it, with a backslash as the escape
+/// character (so `%` and `_` in `text` match themselves).
+pub(crate) fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 impl Default for Filter {
@@ -194,7 +215,10 @@ impl Default for Filter {
             state: None,
             since: None,
             until: None,
+            reason_code: None,
+            reason_text: None,
             newest_first: false,
+            offset: 0,
             limit: Filter::DEFAULT_LIMIT,
         }
     }

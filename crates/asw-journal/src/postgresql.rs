@@ -676,6 +676,15 @@ impl Journal for PostgresJournal {
                 let until = stored_time(until).map_err(Fault::Invalid)?;
                 bind("updated_at < ?", Box::new(until));
             }
+            if let Some(code) = &filter.reason_code {
+                bind("reason_code = ?", Box::new(code.clone()));
+            }
+            if let Some(text) = &filter.reason_text {
+                bind(
+                    "reason_text ILIKE ? ESCAPE '\\'",
+                    Box::new(crate::message::contains_pattern(text)),
+                );
+            }
             let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM messages");
             if !conditions.is_empty() {
                 sql.push_str(" WHERE ");
@@ -683,8 +692,10 @@ impl Journal for PostgresJournal {
             }
             let order = if filter.newest_first { "DESC" } else { "ASC" };
             values.push(Box::new(i64::from(filter.limit)));
+            values.push(Box::new(i64::from(filter.offset)));
             sql.push_str(&format!(
-                " ORDER BY updated_at {order}, direction {order}, message_id {order} LIMIT ${}",
+                " ORDER BY updated_at {order}, direction {order}, message_id {order} LIMIT ${} OFFSET ${}",
+                values.len() - 1,
                 values.len()
             ));
             let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();

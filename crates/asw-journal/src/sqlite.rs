@@ -973,6 +973,15 @@ impl Journal for SqliteJournal {
                 conditions.push("updated_at < ?");
                 values.push(Value::Text(encode_time(until)?));
             }
+            if let Some(code) = &filter.reason_code {
+                conditions.push("reason_code = ?");
+                values.push(Value::Text(code.clone()));
+            }
+            if let Some(text) = &filter.reason_text {
+                // SQLite's LIKE ignores ASCII case.
+                conditions.push("reason_text LIKE ? ESCAPE '\\'");
+                values.push(Value::Text(crate::message::contains_pattern(text)));
+            }
             let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM messages");
             if !conditions.is_empty() {
                 sql.push_str(" WHERE ");
@@ -980,9 +989,10 @@ impl Journal for SqliteJournal {
             }
             let order = if filter.newest_first { "DESC" } else { "ASC" };
             sql.push_str(&format!(
-                " ORDER BY updated_at {order}, direction {order}, message_id {order} LIMIT ?"
+                " ORDER BY updated_at {order}, direction {order}, message_id {order} LIMIT ? OFFSET ?"
             ));
             values.push(Value::Integer(i64::from(filter.limit)));
+            values.push(Value::Integer(i64::from(filter.offset)));
             let mut statement = connection.prepare(&sql)?;
             let mut rows = statement.query(params_from_iter(values))?;
             let mut list = Vec::new();

@@ -49,6 +49,7 @@ on_both_backends!(
     only_entry_states_can_be_recorded,
     answers_find_their_original_and_the_original_its_answers,
     list_filters_by_each_field_and_orders_by_update_time,
+    list_filters_by_reason_and_pages_with_an_offset,
     replay_takes_a_parked_message_back_to_the_stage_that_failed,
     replay_of_a_done_or_moving_message_changes_nothing,
     discard_is_journaled_with_operator_and_reason_and_can_be_replayed,
@@ -513,6 +514,74 @@ fn answers_find_their_original_and_the_original_its_answers(journal: &dyn Journa
     );
 }
 
+fn list_filters_by_reason_and_pages_with_an_offset(journal: &dyn Journal) {
+    let mut ids = Vec::new();
+    for (n, reason) in [
+        Reason::new("signature-invalid", "The signature of SG is 50% wrong"),
+        Reason::new("schema-invalid", "Line 12: element CertificateNo_x missing"),
+        Reason::new("schema-invalid", "Line 40: date out of range"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let h = header(DocumentKind::FormD, "SG", "VN");
+        let at = 10 * (n as i64 + 1);
+        journal
+            .record(
+                Direction::Inbound,
+                &h,
+                &bytes_of(&h),
+                State::Received,
+                t(at),
+            )
+            .expect("record");
+        journal
+            .transition(
+                Direction::Inbound,
+                h.message_id,
+                State::Rejected,
+                Some(reason),
+                t(at + 1),
+            )
+            .expect("reject");
+        ids.push(h.message_id);
+    }
+    let listed = |filter: Filter| -> Vec<Uuid> {
+        journal
+            .list(&filter)
+            .expect("list")
+            .iter()
+            .map(|s| s.message_id())
+            .collect()
+    };
+    let code = |c: &str| Filter {
+        reason_code: Some(c.into()),
+        ..Filter::default()
+    };
+    let text = |t: &str| Filter {
+        reason_text: Some(t.into()),
+        ..Filter::default()
+    };
+    assert_eq!(listed(code("schema-invalid")), [ids[1], ids[2]]);
+    assert_eq!(listed(code("schema")), Vec::<Uuid>::new());
+    // Text in the reason, ignoring ASCII case; `%` and `_` match only themselves.
+    assert_eq!(listed(text("LINE")), [ids[1], ids[2]]);
+    assert_eq!(listed(text("50%")), [ids[0]]);
+    assert_eq!(listed(text("0%")), [ids[0]]);
+    assert_eq!(listed(text("o_x")), [ids[1]]);
+    assert_eq!(listed(text("t_m")), Vec::<Uuid>::new());
+    assert_eq!(listed(text("%")), [ids[0]]);
+    // Pages: an offset into the ordered result.
+    let page = |offset, limit| Filter {
+        offset,
+        limit,
+        ..Filter::default()
+    };
+    assert_eq!(listed(page(0, 2)), [ids[0], ids[1]]);
+    assert_eq!(listed(page(2, 2)), [ids[2]]);
+    assert_eq!(listed(page(3, 2)), Vec::<Uuid>::new());
+}
+
 fn list_filters_by_each_field_and_orders_by_update_time(journal: &dyn Journal) {
     let add = |direction, kind, sender: &str, receiver: &str, at: i64| {
         let h = header(kind, sender, receiver);
@@ -605,7 +674,10 @@ fn list_filters_by_each_field_and_orders_by_update_time(journal: &dyn Journal) {
             state: Some(State::Failed),
             since: Some(t(50)),
             until: Some(t(51)),
+            reason_code: None,
+            reason_text: None,
             newest_first: true,
+            offset: 0,
             limit: 10,
         }),
         [a]

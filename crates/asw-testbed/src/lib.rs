@@ -62,6 +62,9 @@ pub struct TestbedOptions {
     /// Every hub serves its metrics on a free port of 127.0.0.1 (see
     /// [`Hub::metrics_address`]).
     pub metrics: bool,
+    /// Every hub serves the operator console beside its metrics (implies `metrics`), with the
+    /// accounts of [`CONSOLE_USERS`].
+    pub console: bool,
     /// The routing keys the back-office queue of a member state is bound with in `asw.inbound`;
     /// `#` (everything) for the states not listed. A back-office that binds only some kinds.
     pub back_office_keys: BTreeMap<MemberState, Vec<String>>,
@@ -90,6 +93,7 @@ impl TestbedOptions {
             journal_url: None,
             acks: None,
             metrics: false,
+            console: false,
             back_office_keys: BTreeMap::new(),
             tls: asw_amqp::TlsFiles::default(),
         }
@@ -100,6 +104,17 @@ impl TestbedOptions {
         format!("{}{}", self.vhost_prefix, state.lower())
     }
 }
+
+/// The console accounts of every testbed hub with [`TestbedOptions::console`]: name, role,
+/// password.
+pub const CONSOLE_USERS: [(&str, asw_console::users::Role, &str); 2] = [
+    (
+        "olga",
+        asw_console::users::Role::Operator,
+        "operator password 1",
+    ),
+    ("vic", asw_console::users::Role::Viewer, "viewer password 1"),
+];
 
 /// A message a back-office received from its hub's `asw.inbound`.
 #[derive(Debug, Clone)]
@@ -262,8 +277,16 @@ impl Testbed {
                     acks.check_every.as_millis(),
                 ));
             }
-            if options.metrics {
+            if options.metrics || options.console {
                 toml.push_str("\n[metrics]\nlisten = \"127.0.0.1:0\"\n");
+            }
+            if options.console {
+                toml.push_str("\n[console]\nusers = \"console-users\"\n");
+                let mut users = asw_console::users::Users::default();
+                for (name, role, password) in CONSOLE_USERS {
+                    users.add(name, role, password)?;
+                }
+                users.save(&dir.join("console-users"))?;
             }
             for &p in &partners {
                 let (scheme, host) = options
@@ -338,7 +361,12 @@ impl Testbed {
             .filter(|(s, _)| !options.external.contains(s))
         {
             let config = HubConfig::load(file)?;
+            let console = config.console.clone();
             let hub = Arc::new(Hub::new(config)?);
+            if let Some(console) = console {
+                let console = asw_console::Console::of_hub(&hub, &console);
+                hub.add_routes(asw_console::routes(Arc::new(console)));
+            }
             handles.insert(state, hub.clone());
             let token = stop.clone();
             hubs.push(tokio::spawn(async move {

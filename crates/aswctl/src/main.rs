@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod console;
 mod demo;
 mod export;
 mod input;
@@ -57,6 +58,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// What the journal knows: messages, their history, whole conversations.
     Messages(messages::MessagesArgs),
+    /// The operator console's accounts (`console user add|remove|list`).
+    Console(console::ConsoleArgs),
     /// Export the exact bytes of every message of a period, with an index and certificates, for auditors.
     Export(export::ExportArgs),
     /// Keep the journal bounded: archive settled messages and remove them from it.
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Parked(args) => parked::run(&args),
         Command::Replay(args) => replay::run(&args),
         Command::Messages(args) => messages::run(&args),
+        Command::Console(args) => console::run(&args),
         Command::Export(args) => export::run(&args),
         Command::Journal(args) => journal::run(&args),
     };

@@ -2,8 +2,6 @@
 //! and the whole conversation of a document (an e-Form D, its receipt and its status; an ACDD
 //! and its Customs Response), matched by correlation id.
 
-use std::collections::{BTreeSet, VecDeque};
-
 use anyhow::{Context, bail};
 use asw_journal::{Direction, Filter, Journal, MessageRecord, MessageSummary, State};
 use asw_model::{DocumentKind, MemberState};
@@ -19,10 +17,6 @@ use crate::report::{
 };
 use crate::table::{Table, or_dash};
 use crate::when::{Age, When, short};
-
-/// How many answers-of-answers a trace follows, and how many messages it shows at most.
-const TRACE_DEPTH: usize = 8;
-const TRACE_MAX: usize = 1000;
 
 /// Arguments of `aswctl messages`.
 #[derive(Debug, clap::Args)]
@@ -128,6 +122,7 @@ fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
         until,
         newest_first: args.newest_first,
         limit: args.limit,
+        ..Filter::default()
     };
     let messages = journal.list(&filter).context("listing the journal")?;
     match args.hub.format {
@@ -178,17 +173,8 @@ fn records(
     id: Uuid,
     direction: Option<Direction>,
 ) -> anyhow::Result<Vec<MessageRecord>> {
-    let mut found = Vec::new();
-    for d in Direction::ALL {
-        if direction.is_none_or(|want| want == d)
-            && let Some(r) = journal
-                .get(d, id)
-                .with_context(|| format!("reading {d} message {id}"))?
-        {
-            found.push(r);
-        }
-    }
-    Ok(found)
+    asw_console::query::records(journal, id, direction)
+        .with_context(|| format!("reading message {id}"))
 }
 
 /// A message in full, as JSON.
@@ -305,53 +291,8 @@ fn trace(args: &TraceArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// Every message of the conversation `id` belongs to, in time order: up to the original by
-/// correlation ids, then down through every answer (of either direction). `None` if `id` is not
+/// Every message of the conversation `id` belongs to, in time order; `None` if `id` is not
 /// journaled.
 fn conversation(journal: &dyn Journal, id: Uuid) -> anyhow::Result<Option<Vec<MessageSummary>>> {
-    let Some(start) = records(journal, id, None)?.into_iter().next() else {
-        return Ok(None);
-    };
-    // Up: the original this message answers, and the one that answers, ...
-    let mut root = start.summary;
-    for _ in 0..TRACE_DEPTH {
-        let Some(original) = root.header.correlation_id else {
-            break;
-        };
-        let found = Direction::ALL
-            .into_iter()
-            .map(|d| journal.find_original(d, original))
-            .collect::<Result<Vec<_>, _>>()
-            .context("looking up the original")?
-            .into_iter()
-            .flatten()
-            .next();
-        match found {
-            Some(r) => root = r.summary,
-            None => break,
-        }
-    }
-    // Down: every record under the root's id, then everything answering what was found.
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for r in records(journal, root.header.message_id, None)? {
-        if seen.insert((r.summary.direction, r.summary.header.message_id)) {
-            out.push(r.summary);
-        }
-    }
-    let mut queue = VecDeque::from([(root.header.message_id, 0)]);
-    while let Some((id, depth)) = queue.pop_front() {
-        if depth >= TRACE_DEPTH || out.len() >= TRACE_MAX {
-            break;
-        }
-        for answer in journal.answers(id).context("looking up the answers")? {
-            let key = (answer.direction, answer.header.message_id);
-            if seen.insert(key) {
-                queue.push_back((answer.header.message_id, depth + 1));
-                out.push(answer);
-            }
-        }
-    }
-    out.sort_by_key(|m| (m.first_seen, m.direction, m.header.message_id));
-    Ok(Some(out))
+    asw_console::query::conversation(journal, id).context("following the conversation")
 }

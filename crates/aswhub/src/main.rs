@@ -94,7 +94,12 @@ fn run(config: HubConfig) -> anyhow::Result<()> {
         .max_blocking_threads(8)
         .build()?;
     runtime.block_on(async {
+        let console = config.console.clone();
         let hub = std::sync::Arc::new(Hub::new(config)?);
+        if let Some(console) = console {
+            let console = asw_console::Console::of_hub(&hub, &console);
+            hub.add_routes(asw_console::routes(std::sync::Arc::new(console)));
+        }
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();
         tokio::spawn(async move {

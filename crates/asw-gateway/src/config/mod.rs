@@ -3,6 +3,7 @@
 
 mod acks;
 mod broker;
+mod console;
 mod journal;
 mod limits;
 mod metrics;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 
 pub use acks::AcksConfig;
 pub use broker::{BrokerConfig, vhost_of};
+pub use console::ConsoleConfig;
 pub use journal::JournalConfig;
 pub use limits::LimitsConfig;
 pub use metrics::MetricsConfig;
@@ -47,6 +49,8 @@ pub struct HubConfig {
     pub acks: AcksConfig,
     /// Where the hub serves its metrics.
     pub metrics: MetricsConfig,
+    /// The operator console on the HTTP server, when `[console]` is present.
+    pub console: Option<ConsoleConfig>,
     /// What is usable but unwise (a secret inline in the file): `check-config` prints these.
     pub warnings: Vec<String>,
 }
@@ -91,6 +95,7 @@ struct RawConfig {
     #[serde(default)]
     acks: acks::RawAcks,
     metrics: Option<metrics::RawMetrics>,
+    console: Option<console::RawConsole>,
 }
 
 impl HubConfig {
@@ -131,7 +136,18 @@ impl HubConfig {
         let limits = limits::check(&raw.limits, &mut problems);
         let retry = limits::check_retry(raw.retry, &mut problems);
         let acks = acks::check(&raw.acks, &mut problems);
-        let metrics = metrics::check(raw.metrics, &base, &mut problems);
+        let metrics_section = raw.metrics.is_some();
+        let mut metrics = metrics::check(raw.metrics, &base, &mut problems);
+        let (console, console_listen) = console::check(
+            raw.console,
+            metrics.listen,
+            metrics_section,
+            &base,
+            &mut problems,
+        );
+        if console.is_some() && metrics.listen.is_none() {
+            metrics.listen = Some(console_listen.unwrap_or(crate::http::config::DEFAULT_LISTEN));
+        }
         findings.problems = problems;
         let partners = partners::check(raw.partners, country, &base, &mut findings);
         let secrets::Findings { problems, warnings } = findings;
@@ -146,6 +162,7 @@ impl HubConfig {
                 partners,
                 acks,
                 metrics,
+                console,
                 warnings,
             }),
             _ => Err(fail(problems)),

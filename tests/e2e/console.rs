@@ -1,0 +1,201 @@
+//! The operator console of running hubs: documents sent through the testbed appear in the
+//! console's API (overview, search, one message with its exact bytes, its conversation), behind
+//! a login, and actions need the CSRF token and the operator role.
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+
+use asw_e2e::{document, state, testbed_with};
+use asw_model::DocumentKind;
+use serde_json::Value;
+
+use crate::{WAIT, outcome};
+
+/// Sends `request` on a fresh connection; status, head and body.
+async fn exchange(address: SocketAddr, request: String) -> (u16, String, Vec<u8>) {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).expect("connect");
+        stream.write_all(request.as_bytes()).expect("write");
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("half-close");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("read");
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head");
+        let head = String::from_utf8_lossy(&response[..split]).to_string();
+        let status = head[9..12].parse().expect("status");
+        (status, head, response[split + 4..].to_vec())
+    })
+    .await
+    .expect("exchange task")
+}
+
+/// Logs in as `user`; the cookie (`name=value`).
+async fn login(address: SocketAddr, user: &str, password: &str) -> String {
+    let body = format!("user={user}&password={}", password.replace(' ', "+"));
+    let (status, head, _) = exchange(
+        address,
+        format!(
+            "POST /login HTTP/1.1\r\nHost: hub\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(status, 303, "{head}");
+    head.lines()
+        .find_map(|l| l.strip_prefix("set-cookie: "))
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+async fn get(address: SocketAddr, cookie: &str, path: &str) -> (u16, Vec<u8>) {
+    let (status, _, body) = exchange(
+        address,
+        format!("GET {path} HTTP/1.1\r\nHost: hub\r\nCookie: {cookie}\r\n\r\n"),
+    )
+    .await;
+    (status, body)
+}
+
+async fn json(address: SocketAddr, cookie: &str, path: &str) -> Value {
+    let (status, body) = get(address, cookie, path).await;
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("JSON")
+}
+
+fn ids(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| m["message_id"].as_str().expect("id"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_sent_through_the_hub_appear_in_the_console() {
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| o.console = true).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    let address = tb
+        .hub(vn)
+        .and_then(|h| h.metrics_address())
+        .expect("the console's address");
+
+    let good = document(DocumentKind::FormD, "VN", "TH");
+    let good_id = good.header.message_id;
+    tb.send_document(&good).await.expect("send");
+    let bad = document(DocumentKind::FormD, "VN", "TH");
+    let bad_id = bad.header.message_id;
+    let xml = bad.to_xml().expect("xml").replacen(
+        "<fd:IssuedIn>VN</fd:IssuedIn>",
+        "<fd:IssuedIn>MY</fd:IssuedIn>",
+        1,
+    );
+    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
+        .await
+        .expect("send the bad one");
+    tb.wait_for(vn, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.formd.TH", good_id, "acknowledged")
+    })
+    .await
+    .expect("acknowledged");
+    tb.wait_for(vn, "rejected", WAIT, |m| {
+        outcome(m, "outcome.formd.TH", bad_id, "rejected")
+    })
+    .await
+    .expect("rejected");
+
+    // Nothing without a login.
+    let (status, _) = get(address, "", "/api/overview").await;
+    assert_eq!(status, 401);
+    let viewer = login(address, "vic", "viewer password 1").await;
+
+    let overview = json(address, &viewer, "/api/overview").await;
+    assert_eq!(overview["country"], "VN");
+    let th_form_d = overview["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["partner"] == "TH" && r["kind"] == "formd")
+        .cloned()
+        .expect("a TH e-Form D row");
+    assert!(
+        th_form_d["windows"]["hour"]["sent"].as_u64() >= Some(1),
+        "{overview}"
+    );
+
+    // Search: by partner and kind, by id, by the reason.
+    let page = json(
+        address,
+        &viewer,
+        "/api/messages?partner=TH&kind=formd&direction=outbound",
+    )
+    .await;
+    let found = ids(&page);
+    assert!(found.contains(&good_id.to_string().as_str()), "{page}");
+    let page = json(address, &viewer, &format!("/api/messages?id={bad_id}")).await;
+    let bad_view = &page["items"][0];
+    let code = bad_view["reason_code"]
+        .as_str()
+        .expect("a reason code")
+        .to_owned();
+    assert!(!bad_view["state"].as_str().expect("state").is_empty());
+    let page = json(
+        address,
+        &viewer,
+        &format!("/api/messages?reason_code={code}&direction=outbound"),
+    )
+    .await;
+    assert!(ids(&page).contains(&bad_id.to_string().as_str()), "{page}");
+
+    // One message: its history, and the exact signed bytes to download.
+    let detail = json(
+        address,
+        &viewer,
+        &format!("/api/messages/outbound/{good_id}"),
+    )
+    .await;
+    assert_eq!(detail["state"], "acknowledged", "{detail}");
+    let (status, bytes) = get(
+        address,
+        &viewer,
+        detail["document_url"].as_str().expect("url"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let journal = tb.hub(vn).expect("VN").journal();
+    let record = journal
+        .get(asw_journal::Direction::Outbound, good_id)
+        .expect("read")
+        .expect("journaled");
+    assert_eq!(bytes, record.bytes, "the exact journaled bytes");
+
+    // Its conversation: the e-Form D and TH's receipt, in order.
+    let conversation = json(address, &viewer, &format!("/api/conversations/{good_id}")).await;
+    let kinds: Vec<&str> = conversation["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["kind"].as_str().expect("kind"))
+        .collect();
+    assert_eq!(kinds.first(), Some(&"formd"), "{conversation}");
+    assert!(kinds.contains(&"formd-ack"), "{conversation}");
+
+    // TH's console knows its own side only.
+    let th_address = tb.hub(th).and_then(|h| h.metrics_address()).expect("TH");
+    let th_viewer = login(th_address, "vic", "viewer password 1").await;
+    let page = json(address, &viewer, "/api/messages?partner=SG").await;
+    assert!(ids(&page).is_empty());
+    let page = json(
+        th_address,
+        &th_viewer,
+        &format!("/api/messages?id={good_id}"),
+    )
+    .await;
+    assert_eq!(page["items"][0]["direction"], "inbound", "{page}");
+    tb.stop_and_clean().await;
+}
