@@ -69,7 +69,8 @@ pub struct Sender<'a> {
 
 impl Sender<'_> {
     /// Anyone may send anything: no back-office identities configured.
-    pub const ANYONE: Sender<'static> = Sender {
+    #[cfg(test)]
+    pub(crate) const ANYONE: Sender<'static> = Sender {
         back_offices: &[],
         user: None,
     };
@@ -184,7 +185,18 @@ fn decide(
                     tracing::warn!(message_id = %header.message_id, error = %e, "Cannot journal a refused outbound document.");
                 }
             }
-            return refuse(unsendable.header, unsendable.refusals, now);
+            let mut plan = refuse(unsendable.header, unsendable.refusals, now);
+            // Unreadable: the outcome names the kind its routing key claims (the sender's
+            // user may send it), so it reaches the back-office that sends that kind.
+            if let [Publish::Notify(outcome)] = plan.publishes.as_mut_slice()
+                && outcome.kind.is_none()
+            {
+                outcome.kind = routing_key
+                    .parse::<asw_model::DocumentKind>()
+                    .ok()
+                    .map(|k| k.as_str().to_owned());
+            }
+            return plan;
         }
     };
     let id = signed.header.message_id;
