@@ -39,7 +39,7 @@ pub(crate) async fn outbound(
     let routing_key = incoming.routing_key.clone();
     let abandoned = inner.abandoned.clone();
     let user = incoming.transport_user.clone();
-    let back_offices = inner.config.back_offices.clone();
+    let back_offices = inner.back_offices.clone();
     let ran = on_journal(inner, move |w, j| {
         let sender = Sender {
             back_offices: &back_offices,
