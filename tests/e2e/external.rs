@@ -121,7 +121,7 @@ async fn a_partner_cannot_use_another_states_certificate_to_act_as_it() {
         &config.retry,
         config.broker.delivery_limit,
     );
-    let passwords = |u: &asw_route::User| config.partners[&u.partner].password.clone();
+    let passwords = |u: &asw_route::User| config.broker_password(u);
     asw_amqp::apply_tls(
         &management,
         &config.broker.url,

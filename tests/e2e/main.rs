@@ -5,6 +5,7 @@ mod alerts;
 mod cleanup;
 mod console;
 mod external;
+mod identities;
 mod metrics;
 mod tls;
 

@@ -1,5 +1,5 @@
 //! `apply`: make a hub's vhost match its topology from scratch or from any earlier state:
-//! vhost, permissions, partner users and policies (management API), then exchanges, queues and
+//! vhost, permissions, partner and back-office users and policies (management API), then exchanges, queues and
 //! bindings (AMQP).
 
 use asw_route::{Permissions, Topology, User};
@@ -11,8 +11,8 @@ use asw_tls::ClientTls;
 use crate::{AmqpError, Management, connect_tls, declare, with_vhost};
 
 /// Makes `vhost` hold `topology`: creates the vhost, gives the management user (the admin,
-/// e.g. `guest`) full permissions in it, creates or updates each partner user with the password
-/// `passwords` gives it and sets its permissions, creates or replaces the topology's policies
+/// e.g. `guest`) full permissions in it, creates or updates each partner and back-office user
+/// with the password `passwords` gives it and sets its permissions and topic permissions, creates or replaces the topology's policies
 /// (before the queues, so that they are covered from the start; a changed policy applies to
 /// existing queues without their being declared again), then declares exchanges, queues and
 /// bindings over AMQP, connecting to `amqp_url` pointed at `vhost` (the URL's own path is
@@ -71,6 +71,9 @@ pub fn apply_tls<'a>(
             for (user, password) in &users {
                 admin.ensure_user(&user.name, password, &[])?;
                 admin.set_permissions(&vhost_name, &user.name, &user.permissions)?;
+                for topic in &user.topic_permissions {
+                    admin.set_topic_permissions(&vhost_name, &user.name, topic)?;
+                }
             }
             for policy in &policies {
                 admin.set_policy(&vhost_name, policy)?;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
-use asw_route::{Argument, Permissions, Policy};
+use asw_route::{Argument, Permissions, Policy, TopicPermission};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::json;
@@ -259,6 +259,27 @@ impl Management {
             "configure": permissions.configure,
             "write": permissions.write,
             "read": permissions.read,
+        });
+        self.put(&path, &body).map(drop)
+    }
+
+    /// Sets `user`'s topic permissions on `permission.exchange` in `vhost`: the routing keys it
+    /// may publish (`write`) and bind (`read`) with there, as regular expressions.
+    pub fn set_topic_permissions(
+        &self,
+        vhost: &str,
+        user: &str,
+        permission: &TopicPermission,
+    ) -> Result<(), AmqpError> {
+        let path = format!(
+            "/api/topic-permissions/{}/{}",
+            encode_component(vhost),
+            encode_component(user)
+        );
+        let body = json!({
+            "exchange": permission.exchange,
+            "write": permission.write,
+            "read": permission.read,
         });
         self.put(&path, &body).map(drop)
     }

@@ -118,7 +118,9 @@ impl Drop for TestVhost {
 /// they are those of asw-gateway's testbed (`testbed::partner_password`): test runs of either
 /// crate on one broker must not lock the other's partners out.
 fn test_password(user: &User) -> String {
-    format!("aswhub-testbed-{}", user.partner.lower())
+    user.partner
+        .map(|p| format!("aswhub-testbed-{}", p.lower()))
+        .unwrap_or_default()
 }
 
 fn state(code: &str) -> MemberState {

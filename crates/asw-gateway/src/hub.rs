@@ -111,6 +111,8 @@ pub(crate) struct Inner {
     steps: Pool<()>,
     /// The broker user of the hub itself.
     pub(crate) own_user: String,
+    /// The back-offices with identities of their own, shared with each outbound step.
+    pub(crate) back_offices: Arc<[crate::config::BackOfficeConfig]>,
     /// Counters and gauges.
     pub(crate) metrics: Arc<Metrics>,
     /// The bound metrics listener, until `run` starts serving it.
@@ -256,6 +258,7 @@ impl Hub {
             .collect::<Result<_, _>>()?;
         Ok(Hub {
             inner: Arc::new(Inner {
+                back_offices: config.back_offices.clone().into(),
                 config,
                 abandoned: Arc::default(),
                 trust,

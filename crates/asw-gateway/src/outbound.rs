@@ -4,6 +4,10 @@
 //! never be sent is parked and its back-office told (`rejected`, or `failed` when the fault is
 //! the hub's own).
 //!
+//! With `[[back_office]]` configured, a document is taken only from the broker user of the
+//! back-office that sends its kind ([`Sender`]): anything else is parked `TRANSPORT-004`, never
+//! journaled (it cannot block the genuine document's message id) and nobody is told.
+//!
 //! [`plan`] decides on a step thread; [`crate::execute`] carries the plan out.
 
 use asw_journal::{Direction, Journal, Recorded, State, Transition};
@@ -13,6 +17,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 
 use crate::claims::{Abandoned, claimed_by_another};
+use crate::config::BackOfficeConfig;
 use crate::events::Event;
 use crate::execute::{execute, planned};
 use crate::hub::{Inner, now, on_journal};
@@ -33,8 +38,14 @@ pub(crate) async fn outbound(
     let body = incoming.body.clone();
     let routing_key = incoming.routing_key.clone();
     let abandoned = inner.abandoned.clone();
+    let user = incoming.transport_user.clone();
+    let back_offices = inner.back_offices.clone();
     let ran = on_journal(inner, move |w, j| {
-        plan(w, j, &abandoned, &body, &routing_key, started)
+        let sender = Sender {
+            back_offices: &back_offices,
+            user: user.as_deref(),
+        };
+        plan(w, j, &abandoned, sender, &body, &routing_key, started)
     })
     .await;
     let stage = names::stage::OUTBOUND;
@@ -42,16 +53,99 @@ pub(crate) async fn outbound(
     execute(inner, publisher, incoming, stage, started, plan).await
 }
 
-/// The plan for a back-office document: validate, check, sign, journal. The journal writes
-/// share one commit ([`Journal::batch`]); the plan is returned once they are durable.
+/// Reason code of a back-office document published by a broker user that may not send its
+/// kind, or by no identified user at all, while `[[back_office]]` is configured.
+pub const TRANSPORT_SENDER: &str = "TRANSPORT-004";
+
+/// Who published a back-office document, and the back-offices that may publish.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    /// The configured back-offices; none: anyone may send anything (no identities).
+    pub back_offices: &'a [BackOfficeConfig],
+    /// The validated `user_id` it was published with (the original publisher's, on a message
+    /// the hub moved itself), if any.
+    pub user: Option<&'a str>,
+}
+
+impl Sender<'_> {
+    /// Anyone may send anything: no back-office identities configured.
+    #[cfg(test)]
+    pub(crate) const ANYONE: Sender<'static> = Sender {
+        back_offices: &[],
+        user: None,
+    };
+
+    /// Whether this sender may publish with `routing_key` (the kind it claims; the worker
+    /// checks the document is of that kind, `ROUTE-001`).
+    fn check(&self, routing_key: &str) -> Result<(), Refusal> {
+        if self.back_offices.is_empty() {
+            return Ok(());
+        }
+        let Some(user) = self.user else {
+            return Err(Refusal {
+                code: TRANSPORT_SENDER.into(),
+                text: format!(
+                    "published with routing key {routing_key:?} and no user_id: with back-office \
+                     identities configured, each back-office sets user_id to its broker user"
+                ),
+            });
+        };
+        let allowed = self.back_offices.iter().any(|b| {
+            b.name == user
+                && b.sends
+                    .iter()
+                    .any(|k| names::outbound_key(*k) == routing_key)
+        });
+        if allowed {
+            return Ok(());
+        }
+        let text = match self.back_offices.iter().find(|b| b.name == user) {
+            Some(office) => format!(
+                "back-office {user} may send {}, not {routing_key:?}",
+                office
+                    .sends
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => format!(
+                "published by user {user:?}, which is no configured back-office, with routing \
+                 key {routing_key:?}"
+            ),
+        };
+        Err(Refusal {
+            code: TRANSPORT_SENDER.into(),
+            text,
+        })
+    }
+}
+
+/// The plan for a back-office document: check who sent it, validate, check, sign, journal.
+/// The journal writes share one commit ([`Journal::batch`]); the plan is returned once they
+/// are durable.
 pub fn plan(
     worker: &mut impl Work,
     journal: &dyn Journal,
     abandoned: &Abandoned,
+    sender: Sender<'_>,
     bytes: &Bytes,
     routing_key: &str,
     now: OffsetDateTime,
 ) -> Plan {
+    if let Err(refusal) = sender.check(routing_key) {
+        // Not journaled, nobody told: the back-office that sends this kind did not send it.
+        return Plan {
+            event: Some(Event::RefusedOutbound {
+                header: None,
+                refusals: vec![refusal.clone()],
+            }),
+            ..Plan::settle(Settle::Park {
+                header: None,
+                refusals: vec![refusal],
+            })
+        };
+    }
     in_batch(journal, || {
         decide(worker, journal, abandoned, bytes, routing_key, now)
     })
@@ -91,7 +185,18 @@ fn decide(
                     tracing::warn!(message_id = %header.message_id, error = %e, "Cannot journal a refused outbound document.");
                 }
             }
-            return refuse(unsendable.header, unsendable.refusals, now);
+            let mut plan = refuse(unsendable.header, unsendable.refusals, now);
+            // Unreadable: the outcome names the kind its routing key claims (the sender's
+            // user may send it), so it reaches the back-office that sends that kind.
+            if let [Publish::Notify(outcome)] = plan.publishes.as_mut_slice()
+                && outcome.kind.is_none()
+            {
+                outcome.kind = routing_key
+                    .parse::<asw_model::DocumentKind>()
+                    .ok()
+                    .map(|k| k.as_str().to_owned());
+            }
+            return plan;
         }
     };
     let id = signed.header.message_id;

@@ -6,7 +6,7 @@ pub mod names;
 mod topology;
 
 pub use topology::{
-    Argument, Binding, DEFAULT_DELIVERY_LIMIT, Exchange, ExchangeKind, MAX_DELIVERY_LIMIT,
-    PARKED_DELIVERY_LIMIT, POLICY_PRIORITY, Permissions, Policy, PolicyTarget, Queue, RetryPolicy,
-    Topology, User,
+    Argument, BackOffice, Binding, DEFAULT_DELIVERY_LIMIT, Exchange, ExchangeKind,
+    MAX_DELIVERY_LIMIT, PARKED_DELIVERY_LIMIT, POLICY_PRIORITY, Permissions, Policy, PolicyTarget,
+    Queue, RetryPolicy, TopicPermission, Topology, User,
 };

@@ -89,6 +89,21 @@ pub fn partner_user(state: MemberState) -> String {
     format!("partner-{}", state.code())
 }
 
+/// Prefix of the queues of a `[[back_office]]` system (`asw.backoffice.<name>.documents`).
+pub const BACK_OFFICE_QUEUE_PREFIX: &str = "asw.backoffice";
+
+/// The queue of a back-office's own broker identity where the hub's deliveries of the kinds
+/// and senders it receives arrive (`asw.backoffice.customs.documents`).
+pub fn back_office_documents_queue(name: &str) -> String {
+    format!("{BACK_OFFICE_QUEUE_PREFIX}.{name}.documents")
+}
+
+/// The queue of a back-office's own broker identity where the outcomes of the kinds it sends
+/// arrive (`asw.backoffice.customs.outcomes`).
+pub fn back_office_outcomes_queue(name: &str) -> String {
+    format!("{BACK_OFFICE_QUEUE_PREFIX}.{name}.outcomes")
+}
+
 /// The member state a `partner-CC` user name stands for.
 pub fn partner_of_user(user: &str) -> Option<MemberState> {
     MemberState::from_alpha2(user.strip_prefix("partner-")?)
@@ -178,6 +193,14 @@ mod tests {
             "outcome.formd.TH"
         );
         assert_eq!(outbound_key(DocumentKind::AcddResponse), "acdd-response");
+        assert_eq!(
+            back_office_documents_queue("customs"),
+            "asw.backoffice.customs.documents"
+        );
+        assert_eq!(
+            back_office_outcomes_queue("customs"),
+            "asw.backoffice.customs.outcomes"
+        );
         assert_eq!(
             retry_queue(stage::OUTBOUND, 5000),
             "asw.retry.outbound.5000"

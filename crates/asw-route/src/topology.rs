@@ -1,6 +1,6 @@
 //! The broker topology of one hub's vhost, as data: what `aswctl topology apply` declares.
 
-use asw_model::MemberState;
+use asw_model::{DocumentKind, MemberState};
 
 use crate::names;
 
@@ -75,15 +75,43 @@ pub struct Permissions {
     pub read: String,
 }
 
+/// RabbitMQ topic permissions of a user on one topic exchange: the routing keys it may publish
+/// with (`write`) and bind with (`read`), as regular expressions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicPermission {
+    /// The topic exchange.
+    pub exchange: String,
+    /// Routing keys the user may publish with.
+    pub write: String,
+    /// Routing keys the user may bind or consume with.
+    pub read: String,
+}
+
 /// A RabbitMQ user the hub's vhost needs (passwords come from configuration).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
-    /// User name (`partner-TH`).
+    /// User name (`partner-TH`, or a back-office's name).
     pub name: String,
-    /// The member state the user stands for.
-    pub partner: MemberState,
+    /// The member state a partner user stands for; `None` for a back-office.
+    pub partner: Option<MemberState>,
     /// Permissions in the hub's vhost.
     pub permissions: Permissions,
+    /// Topic permissions in the hub's vhost (none: any routing key on what it may write to).
+    pub topic_permissions: Vec<TopicPermission>,
+}
+
+/// A back-office system with a broker identity of its own (`[[back_office]]`): the kinds it
+/// may publish to `asw.outbound`, and the kinds and senders it receives from `asw.inbound`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackOffice {
+    /// Its broker user, also the middle of its queues' names (`asw.backoffice.<name>.*`).
+    pub name: String,
+    /// Kinds it may send (routing keys of `asw.outbound`); their outcomes come to it.
+    pub sends: Vec<DocumentKind>,
+    /// Kinds the hub delivers to it.
+    pub receives: Vec<DocumentKind>,
+    /// Senders it receives them from; empty: every partner.
+    pub from: Vec<MemberState>,
 }
 
 /// What a policy applies to (`apply-to`).
@@ -167,7 +195,7 @@ pub struct Topology {
     pub queues: Vec<Queue>,
     /// Bindings.
     pub bindings: Vec<Binding>,
-    /// Partner users and their permissions.
+    /// Partner and back-office users and their permissions.
     pub users: Vec<User>,
     /// Policies (set through the management API).
     pub policies: Vec<Policy>,
@@ -296,12 +324,13 @@ impl Topology {
             ));
             users.push(User {
                 name: names::partner_user(partner),
-                partner,
+                partner: Some(partner),
                 permissions: Permissions {
                     configure: "^$".into(),
                     write: exact(names::PARTNER_IN_EXCHANGE),
                     read: exact(&out),
                 },
+                topic_permissions: Vec::new(),
             });
         }
         for (stage, target) in [
@@ -338,6 +367,62 @@ impl Topology {
             users,
             policies: policies(delivery_limit),
         }
+    }
+
+    /// This topology with a broker identity for each of `back_offices`: its user, which may
+    /// publish to `asw.outbound` with the routing keys of the kinds it sends only (topic
+    /// permission), configure nothing, and read nothing but its two queues:
+    /// `asw.backoffice.<name>.documents`, bound in `asw.inbound` to `<kind>.<sender>` for what
+    /// it receives (`<kind>.*` when it receives from every partner), and
+    /// `asw.backoffice.<name>.outcomes`, bound to `outcome.<kind>.*` for each kind it sends.
+    pub fn with_back_offices(mut self, back_offices: &[BackOffice]) -> Topology {
+        for office in back_offices {
+            let documents = names::back_office_documents_queue(&office.name);
+            let outcomes = names::back_office_outcomes_queue(&office.name);
+            self.queues.push(quorum(documents.clone(), Vec::new()));
+            self.queues.push(quorum(outcomes.clone(), Vec::new()));
+            for &kind in &office.receives {
+                if office.from.is_empty() {
+                    let key = format!("{kind}.*");
+                    self.bindings
+                        .push(bind(names::INBOUND_EXCHANGE, &documents, &key));
+                }
+                for &sender in &office.from {
+                    let key = names::inbound_key(kind, sender);
+                    self.bindings
+                        .push(bind(names::INBOUND_EXCHANGE, &documents, &key));
+                }
+            }
+            for &kind in &office.sends {
+                let key = format!("outcome.{kind}.*");
+                self.bindings
+                    .push(bind(names::INBOUND_EXCHANGE, &outcomes, &key));
+            }
+            let kinds: Vec<&str> = office.sends.iter().map(|k| k.as_str()).collect();
+            self.users.push(User {
+                name: office.name.clone(),
+                partner: None,
+                permissions: Permissions {
+                    configure: "^$".into(),
+                    write: exact(names::OUTBOUND_EXCHANGE),
+                    read: format!(
+                        "^({}|{})$",
+                        documents.replace('.', "\\."),
+                        outcomes.replace('.', "\\.")
+                    ),
+                },
+                topic_permissions: vec![TopicPermission {
+                    exchange: names::OUTBOUND_EXCHANGE.into(),
+                    write: if kinds.is_empty() {
+                        "^$".into()
+                    } else {
+                        format!("^({})$", kinds.join("|"))
+                    },
+                    read: "^$".into(),
+                }],
+            });
+        }
+        self
     }
 }
 
@@ -393,6 +478,77 @@ mod tests {
             t.bindings
                 .contains(&bind("asw.partner.out", "asw.partner.out.TH", "TH"))
         );
+    }
+
+    #[test]
+    fn each_back_office_gets_its_own_user_queues_and_rights() {
+        let office =
+            |name: &str, sends: &[DocumentKind], receives: &[DocumentKind], from| BackOffice {
+                name: name.into(),
+                sends: sends.to_vec(),
+                receives: receives.to_vec(),
+                from,
+            };
+        use DocumentKind::*;
+        let t = Topology::hub(state("VN"), &[state("TH")], &RetryPolicy::default(), 20)
+            .with_back_offices(&[
+                office(
+                    "trade-ministry",
+                    &[FormD, FormDStatus],
+                    &[FormD, FormDAck, FormDStatus],
+                    Vec::new(),
+                ),
+                office("customs", &[Acdd, AcddResponse], &[Acdd], vec![state("TH")]),
+            ]);
+        let trade = &t.users[1];
+        assert_eq!(trade.name, "trade-ministry");
+        assert_eq!(trade.partner, None);
+        assert_eq!(
+            trade.permissions,
+            Permissions {
+                configure: "^$".into(),
+                write: "^asw\\.outbound$".into(),
+                read: "^(asw\\.backoffice\\.trade-ministry\\.documents|\
+                       asw\\.backoffice\\.trade-ministry\\.outcomes)$"
+                    .into(),
+            }
+        );
+        assert_eq!(
+            trade.topic_permissions,
+            [TopicPermission {
+                exchange: "asw.outbound".into(),
+                write: "^(formd|formd-status)$".into(),
+                read: "^$".into(),
+            }]
+        );
+        assert_eq!(
+            t.users[2].topic_permissions[0].write,
+            "^(acdd|acdd-response)$"
+        );
+        let bound = |queue: &str| -> Vec<String> {
+            t.bindings
+                .iter()
+                .filter(|b| b.queue == queue)
+                .inspect(|b| assert_eq!(b.exchange, "asw.inbound"))
+                .map(|b| b.routing_key.clone())
+                .collect()
+        };
+        assert_eq!(
+            bound("asw.backoffice.trade-ministry.documents"),
+            ["formd.*", "formd-ack.*", "formd-status.*"]
+        );
+        assert_eq!(
+            bound("asw.backoffice.trade-ministry.outcomes"),
+            ["outcome.formd.*", "outcome.formd-status.*"]
+        );
+        assert_eq!(bound("asw.backoffice.customs.documents"), ["acdd.TH"]);
+        assert_eq!(
+            bound("asw.backoffice.customs.outcomes"),
+            ["outcome.acdd.*", "outcome.acdd-response.*"]
+        );
+        // Without back-offices, the topology is the hub's alone.
+        let plain = Topology::hub(state("VN"), &[state("TH")], &RetryPolicy::default(), 20);
+        assert_eq!(plain.clone().with_back_offices(&[]), plain);
     }
 
     #[test]

@@ -4,23 +4,29 @@
 
 use asw_amqp::Management;
 
-/// Vhosts deleted when dropped (unless [`kept`](Vhosts::keep)). Deleting a vhost that is not
+/// Vhosts (and the testbed's back-office users, which belong to the broker, not to a vhost)
+/// deleted when dropped (unless [`kept`](Vhosts::keep)). Deleting a vhost that is not
 /// there is harmless, so a guard may outlive a clean-up that already deleted them.
 #[derive(Debug)]
 pub struct Vhosts {
     management: Management,
     names: Vec<String>,
+    users: Vec<String>,
 }
 
 impl Vhosts {
     /// The guard of `names`, deleted through `management`.
     pub fn new(management: Management, names: Vec<String>) -> Vhosts {
-        Vhosts { management, names }
+        Vhosts {
+            management,
+            names,
+            users: Vec::new(),
+        }
     }
 
-    /// The vhosts of every member state in `options`.
+    /// The vhosts of every member state in `options`, and its ministries' users.
     pub fn of(options: &crate::TestbedOptions) -> Vhosts {
-        Vhosts::new(
+        let mut vhosts = Vhosts::new(
             Management::with_tls(
                 &options.management_url,
                 &options.admin.0,
@@ -32,12 +38,15 @@ impl Vhosts {
                 .iter()
                 .map(|&s| options.vhost(s))
                 .collect(),
-        )
+        );
+        vhosts.users = options.ministry_users();
+        vhosts
     }
 
     /// Leaves the vhosts in place when dropped.
     pub fn keep(&mut self) {
         self.names.clear();
+        self.users.clear();
     }
 
     /// Deletes them now (a blocking HTTP call for each); the guard then holds none.
@@ -45,6 +54,11 @@ impl Vhosts {
         for vhost in std::mem::take(&mut self.names) {
             if let Err(e) = self.management.delete_vhost(&vhost) {
                 eprintln!("could not delete the test vhost {vhost}: {e}");
+            }
+        }
+        for user in std::mem::take(&mut self.users) {
+            if let Err(e) = self.management.delete_user(&user) {
+                eprintln!("could not delete the test user {user}: {e}");
             }
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use asw_amqp::{ConfirmingPublisher, Connection, Consumer, Management, Properties};
 use asw_model::{DocumentKind, MemberState};
-use asw_route::{Argument, Binding, Queue, Topology, names};
+use asw_route::{Argument, Binding, Queue, names};
 use asw_sign::keygen::{self, KeyAlgorithm};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -73,6 +73,10 @@ pub struct TestbedOptions {
     /// `[broker]`, `[journal]` and push `[partners.<CC>]`, and used by the testbed's own
     /// connections. Empty: none.
     pub tls: asw_amqp::TlsFiles,
+    /// Every hub has two `[[back_office]]` systems with broker identities of their own
+    /// ([`MINISTRIES`]: the trade ministry and customs), each publishing as its own user and
+    /// consuming its own queues, instead of the one shared [`BACK_OFFICE_QUEUE`].
+    pub ministries: bool,
 }
 
 impl TestbedOptions {
@@ -96,6 +100,7 @@ impl TestbedOptions {
             console: false,
             back_office_keys: BTreeMap::new(),
             tls: asw_amqp::TlsFiles::default(),
+            ministries: false,
         }
     }
 
@@ -103,6 +108,66 @@ impl TestbedOptions {
     pub fn vhost(&self, state: MemberState) -> String {
         format!("{}{}", self.vhost_prefix, state.lower())
     }
+
+    /// The broker user of a ministry (`trade-ministry`, `customs`) of a member state's hub:
+    /// users belong to the broker, so it is named after the hub's vhost (`asw-vn-customs`).
+    pub fn ministry_user(&self, state: MemberState, ministry: &str) -> String {
+        format!("{}-{ministry}", self.vhost(state))
+    }
+
+    /// The broker users of every ministry, when [`ministries`](Self::ministries) is set.
+    pub fn ministry_users(&self) -> Vec<String> {
+        if !self.ministries {
+            return Vec::new();
+        }
+        self.countries
+            .iter()
+            .flat_map(|&s| {
+                MINISTRIES
+                    .iter()
+                    .map(move |m| self.ministry_user(s, m.name))
+            })
+            .collect()
+    }
+}
+
+/// A back-office system of every hub when [`TestbedOptions::ministries`] is set.
+#[derive(Debug, Clone, Copy)]
+pub struct Ministry {
+    /// Its name (the broker user is [`TestbedOptions::ministry_user`]).
+    pub name: &'static str,
+    /// Kinds it sends.
+    pub sends: &'static [DocumentKind],
+    /// Kinds it receives (from every partner).
+    pub receives: &'static [DocumentKind],
+}
+
+/// The trade ministry (e-Form D and its status) and customs (ACDD and its Customs Response),
+/// as in docs/OPERATIONS.md.
+pub const MINISTRIES: [Ministry; 2] = [
+    Ministry {
+        name: "trade-ministry",
+        sends: &[DocumentKind::FormD, DocumentKind::FormDStatus],
+        receives: &[
+            DocumentKind::FormD,
+            DocumentKind::FormDAck,
+            DocumentKind::FormDStatus,
+        ],
+    },
+    Ministry {
+        name: "customs",
+        sends: &[DocumentKind::Acdd, DocumentKind::AcddResponse],
+        receives: &[
+            DocumentKind::Acdd,
+            DocumentKind::AcddAck,
+            DocumentKind::AcddResponse,
+        ],
+    },
+];
+
+/// The password of a ministry's broker user in testbeds.
+pub fn ministry_password(user: &str) -> String {
+    format!("aswhub-testbed-{user}")
 }
 
 /// The console accounts of every testbed hub with [`TestbedOptions::console`]: name, role,
@@ -119,6 +184,8 @@ pub const CONSOLE_USERS: [(&str, asw_console::users::Role, &str); 2] = [
 /// A message a back-office received from its hub's `asw.inbound`.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The queue it was read from ([`BACK_OFFICE_QUEUE`], or a ministry's own).
+    pub queue: String,
     /// Routing key (`formd.VN`, `outcome.formd.TH`...).
     pub routing_key: String,
     /// Body (the signed document, or outcome JSON).
@@ -160,11 +227,50 @@ pub fn taken_by_deduplicating_back_office(marks: impl IntoIterator<Item = bool>)
     })
 }
 
+/// The back-office systems of one member state: one sharing the hub's vhost, or its ministries.
 struct BackOffice {
-    connection: Connection,
-    publisher: tokio::sync::Mutex<ConfirmingPublisher>,
+    connections: Vec<Connection>,
+    senders: Vec<OfficeSender>,
     received: Arc<Mutex<Vec<Received>>>,
     notify: Arc<Notify>,
+}
+
+/// How one back-office system publishes.
+struct OfficeSender {
+    /// Kinds it sends; `None`: every kind.
+    sends: Option<&'static [DocumentKind]>,
+    /// The `user_id` it sets (its own broker user), if any.
+    user: Option<String>,
+    publisher: tokio::sync::Mutex<ConfirmingPublisher>,
+}
+
+/// Reads `consumer` into `received` until `token` is cancelled or the consumer ends.
+fn listen(
+    mut consumer: Consumer,
+    received: Arc<Mutex<Vec<Received>>>,
+    notify: Arc<Notify>,
+    token: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                () = token.cancelled() => return,
+                next = consumer.next() => next,
+            };
+            let Some(Ok(delivery)) = next else { return };
+            let m = delivery.message;
+            if let Ok(mut list) = received.lock() {
+                list.push(Received {
+                    queue: consumer.queue().to_owned(),
+                    routing_key: m.routing_key,
+                    body: m.body,
+                    properties: m.properties,
+                });
+            }
+            notify.notify_waiters();
+            let _ = delivery.acker.ack().await;
+        }
+    })
 }
 
 /// Running hubs and their back-offices.
@@ -185,6 +291,13 @@ pub struct Testbed {
 
 /// Queue of the demo back-office in each vhost, bound to everything in `asw.inbound`.
 pub const BACK_OFFICE_QUEUE: &str = "backoffice.all";
+
+/// `amqp` (a broker URL without vhost, with any user) as `user` with `password`, in `vhost`.
+fn amqp_as(amqp: &str, user: &str, password: &str, vhost: &str) -> String {
+    let (scheme, rest) = amqp.split_once("://").unwrap_or(("amqp", amqp));
+    let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    format!("{scheme}://{user}:{password}@{host}/{vhost}")
+}
 
 /// The password of user `partner-CC` in testbeds (the same in every vhost, since RabbitMQ users
 /// are global).
@@ -310,6 +423,25 @@ impl Testbed {
                     partner_password(p),
                 ));
             }
+            if options.ministries {
+                for ministry in MINISTRIES {
+                    let user = options.ministry_user(state, ministry.name);
+                    let file = format!("{}.password", ministry.name);
+                    std::fs::write(dir.join(&file), ministry_password(&user))?;
+                    let quoted = |kinds: &[DocumentKind]| {
+                        kinds
+                            .iter()
+                            .map(|k| format!("{:?}", k.as_str()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    toml.push_str(&format!(
+                        "\n[[back_office]]\nname = \"{user}\"\nsends = [{}]\nreceives = [{}]\npassword_file = \"{file}\"\n",
+                        quoted(ministry.sends),
+                        quoted(ministry.receives),
+                    ));
+                }
+            }
             let file = dir.join("hub.toml");
             std::fs::write(&file, toml)?;
             configs.insert(state, file);
@@ -324,25 +456,24 @@ impl Testbed {
                 admin.delete_vhost(&v).map_err(anyhow::Error::from)
             })
             .await??;
-            let mut topology = Topology::hub(
-                state,
-                &config.partner_states(),
-                &config.retry,
-                config.broker.delivery_limit,
-            );
-            topology.queues.push(Queue {
-                name: BACK_OFFICE_QUEUE.into(),
-                arguments: vec![("x-queue-type".into(), Argument::Str("quorum".into()))],
-            });
-            let all = vec!["#".to_owned()];
-            for key in options.back_office_keys.get(&state).unwrap_or(&all) {
-                topology.bindings.push(Binding {
-                    exchange: names::INBOUND_EXCHANGE.into(),
-                    queue: BACK_OFFICE_QUEUE.into(),
-                    routing_key: key.clone(),
+            // What `aswctl topology apply` declares, and the shared back-office queue when the
+            // back-offices have no identities of their own.
+            let mut topology = config.topology();
+            if !options.ministries {
+                topology.queues.push(Queue {
+                    name: BACK_OFFICE_QUEUE.into(),
+                    arguments: vec![("x-queue-type".into(), Argument::Str("quorum".into()))],
                 });
+                let all = vec!["#".to_owned()];
+                for key in options.back_office_keys.get(&state).unwrap_or(&all) {
+                    topology.bindings.push(Binding {
+                        exchange: names::INBOUND_EXCHANGE.into(),
+                        queue: BACK_OFFICE_QUEUE.into(),
+                        routing_key: key.clone(),
+                    });
+                }
             }
-            let password = |u: &asw_route::User| partner_password(u.partner);
+            let password = |u: &asw_route::User| config.broker_password(u);
             asw_amqp::apply_tls(
                 &management,
                 &options.amqp,
@@ -378,47 +509,64 @@ impl Testbed {
         let mut offices = BTreeMap::new();
         let mut listeners = Vec::new();
         for &state in &options.countries {
-            let url = format!("{}/{}", options.amqp, options.vhost(state));
-            let connection = asw_amqp::connect_tls(&url, "testbed back-office", &tls).await?;
-            let publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+            let vhost = options.vhost(state);
             let received = Arc::new(Mutex::new(Vec::new()));
             let notify = Arc::new(Notify::new());
-            let mut consumer = Consumer::start(
-                connection.open_channel().await?,
-                BACK_OFFICE_QUEUE,
-                100,
-                "back-office",
-            )
-            .await?;
-            let (r, n, token) = (received.clone(), notify.clone(), stop.clone());
-            listeners.push(tokio::spawn(async move {
-                loop {
-                    let next = tokio::select! {
-                        () = token.cancelled() => return,
-                        next = consumer.next() => next,
-                    };
-                    let Some(Ok(delivery)) = next else { return };
-                    let m = delivery.message;
-                    if let Ok(mut list) = r.lock() {
-                        list.push(Received {
-                            routing_key: m.routing_key,
-                            body: m.body,
-                            properties: m.properties,
-                        });
+            let mut office = BackOffice {
+                connections: Vec::new(),
+                senders: Vec::new(),
+                received: received.clone(),
+                notify: notify.clone(),
+            };
+            if options.ministries {
+                for ministry in MINISTRIES {
+                    let user = options.ministry_user(state, ministry.name);
+                    let url = amqp_as(&options.amqp, &user, &ministry_password(&user), &vhost);
+                    let connection =
+                        asw_amqp::connect_tls(&url, &format!("testbed {user}"), &tls).await?;
+                    let publisher =
+                        ConfirmingPublisher::new(connection.open_channel().await?).await?;
+                    for queue in [
+                        names::back_office_documents_queue(&user),
+                        names::back_office_outcomes_queue(&user),
+                    ] {
+                        let consumer =
+                            Consumer::start(connection.open_channel().await?, &queue, 100, &user)
+                                .await?;
+                        listeners.push(listen(
+                            consumer,
+                            received.clone(),
+                            notify.clone(),
+                            stop.clone(),
+                        ));
                     }
-                    n.notify_waiters();
-                    let _ = delivery.acker.ack().await;
+                    office.senders.push(OfficeSender {
+                        sends: Some(ministry.sends),
+                        user: Some(user),
+                        publisher: tokio::sync::Mutex::new(publisher),
+                    });
+                    office.connections.push(connection);
                 }
-            }));
-            offices.insert(
-                state,
-                BackOffice {
-                    connection,
+            } else {
+                let url = format!("{}/{vhost}", options.amqp);
+                let connection = asw_amqp::connect_tls(&url, "testbed back-office", &tls).await?;
+                let publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
+                let consumer = Consumer::start(
+                    connection.open_channel().await?,
+                    BACK_OFFICE_QUEUE,
+                    100,
+                    "back-office",
+                )
+                .await?;
+                listeners.push(listen(consumer, received, notify, stop.clone()));
+                office.senders.push(OfficeSender {
+                    sends: None,
+                    user: None,
                     publisher: tokio::sync::Mutex::new(publisher),
-                    received,
-                    notify,
-                },
-            );
+                });
+                office.connections.push(connection);
+            }
+            offices.insert(state, office);
         }
         Ok(Testbed {
             options,
@@ -458,8 +606,15 @@ impl Testbed {
         let office = self
             .offices
             .get(&from)
-            .context("no back-office for that member state")?;
-        let properties = Properties::new().with_content_type(names::CONTENT_TYPE_XML);
+            .context("no back-office for that member state")?
+            .senders
+            .iter()
+            .find(|s| s.sends.is_none_or(|kinds| kinds.contains(&kind)))
+            .with_context(|| format!("no back-office of {from} sends {kind}"))?;
+        let mut properties = Properties::new().with_content_type(names::CONTENT_TYPE_XML);
+        if let Some(user) = &office.user {
+            properties = properties.with_user_id(user.as_str());
+        }
         office
             .publisher
             .lock()
@@ -544,7 +699,9 @@ impl Testbed {
             let _ = h.await;
         }
         for office in std::mem::take(&mut self.offices).into_values() {
-            let _ = office.connection.close().await;
+            for connection in &office.connections {
+                let _ = connection.close().await;
+            }
         }
     }
 }

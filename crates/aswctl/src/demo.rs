@@ -3,8 +3,13 @@
 //! verified, its receipt acknowledgement and a customs status come back; the same for an ACDD and
 //! its Customs Response. Exits 0 only if every step happened.
 //!
+//! Each hub has two back-office systems with broker identities of their own (`[[back_office]]`):
+//! the trade ministry sends and receives e-Form Ds and their statuses, customs ACDDs and their
+//! Customs Responses, each as its own user into and from its own queues.
+//!
 //! With `--keep-running` it prints `READY` once the hubs are up and leaves them running until
-//! SIGTERM or SIGINT, for anyone to publish to `asw.outbound` with any AMQP client.
+//! SIGTERM or SIGINT, for anyone to publish to `asw.outbound` with any AMQP client: then the
+//! back-offices share the hub's vhost (no `[[back_office]]`), as guest.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -75,6 +80,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
         options.amqp = args.amqp.trim_end_matches('/').to_owned();
         options.management_url = args.management.clone();
         options.vhost_prefix = args.vhost_prefix.clone();
+        options.ministries = !args.keep_running;
         let started = Instant::now();
         let testbed = Testbed::start(options).await.context("starting the hubs")?;
         let vhosts: Vec<String> = countries
@@ -87,6 +93,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
             vhosts.join(", "),
             started.elapsed().as_millis()
         );
+        if !args.keep_running {
+            for ministry in asw_testbed::MINISTRIES {
+                let kinds: Vec<&str> = ministry.sends.iter().map(|k| k.as_str()).collect();
+                println!(
+                    "Back-office {} of each hub: its own broker user ({}), sends {} only, \
+                     reads its own queues only",
+                    ministry.name,
+                    testbed.options().ministry_user(countries[0], ministry.name),
+                    kinds.join(", ")
+                );
+            }
+        }
         if args.keep_running {
             println!("READY");
             use std::io::Write;

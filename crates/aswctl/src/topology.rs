@@ -1,5 +1,6 @@
-//! `aswctl topology apply --config FILE`: declares a hub's vhost, partner users, permissions
-//! and policies (management API), exchanges, quorum queues, retry queues and bindings (AMQP).
+//! `aswctl topology apply --config FILE`: declares a hub's vhost, partner and back-office users,
+//! permissions, topic permissions and policies (management API), exchanges, quorum queues,
+//! retry queues, back-office queues and bindings (AMQP).
 //! Idempotent: running it again changes nothing. A changed `[broker] delivery_limit` only
 //! changes the policy, which the broker applies to the existing queues.
 
@@ -7,7 +8,6 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use asw_gateway::config::HubConfig;
-use asw_route::Topology;
 
 use crate::Outcome;
 
@@ -32,12 +32,7 @@ enum TopologyCommand {
 pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
     let TopologyCommand::Apply { config } = &args.command;
     let config = HubConfig::load(config)?;
-    let topology = Topology::hub(
-        config.country,
-        &config.partner_states(),
-        &config.retry,
-        config.broker.delivery_limit,
-    );
+    let topology = config.topology();
     // The nodes of a cluster share the management API's view: use the first that answers.
     let tls = config.broker.tls.load("broker")?;
     let management = asw_amqp::Management::first_answering_tls(
@@ -51,13 +46,7 @@ pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let passwords = |user: &asw_route::User| {
-        config
-            .partners
-            .get(&user.partner)
-            .map(|p| p.password.clone())
-            .unwrap_or_default()
-    };
+    let passwords = |user: &asw_route::User| config.broker_password(user);
     // Declared through the first node that takes the connection.
     let mut applied = Err(anyhow::anyhow!("no broker URL"));
     for (n, url) in config.broker.urls.iter().enumerate() {
@@ -87,12 +76,13 @@ pub fn run(args: &TopologyArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     println!(
-        "vhost {vhost}: {} exchanges, {} queues, {} bindings, {} partner users, {} policies \
-         (delivery limit {} into {})",
+        "vhost {vhost}: {} exchanges, {} queues, {} bindings, {} partner users, {} back-office \
+         users, {} policies (delivery limit {} into {})",
         topology.exchanges.len(),
         topology.queues.len(),
         topology.bindings.len(),
-        topology.users.len(),
+        topology.users.len() - config.back_offices.len(),
+        config.back_offices.len(),
         topology.policies.len(),
         config.broker.delivery_limit,
         asw_route::names::PARKED_QUEUE

@@ -2,6 +2,7 @@
 //! problem is reported at once (`aswhub check-config` exits 64 if there is any).
 
 mod acks;
+mod back_offices;
 mod broker;
 mod console;
 mod journal;
@@ -16,10 +17,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use asw_model::MemberState;
-use asw_route::RetryPolicy;
+use asw_route::{RetryPolicy, Topology};
 use serde::Deserialize;
 
 pub use acks::AcksConfig;
+pub use back_offices::BackOfficeConfig;
 pub use broker::{BrokerConfig, vhost_of};
 pub use console::ConsoleConfig;
 pub use journal::JournalConfig;
@@ -45,6 +47,9 @@ pub struct HubConfig {
     pub retry: RetryPolicy,
     /// Partner member states, in code order.
     pub partners: BTreeMap<MemberState, PartnerConfig>,
+    /// Back-office systems with broker identities of their own (`[[back_office]]`); none: every
+    /// back-office shares the vhost, and the hub does not check who sends what.
+    pub back_offices: Vec<BackOfficeConfig>,
     /// What the hub does about documents whose receipt is late.
     pub acks: AcksConfig,
     /// Where the hub serves its metrics.
@@ -92,6 +97,8 @@ struct RawConfig {
     retry: limits::RawRetry,
     #[serde(default)]
     partners: BTreeMap<String, partners::RawPartner>,
+    #[serde(default)]
+    back_office: Vec<back_offices::RawBackOffice>,
     #[serde(default)]
     acks: acks::RawAcks,
     metrics: Option<metrics::RawMetrics>,
@@ -150,6 +157,16 @@ impl HubConfig {
         }
         findings.problems = problems;
         let partners = partners::check(raw.partners, country, &base, &mut findings);
+        let own_user = url::Url::parse(&broker.url)
+            .ok()
+            .map(|u| u.username().to_owned());
+        let back_offices = back_offices::check(
+            raw.back_office,
+            own_user.as_deref(),
+            &partners.keys().copied().collect::<Vec<_>>(),
+            &base,
+            &mut findings,
+        );
         let secrets::Findings { problems, warnings } = findings;
         match (country, problems.is_empty()) {
             (Some(country), true) => Ok(HubConfig {
@@ -160,6 +177,7 @@ impl HubConfig {
                 limits,
                 retry,
                 partners,
+                back_offices,
                 acks,
                 metrics,
                 console,
@@ -172,6 +190,42 @@ impl HubConfig {
     /// The partner member states.
     pub fn partner_states(&self) -> Vec<MemberState> {
         self.partners.keys().copied().collect()
+    }
+
+    /// Everything `aswctl topology apply` declares for this hub: its queues and partner users,
+    /// and each back-office's user and queues.
+    pub fn topology(&self) -> Topology {
+        let routes: Vec<asw_route::BackOffice> = self
+            .back_offices
+            .iter()
+            .map(BackOfficeConfig::routes)
+            .collect();
+        Topology::hub(
+            self.country,
+            &self.partner_states(),
+            &self.retry,
+            self.broker.delivery_limit,
+        )
+        .with_back_offices(&routes)
+    }
+
+    /// The password of a user of [`topology`](Self::topology): a partner's or a back-office's;
+    /// empty for one that logs in with its certificate (or that this configuration does not
+    /// know).
+    pub fn broker_password(&self, user: &asw_route::User) -> String {
+        match user.partner {
+            Some(partner) => self
+                .partners
+                .get(&partner)
+                .map(|p| p.password.clone())
+                .unwrap_or_default(),
+            None => self
+                .back_offices
+                .iter()
+                .find(|b| b.name == user.name)
+                .map(|b| b.password.clone())
+                .unwrap_or_default(),
+        }
     }
 
     /// The vhost named in the broker URL (`/` when none).

@@ -4,8 +4,9 @@ use asw_journal::{Direction, Journal, State};
 use asw_model::DocumentKind;
 use bytes::Bytes;
 
-use super::plan;
+use super::{Sender, TRANSPORT_SENDER, plan};
 use crate::claims::{Abandoned, CLAIM_LEASE};
+use crate::config::{BackOfficeConfig, PartnerAuth};
 use crate::events::Event;
 use crate::plan::{JOURNAL, Move, Plan, Publish, Settle};
 use crate::process::{PANIC, STOPPING, Signed, Unsendable};
@@ -20,7 +21,15 @@ fn state_of(fx: &Fixture, id: uuid::Uuid) -> Option<State> {
 }
 
 fn planned(fx: &Fixture, work: &mut impl Work, bytes: &Bytes, abandoned: &Abandoned) -> Plan {
-    plan(work, &*fx.journal, abandoned, bytes, "formd", fx.now)
+    plan(
+        work,
+        &*fx.journal,
+        abandoned,
+        Sender::ANYONE,
+        bytes,
+        "formd",
+        fx.now,
+    )
 }
 
 fn published(plan: &Plan) -> &Signed {
@@ -117,6 +126,7 @@ fn a_copy_waits_while_its_first_consumer_holds_the_claim_then_sends_the_first_si
         &mut worker,
         &*fx.journal,
         &Abandoned::default(),
+        Sender::ANYONE,
         &bytes,
         "formd",
         fx.now + CLAIM_LEASE + time::Duration::seconds(1),
@@ -151,6 +161,7 @@ fn an_invalid_document_is_journaled_failed_parked_and_rejected_to_its_back_offic
         &mut worker,
         &*fx.journal,
         &Abandoned::default(),
+        Sender::ANYONE,
         &bytes,
         "acdd",
         fx.now,
@@ -238,4 +249,87 @@ fn a_worker_that_panics_fails_the_document_and_one_that_stopped_retries_it() {
     }
     let plan = planned(&fx, &mut Stopped, &bytes, &Abandoned::default());
     assert!(matches!(plan.settle, Settle::Retry(_)), "{:?}", plan.settle);
+}
+
+#[test]
+fn with_back_offices_only_the_user_that_sends_a_kind_may_publish_it() {
+    let fx = Fixture::new();
+    let mut worker = fx.worker();
+    let office = |name: &str, sends: &[DocumentKind]| BackOfficeConfig {
+        name: name.into(),
+        sends: sends.to_vec(),
+        receives: Vec::new(),
+        from: Vec::new(),
+        auth: PartnerAuth::Password,
+        password: "not-used-here".into(),
+    };
+    let offices = [
+        office(
+            "trade-ministry",
+            &[DocumentKind::FormD, DocumentKind::FormDStatus],
+        ),
+        office("customs", &[DocumentKind::Acdd, DocumentKind::AcddResponse]),
+    ];
+    let as_user = |user: Option<&'static str>| Sender {
+        back_offices: &offices,
+        user,
+    };
+    let (header, bytes) = fx.back_office_document(DocumentKind::FormD);
+    let refused_for = |user: Option<&'static str>| {
+        let plan = plan(
+            &mut fx.worker(),
+            &*fx.journal,
+            &Abandoned::default(),
+            as_user(user),
+            &bytes,
+            "formd",
+            fx.now,
+        );
+        assert!(plan.publishes.is_empty(), "nobody is told: {plan:?}");
+        assert!(plan.moves().is_empty() && !plan.claims);
+        assert!(matches!(plan.event, Some(Event::RefusedOutbound { .. })));
+        let Settle::Park { refusals, .. } = plan.settle else {
+            panic!("expected parking, got {:?}", plan.settle);
+        };
+        assert_eq!(refusals.len(), 1);
+        assert_eq!(refusals[0].code, TRANSPORT_SENDER);
+        refusals[0].text.clone()
+    };
+    // Customs may not send an e-Form D; nor may a user that is no back-office, nor a publish
+    // with no user_id.
+    assert_eq!(
+        refused_for(Some("customs")),
+        "back-office customs may send acdd, acdd-response, not \"formd\""
+    );
+    assert!(refused_for(Some("guest")).contains("no configured back-office"));
+    assert!(refused_for(None).contains("no user_id"));
+    // None of them was journaled: the genuine e-Form D under that id still goes out.
+    assert_eq!(state_of(&fx, header.message_id), None);
+    let sent = plan(
+        &mut worker,
+        &*fx.journal,
+        &Abandoned::default(),
+        as_user(Some("trade-ministry")),
+        &bytes,
+        "formd",
+        fx.now,
+    );
+    assert_eq!(published(&sent).header, header);
+    // The trade ministry claiming another kind by the routing key is refused by the broker's
+    // topic permissions, and here too.
+    let (_, acdd) = fx.back_office_document(DocumentKind::Acdd);
+    let plan = plan(
+        &mut worker,
+        &*fx.journal,
+        &Abandoned::default(),
+        as_user(Some("trade-ministry")),
+        &acdd,
+        "acdd",
+        fx.now,
+    );
+    assert!(
+        matches!(&plan.settle, Settle::Park { refusals, .. } if refusals[0].code == TRANSPORT_SENDER),
+        "{:?}",
+        plan.settle
+    );
 }
