@@ -432,8 +432,9 @@ impl Hub {
         crate::http::routes(self.inner.clone())
     }
 
-    /// Adds `routes` (the operator console's) to the HTTP server, beside `/metrics`, `/healthz`
-    /// and `/readyz`, behind the same TLS and token. Takes effect if called before [`Hub::run`].
+    /// Adds `routes` (the operator console's, which has its own login) to the HTTP server,
+    /// beside `/metrics`, `/healthz` and `/readyz`, behind the same TLS but not the bearer token
+    /// (a browser does not send one). Takes effect if called before [`Hub::run`].
     pub fn add_routes(&self, routes: axum::Router) {
         let mut extra = self
             .inner
@@ -473,7 +474,8 @@ impl Hub {
                 );
                 tokio::spawn(crate::http::serve(
                     listener,
-                    self.routes().merge(extra),
+                    self.routes(),
+                    extra,
                     self.inner.http.clone(),
                     shutdown.clone(),
                 ));

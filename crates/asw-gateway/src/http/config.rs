@@ -20,7 +20,8 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 pub struct MetricsConfig {
     /// Address (IP and port) to serve on; `None` (no `[metrics]` section): no server.
     pub listen: Option<SocketAddr>,
-    /// The token every request but the health probes must bring (`Authorization: Bearer`).
+    /// The token `/metrics` asks for (`Authorization: Bearer`); not the health probes, nor the
+    /// console, which logs people in itself.
     pub token: Option<BearerToken>,
     /// Certificate and key to serve HTTPS with; `None`: plain HTTP.
     pub tls: Option<TlsFiles>,

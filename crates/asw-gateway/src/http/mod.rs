@@ -4,7 +4,8 @@
 //! axum routes on hyper's HTTP/1.1, optionally behind TLS (OpenSSL) and a bearer token.
 //!
 //! The operator console adds its routes to the same server: [`serve`] takes the built-in
-//! [`routes`] merged with any other [`Router`]. Requests are bounded (head size, body size,
+//! [`routes`], which the bearer token guards (but for the health probes), and a [`Router`] of
+//! routes with a login of their own, which it does not. Requests are bounded (head size, body size,
 //! time, connections at once); a malformed request gets a 4xx from hyper, never a panic.
 
 pub mod config;
@@ -138,7 +139,7 @@ async fn not_found() -> Response {
     plain(StatusCode::NOT_FOUND, "404 Not Found\n")
 }
 
-/// Asks every request for the bearer token, except the health probes (an orchestrator's
+/// Asks every request to the built-in routes for the bearer token, except the health probes (an orchestrator's
 /// probes rarely carry one, and they tell nothing secret).
 async fn require_token(
     State(token): State<Arc<BearerToken>>,
@@ -209,26 +210,34 @@ pub fn acceptor(files: &TlsFiles) -> Result<SslAcceptor, openssl::error::ErrorSt
     Ok(builder.build())
 }
 
-/// The whole application: `app` with the server's own limits, 404 for the rest, and the token
-/// check when one is set.
-fn application(app: Router, token: Option<BearerToken>) -> Router {
-    let app = app
-        .fallback(not_found)
-        .method_not_allowed_fallback(not_found)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
-    match token {
+/// The whole application: `app` behind the token check when one is set, `own_login` (routes
+/// with a login of their own: the console's) beside it without, the server's own limits, and
+/// 404 for the rest.
+fn application(app: Router, own_login: Router, token: Option<BearerToken>) -> Router {
+    let app = match token {
+        // Layered before the merge: it wraps `app`'s routes only.
         Some(token) => app.layer(axum::middleware::from_fn_with_state(
             Arc::new(token),
             require_token,
         )),
         None => app,
-    }
+    };
+    app.merge(own_login)
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
 }
 
-/// Serves `app` on `listener` until `stop` is cancelled; connections still open then are
-/// dropped.
-pub async fn serve(listener: TcpListener, app: Router, options: Options, stop: CancellationToken) {
-    let app = application(app, options.token);
+/// Serves `app` and `own_login` (see [`application`]) on `listener` until `stop` is cancelled;
+/// connections still open then are dropped.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    own_login: Router,
+    options: Options,
+    stop: CancellationToken,
+) {
+    let app = application(app, own_login, options.token);
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -315,7 +324,7 @@ pub fn answer(request: &[u8], app: Router) -> Vec<u8> {
     else {
         return Vec::new();
     };
-    let app = application(app, None);
+    let app = application(app, Router::new(), None);
     runtime.block_on(async move {
         let (mut client, server) = tokio::io::duplex(MAX_HEAD_BYTES * 4);
         let served = tokio::spawn(connection(server, app));
