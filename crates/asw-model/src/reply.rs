@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::document::{Acknowledgement, Document, Message, Reason};
+use crate::document::{Acknowledgement, Document, Message, Reason, XmlBody};
 use crate::xml::Element;
 use crate::{DocumentKind, Header, ns};
 
@@ -31,6 +31,14 @@ pub fn document_reference(root: &Element) -> Option<String> {
         DocumentKind::FormDAck | DocumentKind::AcddAck => (ns::ACK, "DocumentReference"),
         DocumentKind::FormDStatus => (ns::FORMD_STATUS, "ReferenceNumber"),
         DocumentKind::AcddResponse => (ns::ACDD_RESPONSE, "DeclarationNumber"),
+        // A kind described as data says where its reference is.
+        _ => {
+            let mut at = document;
+            for name in &kind.def().reference {
+                at = at.children.iter().find(|c| &c.name == name)?;
+            }
+            return (!kind.def().reference.is_empty()).then(|| at.trimmed().to_owned());
+        }
     };
     Some(document.child(namespace, name)?.trimmed().to_owned())
 }
@@ -104,7 +112,31 @@ pub fn receipt(
     };
     let document = match kind {
         DocumentKind::FormDAck => Document::FormDAck(ack),
-        _ => Document::AcddAck(ack),
+        DocumentKind::AcddAck => Document::AcddAck(ack),
+        DocumentKind::EphytoAck => {
+            let (status, reason) = if ack.reasons.is_empty() {
+                (crate::sps::ACK_RECEIVED, "Certificate received".to_owned())
+            } else {
+                let said: Vec<String> = ack
+                    .reasons
+                    .iter()
+                    .map(|r| format!("{} {}", r.code, r.text))
+                    .collect();
+                (crate::sps::ACK_REJECTED, said.join("; "))
+            };
+            Document::Xml(XmlBody {
+                kind,
+                xml: crate::sps::acknowledgement_with(
+                    &ack.document_reference,
+                    original.created_at,
+                    now,
+                    status,
+                    &reason,
+                ),
+            })
+        }
+        // A receipt kind described only as data: this hub cannot write it.
+        _ => return None,
     };
     Some(Message { header, document })
 }

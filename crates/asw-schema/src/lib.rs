@@ -13,6 +13,6 @@ mod validator;
 mod xsd;
 
 pub use document::{DocumentValidator, Root, root_element};
-pub use embedded::{SchemaError, SchemaSet};
+pub use embedded::{SchemaError, SchemaSet, install_kinds};
 pub use problem::Problem;
 pub use validator::{Validated, Validator};
