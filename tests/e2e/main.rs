@@ -4,6 +4,7 @@
 mod alerts;
 mod cleanup;
 mod external;
+mod kinds;
 mod metrics;
 mod tls;
 

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use asw_model::document::{Message, Reason};
 use asw_model::xml::Limits;
+use asw_model::partners::Partner;
+use asw_model::partners::PartnerTable;
 use asw_model::{DocumentKind, Header, MemberState, reply};
 use asw_route::names;
 use asw_schema::{Problem, SchemaSet, Validator};
@@ -21,6 +23,37 @@ pub struct Identity {
     pub country: MemberState,
     /// The partners it exchanges with.
     pub partners: BTreeSet<MemberState>,
+    /// The kinds each partner may send us and receive from us (the partners file); `None`
+    /// agrees every kind with every partner.
+    pub agreed: Option<Arc<PartnerTable>>,
+}
+
+impl Identity {
+    /// An identity that agrees every kind with its partners (tests, benchmarks).
+    pub fn new(country: MemberState, partners: BTreeSet<MemberState>) -> Identity {
+        Identity {
+            country,
+            partners,
+            agreed: None,
+        }
+    }
+
+    fn row(&self, partner: MemberState) -> Option<&Partner> {
+        self.agreed.as_ref()?.iter().find(|p| p.code == partner.code())
+    }
+
+    /// True if `partner` may send us documents of `kind`.
+    pub fn may_send(&self, partner: MemberState, kind: DocumentKind) -> bool {
+        self.agreed.is_none() || self.row(partner).is_some_and(|p| p.may_send(kind.as_str()))
+    }
+
+    /// True if we may send `partner` documents of `kind`.
+    pub fn may_receive(&self, partner: MemberState, kind: DocumentKind) -> bool {
+        self.agreed.is_none()
+            || self
+                .row(partner)
+                .is_some_and(|p| p.may_receive(kind.as_str()))
+    }
 }
 
 /// A reason a document was refused, with a stable code.
@@ -218,6 +251,14 @@ impl Worker {
                 "ROUTE-003",
                 format!("receiver {} is not a configured partner", header.receiver),
             ));
+        } else if !self.identity.may_receive(header.receiver, header.kind) {
+            refusals.push(Refusal::new(
+                "ROUTE-005",
+                format!(
+                    "{} does not receive {} from us (partners file)",
+                    header.receiver, header.kind
+                ),
+            ));
         }
         if !refusals.is_empty() {
             return Err(Unsendable {
@@ -310,6 +351,20 @@ impl Worker {
             .verify_shared(shared.clone(), now)
             .map_err(|e| refused(Some(transport), vec![Refusal::new(e.code(), e.to_string())]))?;
         let header = verified.header().clone();
+        if !self.identity.may_send(transport, header.kind) {
+            let mut refused = refused(
+                Some(transport),
+                vec![Refusal::new(
+                    "ROUTE-006",
+                    format!(
+                        "{transport} may not send us {} (partners file)",
+                        header.kind
+                    ),
+                )],
+            );
+            refused.verified = true;
+            return Err(refused);
+        }
         if header.receiver != self.identity.country {
             let mut misrouted = refused(
                 Some(transport),

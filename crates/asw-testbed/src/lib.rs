@@ -69,6 +69,9 @@ pub struct TestbedOptions {
     /// `[broker]`, `[journal]` and push `[partners.<CC>]`, and used by the testbed's own
     /// connections. Empty: none.
     pub tls: asw_amqp::TlsFiles,
+    /// Top-level keys added to every hub's configuration (`kinds_dir = "..."`,
+    /// `partners_file = "..."`), one per line.
+    pub hub_toml: String,
 }
 
 impl TestbedOptions {
@@ -91,6 +94,7 @@ impl TestbedOptions {
             metrics: false,
             back_office_keys: BTreeMap::new(),
             tls: asw_amqp::TlsFiles::default(),
+            hub_toml: String::new(),
         }
     }
 
@@ -233,7 +237,8 @@ impl Testbed {
             }
             std::fs::create_dir_all(dir.join("trust"))?;
             let mut toml = format!(
-                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n{tls_keys}\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n{}\n[limits]\nworkers = {}\nlanes = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
+                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n{}\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n{tls_keys}\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n{}\n[limits]\nworkers = {}\nlanes = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
+                options.hub_toml,
                 options.amqp,
                 options.vhost(state),
                 options.management_url,

@@ -15,6 +15,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use asw_model::MemberState;
+use asw_model::kinds::KindRegistry;
+use asw_model::partners::PartnerTable;
 use asw_route::RetryPolicy;
 use serde::Deserialize;
 
@@ -47,6 +49,14 @@ pub struct HubConfig {
     pub acks: AcksConfig,
     /// Where the hub serves its metrics.
     pub metrics: MetricsConfig,
+    /// The kinds directory (`kinds_dir`; `None`: the kinds shipped in the binary), installed
+    /// at start-up; its parent holds the kinds' XSDs.
+    pub kinds_dir: Option<PathBuf>,
+    /// The kinds it describes (or the shipped ones).
+    pub kinds: KindRegistry,
+    /// The partners file (`partners_file`; default: the shipped `schemas/partners.toml`): the
+    /// kinds each partner may send us and receive from us.
+    pub partner_table: PartnerTable,
     /// What is usable but unwise (a secret inline in the file): `check-config` prints these.
     pub warnings: Vec<String>,
 }
@@ -91,6 +101,8 @@ struct RawConfig {
     #[serde(default)]
     acks: acks::RawAcks,
     metrics: Option<metrics::RawMetrics>,
+    kinds_dir: Option<PathBuf>,
+    partners_file: Option<PathBuf>,
 }
 
 impl HubConfig {
@@ -134,6 +146,38 @@ impl HubConfig {
         let metrics = metrics::check(raw.metrics, &base, &mut problems);
         findings.problems = problems;
         let partners = partners::check(raw.partners, country, &base, &mut findings);
+        let kinds_dir = raw.kinds_dir.map(|d| resolve(&base, &d));
+        let kinds = match &kinds_dir {
+            Some(dir) => KindRegistry::load_dir(dir).map_err(|e| format!("kinds_dir: {e}")),
+            None => KindRegistry::shipped().map_err(|e| format!("kinds: {e}")),
+        };
+        let kinds = kinds.unwrap_or_else(|problem| {
+            findings.problems.push(problem);
+            KindRegistry::default()
+        });
+        let partners_file = raw.partners_file.map(|f| resolve(&base, &f));
+        let table = match &partners_file {
+            Some(file) => PartnerTable::load(file, &kinds).map_err(|e| format!("partners_file: {e}")),
+            None => PartnerTable::shipped(&kinds).map_err(|e| format!("partners_file: {e}")),
+        };
+        let partner_table = table.unwrap_or_else(|problem| {
+            findings.problems.push(problem);
+            PartnerTable::default()
+        });
+        if findings.problems.is_empty() {
+            let listed = |code: &str| partner_table.iter().find(|p| p.code == code);
+            for state in partners.keys().copied().chain(country) {
+                match listed(state.code()) {
+                    Some(row) if row.enabled => {}
+                    Some(_) => findings.problems.push(format!(
+                        "partners.{state}: {state} is not enabled in the partners file"
+                    )),
+                    None => findings.problems.push(format!(
+                        "partners.{state}: {state} is not in the partners file"
+                    )),
+                }
+            }
+        }
         let secrets::Findings { problems, warnings } = findings;
         match (country, problems.is_empty()) {
             (Some(country), true) => Ok(HubConfig {
@@ -146,6 +190,9 @@ impl HubConfig {
                 partners,
                 acks,
                 metrics,
+                kinds_dir,
+                kinds,
+                partner_table,
                 warnings,
             }),
             _ => Err(fail(problems)),
