@@ -9,7 +9,6 @@ use asw_e2e::{document, state, take, testbed_with};
 use asw_model::DocumentKind;
 use asw_model::document::{Document, XmlBody};
 use asw_route::names;
-use asw_testbed::Received;
 
 use super::{WAIT, is_doc, outcome};
 
@@ -60,8 +59,11 @@ fn deployment(root: &Path) -> String {
     }
     for entry in std::fs::read_dir(schemas().join("kinds")).expect("kinds") {
         let path = entry.expect("entry").path();
-        std::fs::copy(&path, root.join("kinds").join(path.file_name().expect("name")))
-            .expect("copy");
+        std::fs::copy(
+            &path,
+            root.join("kinds").join(path.file_name().expect("name")),
+        )
+        .expect("copy");
     }
     let example = schemas().join("samples/kinds/kr-co");
     std::fs::copy(example.join("kr-co.toml"), root.join("kinds/kr-co.toml")).expect("copy");
@@ -108,7 +110,10 @@ async fn a_kind_added_as_files_is_exchanged_and_refused_where_the_partner_does_n
     let delivered = String::from_utf8_lossy(&got.body);
     assert!(delivered.contains("<ds:Signature") && delivered.contains("VN-AK-2026-000417"));
     // Journaled on both sides, with its business reference read from the kind's data.
-    for (hub, direction) in [(vn, asw_journal::Direction::Outbound), (th, asw_journal::Direction::Inbound)] {
+    for (hub, direction) in [
+        (vn, asw_journal::Direction::Outbound),
+        (th, asw_journal::Direction::Inbound),
+    ] {
         let journal = tb.hub(hub).expect("hub").journal();
         let entry = journal
             .find_original(direction, id)
@@ -146,7 +151,11 @@ async fn a_kind_added_as_files_is_exchanged_and_refused_where_the_partner_does_n
         .expect("refused");
     let json: serde_json::Value = serde_json::from_slice(&told.body).expect("JSON");
     assert_eq!(json["reasons"][0]["code"], "ROUTE-005", "{json}");
-    let parked: Vec<Received> = take(&tb, vn, names::PARKED_QUEUE, 2, WAIT).await;
-    assert_eq!(parked.len(), 2, "the rule breach and the refusal are parked");
+    let parked = take(&tb, vn, names::PARKED_QUEUE, 2, WAIT).await;
+    assert_eq!(
+        parked.len(),
+        2,
+        "the rule breach and the refusal are parked"
+    );
     tb.stop_and_clean().await;
 }

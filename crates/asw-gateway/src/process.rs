@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use asw_model::document::{Message, Reason};
-use asw_model::xml::Limits;
 use asw_model::partners::Partner;
 use asw_model::partners::PartnerTable;
+use asw_model::xml::Limits;
 use asw_model::{DocumentKind, Header, MemberState, reply};
 use asw_route::names;
 use asw_schema::{Problem, SchemaSet, Validator};
@@ -39,7 +39,10 @@ impl Identity {
     }
 
     fn row(&self, partner: MemberState) -> Option<&Partner> {
-        self.agreed.as_ref()?.iter().find(|p| p.code == partner.code())
+        self.agreed
+            .as_ref()?
+            .iter()
+            .find(|p| p.code == partner.code())
     }
 
     /// True if `partner` may send us documents of `kind`.

@@ -47,6 +47,21 @@ pub fn document_reference(root: &Element) -> Option<String> {
 /// `preferential-treatment-given`...). `root` is the `asw:Message` element.
 pub fn answer_status(root: &Element) -> Option<String> {
     let document = root.child(ns::ENVELOPE, "Body")?.children.first()?;
+    if document.is(ns::SPS_ACKNOWLEDGEMENT, "SPSAcknowledgement") {
+        // The SPS acknowledgement's StatusCode, as this hub writes it.
+        let code = document
+            .children
+            .iter()
+            .find(|c| c.name == "SPSAcknowledgementDocument")?
+            .children
+            .iter()
+            .find(|c| c.name == "StatusCode")?;
+        let said = match code.trimmed().parse::<u32>().ok()? {
+            crate::sps::ACK_REJECTED => "rejected",
+            _ => "received",
+        };
+        return Some(said.to_owned());
+    }
     let status = document.children.iter().find(|c| c.name == "Status")?;
     Some(status.trimmed().to_owned())
 }

@@ -140,10 +140,8 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
     if let Some(file) = &args.body {
         let xml = std::fs::read_to_string(file)
             .with_context(|| format!("reading the body {}", file.display()))?;
-        message.document = asw_model::document::Document::Xml(asw_model::document::XmlBody {
-            kind,
-            xml,
-        });
+        message.document =
+            asw_model::document::Document::Xml(asw_model::document::XmlBody { kind, xml });
     } else if !typed {
         anyhow::bail!("no sample is built in for kind {kind}: give its body with --body FILE");
     }

@@ -157,7 +157,9 @@ impl HubConfig {
         });
         let partners_file = raw.partners_file.map(|f| resolve(&base, &f));
         let table = match &partners_file {
-            Some(file) => PartnerTable::load(file, &kinds).map_err(|e| format!("partners_file: {e}")),
+            Some(file) => {
+                PartnerTable::load(file, &kinds).map_err(|e| format!("partners_file: {e}"))
+            }
             None => PartnerTable::shipped(&kinds).map_err(|e| format!("partners_file: {e}")),
         };
         let partner_table = table.unwrap_or_else(|problem| {
