@@ -464,3 +464,71 @@ pub const STOPPING: &str = "HUB-STOPPING";
 pub fn is_acknowledged(kind: DocumentKind) -> bool {
     kind.ack_kind().is_some()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    /// A worker whose partners file lets TH send us e-Form Ds only, and receive nothing but
+    /// ACDDs from us.
+    fn agreed_worker(fixture: &Fixture) -> Worker {
+        let kinds = asw_model::kinds::KindRegistry::shipped().expect("kinds");
+        let shipped = PartnerTable::shipped(&kinds).expect("partners");
+        let text = include_str!("../../../schemas/partners.toml")
+            .split("[[partner]]")
+            .map(|row| {
+                if row.contains("\ncode = \"TH\"") {
+                    let sends = row.lines().find(|l| l.starts_with("sends")).expect("sends");
+                    let receives = row
+                        .lines()
+                        .find(|l| l.starts_with("receives"))
+                        .expect("receives");
+                    row.replace(sends, "sends = [\"formd\"]")
+                        .replace(receives, "receives = [\"acdd\"]")
+                } else {
+                    row.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("[[partner]]");
+        let table = PartnerTable::parse("partners.toml", &text, &kinds).expect("parses");
+        assert_ne!(table, shipped);
+        let identity = Identity {
+            agreed: Some(Arc::new(table)),
+            ..Identity::new(fixture.vn, [fixture.th, fixture.sg].into_iter().collect())
+        };
+        let mut worker = fixture.worker();
+        worker.identity = Arc::new(identity);
+        worker
+    }
+
+    #[test]
+    fn a_kind_the_partner_may_not_send_or_does_not_receive_is_refused() {
+        let fixture = Fixture::new();
+        let mut worker = agreed_worker(&fixture);
+        let now = OffsetDateTime::now_utc();
+        // Inbound: TH may send an e-Form D, not an ACDD (ROUTE-006, after verification).
+        let formd = fixture.partner_document(DocumentKind::FormD);
+        assert!(
+            worker
+                .inbound(&formd, Some("partner-TH"), "TH", now)
+                .is_ok()
+        );
+        let acdd = fixture.partner_document(DocumentKind::Acdd);
+        let refused = worker
+            .inbound(&acdd, Some("partner-TH"), "TH", now)
+            .expect_err("TH may not send an ACDD");
+        assert_eq!(refused.refusals[0].code, "ROUTE-006");
+        assert!(refused.verified);
+        // Outbound: TH receives an ACDD from us, not an e-Form D (ROUTE-005, before signing).
+        let (_, acdd) = fixture.back_office_document(DocumentKind::Acdd);
+        assert!(worker.outbound(&acdd, "acdd", now).is_ok());
+        let (_, formd) = fixture.back_office_document(DocumentKind::FormD);
+        let refused = worker
+            .outbound(&formd, "formd", now)
+            .expect_err("TH does not receive an e-Form D");
+        assert_eq!(refused.refusals.len(), 1);
+        assert_eq!(refused.refusals[0].code, "ROUTE-005");
+    }
+}

@@ -151,12 +151,16 @@ impl HubConfig {
             Some(dir) => KindRegistry::load_dir(dir).map_err(|e| format!("kinds_dir: {e}")),
             None => KindRegistry::shipped().map_err(|e| format!("kinds: {e}")),
         };
+        let kinds_read = kinds.is_ok();
         let kinds = kinds.unwrap_or_else(|problem| {
             findings.problems.push(problem);
             KindRegistry::default()
         });
         let partners_file = raw.partners_file.map(|f| resolve(&base, &f));
+        // The partners file names kinds: read against kinds that could not be read, it would
+        // only report those again.
         let table = match &partners_file {
+            _ if !kinds_read => Ok(PartnerTable::default()),
             Some(file) => {
                 PartnerTable::load(file, &kinds).map_err(|e| format!("partners_file: {e}"))
             }
@@ -274,6 +278,46 @@ password = "secret-sg"
         assert_eq!(
             config.partners[&config.partner_states()[1]].link,
             LinkMode::Push
+        );
+    }
+
+    #[test]
+    fn the_kinds_directory_and_the_partners_file_are_read_and_checked() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.kinds_dir, None);
+        assert!(config.kinds.get("ephyto").is_some(), "the shipped kinds");
+        let th = config.partner_table.iter().find(|p| p.code == "TH");
+        assert!(th.is_some_and(|p| p.may_send("formd")));
+        let shipped = include_str!("../../../../schemas/partners.toml");
+        let disabled = shipped
+            .split("[[partner]]")
+            .map(|row| {
+                if row.contains("code = \"SG\"") {
+                    row.replace("enabled = true", "enabled = false")
+                } else {
+                    row.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("[[partner]]");
+        std::fs::write(dir.path().join("partners.toml"), disabled).expect("write");
+        let text = GOOD.replace(
+            "country = \"VN\"",
+            "country = \"VN\"\npartners_file = \"partners.toml\"\nkinds_dir = \"nowhere/kinds\"",
+        );
+        let err = HubConfig::parse(&text, &file).expect_err("no kinds there");
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(err.problems[0].starts_with("kinds_dir: "), "{err}");
+        let text = GOOD.replace(
+            "country = \"VN\"",
+            "country = \"VN\"\npartners_file = \"partners.toml\"",
+        );
+        let err = HubConfig::parse(&text, &file).expect_err("SG disabled");
+        assert_eq!(
+            err.problems,
+            ["partners.SG: SG is not enabled in the partners file"]
         );
     }
 
