@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use asw_e2e::{document, state, take, testbed_with};
+use asw_e2e::{deployment_with_example_kind, document, state, take, testbed_with};
 use asw_model::DocumentKind;
 use asw_model::document::{Document, XmlBody};
 use asw_route::names;
@@ -47,50 +47,10 @@ async fn an_ephyto_travels_in_the_asw_envelope_and_is_acknowledged_by_the_receiv
     tb.stop_and_clean().await;
 }
 
-/// A deployment's schemas directory: the shipped XSDs and kinds plus the example kind, and a
-/// partners file in which VN and TH (not SG) exchange it.
-fn deployment(root: &Path) -> String {
-    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
-    for entry in std::fs::read_dir(schemas()).expect("schemas") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "xsd") {
-            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
-        }
-    }
-    for entry in std::fs::read_dir(schemas().join("kinds")).expect("kinds") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(
-            &path,
-            root.join("kinds").join(path.file_name().expect("name")),
-        )
-        .expect("copy");
-    }
-    let example = schemas().join("samples/kinds/kr-co");
-    std::fs::copy(example.join("kr-co.toml"), root.join("kinds/kr-co.toml")).expect("copy");
-    std::fs::copy(example.join("kr-co-1.xsd"), root.join("kr-co-1.xsd")).expect("copy");
-    let shipped = std::fs::read_to_string(schemas().join("partners.toml")).expect("partners");
-    let rows: Vec<String> = shipped
-        .split("[[partner]]")
-        .map(|row| {
-            if row.contains("code = \"VN\"") || row.contains("code = \"TH\"") {
-                row.replace("\"ephyto-ack\"]", "\"ephyto-ack\", \"kr-co\"]")
-            } else {
-                row.to_owned()
-            }
-        })
-        .collect();
-    std::fs::write(root.join("partners.toml"), rows.join("[[partner]]")).expect("write");
-    format!(
-        "kinds_dir = {:?}\npartners_file = {:?}\n",
-        root.join("kinds").display().to_string(),
-        root.join("partners.toml").display().to_string()
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kind_added_as_files_is_exchanged_and_refused_where_the_partner_does_not_receive_it() {
     let schemas_dir = tempfile::tempdir().expect("temp dir");
-    let hub_toml = deployment(schemas_dir.path());
+    let hub_toml = deployment_with_example_kind(schemas_dir.path());
     let (tb, _dir) = testbed_with(&["VN", "TH", "SG"], |o| o.hub_toml = hub_toml).await;
     let (vn, th) = (state("VN"), state("TH"));
     let kind: DocumentKind = "kr-co".parse().expect("installed by the hubs");
