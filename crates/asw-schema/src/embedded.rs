@@ -184,9 +184,11 @@ static DIRS: RwLock<Vec<PathBuf>> = RwLock::new(Vec::new());
 /// A hub or `aswctl` calls it at start-up; the validators compiled afterwards know the kinds.
 pub fn install_kinds(kinds_dir: &Path) -> Result<Vec<DocumentKind>, asw_model::ModelError> {
     let registry = KindRegistry::load_dir(kinds_dir)?;
-    let installed = DocumentKind::install(&registry)?;
     let schemas = kinds_dir.parent().unwrap_or(Path::new(".")).to_owned();
+    // The directory and the kinds are added under one lock, which the entry schema is written
+    // under too: it never sees a kind without the directory of its XSD.
     let mut dirs = DIRS.write().unwrap_or_else(|e| e.into_inner());
+    let installed = DocumentKind::install(&registry)?;
     if !dirs.contains(&schemas) {
         dirs.push(schemas);
     }
@@ -196,7 +198,7 @@ pub fn install_kinds(kinds_dir: &Path) -> Result<Vec<DocumentKind>, asw_model::M
 /// The entry schema: the envelope and the XSDs of every known kind whose namespace the envelope
 /// does not import already (one version per namespace: the first listed).
 fn kinds_wrapper(embedded: &Path) -> Result<String, SchemaError> {
-    let dirs = DIRS.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let dirs = DIRS.read().unwrap_or_else(|e| e.into_inner());
     let mut imported: Vec<String> = DocumentKind::ALL
         .iter()
         .map(|k| k.root_element().0.to_owned())
@@ -234,14 +236,11 @@ fn kinds_wrapper(embedded: &Path) -> Result<String, SchemaError> {
                         .any(|(f, _)| f == xsd)
                         .then(|| embedded.join(xsd))
                 });
+            // Installing checked that the XSD was there; one that has gone since (a removed
+            // deployment directory) leaves its kind out, and a body of that kind then fails the
+            // strict wildcard: refused, never accepted unchecked.
             let Some(path) = found else {
-                return Err(SchemaError::Compile {
-                    entry: PathBuf::from(xsd),
-                    message: format!(
-                        "the XSD of kind {kind} (version {}) is in no schemas directory",
-                        version.version
-                    ),
-                });
+                continue;
             };
             out.push_str(&format!(
                 "  <xs:import namespace=\"{}\" schemaLocation=\"{}\"/>\n",
