@@ -148,7 +148,11 @@ impl HubConfig {
         let partners = partners::check(raw.partners, country, &base, &mut findings);
         let kinds_dir = raw.kinds_dir.map(|d| resolve(&base, &d));
         let kinds = match &kinds_dir {
-            Some(dir) => KindRegistry::load_dir(dir).map_err(|e| format!("kinds_dir: {e}")),
+            // Installed as soon as read (additive, idempotent), so that every kind name of the
+            // configuration parses, the directory's kinds included.
+            Some(dir) => asw_schema::install_kinds(dir)
+                .and_then(|_| KindRegistry::load_dir(dir))
+                .map_err(|e| format!("kinds_dir: {e}")),
             None => KindRegistry::shipped().map_err(|e| format!("kinds: {e}")),
         };
         let kinds_read = kinds.is_ok();
