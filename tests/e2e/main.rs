@@ -6,6 +6,7 @@ mod cleanup;
 mod console;
 mod external;
 mod identities;
+mod kinds;
 mod metrics;
 mod tls;
 

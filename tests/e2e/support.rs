@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: a testbed of hubs in vhosts of their own, and helpers to
 //! act as a partner gateway or an operator would.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -132,4 +133,46 @@ pub async fn take(
     }
     let _ = connection.close().await;
     out
+}
+
+/// A deployment's schemas directory: the shipped XSDs and kinds plus the example kind, and a
+/// partners file in which VN and TH (not SG) exchange it; returns the hub configuration's keys
+/// naming them (for [`TestbedOptions::hub_toml`]).
+pub fn deployment_with_example_kind(root: &Path) -> String {
+    let schemas = || Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
+    for entry in std::fs::read_dir(schemas()).expect("schemas") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "xsd") {
+            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    for entry in std::fs::read_dir(schemas().join("kinds")).expect("kinds") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(
+            &path,
+            root.join("kinds").join(path.file_name().expect("name")),
+        )
+        .expect("copy");
+    }
+    let example = schemas().join("samples/kinds/kr-co");
+    std::fs::copy(example.join("kr-co.toml"), root.join("kinds/kr-co.toml")).expect("copy");
+    std::fs::copy(example.join("kr-co-1.xsd"), root.join("kr-co-1.xsd")).expect("copy");
+    let shipped = std::fs::read_to_string(schemas().join("partners.toml")).expect("partners");
+    let rows: Vec<String> = shipped
+        .split("[[partner]]")
+        .map(|row| {
+            if row.contains("code = \"VN\"") || row.contains("code = \"TH\"") {
+                row.replace("\"ephyto-ack\"]", "\"ephyto-ack\", \"kr-co\"]")
+            } else {
+                row.to_owned()
+            }
+        })
+        .collect();
+    std::fs::write(root.join("partners.toml"), rows.join("[[partner]]")).expect("write");
+    format!(
+        "kinds_dir = {:?}\npartners_file = {:?}\n",
+        root.join("kinds").display().to_string(),
+        root.join("partners.toml").display().to_string()
+    )
 }

@@ -295,10 +295,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     });
 
     // (1) Ceiling: the same worker code the hub runs, on as many threads, without broker or journal.
-    let identity = Arc::new(Identity {
-        country: vn,
-        partners: [th].into_iter().collect(),
-    });
+    let identity = Arc::new(Identity::new(vn, [th].into_iter().collect()));
     let trust = Arc::new(TrustStore::load(dir.join("vn/trust"))?);
     let (key, cert) = (vn_key.clone(), vn_cert.clone());
     let pool = Arc::new(Pool::start(args.workers, "bench", move || {

@@ -3,7 +3,7 @@
 //! hub's own answers (receipts and rejections) to a partner's documents, each signed once.
 
 use asw_journal::{Direction, Journal, JournalError, Reason, Recorded, State, Transition};
-use asw_model::{DocumentKind, Header, MemberState};
+use asw_model::{Header, MemberState};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -116,7 +116,7 @@ pub(crate) fn correlate(
     };
     let status = accepted.status.clone();
     let (said, to) = match header.kind {
-        DocumentKind::FormDAck | DocumentKind::AcddAck => match status.as_deref() {
+        kind if kind.is_receipt() => match status.as_deref() {
             Some("rejected") => ("rejected", Some(State::Rejected)),
             _ => ("acknowledged", Some(State::Acknowledged)),
         },
@@ -162,6 +162,7 @@ pub(crate) fn correlate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use asw_model::DocumentKind;
     use asw_model::sample::{self, SampleSpec};
 
     fn state(code: &str) -> MemberState {

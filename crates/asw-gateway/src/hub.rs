@@ -56,6 +56,9 @@ pub enum HubError {
     /// The trust store could not be loaded.
     #[error(transparent)]
     Trust(#[from] asw_sign::TrustError),
+    /// The kinds directory could not be installed (a kind this process knows differently).
+    #[error("kinds: {0}")]
+    Kinds(asw_model::ModelError),
     /// The journal could not be opened.
     #[error(transparent)]
     Journal(#[from] asw_journal::JournalError),
@@ -213,9 +216,15 @@ impl Hub {
             &config.journal.tls,
         )?);
         let broker_tls = config.broker.tls.load("broker")?;
+        // The kinds of the configured directory join the process's before any validator is
+        // compiled (the workers below compile theirs with every known kind's XSD).
+        if let Some(dir) = &config.kinds_dir {
+            asw_schema::install_kinds(dir).map_err(HubError::Kinds)?;
+        }
         let identity = Arc::new(Identity {
             country: config.country,
             partners: config.partners.keys().copied().collect::<BTreeSet<_>>(),
+            agreed: Some(Arc::new(config.partner_table.clone())),
         });
         let limits = config.limits.document;
         let worker_trust = trust.clone();
@@ -521,7 +530,8 @@ where
         .await
 }
 
-/// Kinds a back-office may send.
+/// Kinds a back-office may send: every kind this process knows (the shipped ones and the
+/// configured kinds directory's, installed by [`Hub::new`]).
 pub fn outbound_kinds() -> impl Iterator<Item = DocumentKind> {
-    DocumentKind::ALL.into_iter()
+    DocumentKind::all().into_iter()
 }

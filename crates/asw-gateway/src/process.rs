@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use asw_model::document::{Message, Reason};
+use asw_model::partners::Partner;
+use asw_model::partners::PartnerTable;
 use asw_model::xml::Limits;
 use asw_model::{DocumentKind, Header, MemberState, reply};
 use asw_route::names;
@@ -21,6 +23,40 @@ pub struct Identity {
     pub country: MemberState,
     /// The partners it exchanges with.
     pub partners: BTreeSet<MemberState>,
+    /// The kinds each partner may send us and receive from us (the partners file); `None`
+    /// agrees every kind with every partner.
+    pub agreed: Option<Arc<PartnerTable>>,
+}
+
+impl Identity {
+    /// An identity that agrees every kind with its partners (tests, benchmarks).
+    pub fn new(country: MemberState, partners: BTreeSet<MemberState>) -> Identity {
+        Identity {
+            country,
+            partners,
+            agreed: None,
+        }
+    }
+
+    fn row(&self, partner: MemberState) -> Option<&Partner> {
+        self.agreed
+            .as_ref()?
+            .iter()
+            .find(|p| p.code == partner.code())
+    }
+
+    /// True if `partner` may send us documents of `kind`.
+    pub fn may_send(&self, partner: MemberState, kind: DocumentKind) -> bool {
+        self.agreed.is_none() || self.row(partner).is_some_and(|p| p.may_send(kind.as_str()))
+    }
+
+    /// True if we may send `partner` documents of `kind`.
+    pub fn may_receive(&self, partner: MemberState, kind: DocumentKind) -> bool {
+        self.agreed.is_none()
+            || self
+                .row(partner)
+                .is_some_and(|p| p.may_receive(kind.as_str()))
+    }
 }
 
 /// A reason a document was refused, with a stable code.
@@ -218,6 +254,14 @@ impl Worker {
                 "ROUTE-003",
                 format!("receiver {} is not a configured partner", header.receiver),
             ));
+        } else if !self.identity.may_receive(header.receiver, header.kind) {
+            refusals.push(Refusal::new(
+                "ROUTE-005",
+                format!(
+                    "{} does not receive {} from us (partners file)",
+                    header.receiver, header.kind
+                ),
+            ));
         }
         if !refusals.is_empty() {
             return Err(Unsendable {
@@ -310,6 +354,20 @@ impl Worker {
             .verify_shared(shared.clone(), now)
             .map_err(|e| refused(Some(transport), vec![Refusal::new(e.code(), e.to_string())]))?;
         let header = verified.header().clone();
+        if !self.identity.may_send(transport, header.kind) {
+            let mut refused = refused(
+                Some(transport),
+                vec![Refusal::new(
+                    "ROUTE-006",
+                    format!(
+                        "{transport} may not send us {} (partners file)",
+                        header.kind
+                    ),
+                )],
+            );
+            refused.verified = true;
+            return Err(refused);
+        }
         if header.receiver != self.identity.country {
             let mut misrouted = refused(
                 Some(transport),
@@ -405,4 +463,72 @@ pub const STOPPING: &str = "HUB-STOPPING";
 /// True for kinds the hub acknowledges on receipt.
 pub fn is_acknowledged(kind: DocumentKind) -> bool {
     kind.ack_kind().is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::Fixture;
+
+    /// A worker whose partners file lets TH send us e-Form Ds only, and receive nothing but
+    /// ACDDs from us.
+    fn agreed_worker(fixture: &Fixture) -> Worker {
+        let kinds = asw_model::kinds::KindRegistry::shipped().expect("kinds");
+        let shipped = PartnerTable::shipped(&kinds).expect("partners");
+        let text = include_str!("../../../schemas/partners.toml")
+            .split("[[partner]]")
+            .map(|row| {
+                if row.contains("\ncode = \"TH\"") {
+                    let sends = row.lines().find(|l| l.starts_with("sends")).expect("sends");
+                    let receives = row
+                        .lines()
+                        .find(|l| l.starts_with("receives"))
+                        .expect("receives");
+                    row.replace(sends, "sends = [\"formd\"]")
+                        .replace(receives, "receives = [\"acdd\"]")
+                } else {
+                    row.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("[[partner]]");
+        let table = PartnerTable::parse("partners.toml", &text, &kinds).expect("parses");
+        assert_ne!(table, shipped);
+        let identity = Identity {
+            agreed: Some(Arc::new(table)),
+            ..Identity::new(fixture.vn, [fixture.th, fixture.sg].into_iter().collect())
+        };
+        let mut worker = fixture.worker();
+        worker.identity = Arc::new(identity);
+        worker
+    }
+
+    #[test]
+    fn a_kind_the_partner_may_not_send_or_does_not_receive_is_refused() {
+        let fixture = Fixture::new();
+        let mut worker = agreed_worker(&fixture);
+        let now = OffsetDateTime::now_utc();
+        // Inbound: TH may send an e-Form D, not an ACDD (ROUTE-006, after verification).
+        let formd = fixture.partner_document(DocumentKind::FormD);
+        assert!(
+            worker
+                .inbound(&formd, Some("partner-TH"), "TH", now)
+                .is_ok()
+        );
+        let acdd = fixture.partner_document(DocumentKind::Acdd);
+        let refused = worker
+            .inbound(&acdd, Some("partner-TH"), "TH", now)
+            .expect_err("TH may not send an ACDD");
+        assert_eq!(refused.refusals[0].code, "ROUTE-006");
+        assert!(refused.verified);
+        // Outbound: TH receives an ACDD from us, not an e-Form D (ROUTE-005, before signing).
+        let (_, acdd) = fixture.back_office_document(DocumentKind::Acdd);
+        assert!(worker.outbound(&acdd, "acdd", now).is_ok());
+        let (_, formd) = fixture.back_office_document(DocumentKind::FormD);
+        let refused = worker
+            .outbound(&formd, "formd", now)
+            .expect_err("TH does not receive an e-Form D");
+        assert_eq!(refused.refusals.len(), 1);
+        assert_eq!(refused.refusals[0].code, "ROUTE-005");
+    }
 }

@@ -121,7 +121,7 @@ pub(crate) async fn check(
     acks: &AcksConfig,
     metrics: &Metrics,
 ) -> Result<(), AmqpError> {
-    let kinds: Vec<DocumentKind> = DocumentKind::ALL
+    let kinds: Vec<DocumentKind> = DocumentKind::all()
         .into_iter()
         .filter(|k| k.ack_kind().is_some())
         .collect();

@@ -57,10 +57,7 @@ impl Fixture {
             )
             .expect("trust"),
         );
-        let identity = Arc::new(Identity {
-            country: vn,
-            partners: [th, sg].into_iter().collect(),
-        });
+        let identity = Arc::new(Identity::new(vn, [th, sg].into_iter().collect()));
         let dir = tempfile::tempdir().expect("temporary directory");
         let journal = asw_journal::open(dir.path().join("journal.db")).expect("journal");
         Fixture {

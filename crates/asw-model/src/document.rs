@@ -37,7 +37,24 @@ pub enum Document {
     /// Customs Response to an ACDD.
     #[serde(rename = "acr:CustomsResponse")]
     AcddResponse(CustomsResponse),
+    /// A document of a kind described only as data (e-Phyto, a kind from a kinds directory):
+    /// its body as XML, written into the envelope as it is.
+    #[serde(skip)]
+    Xml(XmlBody),
 }
+
+/// The body of a document the model does not type: its kind and its XML (one root element; an
+/// XML declaration is dropped when written into the envelope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlBody {
+    /// The kind.
+    pub kind: DocumentKind,
+    /// The body's XML.
+    pub xml: String,
+}
+
+/// Stands for an [`XmlBody`] while the envelope is serialised.
+const BODY_MARK: &str = "@@ASWHUB-BODY@@";
 
 impl Document {
     /// The kind of this document.
@@ -49,6 +66,7 @@ impl Document {
             Document::AcddAck(_) => DocumentKind::AcddAck,
             Document::FormDStatus(_) => DocumentKind::FormDStatus,
             Document::AcddResponse(_) => DocumentKind::AcddResponse,
+            Document::Xml(body) => body.kind,
         }
     }
 }
@@ -94,7 +112,20 @@ impl Message {
         if indent {
             serializer.indent(' ', 2);
         }
-        wire.serialize(serializer)?;
+        if matches!(self.document, Document::Xml(_)) {
+            wire.with_body(WireMark { mark: BODY_MARK })
+                .serialize(serializer)?;
+        } else {
+            wire.serialize(serializer)?;
+        }
+        if let Document::Xml(body) = &self.document {
+            let xml = body.xml.trim();
+            let xml = match xml.strip_prefix("<?xml") {
+                Some(rest) => rest.split_once("?>").map_or("", |(_, r)| r).trim(),
+                None => xml,
+            };
+            out = out.replacen(BODY_MARK, xml, 1);
+        }
         out.push('\n');
         Ok(out)
     }
@@ -102,7 +133,7 @@ impl Message {
 
 #[derive(Serialize)]
 #[serde(rename = "asw:Message")]
-struct WireMessage<'a> {
+struct WireMessage<B> {
     #[serde(rename = "@xmlns:asw")]
     xmlns_asw: &'static str,
     #[serde(rename = "@xmlns:cmn")]
@@ -120,7 +151,23 @@ struct WireMessage<'a> {
     #[serde(rename = "asw:Header")]
     header: WireHeader,
     #[serde(rename = "asw:Body")]
-    body: WireBody<'a>,
+    body: B,
+}
+
+impl<B> WireMessage<B> {
+    fn with_body<C>(self, body: C) -> WireMessage<C> {
+        WireMessage {
+            xmlns_asw: self.xmlns_asw,
+            xmlns_cmn: self.xmlns_cmn,
+            xmlns_fd: self.xmlns_fd,
+            xmlns_acdd: self.xmlns_acdd,
+            xmlns_ack: self.xmlns_ack,
+            xmlns_fds: self.xmlns_fds,
+            xmlns_acr: self.xmlns_acr,
+            header: self.header,
+            body,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -159,6 +206,12 @@ impl From<&Header> for WireHeader {
 struct WireBody<'a> {
     #[serde(rename = "$value")]
     document: &'a Document,
+}
+
+#[derive(Serialize)]
+struct WireMark {
+    #[serde(rename = "$text")]
+    mark: &'static str,
 }
 
 /// Formats a timestamp as RFC 3339 (`2026-01-05T08:00:00Z`).

@@ -73,6 +73,34 @@ pub struct KindDef {
     pub answered_by: AnsweredBy,
     /// Back-office roles that may send it to the hub (empty: only the hub writes it).
     pub back_offices: Vec<String>,
+    /// Where the document's business reference is: local names of the elements from the root
+    /// down (`["SPSExchangedDocument", "ID"]`); empty when the kind's code knows it.
+    pub reference: Vec<String>,
+    /// The business rules of the kind, as data (`[[rules]]`), checked after the XSD.
+    pub rules: Vec<crate::kinds::DataRule>,
+}
+
+/// A business rule of a kind described as data: the element at `path` (local names from the
+/// root down) must exist, and when `pattern` or `one_of` are given its text must match.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataRule {
+    /// Stable rule id, reported with the problem (`KRCO-ORIGIN`).
+    pub id: String,
+    /// Local names from the body's root element down to the element checked.
+    pub path: Vec<String>,
+    /// The text must be one of these.
+    #[serde(default)]
+    pub one_of: Vec<String>,
+    /// The text must be at most this many characters.
+    #[serde(default)]
+    pub max_len: Option<usize>,
+    /// The text must not equal the text of the element at this path (`["Exporter", "Country"]`
+    /// against `["Importer", "Country"]`).
+    #[serde(default)]
+    pub differs_from: Vec<String>,
+    /// What the problem says when the rule is broken.
+    pub message: String,
 }
 
 impl KindDef {
@@ -134,6 +162,11 @@ const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../../schemas/kinds/formd-status.toml"),
     ),
 ];
+
+/// The shipped kinds' files (name, TOML text), as built into this binary.
+pub fn shipped_files() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SHIPPED.iter().map(|(name, text)| (*name, *text))
+}
 
 impl KindRegistry {
     /// The kinds shipped in `schemas/kinds/`, as built into this binary.
@@ -482,6 +515,10 @@ struct Raw {
     answers: Option<Spanned<String>>,
     answered_by: Option<RawAnsweredBy>,
     back_offices: Vec<Spanned<String>>,
+    #[serde(default)]
+    reference: Vec<String>,
+    #[serde(default)]
+    rules: Vec<DataRule>,
 }
 
 #[derive(Deserialize)]
@@ -542,6 +579,8 @@ impl Raw {
                 .into_iter()
                 .map(Spanned::into_inner)
                 .collect(),
+            reference: self.reference,
+            rules: self.rules,
         }
     }
 }
@@ -643,7 +682,8 @@ mod tests {
         assert_eq!(
             error(&[("formd.toml", &FORMD.replace("title", "tilte"))]),
             "formd.toml:2: tilte: unknown field `tilte`, expected one of `wire`, `title`, \
-             `envelope`, `bare`, `root`, `versions`, `answers`, `answered_by`, `back_offices`"
+             `envelope`, `bare`, `root`, `versions`, `answers`, `answered_by`, `back_offices`, \
+             `reference`, `rules`"
         );
         assert_eq!(
             error(&[(

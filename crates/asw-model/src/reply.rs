@@ -6,7 +6,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::document::{Acknowledgement, Document, Message, Reason};
+use crate::document::{Acknowledgement, Document, Message, Reason, XmlBody};
 use crate::xml::Element;
 use crate::{DocumentKind, Header, ns};
 
@@ -31,6 +31,14 @@ pub fn document_reference(root: &Element) -> Option<String> {
         DocumentKind::FormDAck | DocumentKind::AcddAck => (ns::ACK, "DocumentReference"),
         DocumentKind::FormDStatus => (ns::FORMD_STATUS, "ReferenceNumber"),
         DocumentKind::AcddResponse => (ns::ACDD_RESPONSE, "DeclarationNumber"),
+        // A kind described as data says where its reference is.
+        _ => {
+            let mut at = document;
+            for name in &kind.def().reference {
+                at = at.children.iter().find(|c| &c.name == name)?;
+            }
+            return (!kind.def().reference.is_empty()).then(|| at.trimmed().to_owned());
+        }
     };
     Some(document.child(namespace, name)?.trimmed().to_owned())
 }
@@ -39,6 +47,21 @@ pub fn document_reference(root: &Element) -> Option<String> {
 /// `preferential-treatment-given`...). `root` is the `asw:Message` element.
 pub fn answer_status(root: &Element) -> Option<String> {
     let document = root.child(ns::ENVELOPE, "Body")?.children.first()?;
+    if document.is(ns::SPS_ACKNOWLEDGEMENT, "SPSAcknowledgement") {
+        // The SPS acknowledgement's StatusCode, as this hub writes it.
+        let code = document
+            .children
+            .iter()
+            .find(|c| c.name == "SPSAcknowledgementDocument")?
+            .children
+            .iter()
+            .find(|c| c.name == "StatusCode")?;
+        let said = match code.trimmed().parse::<u32>().ok()? {
+            crate::sps::ACK_REJECTED => "rejected",
+            _ => "received",
+        };
+        return Some(said.to_owned());
+    }
     let status = document.children.iter().find(|c| c.name == "Status")?;
     Some(status.trimmed().to_owned())
 }
@@ -104,7 +127,31 @@ pub fn receipt(
     };
     let document = match kind {
         DocumentKind::FormDAck => Document::FormDAck(ack),
-        _ => Document::AcddAck(ack),
+        DocumentKind::AcddAck => Document::AcddAck(ack),
+        DocumentKind::EphytoAck => {
+            let (status, reason) = if ack.reasons.is_empty() {
+                (crate::sps::ACK_RECEIVED, "Certificate received".to_owned())
+            } else {
+                let said: Vec<String> = ack
+                    .reasons
+                    .iter()
+                    .map(|r| format!("{} {}", r.code, r.text))
+                    .collect();
+                (crate::sps::ACK_REJECTED, said.join("; "))
+            };
+            Document::Xml(XmlBody {
+                kind,
+                xml: crate::sps::acknowledgement_with(
+                    &ack.document_reference,
+                    original.created_at,
+                    now,
+                    status,
+                    &reason,
+                ),
+            })
+        }
+        // A receipt kind described only as data: this hub cannot write it.
+        _ => return None,
     };
     Some(Message { header, document })
 }

@@ -8,7 +8,7 @@ use crate::document::{
     Acdd, AcddConsignee, Acknowledgement, Amount, BorderTransportMeans, Certification,
     CustomsResponse, Document, ExporterDeclaration, Flags, FormD, FormDStatus, GoodsItem,
     IdentifiedParty, Invoice, Item, Items, Message, OriginCriterion, Packages, Party, Quantity,
-    Reason, Transport,
+    Reason, Transport, XmlBody,
 };
 use crate::{DocumentKind, Header, MemberState};
 
@@ -201,8 +201,49 @@ pub fn message(spec: &SampleSpec) -> Message {
             office: facts(spec.from).customs.into(),
             issued_at: spec.created_at,
         }),
+        DocumentKind::Ephyto => Document::Xml(XmlBody {
+            kind: spec.kind,
+            xml: crate::sps::certificate(&ephyto_spec(spec)),
+        }),
+        DocumentKind::EphytoAck => {
+            let certificate = ephyto_spec(spec);
+            Document::Xml(XmlBody {
+                kind: spec.kind,
+                xml: crate::sps::acknowledgement(
+                    &crate::sps::certificate_number(&certificate),
+                    spec.created_at - Duration::hours(2),
+                    spec.created_at,
+                ),
+            })
+        }
+        // A kind described only as data: its root element, empty (a kinds directory may ship
+        // a sample body, which `aswctl sample` uses instead).
+        kind => {
+            let (namespace, element) = kind.root_element();
+            Document::Xml(XmlBody {
+                kind,
+                xml: format!("<k:{element} xmlns:k=\"{namespace}\"/>"),
+            })
+        }
     };
     Message { header, document }
+}
+
+/// The e-Phyto certificate a sample of `spec` carries (the sending state's organisation issues
+/// it; a small attachment).
+fn ephyto_spec(spec: &SampleSpec) -> crate::sps::EphytoSpec<'static> {
+    let country = |s: MemberState| crate::sps::Country {
+        code: s.code(),
+        name: s.info().name,
+    };
+    crate::sps::EphytoSpec {
+        exporter: country(spec.from),
+        importer: country(spec.to),
+        commodities: spec.items.max(1),
+        attachment_bytes: 2048,
+        seed: spec.seed,
+        issued_at: spec.created_at,
+    }
 }
 
 /// A document reference such as `VN-FD-2026-004711`.

@@ -461,6 +461,29 @@ pub fn acknowledgement(
     issued_at: OffsetDateTime,
     acknowledged_at: OffsetDateTime,
 ) -> String {
+    acknowledgement_with(
+        certificate_id,
+        issued_at,
+        acknowledged_at,
+        ACK_RECEIVED,
+        "Certificate received and readable",
+    )
+}
+
+/// The acknowledgement `StatusCode` of a certificate received and readable.
+pub const ACK_RECEIVED: u32 = 1;
+/// The acknowledgement `StatusCode` this hub writes for a certificate it refused (the reasons
+/// in `ReasonInformation`).
+pub const ACK_REJECTED: u32 = 2;
+
+/// Writes an acknowledgement of certificate `certificate_id` with `status` and `reason`.
+pub fn acknowledgement_with(
+    certificate_id: &str,
+    issued_at: OffsetDateTime,
+    acknowledged_at: OffsetDateTime,
+    status: u32,
+    reason: &str,
+) -> String {
     let mut x = String::with_capacity(1024);
     let _ = write!(
         x,
@@ -472,13 +495,8 @@ pub fn acknowledgement(
         ns::SPS_UDT
     );
     date_time(&mut x, 4, "IssueDateTime", &timestamp(acknowledged_at));
-    text(&mut x, 4, "StatusCode", "1");
-    text(
-        &mut x,
-        4,
-        "ReasonInformation",
-        "Certificate received and readable",
-    );
+    text(&mut x, 4, "StatusCode", &status.to_string());
+    text(&mut x, 4, "ReasonInformation", reason);
     open(&mut x, 4, "ReferenceSPSReferencedDocument");
     date_time(&mut x, 6, "IssueDateTime", &timestamp(issued_at));
     text(&mut x, 6, "TypeCode", &TYPE_EXPORT.to_string());

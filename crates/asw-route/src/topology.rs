@@ -489,16 +489,26 @@ mod tests {
                 receives: receives.to_vec(),
                 from,
             };
-        use DocumentKind::*;
+        let (formd, formd_ack, formd_status) = (
+            DocumentKind::FormD,
+            DocumentKind::FormDAck,
+            DocumentKind::FormDStatus,
+        );
+        let (acdd, acdd_response) = (DocumentKind::Acdd, DocumentKind::AcddResponse);
         let t = Topology::hub(state("VN"), &[state("TH")], &RetryPolicy::default(), 20)
             .with_back_offices(&[
                 office(
                     "trade-ministry",
-                    &[FormD, FormDStatus],
-                    &[FormD, FormDAck, FormDStatus],
+                    &[formd, formd_status],
+                    &[formd, formd_ack, formd_status],
                     Vec::new(),
                 ),
-                office("customs", &[Acdd, AcddResponse], &[Acdd], vec![state("TH")]),
+                office(
+                    "customs",
+                    &[acdd, acdd_response],
+                    &[acdd],
+                    vec![state("TH")],
+                ),
             ]);
         let trade = &t.users[1];
         assert_eq!(trade.name, "trade-ministry");

@@ -14,6 +14,6 @@ pub mod wsdl;
 mod xsd;
 
 pub use document::{DocumentValidator, Root, root_element};
-pub use embedded::{SchemaError, SchemaSet};
+pub use embedded::{SchemaError, SchemaSet, install_kinds};
 pub use problem::Problem;
 pub use validator::{Validated, Validator};

@@ -87,8 +87,8 @@ pub fn check(header: &Header, root: &Element, now: OffsetDateTime) -> Vec<Proble
             format!("sender and receiver are both {}", header.sender),
         ));
     }
-    if header.version != header.kind.version()
-        && format!("{}.0", header.version) != header.kind.version()
+    if !header.kind.reads_version(&header.version)
+        && !header.kind.reads_version(&format!("{}.0", header.version))
     {
         out.push(Problem::new(
             header_line("DocumentVersion"),
@@ -154,8 +154,50 @@ pub fn check(header: &Header, root: &Element, now: OffsetDateTime) -> Vec<Proble
         DocumentKind::AcddResponse => {
             reasons_required(document, ns::ACDD_RESPONSE, &["rejected"], &mut out)
         }
+        // Every other kind brings its rules as data.
+        kind => data_rules(kind, document, &mut out),
     }
     out
+}
+
+/// The element at `path` (local names from `from`'s children down).
+fn at_path<'a>(from: &'a Element, path: &[String]) -> Option<&'a Element> {
+    path.iter().try_fold(from, |at, name| {
+        at.children.iter().find(|c| &c.name == name)
+    })
+}
+
+/// Checks the rules a kind's file lists (`[[rules]]`, docs/SCHEMAS.md): each problem carries the
+/// rule's id and the line of the element at fault (of the nearest element found on the path
+/// when the element is missing).
+fn data_rules(kind: DocumentKind, doc: &Element, out: &mut Vec<Problem>) {
+    for rule in &kind.def().rules {
+        let id = rule.id.as_str();
+        let Some(element) = at_path(doc, &rule.path) else {
+            let line = (0..rule.path.len())
+                .rev()
+                .find_map(|n| at_path(doc, &rule.path[..n]))
+                .map_or(doc.line, |e| e.line);
+            out.push(Problem::new(
+                line,
+                id,
+                format!("{} ({} is missing)", rule.message, rule.path.join("/")),
+            ));
+            continue;
+        };
+        let text = element.trimmed();
+        let broken = (!rule.one_of.is_empty() && !rule.one_of.iter().any(|v| v == text))
+            || rule.max_len.is_some_and(|n| text.chars().count() > n)
+            || (!rule.differs_from.is_empty()
+                && at_path(doc, &rule.differs_from).is_some_and(|other| other.trimmed() == text));
+        if broken {
+            out.push(Problem::new(
+                element.line,
+                id,
+                format!("{} (found {text:?})", rule.message),
+            ));
+        }
+    }
 }
 
 fn date(e: &Element) -> Option<Date> {

@@ -77,6 +77,9 @@ pub struct TestbedOptions {
     /// ([`MINISTRIES`]: the trade ministry and customs), each publishing as its own user and
     /// consuming its own queues, instead of the one shared [`BACK_OFFICE_QUEUE`].
     pub ministries: bool,
+    /// Top-level keys added to every hub's configuration (`kinds_dir = "..."`,
+    /// `partners_file = "..."`), one per line.
+    pub hub_toml: String,
 }
 
 impl TestbedOptions {
@@ -101,6 +104,7 @@ impl TestbedOptions {
             back_office_keys: BTreeMap::new(),
             tls: asw_amqp::TlsFiles::default(),
             ministries: false,
+            hub_toml: String::new(),
         }
     }
 
@@ -362,7 +366,8 @@ impl Testbed {
             }
             std::fs::create_dir_all(dir.join("trust"))?;
             let mut toml = format!(
-                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n{tls_keys}\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n{}\n[limits]\nworkers = {}\nlanes = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
+                "# aswhub configuration of {state}, written by the testbed.\ncountry = \"{state}\"\n{}\n[broker]\nurl = \"{}/{}\"\nmanagement_url = \"{}\"\nmanagement_user = \"{}\"\nmanagement_password = \"{}\"\nprefetch = {}\n{tls_keys}\n[signing]\nkey = \"key.pem\"\ncertificate = \"cert.pem\"\ntrust_dir = \"trust\"\n\n[journal]\n{}\n{}\n[limits]\nworkers = {}\nlanes = {}\n\n[retry]\ndelays_ms = [200, 1000]\nmax_attempts = 3\n",
+                options.hub_toml,
                 options.amqp,
                 options.vhost(state),
                 options.management_url,

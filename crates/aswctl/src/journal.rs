@@ -59,11 +59,11 @@ fn settled_listings() -> Vec<(Direction, State, Option<DocumentKind>)> {
     let mut listings = Vec::new();
     for direction in Direction::ALL {
         for state in direction.states() {
-            let kinds: Vec<DocumentKind> = DocumentKind::ALL
+            let kinds: Vec<DocumentKind> = DocumentKind::all()
                 .into_iter()
                 .filter(|k| state.settled(direction, *k))
                 .collect();
-            if kinds.len() == DocumentKind::ALL.len() {
+            if kinds.len() == DocumentKind::all().len() {
                 listings.push((direction, state, None));
             } else {
                 listings.extend(kinds.into_iter().map(|k| (direction, state, Some(k))));

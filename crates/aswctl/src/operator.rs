@@ -31,7 +31,13 @@ pub struct HubOptions {
 impl HubOptions {
     /// Reads and checks the configuration.
     pub fn load(&self) -> anyhow::Result<HubConfig> {
-        Ok(HubConfig::load(&self.config)?)
+        let config = HubConfig::load(&self.config)?;
+        // The hub's kinds directory, so that every kind its journal holds has a name here.
+        if let Some(dir) = &config.kinds_dir {
+            asw_schema::install_kinds(dir)
+                .with_context(|| format!("installing the kinds of {}", dir.display()))?;
+        }
+        Ok(config)
     }
 }
 

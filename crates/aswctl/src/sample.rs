@@ -17,9 +17,9 @@ use crate::Outcome;
 #[derive(Debug, clap::Args)]
 pub struct SampleArgs {
     /// Document kind: formd, acdd, formd-ack, acdd-ack, formd-status, acdd-response (ASW
-    /// messages), ephyto or ephyto-ack (bare UN/CEFACT SPS certificate and acknowledgement).
-    #[arg(value_parser = parse_sample_kind)]
-    kind: SampleKind,
+    /// messages), ephyto or ephyto-ack (bare UN/CEFACT SPS certificate and acknowledgement;
+    /// in the ASW envelope with `--asw`), or any kind of `--kinds`.
+    kind: String,
     /// Sending member state (ISO 3166 alpha-2).
     ///
     /// For ephyto and ephyto-ack: any partner of `schemas/partners.toml` that exchanges e-Phyto
@@ -38,6 +38,15 @@ pub struct SampleArgs {
     /// Seed: the same seed gives the same document. Without it, ids and times are fresh.
     #[arg(long)]
     seed: Option<u64>,
+    /// A kinds directory (a deployment's `schemas/kinds/`) whose kinds join the shipped ones.
+    #[arg(long)]
+    kinds: Option<std::path::PathBuf>,
+    /// ephyto and ephyto-ack: the ASW message carrying the certificate or acknowledgement.
+    #[arg(long)]
+    asw: bool,
+    /// For a kind described only as data: the body (its root element) to put in the envelope.
+    #[arg(long)]
+    body: Option<std::path::PathBuf>,
 }
 
 /// What `aswctl sample` can make.
@@ -51,10 +60,10 @@ pub enum SampleKind {
     EphytoAck,
 }
 
-fn parse_sample_kind(s: &str) -> Result<SampleKind, String> {
+fn parse_sample_kind(s: &str, asw: bool) -> Result<SampleKind, String> {
     match s {
-        "ephyto" => Ok(SampleKind::Ephyto),
-        "ephyto-ack" => Ok(SampleKind::EphytoAck),
+        "ephyto" if !asw => Ok(SampleKind::Ephyto),
+        "ephyto-ack" if !asw => Ok(SampleKind::EphytoAck),
         _ => parse_kind(s)
             .map(SampleKind::Asw)
             .map_err(|e| format!("{e}, ephyto, ephyto-ack")),
@@ -64,7 +73,7 @@ fn parse_sample_kind(s: &str) -> Result<SampleKind, String> {
 /// Parses a document kind for clap.
 pub fn parse_kind(s: &str) -> Result<DocumentKind, String> {
     s.parse().map_err(|_| {
-        let names: Vec<_> = DocumentKind::ALL.iter().map(|k| k.as_str()).collect();
+        let names: Vec<_> = DocumentKind::all().iter().map(|k| k.as_str()).collect();
         format!("expected one of {}", names.join(", "))
     })
 }
@@ -87,6 +96,12 @@ pub fn parse_state(s: &str) -> Result<MemberState, String> {
 
 /// Runs `aswctl sample`.
 pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
+    if let Some(dir) = &args.kinds {
+        asw_schema::install_kinds(dir)
+            .with_context(|| format!("installing the kinds of {}", dir.display()))?;
+    }
+    let sample_kind = parse_sample_kind(&args.kind, args.asw)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.kind))?;
     if args.from == args.to {
         anyhow::bail!(
             "--from and --to are both {}: a document goes to another member state",
@@ -105,7 +120,7 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
             )
         }
     };
-    let kind = match args.kind {
+    let kind = match sample_kind {
         SampleKind::Asw(kind) => kind,
         SampleKind::Ephyto | SampleKind::EphytoAck => return ephyto(args, seed, created_at),
     };
@@ -119,9 +134,18 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
         seed,
         created_at,
     };
-    let xml = sample::message(&spec)
-        .to_xml()
-        .context("serialising the sample")?;
+    let mut message = sample::message(&spec);
+    let typed = DocumentKind::ALL.contains(&kind)
+        || [DocumentKind::Ephyto, DocumentKind::EphytoAck].contains(&kind);
+    if let Some(file) = &args.body {
+        let xml = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the body {}", file.display()))?;
+        message.document =
+            asw_model::document::Document::Xml(asw_model::document::XmlBody { kind, xml });
+    } else if !typed {
+        anyhow::bail!("no sample is built in for kind {kind}: give its body with --body FILE");
+    }
+    let xml = message.to_xml().context("serialising the sample")?;
     std::io::stdout()
         .lock()
         .write_all(xml.as_bytes())
@@ -158,7 +182,7 @@ fn ephyto(args: &SampleArgs, seed: u64, created_at: OffsetDateTime) -> anyhow::R
             name: p.name.as_str(),
         }
     }
-    let acknowledging = args.kind == SampleKind::EphytoAck;
+    let acknowledging = args.kind == "ephyto-ack";
     let (exporter, importer) = if acknowledging {
         (&to, &from)
     } else {

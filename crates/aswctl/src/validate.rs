@@ -35,6 +35,10 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// A kinds directory (a deployment's `schemas/kinds/`, its XSDs in the parent) whose kinds
+    /// join the shipped ones.
+    #[arg(long)]
+    kinds: Option<PathBuf>,
     /// Largest document accepted, in bytes.
     #[arg(long, default_value_t = Limits::DEFAULT_MAX_BYTES)]
     max_bytes: usize,
@@ -87,6 +91,10 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<Outcome> {
         max_value_bytes: args.max_value_bytes,
         max_nodes: args.max_nodes,
     };
+    if let Some(dir) = &args.kinds {
+        asw_schema::install_kinds(dir)
+            .with_context(|| format!("installing the kinds of {}", dir.display()))?;
+    }
     let mut validator = Validator::with_schemas(&SchemaSet::embedded()?, limits)
         .context("loading the ASW schemas")?;
     // Read everything first: an unreadable file is a usage/I-O error (exit 2), whatever else is valid.

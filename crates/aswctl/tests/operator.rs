@@ -871,3 +871,54 @@ async fn an_outcome_no_back_office_takes_is_parked_and_reaches_it_when_replayed(
     assert_eq!(left[0]["stage"], "outbound");
     tb.stop_and_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kind_added_as_files_is_listed_parked_shown_and_replayed_like_the_others() {
+    let (vn, th) = (state("VN"), state("TH"));
+    let schemas_dir = tempfile::tempdir().expect("temp dir");
+    let hub_toml = asw_e2e::deployment_with_example_kind(schemas_dir.path());
+    // TH's ministry takes e-Form D (and outcomes) only; VN sends the example kind.
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.hub_toml = hub_toml;
+        o.back_office_keys
+            .insert(th, vec!["formd.#".into(), "outcome.#".into()]);
+    })
+    .await;
+    let kind: DocumentKind = "kr-co".parse().expect("installed by the hubs");
+    let body = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../schemas/samples/kinds/kr-co/kr-co-body.xml"),
+    )
+    .expect("body");
+    let mut co = document(DocumentKind::FormD, "VN", "TH");
+    co.header.kind = kind;
+    co.header.version = "1.0".into();
+    co.document =
+        asw_model::document::Document::Xml(asw_model::document::XmlBody { kind, xml: body });
+    let id = co.header.message_id;
+    tb.send_document(&co).await.expect("send");
+    // aswctl, reading TH's configuration (and so its kinds directory), lists it parked...
+    let listed = until_parked(&tb, th, id, "DELIVERY-UNROUTABLE").await;
+    assert_eq!(listed["kind"], "kr-co", "{listed:#}");
+    until_state(&tb, th, id, "failed").await;
+    let run = ctl(&tb, vn, &["messages", "list", "--format", "json"]).await;
+    assert!(
+        run.assert_code(0).stdout.contains("kr-co"),
+        "{}",
+        run.stdout
+    );
+    // ... and replays it once the ministry binds the kind: delivered once.
+    bind_back_office(&tb, th, "kr-co.#").await;
+    let run = ctl(&tb, th, &["replay", &id.to_string(), "--actor", "ops"]).await;
+    assert!(
+        run.assert_code(0).stdout.contains("replayed"),
+        "{}",
+        run.stdout
+    );
+    tb.wait_for(th, "the replayed C/O", WAIT, |m| is_doc(m, "kr-co.VN", id))
+        .await
+        .expect("delivered");
+    until_state(&tb, th, id, "delivered").await;
+    assert_eq!(count(&tb, th, "kr-co.VN", id), 1, "delivered once");
+    tb.stop_and_clean().await;
+}

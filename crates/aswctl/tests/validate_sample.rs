@@ -297,3 +297,70 @@ fn ephyto_samples_take_their_countries_from_the_partners_file() {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// A deployment's schemas directory with the example kind of `schemas/samples/kinds/kr-co/`.
+fn deployment_with_example_kind(root: &Path) {
+    let schemas = samples().join("..");
+    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
+    for entry in std::fs::read_dir(&schemas).expect("schemas") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "xsd") {
+            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    for entry in std::fs::read_dir(schemas.join("kinds")).expect("kinds") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(
+            &path,
+            root.join("kinds").join(path.file_name().expect("name")),
+        )
+        .expect("copy");
+    }
+    let example = samples().join("kinds/kr-co");
+    std::fs::copy(example.join("kr-co.toml"), root.join("kinds/kr-co.toml")).expect("copy");
+    std::fs::copy(example.join("kr-co-1.xsd"), root.join("kr-co-1.xsd")).expect("copy");
+}
+
+#[test]
+fn sample_and_validate_take_a_kinds_directory_and_report_its_rules_with_their_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    deployment_with_example_kind(dir.path());
+    let kinds = dir.path().join("kinds");
+    let kinds = kinds.to_str().expect("utf-8 path");
+    let body = samples().join("kinds/kr-co/kr-co-body.xml");
+    let body = body.to_str().expect("utf-8 path");
+    // Unknown without the directory: a usage error.
+    let out = aswctl(&[
+        "sample", "kr-co", "--from", "VN", "--to", "TH", "--body", body,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let args = [
+        "sample", "kr-co", "--kinds", kinds, "--from", "VN", "--to", "TH", "--body", body,
+        "--seed", "3",
+    ];
+    let out = aswctl(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let xml = text(&out.stdout);
+    assert!(xml.contains("<asw:DocumentKind>kr-co</asw:DocumentKind>") && xml.contains("KoreaCO"));
+    let out = aswctl_stdin(&["validate", "--kinds", kinds, "-"], xml.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // Without the kinds directory the kind is unknown.
+    let out = aswctl_stdin(&["validate", "-"], xml.as_bytes());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    // A broken rule of the kind: its id and line.
+    let bad = xml.replacen(">WO<", ">XX<", 1);
+    let line = 1 + bad[..bad.find(">XX<").expect("XX")].matches('\n').count();
+    let out = aswctl_stdin(&["validate", "--kinds", kinds, "-"], bad.as_bytes());
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(said.contains(&format!("-:{line}: KRCO-001 ")), "{said}");
+    // An e-Phyto in the ASW envelope validates as any message.
+    let out = aswctl(&[
+        "sample", "ephyto", "--asw", "--from", "VN", "--to", "TH", "--seed", "2",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let xml = text(&out.stdout);
+    assert!(xml.contains("<asw:DocumentKind>ephyto</asw:DocumentKind>"));
+    let out = aswctl_stdin(&["validate", "-"], xml.as_bytes());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -203,7 +203,7 @@ pub(super) fn check(
     }
     if !offices.is_empty() {
         // What partners send that no back-office takes is parked DELIVERY-UNROUTABLE.
-        for kind in DocumentKind::ALL {
+        for kind in DocumentKind::all() {
             let missed: Vec<&str> = partners
                 .iter()
                 .filter(|&&p| {

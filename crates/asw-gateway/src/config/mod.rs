@@ -17,6 +17,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use asw_model::MemberState;
+use asw_model::kinds::KindRegistry;
+use asw_model::partners::PartnerTable;
 use asw_route::{RetryPolicy, Topology};
 use serde::Deserialize;
 
@@ -56,6 +58,14 @@ pub struct HubConfig {
     pub metrics: MetricsConfig,
     /// The operator console on the HTTP server, when `[console]` is present.
     pub console: Option<ConsoleConfig>,
+    /// The kinds directory (`kinds_dir`; `None`: the kinds shipped in the binary), installed
+    /// at start-up; its parent holds the kinds' XSDs.
+    pub kinds_dir: Option<PathBuf>,
+    /// The kinds it describes (or the shipped ones).
+    pub kinds: KindRegistry,
+    /// The partners file (`partners_file`; default: the shipped `schemas/partners.toml`): the
+    /// kinds each partner may send us and receive from us.
+    pub partner_table: PartnerTable,
     /// What is usable but unwise (a secret inline in the file): `check-config` prints these.
     pub warnings: Vec<String>,
 }
@@ -103,6 +113,8 @@ struct RawConfig {
     acks: acks::RawAcks,
     metrics: Option<metrics::RawMetrics>,
     console: Option<console::RawConsole>,
+    kinds_dir: Option<PathBuf>,
+    partners_file: Option<PathBuf>,
 }
 
 impl HubConfig {
@@ -157,6 +169,48 @@ impl HubConfig {
         }
         findings.problems = problems;
         let partners = partners::check(raw.partners, country, &base, &mut findings);
+        let kinds_dir = raw.kinds_dir.map(|d| resolve(&base, &d));
+        let kinds = match &kinds_dir {
+            // Installed as soon as read (additive, idempotent), so that every kind name of the
+            // configuration parses, the directory's kinds included.
+            Some(dir) => asw_schema::install_kinds(dir)
+                .and_then(|_| KindRegistry::load_dir(dir))
+                .map_err(|e| format!("kinds_dir: {e}")),
+            None => KindRegistry::shipped().map_err(|e| format!("kinds: {e}")),
+        };
+        let kinds_read = kinds.is_ok();
+        let kinds = kinds.unwrap_or_else(|problem| {
+            findings.problems.push(problem);
+            KindRegistry::default()
+        });
+        let partners_file = raw.partners_file.map(|f| resolve(&base, &f));
+        // The partners file names kinds: read against kinds that could not be read, it would
+        // only report those again.
+        let table = match &partners_file {
+            _ if !kinds_read => Ok(PartnerTable::default()),
+            Some(file) => {
+                PartnerTable::load(file, &kinds).map_err(|e| format!("partners_file: {e}"))
+            }
+            None => PartnerTable::shipped(&kinds).map_err(|e| format!("partners_file: {e}")),
+        };
+        let partner_table = table.unwrap_or_else(|problem| {
+            findings.problems.push(problem);
+            PartnerTable::default()
+        });
+        if findings.problems.is_empty() {
+            let listed = |code: &str| partner_table.iter().find(|p| p.code == code);
+            for state in partners.keys().copied().chain(country) {
+                match listed(state.code()) {
+                    Some(row) if row.enabled => {}
+                    Some(_) => findings.problems.push(format!(
+                        "partners.{state}: {state} is not enabled in the partners file"
+                    )),
+                    None => findings.problems.push(format!(
+                        "partners.{state}: {state} is not in the partners file"
+                    )),
+                }
+            }
+        }
         let own_user = url::Url::parse(&broker.url)
             .ok()
             .map(|u| u.username().to_owned());
@@ -181,6 +235,9 @@ impl HubConfig {
                 acks,
                 metrics,
                 console,
+                kinds_dir,
+                kinds,
+                partner_table,
                 warnings,
             }),
             _ => Err(fail(problems)),
@@ -296,6 +353,46 @@ password = "secret-sg"
         assert_eq!(
             config.partners[&config.partner_states()[1]].link,
             LinkMode::Push
+        );
+    }
+
+    #[test]
+    fn the_kinds_directory_and_the_partners_file_are_read_and_checked() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let config = HubConfig::parse(GOOD, &file).expect("valid");
+        assert_eq!(config.kinds_dir, None);
+        assert!(config.kinds.get("ephyto").is_some(), "the shipped kinds");
+        let th = config.partner_table.iter().find(|p| p.code == "TH");
+        assert!(th.is_some_and(|p| p.may_send("formd")));
+        let shipped = include_str!("../../../../schemas/partners.toml");
+        let disabled = shipped
+            .split("[[partner]]")
+            .map(|row| {
+                if row.contains("code = \"SG\"") {
+                    row.replace("enabled = true", "enabled = false")
+                } else {
+                    row.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("[[partner]]");
+        std::fs::write(dir.path().join("partners.toml"), disabled).expect("write");
+        let text = GOOD.replace(
+            "country = \"VN\"",
+            "country = \"VN\"\npartners_file = \"partners.toml\"\nkinds_dir = \"nowhere/kinds\"",
+        );
+        let err = HubConfig::parse(&text, &file).expect_err("no kinds there");
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(err.problems[0].starts_with("kinds_dir: "), "{err}");
+        let text = GOOD.replace(
+            "country = \"VN\"",
+            "country = \"VN\"\npartners_file = \"partners.toml\"",
+        );
+        let err = HubConfig::parse(&text, &file).expect_err("SG disabled");
+        assert_eq!(
+            err.problems,
+            ["partners.SG: SG is not enabled in the partners file"]
         );
     }
 
