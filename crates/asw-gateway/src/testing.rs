@@ -293,6 +293,42 @@ impl Journal for Faulty<Box<dyn Journal>> {
         self.inner.bump_attempts(direction, message_id, reason, at)
     }
 
+    fn transition_with_ref(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        to: asw_journal::State,
+        reason: Option<&Reason>,
+        transport_ref: &str,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError> {
+        self.inner
+            .transition_with_ref(direction, message_id, to, reason, transport_ref, at)
+    }
+
+    fn find_by_transport_ref(
+        &self,
+        direction: Direction,
+        transport_ref: &str,
+    ) -> Result<Option<MessageRecord>, JournalError> {
+        self.inner.find_by_transport_ref(direction, transport_ref)
+    }
+
+    fn record_settlement(
+        &self,
+        settlement: &asw_journal::ChannelSettlement,
+    ) -> Result<asw_journal::ChannelSettlement, JournalError> {
+        self.inner.record_settlement(settlement)
+    }
+
+    fn settlement(
+        &self,
+        channel: &str,
+        reference: &str,
+    ) -> Result<Option<asw_journal::ChannelSettlement>, JournalError> {
+        self.inner.settlement(channel, reference)
+    }
+
     fn replay(
         &self,
         direction: Direction,

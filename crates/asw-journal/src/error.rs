@@ -145,6 +145,14 @@ pub enum Operation {
     Remove,
     /// Checking that the journal takes writes ([`Journal::probe_write`](crate::Journal::probe_write)).
     Probe,
+    /// Moving a message and keeping its channel reference.
+    TransitionWithRef,
+    /// Looking up a message by its channel reference.
+    FindByTransportRef,
+    /// Recording how a channel's document was settled.
+    RecordSettlement,
+    /// Looking up how a channel's document was settled.
+    Settlement,
 }
 
 impl fmt::Display for Operation {
@@ -165,6 +173,10 @@ impl fmt::Display for Operation {
             Operation::Probe => "write probe",
             Operation::Batch => "batch commit",
             Operation::Remove => "removal",
+            Operation::TransitionWithRef => "referenced transition",
+            Operation::FindByTransportRef => "transport reference lookup",
+            Operation::RecordSettlement => "settlement record",
+            Operation::Settlement => "settlement lookup",
         })
     }
 }
@@ -183,6 +195,8 @@ pub enum Subject {
     AnswersTo(Uuid),
     /// Many messages.
     Messages,
+    /// The settlements of channels' documents.
+    Settlements,
 }
 
 impl fmt::Display for Subject {
@@ -194,6 +208,7 @@ impl fmt::Display for Subject {
             } => write!(f, "{direction} message {message_id}"),
             Subject::AnswersTo(id) => write!(f, "the messages answering {id}"),
             Subject::Messages => f.write_str("messages"),
+            Subject::Settlements => f.write_str("channel settlements"),
         }
     }
 }

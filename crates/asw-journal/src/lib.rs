@@ -65,7 +65,8 @@ mod state;
 
 pub use error::{BoxError, JournalError, Operation, Subject};
 pub use message::{
-    Event, Filter, MessageRecord, MessageSummary, Reason, Removal, TransitionRecord,
+    ChannelSettlement, Event, Filter, MessageRecord, MessageSummary, Reason, Removal,
+    SettlementOutcome, TransitionRecord,
 };
 pub use outcome::{Conflict, Field, Overdue, OverdueQuery, Recorded, Replay, Transition};
 pub use postgresql::{PostgresJournal, PostgresOptions};
@@ -197,6 +198,46 @@ pub trait Journal: Send + Sync {
         }
         Ok(recorded)
     }
+
+    /// Moves a message as [`transition`](Journal::transition) does and, in the same commit,
+    /// keeps `transport_ref` as the channel's own reference for it
+    /// ([`MessageSummary::transport_ref`]: the IPPC hub's delivery number returned by
+    /// `DeliverEnvelope`, or the one an import was pulled by). The reference is kept when the
+    /// message moves or is already in `to` (a repeat after a crash); the first reference given
+    /// stays. No two messages of a direction share a reference: giving one that another message
+    /// holds is a (permanent) database error and changes nothing.
+    fn transition_with_ref(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        to: State,
+        reason: Option<&Reason>,
+        transport_ref: &str,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError>;
+
+    /// The message of `direction` whose channel reference is `transport_ref`, if any.
+    fn find_by_transport_ref(
+        &self,
+        direction: Direction,
+        transport_ref: &str,
+    ) -> Result<Option<MessageRecord>, JournalError>;
+
+    /// Records how a document a channel handed over was settled, keyed by (channel, reference),
+    /// and returns the settlement kept: this one, or the one recorded first for that key (which
+    /// stays; act on it). Settlements outlive their messages
+    /// ([`remove_settled`](Journal::remove_settled) keeps them): a channel may hand a document over again long after.
+    fn record_settlement(
+        &self,
+        settlement: &ChannelSettlement,
+    ) -> Result<ChannelSettlement, JournalError>;
+
+    /// How the document `reference` of `channel` was settled, if it was.
+    fn settlement(
+        &self,
+        channel: &str,
+        reference: &str,
+    ) -> Result<Option<ChannelSettlement>, JournalError>;
 
     /// Counts one more failed attempt at the message's current stage and keeps the reason;
     /// returns the number of attempts. The state does not change.

@@ -57,6 +57,10 @@ pub struct MessageSummary {
     /// SHA-256 of the bytes first recorded: from the back-office (outbound) or the partner
     /// (inbound). A later record of the same message id must match it.
     pub digest: [u8; 32],
+    /// The channel's own reference for the message, if its channel gave one: the IPPC ePhyto
+    /// Hub's delivery number (`hubDeliveryNumber`) of a certificate sent or pulled through it.
+    /// Kept by [`transition_with_ref`](crate::Journal::transition_with_ref).
+    pub transport_ref: Option<String>,
 }
 
 impl MessageSummary {
@@ -221,6 +225,75 @@ impl Default for Filter {
             offset: 0,
             limit: Filter::DEFAULT_LIMIT,
         }
+    }
+}
+
+/// What the hub did with a document a channel handed it, kept by the channel's own reference for
+/// it so that the same document handed over again (the channel lost our acknowledgement) gets
+/// the same answer and is never delivered twice. See
+/// [`record_settlement`](crate::Journal::record_settlement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelSettlement {
+    /// The channel (`ippc` for the IPPC ePhyto Hub).
+    pub channel: String,
+    /// The channel's reference for the document (the hub's delivery number).
+    pub reference: String,
+    /// What was done.
+    pub outcome: SettlementOutcome,
+    /// The text sent back with the acknowledgement (a warning, the reason of a refusal), if any.
+    pub note: Option<String>,
+    /// The inbound message the document became, if it became one.
+    pub message_id: Option<uuid::Uuid>,
+    /// When (UTC, microsecond precision).
+    pub at: OffsetDateTime,
+}
+
+/// What the hub did with a document a channel handed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SettlementOutcome {
+    /// Delivered to the back-office (with warnings, if the note says so).
+    Delivered,
+    /// Kept in the parking lot with a reason.
+    Parked,
+    /// Refused back to the channel, nothing kept.
+    Refused,
+}
+
+impl SettlementOutcome {
+    /// Every outcome.
+    pub const ALL: [SettlementOutcome; 3] = [
+        SettlementOutcome::Delivered,
+        SettlementOutcome::Parked,
+        SettlementOutcome::Refused,
+    ];
+
+    /// The name used in storage (`delivered`, `parked`, `refused`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SettlementOutcome::Delivered => "delivered",
+            SettlementOutcome::Parked => "parked",
+            SettlementOutcome::Refused => "refused",
+        }
+    }
+}
+
+impl FromStr for SettlementOutcome {
+    type Err = JournalError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SettlementOutcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| JournalError::UnknownName {
+                what: "settlement outcome",
+                value: s.to_owned(),
+            })
+    }
+}
+
+impl fmt::Display for SettlementOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

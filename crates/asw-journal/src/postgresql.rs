@@ -19,9 +19,9 @@ use crate::request::{
 use crate::schema::{POSTGRES_MIGRATIONS, POSTGRES_VERSION_TABLE};
 use crate::state::{Step, replay_target, step};
 use crate::{
-    Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord, MessageSummary,
-    Operation, Overdue, OverdueQuery, Reason, Recorded, Removal, Replay, State, Subject,
-    Transition, TransitionRecord,
+    ChannelSettlement, Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord,
+    MessageSummary, Operation, Overdue, OverdueQuery, Reason, Recorded, Removal, Replay, State,
+    Subject, Transition, TransitionRecord,
 };
 
 /// Settings of a [`PostgresJournal`]. Connection settings (host, user, database, `connect_timeout`,
@@ -467,6 +467,105 @@ impl Journal for PostgresJournal {
         })
     }
 
+    fn transition_with_ref(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        to: State,
+        reason: Option<&Reason>,
+        transport_ref: &str,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError> {
+        request::check_transition(direction, message_id, to)?;
+        let key = Key::new(direction, message_id);
+        self.write(Operation::TransitionWithRef, key.subject(), |c| {
+            let change = Change {
+                to,
+                event: Event::Moved,
+                reason,
+                actor: &self.actor,
+                at: stored_time(at).map_err(Fault::Invalid)?,
+                bytes: None,
+            };
+            let moved = move_state(c, &key, &change)?;
+            if matches!(moved, Transition::Moved { .. } | Transition::AlreadyThere) {
+                // The row is locked by `move_state` until the commit.
+                let update = c.statement(
+                    "UPDATE messages SET transport_ref = coalesce(transport_ref, $1)
+                     WHERE direction = $2 AND message_id = $3",
+                )?;
+                c.client.execute(
+                    &update,
+                    &[&transport_ref, &direction.as_str(), &key.message_id],
+                )?;
+            }
+            Ok(moved)
+        })
+    }
+
+    fn find_by_transport_ref(
+        &self,
+        direction: Direction,
+        transport_ref: &str,
+    ) -> Result<Option<MessageRecord>, JournalError> {
+        self.read(Operation::FindByTransportRef, Subject::Messages, |c| {
+            let select = c.statement(
+                "SELECT direction, message_id, kind, sender, receiver, correlation_id, version,
+                     created_at, state, parked_from, attempts, reason_code, reason_text,
+                     first_seen, updated_at, digest, transport_ref, bodies.bytes
+                 FROM messages JOIN bodies USING (direction, message_id)
+                 WHERE direction = $1 AND transport_ref = $2",
+            )?;
+            let Some(row) = c
+                .client
+                .query_opt(&select, &[&direction.as_str(), &transport_ref])?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(MessageRecord {
+                summary: summary_from_row(&row)?,
+                bytes: row.try_get(17)?,
+            }))
+        })
+    }
+
+    fn record_settlement(
+        &self,
+        settlement: &ChannelSettlement,
+    ) -> Result<ChannelSettlement, JournalError> {
+        self.write(Operation::RecordSettlement, Subject::Settlements, |c| {
+            let at = stored_time(settlement.at).map_err(Fault::Invalid)?;
+            let insert = c.statement(
+                "INSERT INTO channel_settlements (channel, reference, outcome, note, message_id,
+                     settled_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (channel, reference) DO NOTHING",
+            )?;
+            c.client.execute(
+                &insert,
+                &[
+                    &settlement.channel,
+                    &settlement.reference,
+                    &settlement.outcome.as_str(),
+                    &settlement.note,
+                    &settlement.message_id,
+                    &at,
+                ],
+            )?;
+            select_settlement(c, &settlement.channel, &settlement.reference)?.ok_or(Fault::LostRace)
+        })
+    }
+
+    fn settlement(
+        &self,
+        channel: &str,
+        reference: &str,
+    ) -> Result<Option<ChannelSettlement>, JournalError> {
+        self.read(Operation::Settlement, Subject::Settlements, |c| {
+            select_settlement(c, channel, reference)
+        })
+    }
+
     fn bump_attempts(
         &self,
         direction: Direction,
@@ -639,7 +738,7 @@ impl Journal for PostgresJournal {
             let select = c.statement(
                 "SELECT direction, message_id, kind, sender, receiver, correlation_id, version,
                      created_at, state, parked_from, attempts, reason_code, reason_text,
-                     first_seen, updated_at, digest
+                     first_seen, updated_at, digest, transport_ref
                  FROM messages WHERE correlation_id = $1
                  ORDER BY first_seen, direction, message_id",
             )?;
@@ -853,7 +952,7 @@ fn claim_one(
 /// The columns of a [`MessageSummary`], in the order [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "direction, message_id, kind, sender, receiver, correlation_id, \
      version, created_at, state, parked_from, attempts, reason_code, reason_text, first_seen, \
-     updated_at, digest";
+     updated_at, digest, transport_ref";
 
 /// Deletes one message (`$1` direction, `$2` id): its history and bytes, then its row.
 const REMOVE_MESSAGE: [&str; 3] = [
@@ -1005,7 +1104,7 @@ fn select_record(c: &mut Connection, key: &Key) -> Result<Option<MessageRecord>,
     let select = c.statement(
         "SELECT direction, message_id, kind, sender, receiver, correlation_id, version,
              created_at, state, parked_from, attempts, reason_code, reason_text, first_seen,
-             updated_at, digest, bodies.bytes
+             updated_at, digest, transport_ref, bodies.bytes
          FROM messages JOIN bodies USING (direction, message_id)
          WHERE direction = $1 AND message_id = $2",
     )?;
@@ -1017,7 +1116,7 @@ fn select_record(c: &mut Connection, key: &Key) -> Result<Option<MessageRecord>,
     };
     Ok(Some(MessageRecord {
         summary: summary_from_row(&row)?,
-        bytes: row.try_get(16)?,
+        bytes: row.try_get(17)?,
     }))
 }
 
@@ -1057,7 +1156,31 @@ fn summary_from_row(row: &Row) -> Result<MessageSummary, Fault> {
             column: "digest",
             value: format!("{} bytes", digest.len()),
         })?,
+        transport_ref: row.try_get(16)?,
     })
+}
+
+/// The settlement of `reference` of `channel`, if recorded.
+fn select_settlement(
+    c: &mut Connection,
+    channel: &str,
+    reference: &str,
+) -> Result<Option<ChannelSettlement>, Fault> {
+    let select = c.statement(
+        "SELECT outcome, note, message_id, settled_at FROM channel_settlements
+         WHERE channel = $1 AND reference = $2",
+    )?;
+    let Some(row) = c.client.query_opt(&select, &[&channel, &reference])? else {
+        return Ok(None);
+    };
+    Ok(Some(ChannelSettlement {
+        channel: channel.to_owned(),
+        reference: reference.to_owned(),
+        outcome: parse("outcome", row.try_get(0)?)?,
+        note: row.try_get(1)?,
+        message_id: row.try_get(2)?,
+        at: row.try_get(3)?,
+    }))
 }
 
 fn parse<T: std::str::FromStr>(column: &'static str, value: String) -> Result<T, Fault> {

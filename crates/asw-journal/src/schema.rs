@@ -1,11 +1,11 @@
 //! The schemas of both backends, as numbered migrations applied on open: tracked by
 //! `PRAGMA user_version` in SQLite and by the `journal_schema` table in PostgreSQL. The two hold
-//! the same tables (messages, bodies, transitions) with the same columns and checks, each in the
+//! the same tables (messages, bodies, transitions, channel_settlements) with the same columns and checks, each in the
 //! types of its database. Version `n` means the same thing in both.
 
 /// The SQLite migrations, in order: `SQLITE_MIGRATIONS[n]` takes a database from version `n` to
 /// `n + 1`. Never edit a migration that has shipped; append a new one.
-pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[V1, V2];
+pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// Version 1: messages and their history.
 ///
@@ -132,9 +132,36 @@ ALTER TABLE transitions_v2 RENAME TO transitions;
 CREATE INDEX transitions_message ON transitions (direction, message_id, seq);
 ";
 
+/// Version 3: channel references and the settlements of channels' documents.
+///
+/// `messages.transport_ref` is a channel's own reference for the message, e.g. the IPPC ePhyto
+/// Hub's delivery number (`hubDeliveryNumber`) of a certificate sent or pulled through it; NULL
+/// for messages whose channel gives none (the ASW). At most one message per direction holds a
+/// reference, which the partial unique index both enforces and looks up by.
+///
+/// `channel_settlements` keeps, per (channel, reference), what the hub did with a document the
+/// channel handed over (delivered, parked, refused) and the text it answered with, so that a
+/// document handed over again gets the same acknowledgement and is never delivered twice. It
+/// outlives the message (no foreign key): archiving removes messages, not settlements.
+const V3: &str = "
+ALTER TABLE messages ADD COLUMN transport_ref TEXT;
+CREATE UNIQUE INDEX messages_transport_ref ON messages (direction, transport_ref)
+    WHERE transport_ref IS NOT NULL;
+
+CREATE TABLE channel_settlements (
+    channel    TEXT NOT NULL,
+    reference  TEXT NOT NULL,
+    outcome    TEXT NOT NULL CHECK (outcome IN ('delivered', 'parked', 'refused')),
+    note       TEXT,
+    message_id TEXT,
+    settled_at TEXT NOT NULL,
+    PRIMARY KEY (channel, reference)
+);
+";
+
 /// The PostgreSQL migrations, in order, as [`SQLITE_MIGRATIONS`]. Each is idempotent
 /// (`IF NOT EXISTS`), and runs under an advisory lock with the version row it adds.
-pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[POSTGRES_V1, POSTGRES_V2];
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3];
 
 /// The PostgreSQL table of applied versions, created before the first migration.
 pub(crate) const POSTGRES_VERSION_TABLE: &str = "
@@ -222,10 +249,27 @@ ALTER TABLE transitions DROP CONSTRAINT IF EXISTS transitions_event_check,
         'discarded', 'resent'));
 "#;
 
+/// Version 3 on PostgreSQL: [`V3`] in PostgreSQL's types.
+const POSTGRES_V3: &str = r#"
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS transport_ref text;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_transport_ref ON messages (direction, transport_ref)
+    WHERE transport_ref IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS channel_settlements (
+    channel    text COLLATE "C" NOT NULL,
+    reference  text COLLATE "C" NOT NULL,
+    outcome    text COLLATE "C" NOT NULL CHECK (outcome IN ('delivered', 'parked', 'refused')),
+    note       text,
+    message_id uuid,
+    settled_at timestamptz      NOT NULL,
+    PRIMARY KEY (channel, reference)
+);
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Direction, Event, State};
+    use crate::{Direction, Event, SettlementOutcome, State};
 
     /// The CHECK constraints of both backends, as the last migration leaves them, name every
     /// state and event the code knows.
@@ -242,6 +286,11 @@ mod tests {
         for schema in [V1, POSTGRES_V1] {
             for direction in Direction::ALL {
                 assert!(schema.contains(&format!("'{direction}'")), "{direction}");
+            }
+        }
+        for schema in [V3, POSTGRES_V3] {
+            for outcome in SettlementOutcome::ALL {
+                assert!(schema.contains(&format!("'{outcome}'")), "{outcome}");
             }
         }
     }

@@ -45,9 +45,9 @@ use crate::request::{
 use crate::schema::SQLITE_MIGRATIONS;
 use crate::state::{Step, replay_target, step};
 use crate::{
-    Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord, MessageSummary,
-    Operation, Overdue, OverdueQuery, Reason, Recorded, Removal, Replay, State, Subject,
-    Transition, TransitionRecord,
+    ChannelSettlement, Conflict, Direction, Event, Filter, Journal, JournalError, MessageRecord,
+    MessageSummary, Operation, Overdue, OverdueQuery, Reason, Recorded, Removal, Replay, State,
+    Subject, Transition, TransitionRecord,
 };
 
 /// How hard SQLite makes sure a commit survives a power failure.
@@ -757,6 +757,100 @@ impl Journal for SqliteJournal {
         })
     }
 
+    fn transition_with_ref(
+        &self,
+        direction: Direction,
+        message_id: Uuid,
+        to: State,
+        reason: Option<&Reason>,
+        transport_ref: &str,
+        at: OffsetDateTime,
+    ) -> Result<Transition, JournalError> {
+        request::check_transition(direction, message_id, to)?;
+        let key = Key::new(direction, message_id);
+        self.write(Operation::TransitionWithRef, key.subject(), |tx| {
+            let change = Change {
+                to,
+                event: Event::Moved,
+                reason,
+                actor: &self.actor,
+                at: encode_time(at)?,
+                bytes: None,
+            };
+            let moved = move_state(tx, &key, &change)?;
+            if matches!(moved, Transition::Moved { .. } | Transition::AlreadyThere) {
+                keep_transport_ref(tx, &key, transport_ref)?;
+            }
+            Ok(moved)
+        })
+    }
+
+    fn find_by_transport_ref(
+        &self,
+        direction: Direction,
+        transport_ref: &str,
+    ) -> Result<Option<MessageRecord>, JournalError> {
+        self.read(
+            Operation::FindByTransportRef,
+            Subject::Messages,
+            |connection| {
+                let id: Option<String> = connection
+                    .prepare_cached(
+                        "SELECT message_id FROM messages
+                     WHERE direction = :direction AND transport_ref = :transport_ref",
+                    )?
+                    .query_row(
+                        named_params! {
+                            ":direction": direction.as_str(),
+                            ":transport_ref": transport_ref,
+                        },
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                match id {
+                    Some(id) => {
+                        select_record(connection, &Key::new(direction, parse("message_id", id)?))
+                    }
+                    None => Ok(None),
+                }
+            },
+        )
+    }
+
+    fn record_settlement(
+        &self,
+        settlement: &ChannelSettlement,
+    ) -> Result<ChannelSettlement, JournalError> {
+        self.write(Operation::RecordSettlement, Subject::Settlements, |tx| {
+            tx.prepare_cached(
+                "INSERT INTO channel_settlements (channel, reference, outcome, note, message_id,
+                     settled_at)
+                 VALUES (:channel, :reference, :outcome, :note, :message_id, :at)
+                 ON CONFLICT (channel, reference) DO NOTHING",
+            )?
+            .execute(named_params! {
+                ":channel": settlement.channel,
+                ":reference": settlement.reference,
+                ":outcome": settlement.outcome.as_str(),
+                ":note": settlement.note,
+                ":message_id": settlement.message_id.map(|id| id.to_string()),
+                ":at": encode_time(settlement.at)?,
+            })?;
+            select_settlement(tx, &settlement.channel, &settlement.reference)?
+                .ok_or(Fault::LostRace)
+        })
+    }
+
+    fn settlement(
+        &self,
+        channel: &str,
+        reference: &str,
+    ) -> Result<Option<ChannelSettlement>, JournalError> {
+        self.read(Operation::Settlement, Subject::Settlements, |connection| {
+            select_settlement(connection, channel, reference)
+        })
+    }
+
     fn bump_attempts(
         &self,
         direction: Direction,
@@ -1158,7 +1252,7 @@ fn claim_one(
 /// The columns of a [`MessageSummary`], in the order [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "direction, message_id, kind, sender, receiver, correlation_id, \
      version, created_at, state, parked_from, attempts, reason_code, reason_text, first_seen, \
-     updated_at, digest";
+     updated_at, digest, transport_ref";
 
 /// Deletes one message: its history and bytes, then its row.
 const REMOVE_MESSAGE: [&str; 3] = [
@@ -1405,7 +1499,7 @@ fn select_record(connection: &Connection, key: &Key) -> Result<Option<MessageRec
     };
     Ok(Some(MessageRecord {
         summary: summary_from_row(row)?,
-        bytes: row.get(16)?,
+        bytes: row.get(17)?,
     }))
 }
 
@@ -1444,7 +1538,51 @@ fn summary_from_row(row: &Row<'_>) -> Result<MessageSummary, Fault> {
             column: "digest",
             value: format!("{} bytes", digest.len()),
         })?,
+        transport_ref: row.get(16)?,
     })
+}
+
+/// Keeps `transport_ref` on a message that has none, inside the caller's write transaction.
+fn keep_transport_ref(tx: &Connection, key: &Key, transport_ref: &str) -> Result<(), Fault> {
+    tx.prepare_cached(
+        "UPDATE messages SET transport_ref = coalesce(transport_ref, :transport_ref)
+         WHERE direction = :direction AND message_id = :message_id",
+    )?
+    .execute(named_params! {
+        ":transport_ref": transport_ref,
+        ":direction": key.direction.as_str(),
+        ":message_id": key.id,
+    })?;
+    Ok(())
+}
+
+/// The settlement of `reference` of `channel`, if recorded.
+fn select_settlement(
+    connection: &Connection,
+    channel: &str,
+    reference: &str,
+) -> Result<Option<ChannelSettlement>, Fault> {
+    let row: Option<(String, Option<String>, Option<String>, String)> = connection
+        .prepare_cached(
+            "SELECT outcome, note, message_id, settled_at FROM channel_settlements
+             WHERE channel = :channel AND reference = :reference",
+        )?
+        .query_row(
+            named_params! { ":channel": channel, ":reference": reference },
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+        )
+        .optional()?;
+    row.map(|(outcome, note, message_id, at)| {
+        Ok(ChannelSettlement {
+            channel: channel.to_owned(),
+            reference: reference.to_owned(),
+            outcome: parse("outcome", outcome)?,
+            note,
+            message_id: message_id.map(|id| parse("message_id", id)).transpose()?,
+            at: decode_time("settled_at", at)?,
+        })
+    })
+    .transpose()
 }
 
 fn parse<T: std::str::FromStr>(column: &'static str, value: String) -> Result<T, Fault> {
@@ -1942,7 +2080,7 @@ mod tests {
         assert_eq!(failed.len(), threads * each);
     }
 
-    /// A version 1 database with messages in it is rebuilt to version 2 with everything kept, and
+    /// A version 1 database with messages in it is migrated to the latest version with everything kept, and
     /// then takes the new state and event.
     #[test]
     fn a_version_1_database_migrates_with_its_messages() {
@@ -2003,7 +2141,7 @@ mod tests {
         let version: i64 = connection
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .expect("version");
-        assert_eq!(version, 2);
+        assert_eq!(version, SQLITE_MIGRATIONS.len() as i64);
         let foreign_keys: i64 = connection
             .pragma_query_value(None, "foreign_keys", |row| row.get(0))
             .expect("pragma");

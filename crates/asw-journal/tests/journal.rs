@@ -5,9 +5,9 @@
 mod common;
 
 use asw_journal::{
-    Conflict, Direction, Event, Field, Filter, Journal, JournalError, OverdueQuery,
-    PostgresJournal, Reason, Recorded, Removal, Replay, SqliteJournal, State, Transition,
-    is_allowed,
+    ChannelSettlement, Conflict, Direction, Event, Field, Filter, Journal, JournalError,
+    OverdueQuery, PostgresJournal, Reason, Recorded, Removal, Replay, SettlementOutcome,
+    SqliteJournal, State, Transition, is_allowed,
 };
 use asw_model::DocumentKind;
 use common::{answer, bytes_of, header, message_in, ms, received, step, t};
@@ -61,6 +61,8 @@ on_both_backends!(
     overdue_messages_are_reported_once_and_resent_within_the_bound,
     a_late_receipt_still_acknowledges_an_awaiting_message,
     settled_messages_are_removed_with_their_history_and_the_others_kept,
+    a_channel_reference_is_kept_with_a_move_and_finds_its_message,
+    a_channel_settlement_is_kept_once_by_channel_and_reference,
 );
 
 /// What the table says asking to move from `from` to `to` gives.
@@ -1424,4 +1426,202 @@ fn settled_messages_are_removed_with_their_history_and_the_others_kept(journal: 
         journal.answers(original.message_id).expect("answers"),
         vec![]
     );
+}
+
+fn a_channel_reference_is_kept_with_a_move_and_finds_its_message(journal: &dyn Journal) {
+    let sent = message_in(journal, Direction::Outbound, State::Queued);
+    let number = "EPH-VN-2026-000123";
+    assert!(
+        journal
+            .find_by_transport_ref(Direction::Outbound, number)
+            .expect("find")
+            .is_none()
+    );
+    let moved = journal
+        .transition_with_ref(
+            Direction::Outbound,
+            sent.message_id,
+            State::Sent,
+            None,
+            number,
+            t(10),
+        )
+        .expect("move with the reference");
+    assert_eq!(
+        moved,
+        Transition::Moved {
+            from: State::Queued
+        }
+    );
+    let record = journal
+        .get(Direction::Outbound, sent.message_id)
+        .expect("get")
+        .expect("recorded");
+    assert_eq!(record.summary.state, State::Sent);
+    assert_eq!(record.summary.transport_ref.as_deref(), Some(number));
+    let last = journal
+        .history(Direction::Outbound, sent.message_id)
+        .expect("history")
+        .pop()
+        .expect("a history");
+    assert_eq!(
+        (last.event, last.from, last.to, last.at),
+        (Event::Moved, Some(State::Queued), State::Sent, t(10))
+    );
+    // Found by the reference, in its direction only; listings carry it too.
+    assert_eq!(
+        journal
+            .find_by_transport_ref(Direction::Outbound, number)
+            .expect("find"),
+        Some(record.clone())
+    );
+    assert!(
+        journal
+            .find_by_transport_ref(Direction::Inbound, number)
+            .expect("find")
+            .is_none()
+    );
+    let listed = journal.list(&Filter::default()).expect("list");
+    assert_eq!(listed, std::slice::from_ref(&record.summary));
+
+    // A repeat (already there) keeps the first reference; a move not made keeps none.
+    let again = journal
+        .transition_with_ref(
+            Direction::Outbound,
+            sent.message_id,
+            State::Sent,
+            None,
+            "EPH-OTHER",
+            t(11),
+        )
+        .expect("repeat");
+    assert_eq!(again, Transition::AlreadyThere);
+    let queued = message_in(journal, Direction::Outbound, State::Queued);
+    let refused = journal.transition_with_ref(
+        Direction::Outbound,
+        queued.message_id,
+        State::Delivered,
+        None,
+        "EPH-REFUSED",
+        t(12),
+    );
+    assert!(
+        matches!(refused, Err(JournalError::InvalidRequest { .. })),
+        "delivered is not an outbound state: {refused:?}"
+    );
+    let refused = journal
+        .transition_with_ref(
+            Direction::Outbound,
+            queued.message_id,
+            State::Received,
+            None,
+            "EPH-REFUSED",
+            t(12),
+        )
+        .expect("backward move");
+    assert!(
+        matches!(refused, Transition::AlreadyPast { .. }),
+        "{refused:?}"
+    );
+    let summary = |id| {
+        journal
+            .get(Direction::Outbound, id)
+            .expect("get")
+            .expect("recorded")
+            .summary
+    };
+    assert_eq!(
+        summary(sent.message_id).transport_ref.as_deref(),
+        Some(number)
+    );
+    assert_eq!(summary(queued.message_id).transport_ref, None);
+
+    // Another message of the direction cannot take the same reference: an error, nothing moved.
+    let err = journal
+        .transition_with_ref(
+            Direction::Outbound,
+            queued.message_id,
+            State::Sent,
+            None,
+            number,
+            t(13),
+        )
+        .expect_err("a reference held by another message");
+    assert!(!err.is_transient(), "{err:?}");
+    assert_eq!(summary(queued.message_id).state, State::Queued);
+    // The other direction may hold it (an import pulled by the same number).
+    let pulled = message_in(journal, Direction::Inbound, State::Verified);
+    journal
+        .transition_with_ref(
+            Direction::Inbound,
+            pulled.message_id,
+            State::Delivered,
+            Some(&Reason::new("EPHYTO-WARNINGS", "line 3: bad date")),
+            number,
+            t(14),
+        )
+        .expect("inbound reference");
+    let found = journal
+        .find_by_transport_ref(Direction::Inbound, number)
+        .expect("find")
+        .expect("found");
+    assert_eq!(found.summary.header.message_id, pulled.message_id);
+    assert_eq!(found.summary.state, State::Delivered);
+}
+
+fn a_channel_settlement_is_kept_once_by_channel_and_reference(journal: &dyn Journal) {
+    assert_eq!(journal.settlement("ippc", "EPH-1").expect("lookup"), None);
+    let delivered = ChannelSettlement {
+        channel: "ippc".into(),
+        reference: "EPH-1".into(),
+        outcome: SettlementOutcome::Delivered,
+        note: Some("SPS-001 line 4: date out of range".into()),
+        message_id: Some(Uuid::new_v4()),
+        at: t(5) + time::Duration::microseconds(7),
+    };
+    assert_eq!(
+        journal.record_settlement(&delivered).expect("record"),
+        delivered
+    );
+    assert_eq!(
+        journal.settlement("ippc", "EPH-1").expect("lookup"),
+        Some(delivered.clone())
+    );
+    // A second record for the key keeps the first and says so.
+    let parked = ChannelSettlement {
+        outcome: SettlementOutcome::Parked,
+        note: Some("Not readable XML".into()),
+        message_id: None,
+        at: t(9),
+        ..delivered.clone()
+    };
+    assert_eq!(
+        journal.record_settlement(&parked).expect("again"),
+        delivered
+    );
+    assert_eq!(
+        journal.settlement("ippc", "EPH-1").expect("lookup"),
+        Some(delivered.clone())
+    );
+    // Keyed by channel and reference: the same number of another channel is another document.
+    let other = ChannelSettlement {
+        channel: "other".into(),
+        ..parked.clone()
+    };
+    assert_eq!(journal.record_settlement(&other).expect("other"), other);
+    let refused = ChannelSettlement {
+        reference: "EPH-2".into(),
+        outcome: SettlementOutcome::Refused,
+        note: None,
+        ..parked
+    };
+    assert_eq!(
+        journal.record_settlement(&refused).expect("refused"),
+        refused
+    );
+    assert_eq!(
+        journal.settlement("ippc", "EPH-2").expect("lookup"),
+        Some(refused)
+    );
+    assert_eq!(journal.settlement("ippc", "EPH-3").expect("lookup"), None);
 }

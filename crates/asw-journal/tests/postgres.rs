@@ -351,7 +351,7 @@ fn a_journal_from_a_newer_build_is_refused() {
     assert!(!err.is_transient());
     assert!(
         err.to_string()
-            .ends_with("has schema version 99, this build knows versions up to 2"),
+            .ends_with("has schema version 99, this build knows versions up to 3"),
         "{err}"
     );
 }
@@ -389,7 +389,13 @@ fn the_schema_option_puts_the_tables_in_that_schema() {
         .collect();
     assert_eq!(
         tables,
-        ["bodies", "journal_schema", "messages", "transitions"]
+        [
+            "bodies",
+            "channel_settlements",
+            "journal_schema",
+            "messages",
+            "transitions"
+        ]
     );
     assert!(format!("{journal:?}").contains("PostgresJournal"));
 }

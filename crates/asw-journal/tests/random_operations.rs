@@ -356,6 +356,7 @@ impl Run<'_> {
                 first_seen: kept(self.now),
                 updated_at: kept(self.now),
                 digest: digest(original),
+                transport_ref: None,
             },
             bytes: stored.to_vec(),
             resends: 0,

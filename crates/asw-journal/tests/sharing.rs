@@ -266,7 +266,7 @@ fn a_reopened_file_keeps_everything() {
     let mode: String = connection
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal_mode");
-    assert_eq!((version, mode.as_str()), (2, "wal"));
+    assert_eq!((version, mode.as_str()), (3, "wal"));
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn a_reopened_postgres_journal_keeps_everything() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2]);
+    assert_eq!(versions, [1, 2, 3]);
 }
 
 #[test]
@@ -297,7 +297,7 @@ fn a_journal_from_a_newer_build_is_refused() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the journal at {} has schema version 99, this build knows versions up to 2",
+            "the journal at {} has schema version 99, this build knows versions up to 3",
             path.display()
         )
     );

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use asw_gateway::channel::ippc::{
     CertificateType, Export, ExportOutcome, HubClient, HubError, Import, ImportOutcome, ImportSink,
-    Importer, Refused, Settlement,
+    Importer, JournalSettled, Refused, Settlement,
 };
 use asw_model::xml::Limits;
 use asw_testbed::ephyto_hub::{EphytoHub, HubPki, InjectedContent, InjectedFault, Tracking};
@@ -455,6 +455,73 @@ async fn a_hub_failure_mid_poll_loses_nothing_and_delivers_nothing_twice() {
     assert_eq!(
         hub.envelope(&second).expect("stored").tracking,
         Tracking::Delivered
+    );
+    hub.assert_clean();
+}
+
+/// The settlements kept in the journal survive a restart: the importer and its store made anew
+/// over the same journal file acknowledge the envelope whose acknowledgement was lost, and
+/// deliver nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settlements_in_the_journal_survive_a_restart_and_nothing_is_delivered_twice() {
+    let dir = tempfile::tempdir().expect("dir");
+    let hub = EphytoHub::start(dir.path(), &["VN", "TH"])
+        .await
+        .expect("hub");
+    let valid = sample("valid/ephyto-VN-TH.xml");
+    let first = hub.inject("VN", "TH", "VN-1", InjectedContent::Base64(valid));
+    let garbage = hub.inject(
+        "VN",
+        "TH",
+        "VN-2",
+        InjectedContent::Text("not base64 !".into()),
+    );
+    // The acknowledgement of the first is lost in a hub failure, which ends the poll.
+    hub.fail_next_call(
+        "AcknowledgeEnvelopeReceipt",
+        InjectedFault::Hub("Internal error".into()),
+    );
+    let th = client(&hub, "TH");
+    let path = dir.path().join("journal.db");
+    let (first_poll, second_poll, delivered, parked) = blocking(move || {
+        let poll = |sink: &mut Sink| {
+            let journal: std::sync::Arc<dyn asw_journal::Journal> =
+                std::sync::Arc::new(asw_journal::SqliteJournal::open(&path).expect("journal"));
+            let mut importer =
+                Importer::new("TH", ["VN".to_owned()], false, Limits::DEFAULT).expect("importer");
+            importer.poll(&th, &mut JournalSettled::new(journal), sink)
+        };
+        let mut sink = Sink::default();
+        let first_poll = poll(&mut sink);
+        let second_poll = poll(&mut sink);
+        let delivered: Vec<String> = sink
+            .imports
+            .iter()
+            .map(|i| i.delivery_number.clone())
+            .collect();
+        let parked: Vec<String> = sink.parked.iter().map(|r| r.number.clone()).collect();
+        (first_poll, second_poll, delivered, parked)
+    })
+    .await;
+    assert!(first_poll.error.is_some(), "the hub failed");
+    assert!(second_poll.error.is_none(), "{:?}", second_poll.error);
+    assert_eq!(
+        second_poll.outcomes.first(),
+        Some(&ImportOutcome::Duplicate {
+            number: first.clone()
+        }),
+        "{:?}",
+        second_poll.outcomes
+    );
+    assert_eq!(delivered, vec![first.clone()], "delivered once");
+    assert_eq!(parked, vec![garbage.clone()], "parked once");
+    assert_eq!(
+        hub.envelope(&first).expect("stored").tracking,
+        Tracking::Delivered
+    );
+    assert_eq!(
+        hub.envelope(&garbage).expect("stored").tracking,
+        Tracking::DeliveredNotReadable
     );
     hub.assert_clean();
 }

@@ -177,13 +177,30 @@ fn records(
         .with_context(|| format!("reading message {id}"))
 }
 
+/// What `show` and `trace` call a message's channel reference ([`MessageSummary::transport_ref`]):
+/// the only channel that gives one is the IPPC ePhyto Hub, with its delivery number.
+const TRANSPORT_REF_LABEL: &str = "hub delivery number";
+
 /// A message in full, as JSON.
 #[derive(Debug, Serialize)]
 struct MessageDetail {
     #[serde(flatten)]
     summary: SummaryView,
+    /// The channel's reference (the IPPC hub's delivery number), if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport_ref: Option<String>,
     history: Vec<HistoryView>,
     document: DocumentView,
+}
+
+/// A message of a conversation, as JSON.
+#[derive(Debug, Serialize)]
+struct TraceEntry {
+    #[serde(flatten)]
+    summary: SummaryView,
+    /// The channel's reference (the IPPC hub's delivery number), if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport_ref: Option<String>,
 }
 
 fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
@@ -215,6 +232,7 @@ fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
                 .iter()
                 .map(|(r, h)| MessageDetail {
                     summary: SummaryView::from(&r.summary),
+                    transport_ref: r.summary.transport_ref.clone(),
                     history: h.iter().map(HistoryView::from).collect(),
                     document: DocumentView::of(&r.bytes),
                 })
@@ -226,7 +244,11 @@ fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
                 if n > 0 {
                     println!("\n{}", "=".repeat(72));
                 }
-                print_lines(&summary_lines(&record.summary));
+                let mut lines = summary_lines(&record.summary);
+                if let Some(reference) = &record.summary.transport_ref {
+                    lines.push((TRANSPORT_REF_LABEL, reference.clone()));
+                }
+                print_lines(&lines);
                 section("history");
                 print!("{}", history_table(history).render());
                 print_document(&record.bytes);
@@ -248,12 +270,17 @@ fn trace(args: &TraceArgs) -> anyhow::Result<Outcome> {
             print_json(
                 &conversation
                     .iter()
-                    .map(SummaryView::from)
+                    .map(|m| TraceEntry {
+                        summary: SummaryView::from(m),
+                        transport_ref: m.transport_ref.clone(),
+                    })
                     .collect::<Vec<_>>(),
             )?;
         }
         Format::Table => {
-            let mut table = Table::new(&[
+            // The channel reference's column only where a message of the conversation has one.
+            let referenced = conversation.iter().any(|m| m.transport_ref.is_some());
+            let mut columns = vec![
                 "FIRST SEEN",
                 "DIRECTION",
                 "KIND",
@@ -262,15 +289,19 @@ fn trace(args: &TraceArgs) -> anyhow::Result<Outcome> {
                 "STATE",
                 "MESSAGE ID",
                 "IN ANSWER TO",
-                "REASON",
-            ]);
+            ];
+            if referenced {
+                columns.push("HUB DELIVERY NUMBER");
+            }
+            columns.push("REASON");
+            let mut table = Table::new(&columns);
             for m in &conversation {
                 let marker = if m.header.message_id == args.id {
                     "*"
                 } else {
                     ""
                 };
-                table.push(vec![
+                let mut row = vec![
                     short(m.first_seen),
                     m.direction.to_string(),
                     m.header.kind.to_string(),
@@ -279,11 +310,17 @@ fn trace(args: &TraceArgs) -> anyhow::Result<Outcome> {
                     m.state.to_string(),
                     format!("{}{marker}", m.header.message_id),
                     or_dash(m.header.correlation_id),
+                ];
+                if referenced {
+                    row.push(or_dash(m.transport_ref.as_deref()));
+                }
+                row.push(
                     m.reason
                         .as_ref()
                         .map(|r| r.text.clone())
                         .unwrap_or_default(),
-                ]);
+                );
+                table.push(row);
             }
             print!("{}", table.render());
         }

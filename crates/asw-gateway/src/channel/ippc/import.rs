@@ -46,20 +46,23 @@ pub enum Settlement {
     },
 }
 
-/// The envelopes already settled (the journal, in the hub).
+/// The envelopes already settled (the journal in the hub: [`JournalSettled`](super::JournalSettled)).
+/// An error is a store that cannot answer now: the envelope is left unsettled on the hub and
+/// comes again at the next poll.
 pub trait Settled {
     /// How this number was settled, if it was.
-    fn settlement(&self, number: &str) -> Option<Settlement>;
+    fn settlement(&self, number: &str) -> Result<Option<Settlement>, String>;
     /// Records it settled.
-    fn record(&mut self, number: &str, settlement: Settlement);
+    fn record(&mut self, number: &str, settlement: Settlement) -> Result<(), String>;
 }
 
 impl Settled for BTreeMap<String, Settlement> {
-    fn settlement(&self, number: &str) -> Option<Settlement> {
-        self.get(number).cloned()
+    fn settlement(&self, number: &str) -> Result<Option<Settlement>, String> {
+        Ok(self.get(number).cloned())
     }
-    fn record(&mut self, number: &str, settlement: Settlement) {
+    fn record(&mut self, number: &str, settlement: Settlement) -> Result<(), String> {
         self.insert(number.to_owned(), settlement);
+        Ok(())
     }
 }
 
@@ -282,7 +285,17 @@ impl Importer {
         report: &mut PollReport,
     ) -> Result<(), HubError> {
         let number = number.to_owned();
-        if let Some(settlement) = settled.settlement(&number) {
+        let known = match settled.settlement(&number) {
+            Ok(known) => known,
+            Err(error) => {
+                // Not pulled, not acknowledged: it waits on the hub for the next poll.
+                report
+                    .outcomes
+                    .push(ImportOutcome::NotDelivered { number, error });
+                return Ok(());
+            }
+        };
+        if let Some(settlement) = known {
             acknowledge(hub, &number, &settlement)?;
             report.outcomes.push(ImportOutcome::Duplicate { number });
             return Ok(());
@@ -336,7 +349,15 @@ impl Importer {
             }
         };
         // Recorded before the hub is told: a lost acknowledgement repeats it, never the delivery.
-        settled.record(&number, settlement.clone());
+        // Not recorded, it is not acknowledged either: the hub lists it again, and the sink
+        // (which saw it) must recognise it by its delivery number.
+        if let Err(error) = settled.record(&number, settlement.clone()) {
+            report.outcomes.push(ImportOutcome::NotDelivered {
+                number,
+                error: format!("handed over, but its settlement was not recorded: {error}"),
+            });
+            return Ok(());
+        }
         acknowledge(hub, &number, &settlement)?;
         report.outcomes.push(outcome);
         Ok(())

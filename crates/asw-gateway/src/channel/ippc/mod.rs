@@ -4,13 +4,15 @@
 //! - [`soap`]: the requests and answers of the operations used, as pure code;
 //! - [`client`]: one blocking call per operation, failures classified transient or permanent,
 //!   export (`DeliverEnvelope`) and tracking mapped to the document's outcome;
-//! - [`import`]: polling, pulling, decoding, validating, delivering and settling imports.
+//! - [`import`]: polling, pulling, decoding, validating, delivering and settling imports;
+//! - [`settled`]: the imports' settlements kept in the journal, by hub delivery number.
 //!
 //! Not yet wired into the hub's partner channels (`channel::for_partner`): see
 //! docs/OPERATIONS.md, "The IPPC ePhyto Hub channel".
 
 pub mod client;
 pub mod import;
+pub mod settled;
 pub mod soap;
 
 pub use client::{
@@ -19,3 +21,4 @@ pub use client::{
 pub use import::{
     Import, ImportOutcome, ImportSink, Importer, PollReport, Refused, Settled, Settlement,
 };
+pub use settled::JournalSettled;
