@@ -74,7 +74,7 @@ pub struct TestbedOptions {
     /// connections. Empty: none.
     pub tls: asw_amqp::TlsFiles,
     /// Every hub has two `[[back_office]]` systems with broker identities of their own
-    /// ([`MINISTRIES`]: the trade ministry and customs), each publishing as its own user and
+    /// ([`MINISTRIES`]: the trade ministry, customs and plant protection), each publishing as its own user and
     /// consuming its own queues, instead of the one shared [`BACK_OFFICE_QUEUE`].
     pub ministries: bool,
     /// Top-level keys added to every hub's configuration (`kinds_dir = "..."`,
@@ -146,9 +146,9 @@ pub struct Ministry {
     pub receives: &'static [DocumentKind],
 }
 
-/// The trade ministry (e-Form D and its status) and customs (ACDD and its Customs Response),
-/// as in docs/OPERATIONS.md.
-pub const MINISTRIES: [Ministry; 2] = [
+/// The trade ministry (e-Form D and its status), customs (ACDD and its Customs Response), as in
+/// docs/OPERATIONS.md, and the plant protection organisation (e-Phyto).
+pub const MINISTRIES: [Ministry; 3] = [
     Ministry {
         name: "trade-ministry",
         sends: &[DocumentKind::FormD, DocumentKind::FormDStatus],
@@ -166,6 +166,11 @@ pub const MINISTRIES: [Ministry; 2] = [
             DocumentKind::AcddAck,
             DocumentKind::AcddResponse,
         ],
+    },
+    Ministry {
+        name: "plant-protection",
+        sends: &[DocumentKind::Ephyto],
+        receives: &[DocumentKind::Ephyto, DocumentKind::EphytoAck],
     },
 ];
 

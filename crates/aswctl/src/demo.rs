@@ -1,11 +1,13 @@
 //! `aswctl demo`: hubs for two (or all ten) member states on the local broker, each in its own
 //! vhost `asw-<cc>`, playing real exchanges and printing them: an e-Form D goes out, arrives
 //! verified, its receipt acknowledgement and a customs status come back; the same for an ACDD and
-//! its Customs Response. Exits 0 only if every step happened.
+//! its Customs Response; and an e-Phyto (the UN/CEFACT SPS certificate in the ASW envelope) and
+//! the receiving hub's signed acknowledgement. Exits 0 only if every step happened.
 //!
-//! Each hub has two back-office systems with broker identities of their own (`[[back_office]]`):
-//! the trade ministry sends and receives e-Form Ds and their statuses, customs ACDDs and their
-//! Customs Responses, each as its own user into and from its own queues.
+//! Each hub has three back-office systems with broker identities of their own
+//! (`[[back_office]]`): the trade ministry sends and receives e-Form Ds and their statuses,
+//! customs ACDDs and their Customs Responses, plant protection e-Phytos, each as its own user
+//! into and from its own queues.
 //!
 //! With `--keep-running` it prints `READY` once the hubs are up and leaves them running until
 //! SIGTERM or SIGINT, for anyone to publish to `asw.outbound` with any AMQP client: then the
@@ -119,6 +121,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
                 if let Err(e) = play_formd(&testbed, from, to)
                     .await
                     .and(play_acdd(&testbed, from, to).await)
+                    .and(play_ephyto(&testbed, from, to).await)
                 {
                     result = Err(e);
                     break 'pairs;
@@ -357,6 +360,58 @@ async fn play_acdd(testbed: &Testbed, from: MemberState, to: MemberState) -> any
         t0,
         from,
         format!("received the Customs Response on acdd-response.{to}: accepted"),
+    );
+    Ok(())
+}
+
+async fn play_ephyto(testbed: &Testbed, from: MemberState, to: MemberState) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let ephyto = fresh(DocumentKind::Ephyto, from, to, 2);
+    let id = ephyto.header.message_id;
+    println!("e-Phyto ({id}) {from} -> {to} over the ASW");
+    testbed
+        .send(from, DocumentKind::Ephyto, ephyto.to_xml()?.as_bytes())
+        .await?;
+    step(t0, from, "sent the e-Phyto to asw.outbound".into());
+    let got = testbed
+        .wait_for(to, "the e-Phyto", STEP_TIMEOUT, |m| {
+            is_document(m, &names::inbound_key(DocumentKind::Ephyto, from), id)
+        })
+        .await?;
+    step(
+        t0,
+        to,
+        format!(
+            "received the SPS certificate on {} (signature by {} verified)",
+            got.routing_key,
+            got.header("x-asw-signer").unwrap_or("?")
+        ),
+    );
+    let outcome_key = names::outcome_key(DocumentKind::Ephyto, to);
+    testbed
+        .wait_for(from, "the acknowledgement outcome", STEP_TIMEOUT, |m| {
+            is_outcome(m, &outcome_key, id, "acknowledged")
+        })
+        .await?;
+    step(
+        t0,
+        from,
+        format!("told on {outcome_key}: acknowledged by {to}"),
+    );
+    let ack_key = names::inbound_key(DocumentKind::EphytoAck, to);
+    let ack = testbed
+        .wait_for(from, "the SPS acknowledgement", STEP_TIMEOUT, |m| {
+            m.routing_key == ack_key
+                && m.properties.correlation_id.as_deref() == Some(id.to_string().as_str())
+        })
+        .await?;
+    step(
+        t0,
+        from,
+        format!(
+            "received {to}'s signed SPS acknowledgement on {}",
+            ack.routing_key
+        ),
     );
     Ok(())
 }

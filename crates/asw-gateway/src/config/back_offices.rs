@@ -244,6 +244,12 @@ name = "customs"
 sends = ["acdd", "acdd-response"]
 receives = ["acdd", "acdd-ack", "acdd-response"]
 auth = "certificate"
+
+[[back_office]]
+name = "plant-protection"
+sends = ["ephyto"]
+receives = ["ephyto", "ephyto-ack"]
+password_env = "PATH"
 "#;
 
     #[test]
@@ -252,7 +258,7 @@ auth = "certificate"
         std::fs::write(dir.path().join("trade-pw"), "trade-s3cret\n").expect("write");
         let file = dir.path().join("hub.toml");
         let config = HubConfig::parse(&format!("{GOOD}{MINISTRIES}"), &file).expect("valid");
-        let [trade, customs] = config.back_offices.as_slice() else {
+        let [trade, customs, _plants] = config.back_offices.as_slice() else {
             panic!("{:?}", config.back_offices);
         };
         assert_eq!(trade.name, "trade-ministry");
@@ -276,12 +282,18 @@ auth = "certificate"
             config.warnings
         );
         assert!(!format!("{config:?}").contains("trade-s3cret"));
-        // The topology `aswctl topology apply` declares: both users, their queues.
+        // The topology `aswctl topology apply` declares: the users, their queues.
         let topology = config.topology();
         let users: Vec<&str> = topology.users.iter().map(|u| u.name.as_str()).collect();
         assert_eq!(
             users,
-            ["partner-SG", "partner-TH", "trade-ministry", "customs"]
+            [
+                "partner-SG",
+                "partner-TH",
+                "trade-ministry",
+                "customs",
+                "plant-protection"
+            ]
         );
         assert_eq!(config.broker_password(&topology.users[2]), "trade-s3cret");
         assert_eq!(config.broker_password(&topology.users[3]), "");
@@ -358,7 +370,9 @@ password_env = "PATH"
             .filter(|w| w.starts_with("back_office"))
             .map(String::as_str)
             .collect();
-        assert_eq!(warned.len(), 6, "{warned:?}");
+        // acdd, acdd-ack, acdd-response, ephyto and ephyto-ack from every partner; formd,
+        // formd-ack and formd-status from SG.
+        assert_eq!(warned.len(), 8, "{warned:?}");
         assert!(warned.contains(
             &"back_office: none receives formd from SG: such documents will be parked \
               (DELIVERY-UNROUTABLE) and get no receipt"
