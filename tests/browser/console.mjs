@@ -60,4 +60,11 @@ await run('console', async (page, shot) => {
   check(rows.some((r) => r.includes('formd-ack')), 'the receipt in the conversation');
   check((await page.locator('#conversation tr.current').count()) === 1, 'the message asked for highlighted');
   await shot('conversation');
+
+  // Partners: TH with its channel and its certificate in the trust store.
+  await page.click('nav >> text=Partners and certificates');
+  const partners = await page.textContent('#partners');
+  check(partners.includes('TH') && partners.includes('up'), `TH's channel is up: ${partners}`);
+  check((await page.locator('#certificates tbody tr').count()) >= 1, 'the trust store is listed');
+  await shot('partners');
 });

@@ -62,7 +62,7 @@ th,td{border-bottom:1px solid #ddd;padding:.3rem .45rem;text-align:left;vertical
 th{background:#f0f3f7;position:sticky;top:0}tbody tr:hover{background:#f7f9fc}\
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
 .bad{color:#a40000;font-weight:600}.ok{color:#176b2c;font-weight:600}.muted{color:#666}\
-code,.id{font-family:ui-monospace,monospace;font-size:.85rem}.id,time{white-space:nowrap}\
+code,.id{font-family:ui-monospace,monospace;font-size:.85rem}.id,time{white-space:nowrap}td code{overflow-wrap:anywhere}\
 form.filters{display:flex;flex-wrap:wrap;gap:.5rem .8rem;align-items:end;background:#f7f7f7;padding:.6rem;border-radius:4px}\
 form.filters label{display:flex;flex-direction:column;font-size:.8rem;gap:.15rem}\
 form.filters input,form.filters select{font-size:.9rem;padding:.25rem}\
