@@ -12,6 +12,8 @@ ASWHUB_PACKAGES=(
   python3 python3-pika
   # promtool, for the tests of the alerting rules in deploy/prometheus.
   prometheus
+  # The console's browser tests (tests/e2e/browser.rs): headless Chromium, driven from Node.
+  chromium nodejs
 )
 
 as_root() {
@@ -92,3 +94,18 @@ ensure_zeep() {
   python3 -m venv "$venv" && "$venv/bin/pip" install -q "zeep==4.*"
 }
 ensure_zeep
+
+# playwright-core (npm, pinned by tests/browser/package-lock.json) for the console's browser
+# tests; it drives Debian's /usr/bin/chromium and downloads no browser of its own.
+ensure_playwright() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+  [ -d "$dir/node_modules/playwright-core" ] && return 0
+  if ! command -v npm >/dev/null; then
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+  fi
+  echo "setup: installing playwright-core in $dir" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+ensure_playwright

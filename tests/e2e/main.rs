@@ -2,6 +2,7 @@
 //! the way back-offices, partner gateways and operators use them.
 
 mod alerts;
+mod browser;
 mod cleanup;
 mod console;
 mod external;

@@ -152,7 +152,7 @@ fn ok_json(value: &impl Serialize) -> ApiResult {
 }
 
 /// Runs `f` (which reads the journal, and so may block) off the reactor.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     console: Arc<Console>,
     f: impl FnOnce(&Console) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -923,31 +923,51 @@ fn action_request(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| request.csrf.clone());
-    let target = request.messages.join(" ");
-    let action_name = if request.dry_run {
+    let keys = authorize_action(
+        console,
+        session,
+        presented.as_deref(),
+        &request.messages,
+        request.dry_run,
+        action,
+    )?;
+    Ok((request, keys))
+}
+
+/// Checks an action on `messages` (`direction/id`): the CSRF token always, the role (refusals
+/// audited) unless it is a dry run, then the messages. Shared by the API and the pages.
+pub fn authorize_action(
+    console: &Console,
+    session: &crate::auth::Session,
+    presented_csrf: Option<&str>,
+    messages: &[String],
+    dry_run: bool,
+    action: &str,
+) -> Result<Vec<(Direction, Uuid)>, ApiError> {
+    let target = messages.join(" ");
+    let action_name = if dry_run {
         format!("{action}-dry-run")
     } else {
         action.to_owned()
     };
     // A dry run changes nothing: a viewer may ask what would happen. It still needs the token.
-    if request.dry_run {
-        crate::auth::authorize_csrf(session, presented.as_deref())?;
+    if dry_run {
+        crate::auth::authorize_csrf(session, presented_csrf)?;
     } else {
         crate::auth::authorize(
             &console.audit,
             session,
-            presented.as_deref(),
+            presented_csrf,
             &action_name,
             &target,
         )?;
     }
-    if request.messages.is_empty() || request.messages.len() > MAX_ACTION_MESSAGES {
+    if messages.is_empty() || messages.len() > MAX_ACTION_MESSAGES {
         return Err(ApiError::bad_request(format!(
             "messages: give 1 to {MAX_ACTION_MESSAGES} messages"
         )));
     }
-    let keys = request
-        .messages
+    messages
         .iter()
         .map(|m| {
             let (d, id) = m.split_once('/').ok_or_else(|| {
@@ -955,8 +975,7 @@ fn action_request(
             })?;
             message_key(d, id)
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((request, keys))
+        .collect()
 }
 
 /// What a replay would do to each message, from the journal: back to the stage that failed,
@@ -1028,7 +1047,7 @@ async fn discard(
 
 /// The answer to an action the console does not carry out yet (it must go through the same
 /// code as the CLI, which still lives in aswctl).
-fn not_built(action: &str, command: &str) -> ApiError {
+pub(crate) fn not_built(action: &str, command: &str) -> ApiError {
     ApiError {
         status: StatusCode::NOT_IMPLEMENTED,
         code: "not-implemented",

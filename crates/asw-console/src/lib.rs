@@ -9,6 +9,7 @@
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod pages;
 pub mod query;
 pub mod users;
 pub mod views;
@@ -105,11 +106,14 @@ impl Console {
     }
 }
 
-/// All the console's routes: `/login` and `/logout` open, the API behind a session.
+/// All the console's routes: `/login` and `/logout` open, the API and the pages behind a
+/// session.
 pub fn routes(console: Arc<Console>) -> axum::Router {
-    let api = api::routes(console.clone()).layer(axum::middleware::from_fn_with_state(
-        console.clone(),
-        auth::require_session,
-    ));
+    let api = api::routes(console.clone())
+        .merge(pages::routes(console.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            console.clone(),
+            auth::require_session,
+        ));
     auth::routes(console).merge(api)
 }

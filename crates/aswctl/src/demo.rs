@@ -10,8 +10,10 @@
 //! into and from its own queues.
 //!
 //! With `--keep-running` it prints `READY` once the hubs are up and leaves them running until
-//! SIGTERM or SIGINT, for anyone to publish to `asw.outbound` with any AMQP client: then the
-//! back-offices share the hub's vhost (no `[[back_office]]`), as guest.
+//! SIGTERM or SIGINT, for anyone to publish to `asw.outbound` with any AMQP client (the
+//! back-offices then share the hub's vhost, no `[[back_office]]`, as guest). Each hub then
+//! serves the operator console too: before `READY` it prints a line
+//! `Console of VN: http://127.0.0.1:PORT/` for each, and one with the demo logins.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -83,6 +85,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
         options.management_url = args.management.clone();
         options.vhost_prefix = args.vhost_prefix.clone();
         options.ministries = !args.keep_running;
+        options.console = args.keep_running;
         let started = Instant::now();
         let testbed = Testbed::start(options).await.context("starting the hubs")?;
         let vhosts: Vec<String> = countries
@@ -108,6 +111,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
             }
         }
         if args.keep_running {
+            for &c in &countries {
+                if let Some(address) = testbed.hub(c).and_then(|h| h.metrics_address()) {
+                    println!("Console of {c}: http://{address}/");
+                }
+            }
+            let logins: Vec<String> = asw_testbed::CONSOLE_USERS
+                .iter()
+                .map(|(user, role, password)| {
+                    format!("user {user}, password \"{password}\" ({role})")
+                })
+                .collect();
+            println!("Demo login: {}", logins.join("; "));
             println!("READY");
             use std::io::Write;
             let _ = std::io::stdout().flush();

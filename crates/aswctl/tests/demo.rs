@@ -1,5 +1,6 @@
 //! `aswctl demo --keep-running`: prints READY once the hubs are up, then anyone can publish to
-//! `asw.outbound` with an AMQP client and watch `asw.inbound` of the other vhost; SIGTERM stops it.
+//! `asw.outbound` with an AMQP client and watch `asw.inbound` of the other vhost, and log in to
+//! the console it printed with the demo login it printed; SIGTERM stops it.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -23,17 +24,53 @@ async fn keep_running_prints_ready_serves_any_amqp_client_and_stops_on_sigterm()
         .expect("start the demo");
     let stdout = child.stdout.take().expect("stdout");
     let ready = tokio::task::spawn_blocking(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .any(|line| line == "READY")
+        let mut before = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line == "READY" {
+                return Some(before);
+            }
+            before.push(line);
+        }
+        None
     });
-    assert!(
-        tokio::time::timeout(Duration::from_secs(60), ready)
-            .await
-            .expect("READY in time")
-            .expect("join")
-    );
+    let printed = tokio::time::timeout(Duration::from_secs(60), ready)
+        .await
+        .expect("READY in time")
+        .expect("join")
+        .expect("READY");
+    // The console's URL and a demo login that works there.
+    let url = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("Console of VN: http://"))
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("the console's URL in {printed:?}"));
+    let login = printed
+        .iter()
+        .find_map(|l| l.strip_prefix("Demo login: user "))
+        .unwrap_or_else(|| panic!("a demo login in {printed:?}"));
+    let (user, rest) = login.split_once(", password \"").expect("user, password");
+    let password = rest.split('"').next().expect("password");
+    let body = format!("user={user}&password={}", password.replace(' ', "+"));
+    let head = tokio::task::spawn_blocking({
+        let url = url.to_owned();
+        move || {
+            use std::io::{Read, Write};
+            let mut stream = std::net::TcpStream::connect(&url).expect("connect to the console");
+            write!(
+                stream,
+                "POST /login HTTP/1.1\r\nHost: hub\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .expect("write");
+            let mut response = String::new();
+            stream.read_to_string(&mut response).expect("read");
+            response
+        }
+    })
+    .await
+    .expect("login");
+    assert!(head.starts_with("HTTP/1.1 303"), "{head}");
+    assert!(head.contains("asw_console="), "{head}");
 
     // A plain AMQP client: publish an e-Form D in VN's vhost, read TH's asw.inbound.
     let vn = asw_amqp::connect(

@@ -445,6 +445,7 @@ fn the_openapi_file_documents_every_route_and_every_documented_path_is_served() 
     let routed: BTreeSet<(String, String)> = ROUTES
         .iter()
         .chain(OPEN_ROUTES)
+        .chain(crate::pages::PAGE_ROUTES)
         .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
         .collect();
     assert_eq!(documented, routed, "docs/console-api.yaml against ROUTES");
@@ -629,4 +630,136 @@ fn actions_need_the_csrf_token_and_a_viewer_is_refused_and_audited() {
             .expect("m")
             .contains("must say why")
     );
+}
+
+/// `GET path` as the viewer: status and the page's text, checked to be HTML.
+fn page(f: &Fixture, path: &str) -> (u16, String) {
+    let (status, content_type, body) = get(f, path);
+    assert_eq!(content_type, "text/html; charset=utf-8", "{path}");
+    (status, String::from_utf8(body).expect("UTF-8"))
+}
+
+#[test]
+fn the_pages_show_the_journal_as_tables() {
+    let f = fixture();
+    let (status, overview) = page(&f, "/");
+    assert_eq!(status, 200, "{overview}");
+    assert!(overview.contains("<table id=\"counts\">"), "{overview}");
+    assert!(
+        overview.contains("connection refused"),
+        "the channel's health"
+    );
+    assert!(!overview.contains("{\""), "no raw JSON for people");
+    let (status, list) = page(&f, "/messages?partner=SG&direction=outbound&order=oldest");
+    assert_eq!(status, 200, "{list}");
+    assert!(list.contains(&f.form_d.message_id.to_string()), "{list}");
+    assert!(!list.contains(&f.acdd.message_id.to_string()), "{list}");
+    // The form holds the query; the Updated head flips the order and keeps the rest.
+    assert!(list.contains("<option value=\"SG\" selected>"), "{list}");
+    assert!(list.contains("order=newest"), "{list}");
+    assert!(list.contains("partner=SG"), "{list}");
+    // A time typed as a person would.
+    let (status, _) = page(&f, "/messages?since=2026-01-01+08%3A00");
+    assert_eq!(status, 200);
+    let (status, one) = page(&f, &format!("/messages/inbound/{}", f.acdd.message_id));
+    assert_eq!(status, 200, "{one}");
+    // The reason names line 2: it is marked, and the document is escaped.
+    assert!(one.contains("<tr id=\"L2\" class=\"marked\">"), "{one}");
+    assert!(one.contains("&lt;asw:Message id=&quot;"), "{one}");
+    assert!(!one.contains("<asw:Message"), "{one}");
+    assert!(one.contains("schema-invalid"), "{one}");
+    assert!(
+        one.contains("Replay: dry run"),
+        "a parked message offers the dry run"
+    );
+    let (status, chat) = page(&f, &format!("/conversations/{}", f.receipt.message_id));
+    assert_eq!(status, 200);
+    let chat = &chat[chat.find("<table id=\"conversation\">").expect("table")..];
+    let first = chat
+        .find(&f.form_d.message_id.to_string())
+        .expect("original");
+    let answer = chat
+        .find(&f.receipt.message_id.to_string())
+        .expect("answer");
+    assert!(first < answer, "the original first");
+    let (status, parked) = page(&f, "/parked");
+    assert_eq!(status, 200);
+    assert!(
+        parked.contains("name=\"message\" value=\"outbound/"),
+        "{parked}"
+    );
+    assert!(parked.contains(&format!("name=\"csrf\" value=\"{}\"", f.viewer.1)));
+    let (_, audit) = page(&f, "/audit");
+    assert!(audit.contains("a viewer may not replay"), "{audit}");
+    let (_, partners) = page(&f, "/partners");
+    assert!(partners.contains("no certificate"), "{partners}");
+}
+
+#[test]
+fn bad_input_to_a_page_gets_an_error_page() {
+    let f = fixture();
+    for (path, status, says) in [
+        ("/messages?colour=red", 400, "unknown parameter"),
+        ("/messages?since=yesterday", 400, "RFC 3339"),
+        ("/messages/sideways/1", 400, "not inbound or outbound"),
+        ("/messages/outbound/not-a-uuid", 400, "not a message id"),
+        (
+            &*format!("/messages/outbound/{}", Uuid::new_v4()),
+            404,
+            "not in the journal",
+        ),
+        ("/conversations/%3Cscript%3E", 400, "&lt;script&gt;"),
+        ("/parked?state=delivered", 400, "not a parked state"),
+        ("/audit?page=0", 400, "numbered from 1"),
+    ] {
+        let (got, text) = page(&f, path);
+        assert_eq!(got, status, "{path}: {text}");
+        assert!(text.contains(says), "{path}: {text}");
+        assert!(!text.contains("<script>"), "{path}: escaped");
+    }
+    // Without a session: to the login.
+    let (status, head, _) = exchange(
+        &f.app,
+        "GET /parked HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 303);
+    assert!(head.contains("location: /login"), "{head}");
+}
+
+#[test]
+fn the_parked_form_checks_the_token_and_the_role() {
+    let f = fixture();
+    let target = format!("outbound%2F{}", f.form_d.message_id);
+    let form = |cookie: &str, csrf: &str, action: &str| {
+        let (status, _, body) = post(
+            &f.app,
+            "/parked",
+            cookie,
+            "",
+            "application/x-www-form-urlencoded",
+            &format!("csrf={csrf}&message={target}&action={action}&reason=duplicate"),
+        );
+        (status, String::from_utf8(body).expect("UTF-8"))
+    };
+    let (viewer, viewer_csrf) = &f.viewer;
+    let (operator, operator_csrf) = &f.operator;
+    let (status, text) = form(viewer, "", "dry-run");
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("CSRF"), "{text}");
+    let (status, text) = form(viewer, viewer_csrf, "dry-run");
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("failed -&gt; received"), "{text}");
+    let (status, text) = form(viewer, viewer_csrf, "replay");
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("only an operator"), "{text}");
+    let (_, audit) = get_json(&f, "/api/audit");
+    assert_eq!(audit["items"][0]["user"], "vic");
+    assert_eq!(audit["items"][0]["outcome"], "refused");
+    let (status, text) = form(operator, operator_csrf, "replay");
+    assert_eq!(status, 501, "{text}");
+    assert!(text.contains("aswctl replay"), "{text}");
+    let (status, text) = form(operator, operator_csrf, "discard");
+    assert_eq!(status, 501, "{text}");
+    let (status, text) = form(operator, operator_csrf, "sideways");
+    assert_eq!(status, 400, "{text}");
 }
