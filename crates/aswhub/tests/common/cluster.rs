@@ -225,6 +225,11 @@ impl Stream {
 
     /// The nodes the hubs' connections (`aswhub-TH`) are on.
     fn hub_nodes(&self, cluster: &Cluster) -> BTreeSet<String> {
+        self.hub_connections(cluster).into_iter().collect()
+    }
+
+    /// The node of each hub connection the management API lists.
+    fn hub_connections(&self, cluster: &Cluster) -> Vec<String> {
         let vhost = self.testbed.options().vhost(state(HUB));
         Stream::cluster_management(cluster)
             .connections(&vhost)
@@ -238,6 +243,30 @@ impl Stream {
             })
             .map(|c| c.node)
             .collect()
+    }
+
+    /// Waits until the management API lists a connection of each of the `hubs` (it lists them a
+    /// few seconds late: the hubs may have done much work by then) and returns their nodes.
+    async fn wait_hubs_listed(
+        &self,
+        cluster: &Cluster,
+        hubs: usize,
+        timeout: Duration,
+    ) -> BTreeSet<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let on = self.hub_connections(cluster);
+            if on.len() >= hubs {
+                return on.into_iter().collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the management API did not list {hubs} hub connections within {timeout:?} \
+                 (it lists {on:?}); logs:\n{}",
+                logs(&self.config)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 
     /// Waits until both hubs have a connection and every one is on a node other than `gone`
@@ -326,7 +355,9 @@ impl Stream {
             .await;
 
         // The node the hubs are connected to goes away.
-        let on = self.hub_nodes(cluster);
+        let on = self
+            .wait_hubs_listed(cluster, hubs.len(), Duration::from_secs(30))
+            .await;
         let connected = on.iter().next().cloned().expect("the hubs are connected");
         let first = cluster.number(&connected).expect("a node of ours");
         let watch = self.watch_in_flight();
