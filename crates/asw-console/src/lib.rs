@@ -10,7 +10,9 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod pages;
+pub mod parking;
 pub mod query;
+pub mod settle;
 pub mod users;
 pub mod views;
 
