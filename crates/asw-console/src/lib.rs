@@ -110,7 +110,7 @@ impl Console {
             sessions,
             broker: Some(actions::BrokerAccess {
                 broker: config.broker.clone(),
-                limits: config.limits.document.clone(),
+                limits: config.limits.document,
             }),
         }
     }

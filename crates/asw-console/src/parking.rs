@@ -450,6 +450,11 @@ impl ParkingLot {
         self.held.len()
     }
 
+    /// True if none was read.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
     /// The messages read and still held, with their positions, in queue order.
     pub fn messages(&self) -> impl Iterator<Item = (usize, &Parked)> {
         self.held
