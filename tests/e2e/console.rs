@@ -223,7 +223,11 @@ async fn post_json(
 }
 
 /// Binds TH's back-office queue to `key` on `asw.inbound`.
-async fn bind_back_office(tb: &asw_testbed::Testbed, at: asw_model::MemberState, key: &str) {
+pub(crate) async fn bind_back_office(
+    tb: &asw_testbed::Testbed,
+    at: asw_model::MemberState,
+    key: &str,
+) {
     let url = asw_e2e::url_as(tb, at, "guest", "guest");
     let connection = asw_amqp::connect(&url, "test binding")
         .await
@@ -245,7 +249,11 @@ async fn bind_back_office(tb: &asw_testbed::Testbed, at: asw_model::MemberState,
 }
 
 /// Waits until `at`'s parking lot holds at least `count` ready messages.
-async fn until_parked(tb: &asw_testbed::Testbed, at: asw_model::MemberState, count: u32) {
+pub(crate) async fn until_parked(
+    tb: &asw_testbed::Testbed,
+    at: asw_model::MemberState,
+    count: u32,
+) {
     let url = asw_e2e::url_as(tb, at, "guest", "guest");
     let connection = asw_amqp::connect(&url, "test counting")
         .await
