@@ -279,11 +279,34 @@ pub(crate) async fn until_parked(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_document_replayed_from_the_console_reaches_the_back_office_once_and_one_discarded_never()
  {
+    replay_and_discard_from_the_console(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_replays_and_discards_with_a_postgresql_journal() {
+    let tag = format!("aswc_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let schemas = crate::tls::Schemas {
+        names: ["vn", "th"].iter().map(|c| format!("{tag}_{c}")).collect(),
+    };
+    for name in &schemas.names {
+        crate::tls::psql(&format!("CREATE SCHEMA {name}"));
+    }
+    replay_and_discard_from_the_console(Some(format!(
+        "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{tag}_{{cc}}"
+    )))
+    .await;
+}
+
+/// VN sends TH two ACDDs; TH's ministry takes e-Form D (and outcomes, receipts) only, so both
+/// are parked DELIVERY-UNROUTABLE at TH. From TH's console, olga discards one with a reason and,
+/// once the ministry binds ACDD, replays the other: it reaches the back-office once, the
+/// discarded one never; the journal and the audit log name olga. `journal_url`: every hub's
+/// PostgreSQL journal (`{cc}` for each hub's schema), else SQLite files.
+async fn replay_and_discard_from_the_console(journal_url: Option<String>) {
     let th = state("TH");
-    // TH's ministry takes e-Form D (and outcomes, receipts) only; VN sends two ACDDs, parked
-    // DELIVERY-UNROUTABLE at TH.
     let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
         o.console = true;
+        o.journal_url = journal_url;
         o.back_office_keys.insert(
             th,
             vec!["formd.#".into(), "formd-ack.#".into(), "outcome.#".into()],
@@ -303,11 +326,21 @@ async fn a_parked_document_replayed_from_the_console_reaches_the_back_office_onc
     tb.send_document(&keep).await.expect("send");
     tb.send_document(&drop).await.expect("send");
     until_parked(&tb, th, 2).await;
+    // The journal blocks (PostgreSQL's client on a runtime of its own): off the async task.
     let state_of = |id| {
-        journal
-            .get(asw_journal::Direction::Inbound, id)
-            .expect("read")
-            .map(|r| r.summary.state.to_string())
+        tokio::task::block_in_place(|| {
+            journal
+                .get(asw_journal::Direction::Inbound, id)
+                .expect("read")
+                .map(|r| r.summary.state.to_string())
+        })
+    };
+    let history_of = |id| {
+        tokio::task::block_in_place(|| {
+            journal
+                .history(asw_journal::Direction::Inbound, id)
+                .expect("history")
+        })
     };
     assert_eq!(state_of(keep_id).as_deref(), Some("failed"));
     assert_eq!(state_of(drop_id).as_deref(), Some("failed"));
@@ -351,9 +384,7 @@ async fn a_parked_document_replayed_from_the_console_reaches_the_back_office_onc
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["messages"][0]["outcome"], "discarded", "{done}");
     assert_eq!(state_of(drop_id).as_deref(), Some("discarded"));
-    let history = journal
-        .history(asw_journal::Direction::Inbound, drop_id)
-        .expect("history");
+    let history = history_of(drop_id);
     let last = history.last().expect("a transition");
     assert_eq!(last.actor, "olga");
     assert_eq!(
@@ -382,9 +413,7 @@ async fn a_parked_document_replayed_from_the_console_reaches_the_back_office_onc
     })
     .await
     .expect("delivered");
-    let history = journal
-        .history(asw_journal::Direction::Inbound, keep_id)
-        .expect("history");
+    let history = history_of(keep_id);
     assert!(
         history.iter().any(|t| t.actor == "olga"),
         "the replay is journaled by olga: {history:?}"

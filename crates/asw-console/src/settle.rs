@@ -24,6 +24,18 @@ use time::OffsetDateTime;
 
 use crate::parking::{InJournal, Parked, ParkingLot, Target};
 
+/// Runs a journal call on a thread of its own. The journal blocks, and PostgreSQL's client on a
+/// tokio runtime of its own, which tokio refuses inside an async task (it panics): the replay and
+/// the discard run in one, in `aswctl` as in the console.
+fn off_async<T: Send>(call: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(call)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// What became of one parked message or one target (`parked discard`, `replay`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Settled {
@@ -53,10 +65,12 @@ pub fn unmatched(journal: &dyn Journal, target: &Target, verb: &str) -> Settled 
     let Target::Id(id) = target else {
         return settled;
     };
-    let records = asw_journal::Direction::ALL
-        .into_iter()
-        .filter_map(|d| journal.get(d, *id).ok().flatten())
-        .collect::<Vec<_>>();
+    let records = off_async(|| {
+        asw_journal::Direction::ALL
+            .into_iter()
+            .filter_map(|d| journal.get(d, *id).ok().flatten())
+            .collect::<Vec<_>>()
+    });
     let Some(record) = records.first() else {
         settled.detail = "not in asw.parked, nor in the journal".into();
         return settled;
@@ -93,18 +107,19 @@ pub async fn discard_one(
     };
     let target = p.reference();
     let direction = p.direction().map(|d| d.as_str());
-    let journaled = InJournal::of(journal, p).and_then(|in_journal| {
+    let journaled = off_async(|| InJournal::of(journal, p)).and_then(|in_journal| {
         Ok(match in_journal {
             InJournal::Same(s) => {
-                let moved = journal
-                    .discard(
+                let moved = off_async(|| {
+                    journal.discard(
                         s.direction,
                         s.header.message_id,
                         actor,
                         reason,
                         OffsetDateTime::now_utc(),
                     )
-                    .context("journaling the discard")?;
+                })
+                .context("journaling the discard")?;
                 match moved {
                     Transition::Moved { from } => format!("{from} -> discarded"),
                     Transition::AlreadyThere => "already discarded".into(),
@@ -190,7 +205,7 @@ impl Replayer<'_> {
                 anyhow!("parked in stage {stage}, which cannot be replayed"),
             );
         };
-        let in_journal = match InJournal::of(self.journal, &parked) {
+        let in_journal = match off_async(|| InJournal::of(self.journal, &parked)) {
             Ok(j) => j,
             Err(e) => return error_item(target.clone(), direction, e),
         };
@@ -218,7 +233,7 @@ impl Replayer<'_> {
                 format!("would put it back into {queue}"),
             );
         }
-        let journal_note = match self.journal_replay(&in_journal) {
+        let journal_note = match off_async(|| self.journal_replay(&in_journal)) {
             Ok(Ok(note)) => note,
             Ok(Err(done)) => {
                 return settled(
