@@ -97,3 +97,70 @@ async fn the_console_in_a_browser_finds_opens_and_refuses() {
     .expect("the browser scripts");
     tb.stop_and_clean().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_document_replayed_from_the_parked_page_reaches_the_back_office_once() {
+    let th = state("TH");
+    // TH's ministry takes e-Form D (and outcomes, receipts) only: VN's ACDD is parked at TH.
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.console = true;
+        o.back_office_keys.insert(
+            th,
+            vec!["formd.#".into(), "formd-ack.#".into(), "outcome.#".into()],
+        );
+    })
+    .await;
+    let address = tb
+        .hub(th)
+        .and_then(|h| h.metrics_address())
+        .expect("the console's address");
+    let acdd = document(DocumentKind::Acdd, "VN", "TH");
+    let id = acdd.header.message_id;
+    tb.send_document(&acdd).await.expect("send");
+    crate::console::until_parked(&tb, th, 1).await;
+    crate::console::bind_back_office(&tb, th, "acdd.#").await;
+
+    let [(operator, _, operator_password), _] = CONSOLE_USERS;
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
+    let env = [
+        ("ASW_CONSOLE_URL", format!("http://{address}")),
+        ("ASW_OPERATOR_USER", operator.to_owned()),
+        ("ASW_OPERATOR_PASSWORD", operator_password.to_owned()),
+        ("ASW_PARKED_ID", id.to_string()),
+        ("ASW_SCREENSHOTS", shots.display().to_string()),
+    ];
+    tokio::task::spawn_blocking(move || node("replay.mjs", &env))
+        .await
+        .expect("the browser script");
+    let delivered = |tb: &asw_testbed::Testbed| {
+        tb.received(th)
+            .iter()
+            .filter(|m| {
+                m.routing_key == "acdd.VN"
+                    && m.header(asw_route::names::HEADER_MESSAGE_ID)
+                        == Some(id.to_string().as_str())
+            })
+            .count()
+    };
+    tb.wait_for(th, "the replayed ACDD", WAIT, |m| {
+        m.routing_key == "acdd.VN"
+            && m.header(asw_route::names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
+    })
+    .await
+    .expect("delivered");
+    let journal = tb.hub(th).expect("TH").journal();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let state = journal
+            .get(asw_journal::Direction::Inbound, id)
+            .expect("read")
+            .map(|r| r.summary.state.to_string());
+        if state.as_deref() == Some("delivered") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{state:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered(&tb), 1, "delivered once");
+    tb.stop_and_clean().await;
+}

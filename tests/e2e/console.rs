@@ -199,3 +199,268 @@ async fn documents_sent_through_the_hub_appear_in_the_console() {
     assert_eq!(page["items"][0]["direction"], "inbound", "{page}");
     tb.stop_and_clean().await;
 }
+
+/// `POST path` with a JSON body, the session's cookie and its CSRF token: status and JSON.
+async fn post_json(
+    address: SocketAddr,
+    cookie: &str,
+    csrf: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let body = body.to_string();
+    let (status, head, reply) = exchange(
+        address,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: hub\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    let reply = serde_json::from_slice(&reply).unwrap_or_else(|e| panic!("{head}: {e}"));
+    (status, reply)
+}
+
+/// Binds TH's back-office queue to `key` on `asw.inbound`.
+pub(crate) async fn bind_back_office(
+    tb: &asw_testbed::Testbed,
+    at: asw_model::MemberState,
+    key: &str,
+) {
+    let url = asw_e2e::url_as(tb, at, "guest", "guest");
+    let connection = asw_amqp::connect(&url, "test binding")
+        .await
+        .expect("connect");
+    let channel = connection.open_channel().await.expect("channel");
+    let topology = asw_route::Topology {
+        bindings: vec![asw_route::Binding {
+            exchange: asw_route::names::INBOUND_EXCHANGE.into(),
+            queue: asw_testbed::BACK_OFFICE_QUEUE.into(),
+            routing_key: key.into(),
+        }],
+        exchanges: Vec::new(),
+        queues: Vec::new(),
+        users: Vec::new(),
+        policies: Vec::new(),
+    };
+    asw_amqp::declare(&channel, &topology).await.expect("bind");
+    let _ = connection.close().await;
+}
+
+/// Waits until `at`'s parking lot holds at least `count` ready messages.
+pub(crate) async fn until_parked(
+    tb: &asw_testbed::Testbed,
+    at: asw_model::MemberState,
+    count: u32,
+) {
+    let url = asw_e2e::url_as(tb, at, "guest", "guest");
+    let connection = asw_amqp::connect(&url, "test counting")
+        .await
+        .expect("connect");
+    let channel = connection.open_channel().await.expect("channel");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ready = asw_amqp::ready_messages(&channel, asw_route::names::PARKED_QUEUE)
+            .await
+            .expect("count");
+        if ready >= count {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{ready} of {count} parked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let _ = connection.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_document_replayed_from_the_console_reaches_the_back_office_once_and_one_discarded_never()
+ {
+    replay_and_discard_from_the_console(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_replays_and_discards_with_a_postgresql_journal() {
+    let tag = format!("aswc_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let schemas = crate::tls::Schemas {
+        names: ["vn", "th"].iter().map(|c| format!("{tag}_{c}")).collect(),
+    };
+    for name in &schemas.names {
+        crate::tls::psql(&format!("CREATE SCHEMA {name}"));
+    }
+    replay_and_discard_from_the_console(Some(format!(
+        "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{tag}_{{cc}}"
+    )))
+    .await;
+}
+
+/// VN sends TH two ACDDs; TH's ministry takes e-Form D (and outcomes, receipts) only, so both
+/// are parked DELIVERY-UNROUTABLE at TH. From TH's console, olga discards one with a reason and,
+/// once the ministry binds ACDD, replays the other: it reaches the back-office once, the
+/// discarded one never; the journal and the audit log name olga. `journal_url`: every hub's
+/// PostgreSQL journal (`{cc}` for each hub's schema), else SQLite files.
+async fn replay_and_discard_from_the_console(journal_url: Option<String>) {
+    let th = state("TH");
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.console = true;
+        o.journal_url = journal_url;
+        o.back_office_keys.insert(
+            th,
+            vec!["formd.#".into(), "formd-ack.#".into(), "outcome.#".into()],
+        );
+    })
+    .await;
+    let address = tb
+        .hub(th)
+        .and_then(|h| h.metrics_address())
+        .expect("the console's address");
+    let journal = tb.hub(th).expect("TH").journal();
+    let (keep, drop) = (
+        document(DocumentKind::Acdd, "VN", "TH"),
+        document(DocumentKind::Acdd, "VN", "TH"),
+    );
+    let (keep_id, drop_id) = (keep.header.message_id, drop.header.message_id);
+    tb.send_document(&keep).await.expect("send");
+    tb.send_document(&drop).await.expect("send");
+    until_parked(&tb, th, 2).await;
+    // The journal blocks (PostgreSQL's client on a runtime of its own): off the async task.
+    let state_of = |id| {
+        tokio::task::block_in_place(|| {
+            journal
+                .get(asw_journal::Direction::Inbound, id)
+                .expect("read")
+                .map(|r| r.summary.state.to_string())
+        })
+    };
+    let history_of = |id| {
+        tokio::task::block_in_place(|| {
+            journal
+                .history(asw_journal::Direction::Inbound, id)
+                .expect("history")
+        })
+    };
+    assert_eq!(state_of(keep_id).as_deref(), Some("failed"));
+    assert_eq!(state_of(drop_id).as_deref(), Some("failed"));
+    let delivered = |tb: &asw_testbed::Testbed, id: uuid::Uuid| {
+        tb.received(th)
+            .iter()
+            .filter(|m| {
+                m.routing_key == "acdd.VN"
+                    && m.header(asw_route::names::HEADER_MESSAGE_ID)
+                        == Some(id.to_string().as_str())
+            })
+            .count()
+    };
+
+    let operator = login(address, "olga", "operator password 1").await;
+    let session = json(address, &operator, "/api/session").await;
+    let csrf = session["csrf"].as_str().expect("csrf").to_owned();
+    let keep_key = format!("inbound/{keep_id}");
+    let drop_key = format!("inbound/{drop_id}");
+
+    // Without its token: refused, nothing moves.
+    let (status, e) = post_json(
+        address,
+        &operator,
+        "not-the-token",
+        "/api/replay",
+        &serde_json::json!({ "messages": [keep_key] }),
+    )
+    .await;
+    assert_eq!(status, 403, "{e}");
+
+    // Discard one with a reason: out of the lot, journaled discarded by olga.
+    let (status, done) = post_json(
+        address,
+        &operator,
+        &csrf,
+        "/api/discard",
+        &serde_json::json!({ "messages": [drop_key], "reason": "sent twice by VN" }),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["messages"][0]["outcome"], "discarded", "{done}");
+    assert_eq!(state_of(drop_id).as_deref(), Some("discarded"));
+    let history = history_of(drop_id);
+    let last = history.last().expect("a transition");
+    assert_eq!(last.actor, "olga");
+    assert_eq!(
+        last.reason
+            .as_ref()
+            .map(|r| (r.code.as_str(), r.text.as_str())),
+        Some(("DISCARDED", "sent twice by VN"))
+    );
+
+    // The ministry binds ACDD; the operator replays from the console: delivered once.
+    bind_back_office(&tb, th, "acdd.#").await;
+    let (status, done) = post_json(
+        address,
+        &operator,
+        &csrf,
+        "/api/replay",
+        &serde_json::json!({ "messages": [keep_key] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["dry_run"], false, "{done}");
+    assert_eq!(done["messages"][0]["outcome"], "replayed", "{done}");
+    tb.wait_for(th, "the replayed ACDD", WAIT, |m| {
+        m.routing_key == "acdd.VN"
+            && m.header(asw_route::names::HEADER_MESSAGE_ID) == Some(keep_id.to_string().as_str())
+    })
+    .await
+    .expect("delivered");
+    let history = history_of(keep_id);
+    assert!(
+        history.iter().any(|t| t.actor == "olga"),
+        "the replay is journaled by olga: {history:?}"
+    );
+    // Replayed again: nothing is parked under it any more; still delivered once, the
+    // discarded one never.
+    let (status, again) = post_json(
+        address,
+        &operator,
+        &csrf,
+        "/api/replay",
+        &serde_json::json!({ "messages": [keep_key] }),
+    )
+    .await;
+    assert_eq!(status, 200, "{again}");
+    assert_ne!(again["messages"][0]["outcome"], "replayed", "{again}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while state_of(keep_id).as_deref() != Some("delivered") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            state_of(keep_id)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered(&tb, keep_id), 1, "delivered once");
+    assert_eq!(delivered(&tb, drop_id), 0, "the discarded one never");
+
+    // The audit log says who did what.
+    let audit = json(address, &operator, "/api/audit").await;
+    let items = audit["items"].as_array().expect("items");
+    let find = |action: &str, target: &str| {
+        items
+            .iter()
+            .find(|e| e["action"] == action && e["target"] == target)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {action} of {target}: {audit}"))
+    };
+    let replayed = find("replay", &keep_key);
+    assert_eq!(replayed["user"], "olga");
+    let discarded = find("discard", &drop_key);
+    assert_eq!(discarded["outcome"], "discarded");
+    assert!(
+        discarded["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("sent twice by VN")),
+        "{discarded}"
+    );
+    tb.stop_and_clean().await;
+}

@@ -20,7 +20,7 @@ fn pki() -> PathBuf {
     std::env::var_os("ASWHUB_PKI").map_or_else(|| "/var/lib/aswhub-pki".into(), PathBuf::from)
 }
 
-fn psql(sql: &str) -> String {
+pub(crate) fn psql(sql: &str) -> String {
     let out = std::process::Command::new("psql")
         .args([
             "-h",
@@ -72,8 +72,8 @@ async fn tls_testbed(codes: &[&str], external: &[&str]) -> (Testbed, tempfile::T
 }
 
 /// Test schemas, dropped at the end.
-struct Schemas {
-    names: Vec<String>,
+pub(crate) struct Schemas {
+    pub(crate) names: Vec<String>,
 }
 
 impl Drop for Schemas {

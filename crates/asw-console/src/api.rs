@@ -1017,7 +1017,8 @@ async fn replay(
     blocking(console, move |c| {
         let (request, keys) = action_request(c, &session, &headers, &body, "replay")?;
         if !request.dry_run {
-            return Err(not_built("replay", "aswctl replay"));
+            let done = crate::actions::act(c, &session, &keys, &crate::actions::Action::Replay)?;
+            return ok_json(&json!({ "dry_run": false, "messages": crate::actions::json(&done) }));
         }
         let plan = replay_plan(c, &keys)?;
         ok_json(&json!({ "dry_run": true, "messages": plan }))
@@ -1032,25 +1033,24 @@ async fn discard(
     body: axum::body::Bytes,
 ) -> ApiResult {
     blocking(console, move |c| {
-        let (request, _keys) = action_request(c, &session, &headers, &body, "discard")?;
-        if request
-            .reason
-            .as_deref()
-            .is_none_or(|r| r.trim().is_empty())
-        {
-            return Err(ApiError::bad_request("reason: a discard must say why"));
+        let (request, keys) = action_request(c, &session, &headers, &body, "discard")?;
+        if request.dry_run {
+            return Err(ApiError::bad_request(
+                "dry_run: a discard has none (ask /api/parked what is parked)",
+            ));
         }
-        Err(not_built("discard", "aswctl parked discard"))
+        let reason = discard_reason(request.reason.as_deref())?;
+        let done =
+            crate::actions::act(c, &session, &keys, &crate::actions::Action::Discard(reason))?;
+        ok_json(&json!({ "messages": crate::actions::json(&done) }))
     })
     .await
 }
 
-/// The answer to an action the console does not carry out yet (it must go through the same
-/// code as the CLI, which still lives in aswctl).
-pub(crate) fn not_built(action: &str, command: &str) -> ApiError {
-    ApiError {
-        status: StatusCode::NOT_IMPLEMENTED,
-        code: "not-implemented",
-        message: format!("the console cannot {action} yet: use `{command}`"),
+/// A discard's reason, trimmed; it must say something.
+pub(crate) fn discard_reason(reason: Option<&str>) -> Result<String, ApiError> {
+    match reason.map(str::trim) {
+        Some(r) if !r.is_empty() => Ok(r.to_owned()),
+        _ => Err(ApiError::bad_request("reason: a discard must say why")),
     }
 }

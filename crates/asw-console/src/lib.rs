@@ -6,11 +6,14 @@
 //! [`routes`] to the hub's server; tests build one over any journal ([`Console::new`]).
 //! Everything but `/login` asks for a session ([`auth`]).
 
+pub mod actions;
 pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod pages;
+pub mod parking;
 pub mod query;
+pub mod settle;
 pub mod users;
 pub mod views;
 
@@ -49,6 +52,8 @@ pub struct Console {
     pub audit: AuditLog,
     /// Who is logged in.
     pub sessions: Sessions,
+    /// The hub's broker, for replay and discard; `None`: those actions answer 503.
+    pub broker: Option<actions::BrokerAccess>,
 }
 
 impl std::fmt::Debug for Console {
@@ -80,6 +85,7 @@ impl Console {
             trust,
             audit,
             sessions,
+            broker: None,
         }
     }
 
@@ -102,6 +108,10 @@ impl Console {
             trust: Box::new(move || trust.trust()),
             audit,
             sessions,
+            broker: Some(actions::BrokerAccess {
+                broker: config.broker.clone(),
+                limits: config.limits.document,
+            }),
         }
     }
 }

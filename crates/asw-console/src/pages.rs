@@ -19,9 +19,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use time::OffsetDateTime;
 
-use crate::Console;
 use crate::api::{self, ApiError, MessageQuery, Params, blocking, partner_of};
 use crate::auth::{Session, escape};
+use crate::{Console, actions};
 
 /// Every page route: method and path.
 pub const PAGE_ROUTES: &[(&str, &str)] = &[
@@ -118,7 +118,6 @@ fn error_page(session: &Session, e: &ApiError) -> Response {
         StatusCode::BAD_REQUEST => "That request cannot be answered",
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Not allowed",
-        StatusCode::NOT_IMPLEMENTED => "Not available in the console yet",
         _ => "The console cannot answer now",
     };
     let body = format!(
@@ -917,39 +916,81 @@ async fn parked_action(
         }
         let keys = api::authorize_action(c, &who, csrf.as_deref(), &messages, dry_run, name)?;
         match (name, dry_run) {
-            ("replay", true) => api::replay_plan(c, &keys),
-            ("replay", false) => Err(api::not_built("replay", "aswctl replay")),
+            ("replay", true) => Ok(Done::Plan(api::replay_plan(c, &keys)?)),
+            ("replay", false) => Ok(Done::Acted(
+                "Replay",
+                actions::act(c, &who, &keys, &actions::Action::Replay)?,
+            )),
             _ => {
-                if reason.as_deref().is_none_or(str::is_empty) {
-                    return Err(ApiError::bad_request("reason: a discard must say why"));
-                }
-                Err(api::not_built("discard", "aswctl parked discard"))
+                let reason = api::discard_reason(reason.as_deref())?;
+                Ok(Done::Acted(
+                    "Discard",
+                    actions::act(c, &who, &keys, &actions::Action::Discard(reason))?,
+                ))
             }
         }
     })
     .await;
-    let result = result.map(|plan| {
-        let mut body = String::from(
-            "<h1>Replay: dry run</h1><p class=\"info\">Nothing was changed. This is what a replay would do:</p>\
-             <table id=\"plan\"><thead><tr><th>Message</th><th>Would replay</th><th>What would happen</th></tr></thead><tbody>",
-        );
-        for step in &plan {
-            let key = step["message"].as_str().unwrap_or("");
-            let would = step["would_replay"].as_bool().unwrap_or(false);
-            let _ = write!(
-                body,
-                "<tr><td><a class=\"id\" href=\"{}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td></tr>",
-                escape(&format!("/messages/{key}")),
-                escape(key),
-                if would { "ok" } else { "muted" },
-                if would { "yes" } else { "no" },
-                escape(step["detail"].as_str().unwrap_or(""))
-            );
-        }
-        body.push_str("</tbody></table><p><a href=\"/parked\">Back to the parked messages</a></p>");
-        ("Replay dry run".to_owned(), body)
+    let result = result.map(|done| match done {
+        Done::Plan(plan) => plan_page(&plan),
+        Done::Acted(title, settled) => acted_page(title, &settled),
     });
     render(&session, result)
+}
+
+/// What the parked page's form did.
+enum Done {
+    /// A replay's dry run: the plan.
+    Plan(Vec<serde_json::Value>),
+    /// A replay or discard: what became of each message.
+    Acted(&'static str, Vec<(String, crate::settle::Settled)>),
+}
+
+fn plan_page(plan: &[serde_json::Value]) -> (String, String) {
+    let mut body = String::from(
+        "<h1>Replay: dry run</h1><p class=\"info\">Nothing was changed. This is what a replay would do:</p>\
+         <table id=\"plan\"><thead><tr><th>Message</th><th>Would replay</th><th>What would happen</th></tr></thead><tbody>",
+    );
+    for step in plan {
+        let key = step["message"].as_str().unwrap_or("");
+        let would = step["would_replay"].as_bool().unwrap_or(false);
+        let _ = write!(
+            body,
+            "<tr><td><a class=\"id\" href=\"{}\">{}</a></td><td class=\"{}\">{}</td><td>{}</td></tr>",
+            escape(&format!("/messages/{key}")),
+            escape(key),
+            if would { "ok" } else { "muted" },
+            if would { "yes" } else { "no" },
+            escape(step["detail"].as_str().unwrap_or(""))
+        );
+    }
+    body.push_str("</tbody></table><p><a href=\"/parked\">Back to the parked messages</a></p>");
+    ("Replay dry run".to_owned(), body)
+}
+
+fn acted_page(title: &str, settled: &[(String, crate::settle::Settled)]) -> (String, String) {
+    let mut body = format!(
+        "<h1>{title}</h1><table id=\"done\"><thead><tr><th>Message</th><th>Outcome</th>\
+         <th>Journal</th><th>What happened</th></tr></thead><tbody>"
+    );
+    for (key, s) in settled {
+        let class = match s.outcome {
+            "replayed" | "discarded" => "ok",
+            "error" => "bad",
+            _ => "muted",
+        };
+        let _ = write!(
+            body,
+            "<tr><td><a class=\"id\" href=\"{}\">{}</a></td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&format!("/messages/{key}")),
+            escape(key),
+            escape(s.outcome),
+            escape(&s.journal),
+            escape(&s.detail)
+        );
+    }
+    body.push_str("</tbody></table><p><a href=\"/parked\">Back to the parked messages</a></p>");
+    (title.to_owned(), body)
 }
 
 async fn partners(

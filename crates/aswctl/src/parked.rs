@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, anyhow};
 use asw_amqp::HeaderValue;
 use asw_gateway::config::HubConfig;
-use asw_journal::{Journal, Reason, Transition, TransitionRecord};
+use asw_journal::{Journal, Reason, TransitionRecord};
 use base64::Engine;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -23,6 +23,8 @@ use crate::report::{
 };
 use crate::table::{Table, or_dash};
 use crate::when::{rfc3339, short};
+pub use asw_console::settle::Settled;
+use asw_console::settle::{discard_one, unmatched};
 
 /// Default and largest number of parked messages a command reads.
 pub const DEFAULT_LIMIT: u32 = 1000;
@@ -152,7 +154,7 @@ fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
     let journal = open_journal(&config)?;
     let now = OffsetDateTime::now_utc();
     let views = runtime()?.block_on(async {
-        let lot = ParkingLot::read(
+        let lot = crate::parking::read(
             &config.broker.urls,
             &config.broker.tls.load("broker")?,
             args.limit,
@@ -227,7 +229,7 @@ fn show(args: &ShowArgs) -> anyhow::Result<Outcome> {
     let config = args.hub.load()?;
     let journal = open_journal(&config)?;
     let found = runtime()?.block_on(async {
-        let lot = ParkingLot::read(
+        let lot = crate::parking::read(
             &config.broker.urls,
             &config.broker.tls.load("broker")?,
             args.limit,
@@ -413,24 +415,11 @@ fn header_json(value: &HeaderValue) -> serde_json::Value {
     }
 }
 
-/// What became of one parked message or one target (`parked discard`, `replay`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Settled {
-    /// The id or `sha256:` reference.
-    pub target: String,
-    /// `inbound` or `outbound`, when known.
-    pub direction: Option<&'static str>,
-    /// What happened: `replayed`, `would-replay`, `discarded`, `already-done`, `in-flight`,
-    /// `not-parked` or `error`.
-    pub outcome: &'static str,
-    /// What the journal did or says.
-    pub journal: String,
-    /// A sentence for people.
-    pub detail: String,
-}
-
 /// Prints settled items as a table or JSON; the exit outcome: 1 if a target was not parked.
 pub fn print_settled(format: Format, settled: &[Settled]) -> anyhow::Result<Outcome> {
+    for s in settled.iter().filter(|s| s.outcome == "error") {
+        eprintln!("aswctl: {}: {}", s.target, s.detail);
+    }
     match format {
         Format::Json => print_json(&settled)?,
         Format::Table => {
@@ -459,52 +448,13 @@ pub fn print_settled(format: Format, settled: &[Settled]) -> anyhow::Result<Outc
     })
 }
 
-/// The outcome for a target that matched nothing in the lot: a no-op if the journal says it is
-/// done or in flight, else not parked.
-pub fn unmatched(journal: &dyn Journal, target: &Target, verb: &str) -> Settled {
-    let mut settled = Settled {
-        target: target.to_string(),
-        direction: None,
-        outcome: "not-parked",
-        journal: "-".into(),
-        detail: "not in asw.parked".into(),
-    };
-    let Target::Id(id) = target else {
-        return settled;
-    };
-    let records = asw_journal::Direction::ALL
-        .into_iter()
-        .filter_map(|d| journal.get(d, *id).ok().flatten())
-        .collect::<Vec<_>>();
-    let Some(record) = records.first() else {
-        settled.detail = "not in asw.parked, nor in the journal".into();
-        return settled;
-    };
-    let s = &record.summary;
-    settled.direction = Some(s.direction.as_str());
-    settled.journal = s.state.to_string();
-    if s.state.is_done() {
-        settled.outcome = "already-done";
-        settled.detail = format!("already {}: nothing to {verb}", s.state);
-    } else if !s.state.is_parked() {
-        settled.outcome = "in-flight";
-        settled.detail = format!("{}: the hub is working on it", s.state);
-    } else {
-        settled.detail = format!(
-            "{} in the journal but not in asw.parked (a partner's rejection, or removed before)",
-            s.state
-        );
-    }
-    settled
-}
-
 fn discard(args: &DiscardArgs) -> anyhow::Result<Outcome> {
     let config = args.hub.load()?;
     let journal = open_journal(&config)?;
     let actor = actor(args.actor.as_deref())?;
     let reason = Reason::new("DISCARDED", args.reason.clone());
     let settled = runtime()?.block_on(async {
-        let mut lot = ParkingLot::read(
+        let mut lot = crate::parking::read(
             &config.broker.urls,
             &config.broker.tls.load("broker")?,
             args.limit,
@@ -530,67 +480,4 @@ fn discard(args: &DiscardArgs) -> anyhow::Result<Outcome> {
         anyhow::Ok(settled)
     })?;
     print_settled(args.hub.format, &settled)
-}
-
-async fn discard_one(
-    lot: &mut ParkingLot,
-    index: usize,
-    journal: &dyn Journal,
-    actor: &str,
-    reason: &Reason,
-) -> Settled {
-    let Some(p) = lot.message(index) else {
-        return error_item("?".into(), None, anyhow!("no parked message {index}"));
-    };
-    let target = p.reference();
-    let direction = p.direction().map(|d| d.as_str());
-    let journaled = InJournal::of(journal, p).and_then(|in_journal| {
-        Ok(match in_journal {
-            InJournal::Same(s) => {
-                let moved = journal
-                    .discard(
-                        s.direction,
-                        s.header.message_id,
-                        actor,
-                        reason,
-                        OffsetDateTime::now_utc(),
-                    )
-                    .context("journaling the discard")?;
-                match moved {
-                    Transition::Moved { from } => format!("{from} -> discarded"),
-                    Transition::AlreadyThere => "already discarded".into(),
-                    Transition::AlreadyPast { current } | Transition::Refused { current } => {
-                        format!("{current}, left as it is")
-                    }
-                }
-            }
-            other => format!("{}, left as it is", other.label()),
-        })
-    });
-    let journal_note = match journaled {
-        Ok(note) => note,
-        Err(e) => return error_item(target, direction, e),
-    };
-    match lot.remove(index).await {
-        Ok(()) => Settled {
-            target,
-            direction,
-            outcome: "discarded",
-            journal: journal_note,
-            detail: format!("removed from asw.parked by {actor}"),
-        },
-        Err(e) => error_item(target, direction, e),
-    }
-}
-
-/// An item that failed, with the error chain as detail (also on stderr).
-pub fn error_item(target: String, direction: Option<&'static str>, e: anyhow::Error) -> Settled {
-    eprintln!("aswctl: {target}: {e:#}");
-    Settled {
-        target,
-        direction,
-        outcome: "error",
-        journal: "-".into(),
-        detail: format!("{e:#}"),
-    }
 }

@@ -1,7 +1,7 @@
 //! How the operator commands show journal records, their history and document bytes: the JSON
 //! shapes (stable, for scripts) and the readable blocks and tables.
 
-pub use asw_console::views::{DocumentView, HistoryView, SummaryView, sha256_hex};
+pub use asw_console::views::{DocumentView, HistoryView, SummaryView};
 use asw_journal::{MessageSummary, TransitionRecord};
 
 use crate::table::{Table, or_dash, printable};
