@@ -161,7 +161,13 @@ fn list(args: &ListArgs) -> anyhow::Result<Outcome> {
             &config.limits.document,
         )
         .await?;
-        let views = views(&lot, &*journal, &config, &args.filter, now);
+        // On a thread of its own: the PostgreSQL journal's client blocks on a runtime of its
+        // own, which cannot start inside this one.
+        let views = std::thread::scope(|s| {
+            s.spawn(|| views(&lot, &*journal, &config, &args.filter, now))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
         warn_if_partial(&lot, args.limit);
         release(lot).await;
         views
