@@ -62,6 +62,35 @@ pub(crate) fn for_partner(
     })
 }
 
+/// The IPPC ePhyto Hub channels of a configuration: one per partner that receives some kind
+/// from us through the hub (`[ephyto_hub]` and the partners file), sharing one client.
+pub(crate) fn ippc_channels(
+    config: &crate::config::HubConfig,
+) -> Result<Vec<Arc<dyn PartnerChannel>>, crate::hub::HubError> {
+    let Some(hub) = &config.ephyto_hub else {
+        return Ok(Vec::new());
+    };
+    let partners = config.ippc_partners();
+    if partners.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tls = hub.tls.load("ephyto_hub")?;
+    let client = Arc::new(
+        ippc::HubClient::new(&hub.url, &tls)
+            .map_err(|e| crate::hub::HubError::EphytoHub(e.to_string()))?,
+    );
+    Ok(partners
+        .into_iter()
+        .map(|partner| {
+            Arc::new(ippc::export::IppcChannel::new(
+                partner,
+                client.clone(),
+                hub.track_every,
+            )) as Arc<dyn PartnerChannel>
+        })
+        .collect())
+}
+
 /// Whether a channel works, and since when.
 #[derive(Debug)]
 pub struct Health {
@@ -81,7 +110,7 @@ struct HealthState {
 pub struct ChannelStatus {
     /// The partner.
     pub partner: MemberState,
-    /// `pull` or `push`.
+    /// `pull`, `push` or `ippc-hub`.
     pub channel: &'static str,
     /// `Some(true)` up, `Some(false)` down, `None` not known yet.
     pub up: Option<bool>,

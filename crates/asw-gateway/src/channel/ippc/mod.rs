@@ -5,12 +5,15 @@
 //! - [`client`]: one blocking call per operation, failures classified transient or permanent,
 //!   export (`DeliverEnvelope`) and tracking mapped to the document's outcome;
 //! - [`import`]: polling, pulling, decoding, validating, delivering and settling imports;
-//! - [`settled`]: the imports' settlements kept in the journal, by hub delivery number.
+//! - [`settled`]: the imports' settlements kept in the journal, by hub delivery number;
+//! - [`export`]: the partner channel of the hub, export side (`asw.ippc.out.<CC>` to
+//!   `DeliverEnvelope`, and tracking to the documents' outcomes).
 //!
-//! Not yet wired into the hub's partner channels (`channel::for_partner`): see
-//! docs/OPERATIONS.md, "The IPPC ePhyto Hub channel".
+//! Wired into the hub's partner channels for export (see docs/OPERATIONS.md, "The IPPC ePhyto
+//! Hub channel"); import is not run by the hub yet.
 
 pub mod client;
+pub mod export;
 pub mod import;
 pub mod settled;
 pub mod soap;

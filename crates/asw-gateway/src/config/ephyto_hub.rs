@@ -1,0 +1,112 @@
+//! `[ephyto_hub]`: the IPPC ePhyto Hub this hub exchanges e-Phyto certificates through, for the
+//! partners whose channel for a kind is `ippc-hub` in the partners file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use asw_model::MemberState;
+use asw_model::partners::{ChannelKind, PartnerTable};
+use asw_tls::TlsFiles;
+use serde::Deserialize;
+
+use super::acks::parse_duration;
+use super::secrets::{Findings, RawTls};
+
+/// The IPPC ePhyto Hub's service and our client certificate at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EphytoHubConfig {
+    /// The `DeliveryService` endpoint (`https://.../hub/DeliveryService`).
+    pub url: String,
+    /// `ca` (the hub's certificate's CAs; none: the system's), `cert` and `key` (our client
+    /// certificate, the hub's login), `key_passphrase`.
+    pub tls: TlsFiles,
+    /// How often the tracking of exported certificates is asked (`track_every`, default 60 s).
+    pub track_every: Duration,
+}
+
+impl EphytoHubConfig {
+    /// The default tracking interval.
+    pub const DEFAULT_TRACK_EVERY: Duration = Duration::from_secs(60);
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEphytoHub {
+    url: String,
+    track_every: Option<String>,
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    key_passphrase: Option<String>,
+    key_passphrase_file: Option<PathBuf>,
+    key_passphrase_env: Option<String>,
+}
+
+/// Checks `[ephyto_hub]`, pushing problems.
+pub(super) fn check(
+    raw: Option<RawEphytoHub>,
+    base: &Path,
+    findings: &mut Findings,
+) -> Option<EphytoHubConfig> {
+    let raw = raw?;
+    let key = "ephyto_hub";
+    if !raw.url.starts_with("https://") || url::Url::parse(&raw.url).is_err() {
+        findings.problems.push(format!(
+            "{key}.url: {:?} is not an https:// URL (the hub is reached over TLS only)",
+            raw.url
+        ));
+    }
+    if raw.cert.is_none() || raw.key.is_none() {
+        findings.problems.push(format!(
+            "{key}: cert and key are required (the hub knows us by our client certificate)"
+        ));
+    }
+    let track_every = match raw.track_every.as_deref().map(parse_duration) {
+        None => EphytoHubConfig::DEFAULT_TRACK_EVERY,
+        Some(Ok(d)) if d >= Duration::from_millis(100) && d <= Duration::from_secs(86_400) => d,
+        Some(Ok(_)) => {
+            findings
+                .problems
+                .push(format!("{key}.track_every: between 100ms and 1d"));
+            EphytoHubConfig::DEFAULT_TRACK_EVERY
+        }
+        Some(Err(e)) => {
+            findings.problems.push(format!("{key}.track_every: {e}"));
+            EphytoHubConfig::DEFAULT_TRACK_EVERY
+        }
+    };
+    let tls = RawTls {
+        ca: raw.ca,
+        cert: raw.cert,
+        key: raw.key,
+        key_passphrase: raw.key_passphrase,
+        key_passphrase_file: raw.key_passphrase_file,
+        key_passphrase_env: raw.key_passphrase_env,
+    }
+    .check(key, base, findings);
+    Some(EphytoHubConfig {
+        url: raw.url,
+        tls,
+        track_every,
+    })
+}
+
+/// The kinds each configured partner receives from us through the IPPC hub, per its row.
+pub fn ippc_kinds(
+    table: &PartnerTable,
+    partners: impl IntoIterator<Item = MemberState>,
+) -> Vec<(MemberState, Vec<String>)> {
+    partners
+        .into_iter()
+        .filter_map(|state| {
+            let row = table.iter().find(|p| p.code == state.code())?;
+            let kinds: Vec<String> = row
+                .receives
+                .iter()
+                .filter(|k| row.channel_for(k) == Some(ChannelKind::IppcHub))
+                .cloned()
+                .collect();
+            (!kinds.is_empty()).then_some((state, kinds))
+        })
+        .collect()
+}
