@@ -110,3 +110,83 @@ pub fn ippc_kinds(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use asw_model::MemberState;
+
+    use crate::config::HubConfig;
+    use crate::config::tests::{GOOD, setup};
+
+    /// GOOD with a partners file in which TH takes e-Phyto through the IPPC hub, and `extra`.
+    fn with_ippc_th(dir: &std::path::Path, extra: &str) -> String {
+        let shipped = include_str!("../../../../schemas/partners.toml");
+        let rows: Vec<String> = shipped
+            .split("[[partner]]")
+            .map(|row| {
+                if row.contains("\ncode = \"TH\"") {
+                    row.replace(
+                        "channel = \"asw-broker\"\n",
+                        "channel = \"asw-broker\"\n[partner.channels]\nephyto = \"ippc-hub\"\n",
+                    )
+                } else {
+                    row.to_owned()
+                }
+            })
+            .collect();
+        let file = dir.join("partners.toml");
+        std::fs::write(&file, rows.join("[[partner]]")).expect("write");
+        format!(
+            "partners_file = {:?}\n{GOOD}{extra}",
+            file.display().to_string()
+        )
+    }
+
+    #[test]
+    fn a_partner_on_the_ippc_hub_needs_the_hub_section_and_routes_its_ephyto_there() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let err = HubConfig::parse(&with_ippc_th(dir.path(), ""), &file).expect_err("no hub");
+        assert!(
+            err.to_string().contains(
+                "partners.TH: the partners file sends ephyto to TH through the IPPC ePhyto Hub: \
+                 configure [ephyto_hub]"
+            ),
+            "{err}"
+        );
+        let plain = "\n[ephyto_hub]\nurl = \"http://hub.example/hub/DeliveryService\"\n";
+        let err = HubConfig::parse(&with_ippc_th(dir.path(), plain), &file).expect_err("http");
+        let text = err.to_string();
+        assert!(text.contains("ephyto_hub.url: \"http://"), "{text}");
+        assert!(
+            text.contains("ephyto_hub: cert and key are required"),
+            "{text}"
+        );
+        let good = "\n[ephyto_hub]\nurl = \"https://hub.example/hub/DeliveryService\"\n\
+                    cert = \"vn-cert.pem\"\nkey = \"vn-key.pem\"\ntrack_every = \"5s\"\n";
+        let config = HubConfig::parse(&with_ippc_th(dir.path(), good), &file).expect("valid");
+        let th = MemberState::from_alpha2("TH").expect("TH");
+        let sg = MemberState::from_alpha2("SG").expect("SG");
+        assert_eq!(config.ippc_partners(), vec![th]);
+        assert!(config.via_ippc(th, "ephyto"));
+        assert!(!config.via_ippc(th, "formd"));
+        assert!(!config.via_ippc(sg, "ephyto"));
+        let hub = config.ephyto_hub.as_ref().expect("hub");
+        assert_eq!(hub.track_every, std::time::Duration::from_secs(5));
+        // Its queue, bound to TH.ippc beside TH's own.
+        let topology = config.topology();
+        assert!(topology.queues.iter().any(|q| q.name == "asw.ippc.out.TH"));
+        assert!(
+            topology
+                .bindings
+                .iter()
+                .any(|b| b.exchange == "asw.partner.out"
+                    && b.queue == "asw.ippc.out.TH"
+                    && b.routing_key == "TH.ippc")
+        );
+        assert!(!topology.queues.iter().any(|q| q.name == "asw.ippc.out.SG"));
+        // Without a partner on the hub, the section changes nothing.
+        let shipped = HubConfig::parse(&format!("{GOOD}{good}"), &file).expect("valid");
+        assert!(shipped.ippc_partners().is_empty());
+    }
+}
