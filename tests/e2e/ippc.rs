@@ -10,7 +10,7 @@ use asw_e2e::{document, state, testbed_with};
 use asw_journal::{Direction, State};
 use asw_model::DocumentKind;
 use asw_model::document::Document;
-use asw_testbed::ephyto_hub::{EphytoHub, StoredEnvelope, Tracking};
+use asw_testbed::ephyto_hub::{EphytoHub, InjectedFault, StoredEnvelope, Tracking};
 use base64::Engine as _;
 
 use super::{WAIT, outcome};
@@ -97,13 +97,37 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
     let vn = state("VN");
     let journal = tb.hub(vn).expect("VN's hub").journal();
 
-    // Delivered: the certificate reaches the hub as itself, with its header, and VN's journal
-    // keeps the hub's delivery number with the move to sent.
+    // Delivered: the certificate reaches the hub as itself, with its header, once, after the
+    // hub failed twice (down for maintenance, then a HubWebException), and VN's journal keeps
+    // the hub's delivery number with the move to sent.
+    hub.fail_next_call("DeliverEnvelope", InjectedFault::Http(503));
+    hub.fail_next_call(
+        "DeliverEnvelope",
+        InjectedFault::Hub("database busy".into()),
+    );
     let first = document(DocumentKind::Ephyto, "VN", "TH");
     let first_id = first.header.message_id;
     let certificate = certificate_of(&first);
     tb.send_document(&first).await.expect("send");
     let envelope = envelope_of(&hub, &number_of(&certificate)).await;
+    let delivers = hub
+        .requests()
+        .iter()
+        .filter(|(operation, _)| operation == "DeliverEnvelope")
+        .count();
+    assert_eq!(
+        delivers,
+        3,
+        "two failures, then delivered: {:?}",
+        hub.requests()
+    );
+    assert_eq!(
+        hub.envelopes()
+            .iter()
+            .filter(|e| e.nppo_number == envelope.nppo_number)
+            .count(),
+        1
+    );
     assert_eq!((envelope.from.as_str(), envelope.to.as_str()), ("VN", "TH"));
     assert_eq!(envelope.certificate_type, 851);
     assert_eq!(envelope.tracking, Tracking::PendingDelivery);
@@ -124,11 +148,17 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
         if record.summary.transport_ref.is_some() {
             break record.summary;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never journaled sent with its number");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never journaled sent with its number"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(sent.state, State::Sent);
-    assert_eq!(sent.transport_ref.as_deref(), Some(envelope.number.as_str()));
+    assert_eq!(
+        sent.transport_ref.as_deref(),
+        Some(envelope.number.as_str())
+    );
     hub.set_tracking(&envelope.number, Tracking::Delivered, None);
     tb.wait_for(vn, "acknowledged", WAIT, |m| {
         outcome(m, "outcome.ephyto.TH", first_id, "acknowledged")
@@ -144,7 +174,10 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
         .state
         != State::Acknowledged
     {
-        assert!(tokio::time::Instant::now() < deadline, "never journaled acknowledged");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never journaled acknowledged"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
