@@ -10,14 +10,17 @@ use asw_e2e::{document, state, testbed_with};
 use asw_journal::{Direction, State};
 use asw_model::DocumentKind;
 use asw_model::document::Document;
-use asw_testbed::ephyto_hub::{EphytoHub, InjectedFault, StoredEnvelope, Tracking};
+use asw_testbed::ephyto_hub::{
+    EphytoHub, InjectedContent, InjectedFault, StoredEnvelope, Tracking,
+};
 use base64::Engine as _;
 
 use super::{WAIT, outcome};
 
-/// A partners file in which TH's e-Phyto goes through the IPPC hub, and the hub configuration
-/// naming it and the simulator (VN's client certificate).
-fn deployment(dir: &Path, hub: &EphytoHub) -> String {
+/// A partners file in which `code`'s e-Phyto goes through the IPPC hub, named by
+/// `partners_file` (for every hub), and the `[ephyto_hub]` section of the simulator with
+/// `client`'s certificate (for that hub alone).
+fn deployment(dir: &Path, hub: &EphytoHub, code: &str, client: &str) -> (String, String) {
     let shipped = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/partners.toml"),
     )
@@ -25,7 +28,7 @@ fn deployment(dir: &Path, hub: &EphytoHub) -> String {
     let rows: Vec<String> = shipped
         .split("[[partner]]")
         .map(|row| {
-            if row.contains("\ncode = \"TH\"") {
+            if row.contains(&format!("\ncode = \"{code}\"")) {
                 row.replace(
                     "channel = \"asw-broker\"\n",
                     "channel = \"asw-broker\"\n[partner.channels]\nephyto = \"ippc-hub\"\n",
@@ -37,14 +40,16 @@ fn deployment(dir: &Path, hub: &EphytoHub) -> String {
         .collect();
     let partners = dir.join("partners-ippc.toml");
     std::fs::write(&partners, rows.join("[[partner]]")).expect("write");
-    let vn = hub.pki.client("VN").expect("VN's client certificate");
-    format!(
-        "partners_file = {:?}\n[ephyto_hub]\nurl = {:?}\nca = {:?}\ncert = {:?}\nkey = {:?}\ntrack_every = \"200ms\"\n",
-        partners.display().to_string(),
-        hub.url(),
-        hub.pki.ca.display().to_string(),
-        vn.cert.display().to_string(),
-        vn.key.display().to_string(),
+    let files = hub.pki.client(client).expect("the client certificate");
+    (
+        format!("partners_file = {:?}\n", partners.display().to_string()),
+        format!(
+            "[ephyto_hub]\nurl = {:?}\nca = {:?}\ncert = {:?}\nkey = {:?}\ntrack_every = \"200ms\"\nimport_every = \"200ms\"\n",
+            hub.url(),
+            hub.pki.ca.display().to_string(),
+            files.cert.display().to_string(),
+            files.key.display().to_string(),
+        ),
     )
 }
 
@@ -92,9 +97,13 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
     let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
         .await
         .expect("the simulated ePhyto hub");
-    let hub_toml = deployment(sim_dir.path(), &hub);
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| o.hub_toml = hub_toml).await;
     let vn = state("VN");
+    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "TH", "VN");
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.hub_toml = hub_toml;
+        o.hub_sections.insert(vn, section);
+    })
+    .await;
     let journal = tb.hub(vn).expect("VN's hub").journal();
 
     // Delivered: the certificate reaches the hub as itself, with its header, once, after the
@@ -208,6 +217,71 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
             "{id} reached TH over the ASW"
         );
     }
+    hub.assert_clean();
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowledged_there() {
+    let sim_dir = tempfile::tempdir().expect("dir");
+    let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
+        .await
+        .expect("the simulated ePhyto hub");
+    let th = state("TH");
+    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "VN", "TH");
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.hub_toml = hub_toml;
+        o.hub_sections.insert(th, section);
+    })
+    .await;
+    let ephyto = document(DocumentKind::Ephyto, "VN", "TH");
+    let certificate = certificate_of(&ephyto);
+    let number = hub.inject(
+        "VN",
+        "TH",
+        &number_of(&certificate),
+        InjectedContent::Base64(certificate.clone().into_bytes()),
+    );
+    let got = tb
+        .wait_for(th, "ephyto.VN", WAIT, |m| {
+            m.routing_key == "ephyto.VN"
+                && m.header("x-asw-hub-delivery-number") == Some(number.as_str())
+        })
+        .await
+        .expect("delivered to TH's back-office");
+    assert_eq!(String::from_utf8_lossy(&got.body), certificate);
+    assert_eq!(got.header("x-asw-channel"), Some("ippc-hub"));
+    assert_eq!(got.header("x-asw-warnings"), None);
+    // Unreadable: refused with the reason, never delivered.
+    let garbled = hub.inject(
+        "VN",
+        "TH",
+        "VN-PC-GARBLED",
+        InjectedContent::Text("%%%".into()),
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (good, bad) = (
+            hub.envelope(&number).expect("kept").tracking,
+            hub.envelope(&garbled).expect("kept").tracking,
+        );
+        if good == Tracking::Delivered && bad == Tracking::DeliveredNotReadable {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tracking stays {good:?}, {bad:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let settled = tb
+        .hub(th)
+        .expect("TH's hub")
+        .journal()
+        .settlement("ippc", &garbled)
+        .expect("journal")
+        .expect("settled");
+    assert_eq!(settled.outcome, asw_journal::SettlementOutcome::Parked);
     hub.assert_clean();
     tb.stop_and_clean().await;
 }

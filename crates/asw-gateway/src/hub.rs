@@ -134,6 +134,8 @@ pub(crate) struct Inner {
     channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
     /// TLS of the connections to the local broker.
     broker_tls: asw_amqp::ClientTls,
+    /// The IPPC ePhyto Hub's client, when a partner's kind goes through it.
+    ippc_client: Option<Arc<crate::channel::ippc::HubClient>>,
 }
 
 impl Inner {
@@ -269,7 +271,8 @@ impl Hub {
             .iter()
             .map(|(&partner, p)| crate::channel::for_partner(partner, p))
             .collect::<Result<_, _>>()?;
-        channels.extend(crate::channel::ippc_channels(&config)?);
+        let ippc_client = crate::channel::ippc_client(&config)?;
+        channels.extend(crate::channel::ippc_channels(&config, ippc_client.as_ref()));
         Ok(Hub {
             inner: Arc::new(Inner {
                 back_offices: config.back_offices.clone().into(),
@@ -287,6 +290,7 @@ impl Hub {
                 metrics_address,
                 channels,
                 broker_tls,
+                ippc_client,
             }),
         })
     }
@@ -395,6 +399,16 @@ impl Hub {
                 connection.clone(),
                 session.clone(),
             ));
+            if let Some(client) = &self.inner.ippc_client
+                && !config.ippc_senders().is_empty()
+            {
+                tasks.spawn(crate::channel::ippc::importing::run(
+                    inner.clone(),
+                    client.clone(),
+                    connection.clone(),
+                    session.clone(),
+                ));
+            }
             for channel in &self.inner.channels {
                 tasks.spawn(channel.clone().run(
                     inner.clone(),

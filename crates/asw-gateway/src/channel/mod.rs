@@ -62,24 +62,34 @@ pub(crate) fn for_partner(
     })
 }
 
+/// The IPPC ePhyto Hub client of a configuration, when `[ephyto_hub]` is set and some
+/// configured partner sends or receives a kind through the hub.
+pub(crate) fn ippc_client(
+    config: &crate::config::HubConfig,
+) -> Result<Option<Arc<ippc::HubClient>>, crate::hub::HubError> {
+    let Some(hub) = &config.ephyto_hub else {
+        return Ok(None);
+    };
+    if config.ippc_partners().is_empty() && config.ippc_senders().is_empty() {
+        return Ok(None);
+    }
+    let tls = hub.tls.load("ephyto_hub")?;
+    ippc::HubClient::new(&hub.url, &tls)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| crate::hub::HubError::EphytoHub(e.to_string()))
+}
+
 /// The IPPC ePhyto Hub channels of a configuration: one per partner that receives some kind
 /// from us through the hub (`[ephyto_hub]` and the partners file), sharing one client.
 pub(crate) fn ippc_channels(
     config: &crate::config::HubConfig,
-) -> Result<Vec<Arc<dyn PartnerChannel>>, crate::hub::HubError> {
-    let Some(hub) = &config.ephyto_hub else {
-        return Ok(Vec::new());
+    client: Option<&Arc<ippc::HubClient>>,
+) -> Vec<Arc<dyn PartnerChannel>> {
+    let (Some(hub), Some(client)) = (&config.ephyto_hub, client) else {
+        return Vec::new();
     };
-    let partners = config.ippc_partners();
-    if partners.is_empty() {
-        return Ok(Vec::new());
-    }
-    let tls = hub.tls.load("ephyto_hub")?;
-    let client = Arc::new(
-        ippc::HubClient::new(&hub.url, &tls)
-            .map_err(|e| crate::hub::HubError::EphytoHub(e.to_string()))?,
-    );
-    Ok(partners
+    config
+        .ippc_partners()
         .into_iter()
         .map(|partner| {
             Arc::new(ippc::export::IppcChannel::new(
@@ -88,7 +98,7 @@ pub(crate) fn ippc_channels(
                 hub.track_every,
             )) as Arc<dyn PartnerChannel>
         })
-        .collect())
+        .collect()
 }
 
 /// Whether a channel works, and since when.

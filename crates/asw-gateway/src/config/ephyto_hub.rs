@@ -22,6 +22,10 @@ pub struct EphytoHubConfig {
     pub tls: TlsFiles,
     /// How often the tracking of exported certificates is asked (`track_every`, default 60 s).
     pub track_every: Duration,
+    /// How often the hub is polled for certificates to import (`import_every`, default 60 s).
+    pub import_every: Duration,
+    /// Refuse schema-invalid imports instead of delivering them with warnings (`strict`).
+    pub strict: bool,
 }
 
 impl EphytoHubConfig {
@@ -34,6 +38,9 @@ impl EphytoHubConfig {
 pub(super) struct RawEphytoHub {
     url: String,
     track_every: Option<String>,
+    import_every: Option<String>,
+    #[serde(default)]
+    strict: bool,
     ca: Option<PathBuf>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
@@ -61,20 +68,22 @@ pub(super) fn check(
             "{key}: cert and key are required (the hub knows us by our client certificate)"
         ));
     }
-    let track_every = match raw.track_every.as_deref().map(parse_duration) {
+    let mut interval = |name: &str, text: Option<&str>| match text.map(parse_duration) {
         None => EphytoHubConfig::DEFAULT_TRACK_EVERY,
         Some(Ok(d)) if d >= Duration::from_millis(100) && d <= Duration::from_secs(86_400) => d,
         Some(Ok(_)) => {
             findings
                 .problems
-                .push(format!("{key}.track_every: between 100ms and 1d"));
+                .push(format!("{key}.{name}: between 100ms and 1d"));
             EphytoHubConfig::DEFAULT_TRACK_EVERY
         }
         Some(Err(e)) => {
-            findings.problems.push(format!("{key}.track_every: {e}"));
+            findings.problems.push(format!("{key}.{name}: {e}"));
             EphytoHubConfig::DEFAULT_TRACK_EVERY
         }
     };
+    let track_every = interval("track_every", raw.track_every.as_deref());
+    let import_every = interval("import_every", raw.import_every.as_deref());
     let tls = RawTls {
         ca: raw.ca,
         cert: raw.cert,
@@ -88,7 +97,28 @@ pub(super) fn check(
         url: raw.url,
         tls,
         track_every,
+        import_every,
+        strict: raw.strict,
     })
+}
+
+/// The configured partners that send us some kind through the IPPC hub, per their rows.
+pub fn ippc_senders(
+    table: &PartnerTable,
+    partners: impl IntoIterator<Item = MemberState>,
+) -> Vec<MemberState> {
+    partners
+        .into_iter()
+        .filter(|state| {
+            table.iter().any(|row| {
+                row.code == state.code()
+                    && row
+                        .sends
+                        .iter()
+                        .any(|k| row.channel_for(k) == Some(ChannelKind::IppcHub))
+            })
+        })
+        .collect()
 }
 
 /// The kinds each configured partner receives from us through the IPPC hub, per its row.

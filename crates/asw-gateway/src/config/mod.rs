@@ -27,7 +27,7 @@ pub use acks::AcksConfig;
 pub use back_offices::BackOfficeConfig;
 pub use broker::{BrokerConfig, vhost_of};
 pub use console::ConsoleConfig;
-pub use ephyto_hub::{EphytoHubConfig, ippc_kinds};
+pub use ephyto_hub::{EphytoHubConfig, ippc_kinds, ippc_senders};
 pub use journal::JournalConfig;
 pub use limits::LimitsConfig;
 pub use metrics::MetricsConfig;
@@ -219,12 +219,21 @@ impl HubConfig {
             }
         }
         if ephyto_hub.is_none() {
-            for (state, kinds) in ippc_kinds(&partner_table, partners.keys().copied()) {
+            let receivers = ippc_kinds(&partner_table, partners.keys().copied());
+            for (state, kinds) in &receivers {
                 findings.problems.push(format!(
                     "partners.{state}: the partners file sends {} to {state} through the IPPC \
                      ePhyto Hub: configure [ephyto_hub]",
                     kinds.join(", ")
                 ));
+            }
+            for state in ippc_senders(&partner_table, partners.keys().copied()) {
+                if !receivers.iter().any(|(r, _)| *r == state) {
+                    findings.problems.push(format!(
+                        "partners.{state}: the partners file has {state} send us documents \
+                         through the IPPC ePhyto Hub: configure [ephyto_hub]"
+                    ));
+                }
             }
         }
         let own_user = url::Url::parse(&broker.url)
@@ -294,6 +303,15 @@ impl HubConfig {
             .into_iter()
             .map(|(state, _)| state)
             .collect()
+    }
+
+    /// The partners that send us some kind through the IPPC ePhyto Hub (partners file); empty
+    /// without `[ephyto_hub]`.
+    pub fn ippc_senders(&self) -> Vec<MemberState> {
+        if self.ephyto_hub.is_none() {
+            return Vec::new();
+        }
+        ippc_senders(&self.partner_table, self.partner_states())
     }
 
     /// True if a document of `kind` for `receiver` travels through the IPPC ePhyto Hub.

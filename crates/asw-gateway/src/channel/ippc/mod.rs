@@ -7,14 +7,16 @@
 //! - [`import`]: polling, pulling, decoding, validating, delivering and settling imports;
 //! - [`settled`]: the imports' settlements kept in the journal, by hub delivery number;
 //! - [`export`]: the partner channel of the hub, export side (`asw.ippc.out.<CC>` to
-//!   `DeliverEnvelope`, and tracking to the documents' outcomes).
+//!   `DeliverEnvelope`, and tracking to the documents' outcomes);
+//! - [`importing`]: the hub's import task (`Importer::poll` every `import_every`, delivering to
+//!   `asw.inbound`).
 //!
-//! Wired into the hub's partner channels for export (see docs/OPERATIONS.md, "The IPPC ePhyto
-//! Hub channel"); import is not run by the hub yet.
+//! Wired into the hub (see docs/OPERATIONS.md, "The IPPC ePhyto Hub channel").
 
 pub mod client;
 pub mod export;
 pub mod import;
+pub mod importing;
 pub mod settled;
 pub mod soap;
 
