@@ -12,6 +12,10 @@
 //!   `asw.partner.out.<CC>` and publishes into `asw.partner.in` itself. Up while it consumes.
 //! - [`push`]: our hub connects to the partner's broker and publishes there what waits in
 //!   `asw.partner.out.<CC>`. Up while that connection carries documents.
+//! - [`ippc`]: the IPPC ePhyto Hub (SOAP over HTTPS) for the kinds the partners file sends
+//!   through it: the outbound pipeline publishes those with key `<CC>.ippc`, so they wait in
+//!   `asw.ippc.out.<CC>` for the partner's IPPC channel ([`ippc::export`]); imports are polled
+//!   by one task of the hub ([`ippc::importing`]).
 
 pub mod ippc;
 pub mod pull;
