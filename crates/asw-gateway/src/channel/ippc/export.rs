@@ -8,7 +8,7 @@
 //! is journaled `failed` (`EPHYTO-HUB-REFUSED`) and reported to the back-office.
 //!
 //! A tracking task asks `GetEnvelopeTrackingInfo` every `track_every` for the partner's
-//! certificates journaled `sent` with a delivery number and moves them as
+//! certificates journaled `sent` (or `awaiting-ack`) with a delivery number and moves them as
 //! [`ExportOutcome::of`] says, telling the back-office (`outcome.ephyto.<CC>`): `acknowledged`
 //! (with the importer's warning as reason `EPHYTO-HUB-WARNING`) or `rejected`
 //! (`EPHYTO-HUB-<tracking state>`, with the hub's message).
@@ -332,13 +332,14 @@ async fn journal_with_ref(inner: &Inner, id: uuid::Uuid, number: &str) {
     }
 }
 
-/// The partner's certificates sent through the hub and not yet settled there.
-fn pending(partner: MemberState) -> Filter {
+/// The partner's certificates sent through the hub and not yet settled there: `sent`, or
+/// `awaiting-ack` once `[acks]` reported them late.
+fn pending(partner: MemberState, state: State) -> Filter {
     Filter {
         direction: Some(Direction::Outbound),
         kind: Some(DocumentKind::Ephyto),
         partner: Some(partner),
-        state: Some(State::Sent),
+        state: Some(state),
         limit: Filter::DEFAULT_LIMIT,
         ..Filter::default()
     }
@@ -356,8 +357,13 @@ async fn track(
             () = stop.cancelled() => return Ok(()),
             () = tokio::time::sleep(channel.track_every) => {}
         }
-        let filter = pending(channel.partner);
-        let listed = on_journal(inner, move |_, j| j.list(&filter)).await;
+        let partner = channel.partner;
+        let listed = on_journal(inner, move |_, j| {
+            let mut all = j.list(&pending(partner, State::Sent))?;
+            all.extend(j.list(&pending(partner, State::AwaitingAck))?);
+            Ok::<_, asw_journal::JournalError>(all)
+        })
+        .await;
         let sent: Vec<MessageSummary> = match listed {
             Ok(Ok(list)) => list
                 .into_iter()
