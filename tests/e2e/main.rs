@@ -7,6 +7,7 @@ mod cleanup;
 mod console;
 mod external;
 mod identities;
+mod ippc;
 mod kinds;
 mod metrics;
 mod tls;

@@ -64,7 +64,7 @@ pub(crate) async fn execute(
     for publish in &publishes {
         let published = match publish {
             Publish::Document(signed) | Publish::Receipt(signed) | Publish::Rejection(signed) => {
-                to_partner(publisher, signed).await
+                to_partner(inner, publisher, signed).await
             }
             Publish::Deliver {
                 verified,
@@ -148,19 +148,32 @@ pub(crate) async fn execute(
 }
 
 /// Publishes a document the hub signed (an outbound document or one of its own answers) to the
-/// partner queue, confirmed.
+/// partner queue, confirmed: `asw.partner.out` with the partner's key, or its IPPC key when the
+/// document's channel is the IPPC ePhyto Hub ([`partner_key`]).
 pub(crate) async fn to_partner(
+    inner: &Inner,
     publisher: &mut LanePublisher,
     signed: &Signed,
 ) -> Result<(), AmqpError> {
     publisher
         .publish(
             names::PARTNER_OUT_EXCHANGE,
-            signed.header.receiver.code(),
+            &partner_key(inner, &signed.header),
             &signed.bytes,
             &document_properties(&signed.header),
         )
         .await
+}
+
+/// The routing key in `asw.partner.out` of a document: `<CC>` (the partner's channel), or
+/// `<CC>.ippc` when the partners file sends its kind to the receiver through the IPPC ePhyto
+/// Hub (the hub's IPPC channel reads `asw.ippc.out.<CC>`).
+pub(crate) fn partner_key(inner: &Inner, header: &Header) -> String {
+    if inner.config.via_ippc(header.receiver, header.kind.as_str()) {
+        names::ippc_out_key(header.receiver)
+    } else {
+        header.receiver.code().to_owned()
+    }
 }
 
 /// The properties of a document: its message id (property and header), XML, and its

@@ -71,6 +71,9 @@ pub enum HubError {
     /// A TLS file of the configuration could not be used.
     #[error(transparent)]
     Tls(#[from] asw_tls::TlsError),
+    /// The IPPC ePhyto Hub client could not be set up from `[ephyto_hub]`.
+    #[error("ephyto_hub: {0}")]
+    EphytoHub(String),
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -126,10 +129,13 @@ pub(crate) struct Inner {
     http: crate::http::Options,
     /// Routes added to the HTTP server by [`Hub::add_routes`] before `run` serves it.
     extra_routes: std::sync::Mutex<axum::Router>,
-    /// One channel for each partner.
+    /// One channel for each partner, and an IPPC channel for each partner some of whose
+    /// documents go through the IPPC ePhyto Hub.
     channels: Vec<Arc<dyn crate::channel::PartnerChannel>>,
     /// TLS of the connections to the local broker.
     broker_tls: asw_amqp::ClientTls,
+    /// The IPPC ePhyto Hub's client, when a partner's kind goes through it.
+    ippc_client: Option<Arc<crate::channel::ippc::HubClient>>,
 }
 
 impl Inner {
@@ -260,11 +266,13 @@ impl Hub {
             })?,
             None => crate::http::Options::default(),
         };
-        let channels = config
+        let mut channels: Vec<Arc<dyn crate::channel::PartnerChannel>> = config
             .partners
             .iter()
             .map(|(&partner, p)| crate::channel::for_partner(partner, p))
             .collect::<Result<_, _>>()?;
+        let ippc_client = crate::channel::ippc_client(&config)?;
+        channels.extend(crate::channel::ippc_channels(&config, ippc_client.as_ref()));
         Ok(Hub {
             inner: Arc::new(Inner {
                 back_offices: config.back_offices.clone().into(),
@@ -282,6 +290,7 @@ impl Hub {
                 metrics_address,
                 channels,
                 broker_tls,
+                ippc_client,
             }),
         })
     }
@@ -390,6 +399,16 @@ impl Hub {
                 connection.clone(),
                 session.clone(),
             ));
+            if let Some(client) = &self.inner.ippc_client
+                && !config.ippc_senders().is_empty()
+            {
+                tasks.spawn(crate::channel::ippc::importing::run(
+                    inner.clone(),
+                    client.clone(),
+                    connection.clone(),
+                    session.clone(),
+                ));
+            }
             for channel in &self.inner.channels {
                 tasks.spawn(channel.clone().run(
                     inner.clone(),

@@ -61,6 +61,9 @@ pub fn check(config: &HubConfig, file: &std::path::Path) -> Result<(), ConfigErr
         }
         tls.push((format!("partners.{partner}"), &p.tls));
     }
+    if let Some(hub) = &config.ephyto_hub {
+        tls.push(("ephyto_hub".to_owned(), &hub.tls));
+    }
     for (prefix, files) in tls {
         if let Err(e) = files.load(&prefix) {
             problems.push(e.to_string());

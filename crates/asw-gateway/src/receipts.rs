@@ -105,7 +105,7 @@ impl Watched for OnBroker {
         self.publisher
             .publish(
                 names::PARTNER_OUT_EXCHANGE,
-                header.receiver.code(),
+                &crate::execute::partner_key(&self.inner, header),
                 &overdue.record.bytes,
                 &document_properties(header),
             )

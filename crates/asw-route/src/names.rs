@@ -114,6 +114,19 @@ pub fn partner_out_queue(state: MemberState) -> String {
     format!("{PARTNER_OUT_EXCHANGE}.{}", state.code())
 }
 
+/// The queue of signed documents for partner `state` that travel through the IPPC ePhyto Hub
+/// (`asw.ippc.out.TH`), bound in `asw.partner.out` to [`ippc_out_key`]; the hub's IPPC channel
+/// consumes it (never the partner).
+pub fn ippc_out_queue(state: MemberState) -> String {
+    format!("asw.ippc.out.{}", state.code())
+}
+
+/// The routing key in `asw.partner.out` of a document for `state` through the IPPC ePhyto Hub
+/// (`TH.ippc`; the partner's own queue is bound to `TH` alone).
+pub fn ippc_out_key(state: MemberState) -> String {
+    format!("{}.ippc", state.code())
+}
+
 /// Stage name of the push link to a partner (`link.TH`): what consumes `asw.partner.out.TH`.
 pub fn link_stage(state: MemberState) -> String {
     format!("link.{}", state.code())

@@ -369,6 +369,21 @@ impl Topology {
         }
     }
 
+    /// Adds, for each partner some of whose documents travel through the IPPC ePhyto Hub, the
+    /// queue `asw.ippc.out.<CC>` bound in `asw.partner.out` to `<CC>.ippc`.
+    pub fn with_ippc_partners(mut self, partners: &[MemberState]) -> Topology {
+        for &partner in partners {
+            let queue = names::ippc_out_queue(partner);
+            self.queues.push(quorum(queue.clone(), Vec::new()));
+            self.bindings.push(bind(
+                names::PARTNER_OUT_EXCHANGE,
+                &queue,
+                &names::ippc_out_key(partner),
+            ));
+        }
+        self
+    }
+
     /// This topology with a broker identity for each of `back_offices`: its user, which may
     /// publish to `asw.outbound` with the routing keys of the kinds it sends only (topic
     /// permission), configure nothing, and read nothing but its two queues:

@@ -80,6 +80,9 @@ pub struct TestbedOptions {
     /// Top-level keys added to every hub's configuration (`kinds_dir = "..."`,
     /// `partners_file = "..."`), one per line.
     pub hub_toml: String,
+    /// Sections added at the end of one hub's configuration (`[ephyto_hub]` with that hub's
+    /// client certificate).
+    pub hub_sections: BTreeMap<MemberState, String>,
 }
 
 impl TestbedOptions {
@@ -105,6 +108,7 @@ impl TestbedOptions {
             tls: asw_amqp::TlsFiles::default(),
             ministries: false,
             hub_toml: String::new(),
+            hub_sections: BTreeMap::new(),
         }
     }
 
@@ -451,6 +455,10 @@ impl Testbed {
                         quoted(ministry.receives),
                     ));
                 }
+            }
+            if let Some(sections) = options.hub_sections.get(&state) {
+                toml.push('\n');
+                toml.push_str(sections);
             }
             let file = dir.join("hub.toml");
             std::fs::write(&file, toml)?;

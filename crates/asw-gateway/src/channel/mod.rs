@@ -12,6 +12,10 @@
 //!   `asw.partner.out.<CC>` and publishes into `asw.partner.in` itself. Up while it consumes.
 //! - [`push`]: our hub connects to the partner's broker and publishes there what waits in
 //!   `asw.partner.out.<CC>`. Up while that connection carries documents.
+//! - [`ippc`]: the IPPC ePhyto Hub (SOAP over HTTPS) for the kinds the partners file sends
+//!   through it: the outbound pipeline publishes those with key `<CC>.ippc`, so they wait in
+//!   `asw.ippc.out.<CC>` for the partner's IPPC channel ([`ippc::export`]); imports are polled
+//!   by one task of the hub ([`ippc::importing`]).
 
 pub mod ippc;
 pub mod pull;
@@ -62,6 +66,45 @@ pub(crate) fn for_partner(
     })
 }
 
+/// The IPPC ePhyto Hub client of a configuration, when `[ephyto_hub]` is set and some
+/// configured partner sends or receives a kind through the hub.
+pub(crate) fn ippc_client(
+    config: &crate::config::HubConfig,
+) -> Result<Option<Arc<ippc::HubClient>>, crate::hub::HubError> {
+    let Some(hub) = &config.ephyto_hub else {
+        return Ok(None);
+    };
+    if config.ippc_partners().is_empty() && config.ippc_senders().is_empty() {
+        return Ok(None);
+    }
+    let tls = hub.tls.load("ephyto_hub")?;
+    ippc::HubClient::new(&hub.url, &tls)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|e| crate::hub::HubError::EphytoHub(e.to_string()))
+}
+
+/// The IPPC ePhyto Hub channels of a configuration: one per partner that receives some kind
+/// from us through the hub (`[ephyto_hub]` and the partners file), sharing one client.
+pub(crate) fn ippc_channels(
+    config: &crate::config::HubConfig,
+    client: Option<&Arc<ippc::HubClient>>,
+) -> Vec<Arc<dyn PartnerChannel>> {
+    let (Some(hub), Some(client)) = (&config.ephyto_hub, client) else {
+        return Vec::new();
+    };
+    config
+        .ippc_partners()
+        .into_iter()
+        .map(|partner| {
+            Arc::new(ippc::export::IppcChannel::new(
+                partner,
+                client.clone(),
+                hub.track_every,
+            )) as Arc<dyn PartnerChannel>
+        })
+        .collect()
+}
+
 /// Whether a channel works, and since when.
 #[derive(Debug)]
 pub struct Health {
@@ -81,7 +124,7 @@ struct HealthState {
 pub struct ChannelStatus {
     /// The partner.
     pub partner: MemberState,
-    /// `pull` or `push`.
+    /// `pull`, `push` or `ippc-hub`.
     pub channel: &'static str,
     /// `Some(true)` up, `Some(false)` down, `None` not known yet.
     pub up: Option<bool>,

@@ -5,6 +5,7 @@ mod acks;
 mod back_offices;
 mod broker;
 mod console;
+mod ephyto_hub;
 mod journal;
 mod limits;
 mod metrics;
@@ -26,6 +27,7 @@ pub use acks::AcksConfig;
 pub use back_offices::BackOfficeConfig;
 pub use broker::{BrokerConfig, vhost_of};
 pub use console::ConsoleConfig;
+pub use ephyto_hub::{EphytoHubConfig, ippc_kinds, ippc_senders};
 pub use journal::JournalConfig;
 pub use limits::LimitsConfig;
 pub use metrics::MetricsConfig;
@@ -66,6 +68,9 @@ pub struct HubConfig {
     /// The partners file (`partners_file`; default: the shipped `schemas/partners.toml`): the
     /// kinds each partner may send us and receive from us.
     pub partner_table: PartnerTable,
+    /// The IPPC ePhyto Hub (`[ephyto_hub]`), for the partners whose channel for a kind is
+    /// `ippc-hub` in the partners file.
+    pub ephyto_hub: Option<EphytoHubConfig>,
     /// What is usable but unwise (a secret inline in the file): `check-config` prints these.
     pub warnings: Vec<String>,
 }
@@ -115,6 +120,7 @@ struct RawConfig {
     console: Option<console::RawConsole>,
     kinds_dir: Option<PathBuf>,
     partners_file: Option<PathBuf>,
+    ephyto_hub: Option<ephyto_hub::RawEphytoHub>,
 }
 
 impl HubConfig {
@@ -169,6 +175,7 @@ impl HubConfig {
         }
         findings.problems = problems;
         let partners = partners::check(raw.partners, country, &base, &mut findings);
+        let ephyto_hub = ephyto_hub::check(raw.ephyto_hub, &base, &mut findings);
         let kinds_dir = raw.kinds_dir.map(|d| resolve(&base, &d));
         let kinds = match &kinds_dir {
             // Installed as soon as read (additive, idempotent), so that every kind name of the
@@ -211,6 +218,24 @@ impl HubConfig {
                 }
             }
         }
+        if ephyto_hub.is_none() {
+            let receivers = ippc_kinds(&partner_table, partners.keys().copied());
+            for (state, kinds) in &receivers {
+                findings.problems.push(format!(
+                    "partners.{state}: the partners file sends {} to {state} through the IPPC \
+                     ePhyto Hub: configure [ephyto_hub]",
+                    kinds.join(", ")
+                ));
+            }
+            for state in ippc_senders(&partner_table, partners.keys().copied()) {
+                if !receivers.iter().any(|(r, _)| *r == state) {
+                    findings.problems.push(format!(
+                        "partners.{state}: the partners file has {state} send us documents \
+                         through the IPPC ePhyto Hub: configure [ephyto_hub]"
+                    ));
+                }
+            }
+        }
         let own_user = url::Url::parse(&broker.url)
             .ok()
             .map(|u| u.username().to_owned());
@@ -238,6 +263,7 @@ impl HubConfig {
                 kinds_dir,
                 kinds,
                 partner_table,
+                ephyto_hub,
                 warnings,
             }),
             _ => Err(fail(problems)),
@@ -264,6 +290,38 @@ impl HubConfig {
             self.broker.delivery_limit,
         )
         .with_back_offices(&routes)
+        .with_ippc_partners(&self.ippc_partners())
+    }
+
+    /// The partners that receive some kind from us through the IPPC ePhyto Hub (partners file);
+    /// empty without `[ephyto_hub]`.
+    pub fn ippc_partners(&self) -> Vec<MemberState> {
+        if self.ephyto_hub.is_none() {
+            return Vec::new();
+        }
+        ippc_kinds(&self.partner_table, self.partner_states())
+            .into_iter()
+            .map(|(state, _)| state)
+            .collect()
+    }
+
+    /// The partners that send us some kind through the IPPC ePhyto Hub (partners file); empty
+    /// without `[ephyto_hub]`.
+    pub fn ippc_senders(&self) -> Vec<MemberState> {
+        if self.ephyto_hub.is_none() {
+            return Vec::new();
+        }
+        ippc_senders(&self.partner_table, self.partner_states())
+    }
+
+    /// True if a document of `kind` for `receiver` travels through the IPPC ePhyto Hub.
+    pub fn via_ippc(&self, receiver: MemberState, kind: &str) -> bool {
+        self.ephyto_hub.is_some()
+            && self.partner_table.iter().any(|p| {
+                p.code == receiver.code()
+                    && p.may_receive(kind)
+                    && p.channel_for(kind) == Some(asw_model::partners::ChannelKind::IppcHub)
+            })
     }
 
     /// The password of a user of [`topology`](Self::topology): a partner's or a back-office's;
