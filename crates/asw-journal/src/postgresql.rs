@@ -780,7 +780,7 @@ impl Journal for PostgresJournal {
             }
             if let Some(text) = &filter.reason_text {
                 bind(
-                    "reason_text ILIKE ? ESCAPE '\\'",
+                    "reason_text IS NOT NULL AND reason_text ILIKE ? ESCAPE '\\'",
                     Box::new(crate::message::contains_pattern(text)),
                 );
             }

@@ -5,7 +5,7 @@
 
 /// The SQLite migrations, in order: `SQLITE_MIGRATIONS[n]` takes a database from version `n` to
 /// `n + 1`. Never edit a migration that has shipped; append a new one.
-pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(crate) const SQLITE_MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// Version 1: messages and their history.
 ///
@@ -159,9 +159,30 @@ CREATE TABLE channel_settlements (
 );
 ";
 
+/// Version 4: indexes for the console's searches ([`crate::Journal::list`]) over a large
+/// journal. Each holds its rows in the listing's whole order (last update, then direction and
+/// id), so a search reads its page from the index and stops, instead of sorting every match:
+/// all messages, by state, by kind (replacing the indexes on update time, state and kind), by
+/// reason code, and the messages with a reason at all (a search in the reasons' text reads
+/// those only).
+const V4: &str = "
+DROP INDEX IF EXISTS messages_updated;
+DROP INDEX IF EXISTS messages_state;
+DROP INDEX IF EXISTS messages_kind;
+CREATE INDEX IF NOT EXISTS messages_by_update ON messages (updated_at, direction, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_state
+    ON messages (state, updated_at, direction, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_kind ON messages (kind, updated_at, direction, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_reason_code
+    ON messages (reason_code, updated_at, direction, message_id) WHERE reason_code IS NOT NULL;
+CREATE INDEX IF NOT EXISTS messages_with_reason ON messages (updated_at, direction, message_id)
+    WHERE reason_text IS NOT NULL;
+";
+
 /// The PostgreSQL migrations, in order, as [`SQLITE_MIGRATIONS`]. Each is idempotent
 /// (`IF NOT EXISTS`), and runs under an advisory lock with the version row it adds.
-pub(crate) const POSTGRES_MIGRATIONS: &[&str] = &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3];
+pub(crate) const POSTGRES_MIGRATIONS: &[&str] =
+    &[POSTGRES_V1, POSTGRES_V2, POSTGRES_V3, POSTGRES_V4];
 
 /// The PostgreSQL table of applied versions, created before the first migration.
 pub(crate) const POSTGRES_VERSION_TABLE: &str = "
@@ -266,6 +287,9 @@ CREATE TABLE IF NOT EXISTS channel_settlements (
 );
 "#;
 
+/// Version 4 on PostgreSQL: [`V4`], the same statements.
+const POSTGRES_V4: &str = V4;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,7 +331,8 @@ mod tests {
             {
                 assert!(
                     statement.contains("IF NOT EXISTS")
-                        || statement.contains("DROP CONSTRAINT IF EXISTS"),
+                        || statement.contains("DROP CONSTRAINT IF EXISTS")
+                        || statement.contains("DROP INDEX IF EXISTS"),
                     "{statement}"
                 );
             }

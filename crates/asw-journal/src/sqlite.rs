@@ -1040,10 +1040,16 @@ impl Journal for SqliteJournal {
 
     fn list(&self, filter: &Filter) -> Result<Vec<MessageSummary>, JournalError> {
         self.read(Operation::List, Subject::Messages, |connection| {
+            // SQLite plans without statistics (the journal never runs ANALYZE) and takes any
+            // equality on an indexed column for the best start. On a large journal the best start
+            // is an index in the listing's order (update time, or kind, state or reason code then
+            // update time), read until the page is full: so the unary `+` keeps direction (the
+            // primary key's first column, one half of the journal) and the partner (an OR that
+            // would read both of its indexes and sort every match) out of the choice.
             let mut conditions = Vec::new();
             let mut values = Vec::new();
             if let Some(direction) = filter.direction {
-                conditions.push("direction = ?");
+                conditions.push("+direction = ?");
                 values.push(Value::Text(direction.as_str().into()));
             }
             if let Some(kind) = filter.kind {
@@ -1051,7 +1057,7 @@ impl Journal for SqliteJournal {
                 values.push(Value::Text(kind.as_str().into()));
             }
             if let Some(partner) = filter.partner {
-                conditions.push("(sender = ? OR receiver = ?)");
+                conditions.push("(+sender = ? OR +receiver = ?)");
                 values.push(Value::Text(partner.code().into()));
                 values.push(Value::Text(partner.code().into()));
             }
@@ -1072,8 +1078,9 @@ impl Journal for SqliteJournal {
                 values.push(Value::Text(code.clone()));
             }
             if let Some(text) = &filter.reason_text {
-                // SQLite's LIKE ignores ASCII case.
-                conditions.push("reason_text LIKE ? ESCAPE '\\'");
+                // SQLite's LIKE ignores ASCII case. Saying `IS NOT NULL` lets the planner read
+                // the index of the messages with a reason only.
+                conditions.push("reason_text IS NOT NULL AND reason_text LIKE ? ESCAPE '\\'");
                 values.push(Value::Text(crate::message::contains_pattern(text)));
             }
             let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM messages");

@@ -351,7 +351,7 @@ fn a_journal_from_a_newer_build_is_refused() {
     assert!(!err.is_transient());
     assert!(
         err.to_string()
-            .ends_with("has schema version 99, this build knows versions up to 3"),
+            .ends_with("has schema version 99, this build knows versions up to 4"),
         "{err}"
     );
 }

@@ -297,7 +297,7 @@ fn a_journal_from_a_newer_build_is_refused() {
     assert_eq!(
         err.to_string(),
         format!(
-            "the journal at {} has schema version 99, this build knows versions up to 3",
+            "the journal at {} has schema version 99, this build knows versions up to 4",
             path.display()
         )
     );
