@@ -12,7 +12,8 @@
 //! relay a ministry would write instead (deploy/bench/ministry-relay.py: Python, pika, lxml and
 //! signxml in two processes, publisher confirms, no journal); (10) the outbound rate with an
 //! empty journal and with one holding 15 million messages, both backends, and the bytes on disk
-//! per message; (11) the CPU per document by its size, 1 KB to 10 MB.
+//! per message; (11) the CPU per document by its size, 1 KB to 10 MB; (12) the console's search
+//! over a journal of a million messages, both backends, through its HTTP API.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -36,12 +37,14 @@ use clap::Parser;
 use time::OffsetDateTime;
 
 mod cpu;
+mod fill;
 mod growth;
 mod hostile;
 mod latency;
 mod memory;
 mod queues;
 mod relay;
+mod search;
 mod sizes;
 mod xmlsec1;
 
@@ -90,13 +93,20 @@ struct Args {
     /// e-Form D traffic).
     #[arg(long, default_value_t = 15_000_000)]
     journal_messages: usize,
+    /// Messages in the journal the console searches in figure (12).
+    #[arg(long, default_value_t = 1_000_000)]
+    search_messages: usize,
+    /// Timed runs of each query of figure (12).
+    #[arg(long, default_value_t = 30)]
+    search_runs: usize,
     /// Documents signed and verified one process each by `xmlsec1`.
     #[arg(long, default_value_t = 50)]
     xmlsec1_docs: usize,
     /// Run only these figures (comma-separated) instead of the whole benchmark; figures not run
     /// print as NaN. `memory`: the peak memory and time to validate and sign one large e-Form D,
-    /// figure (6) for the sizes of `--big-mb`; `hostile`: figure (8); `sizes`: figure (11). These
-    /// three, alone or together, need no broker.
+    /// figure (6) for the sizes of `--big-mb`; `hostile`: figure (8); `sizes`: figure (11);
+    /// `search`: figure (12). These four, alone or together, need no broker (`search` needs
+    /// PostgreSQL).
     #[arg(long, value_enum, value_delimiter = ',')]
     only: Vec<Figure>,
     /// Sizes in MB of the large e-Form D of figure (6) (each 0.2 MB less, to stay under the
@@ -151,6 +161,9 @@ enum Figure {
     /// (10) The outbound rate with an empty journal and a full one, both backends, and the
     /// bytes on disk per message.
     Journal,
+    /// (12) The console's search over a journal of `--search-messages`, both backends; needs
+    /// no broker.
+    Search,
 }
 
 impl Args {
@@ -166,10 +179,12 @@ fn main() -> anyhow::Result<()> {
         return big_child(file, args.big_phase);
     }
     if !args.only.is_empty()
-        && args
-            .only
-            .iter()
-            .all(|f| matches!(f, Figure::Memory | Figure::Hostile | Figure::Sizes))
+        && args.only.iter().all(|f| {
+            matches!(
+                f,
+                Figure::Memory | Figure::Hostile | Figure::Sizes | Figure::Search
+            )
+        })
     {
         return offline_only(&args);
     }
@@ -553,6 +568,9 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     if args.wants(Figure::Sizes) {
         rows.extend(sizes::by_size()?);
     }
+    if args.wants(Figure::Search) {
+        search::search(args, dir, &mut rows)?;
+    }
     // (7) What a script-based integration would do: one xmlsec1 process per document.
     if args.wants(Figure::Xmlsec1) {
         let (sign_rate, verify_rate) = xmlsec1(dir, &inbound_docs, args.xmlsec1_docs)?;
@@ -648,8 +666,8 @@ fn stop_hub(hub: &mut HubProcess) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--only memory`, `--only hostile` or both: figure (6) for one large document of each size,
-/// with a key made here, and figure (8); no broker.
+/// `--only` figures without the broker: (6) for one large document of each size, with a key
+/// made here, (8), (11), (12).
 fn offline_only(args: &Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let generated = asw_sign::keygen::generate(
@@ -674,6 +692,9 @@ fn offline_only(args: &Args) -> anyhow::Result<()> {
     }
     if args.wants(Figure::Sizes) {
         rows.extend(sizes::by_size()?);
+    }
+    if args.wants(Figure::Search) {
+        search::search(args, dir.path(), &mut rows)?;
     }
     println!();
     for row in rows {
