@@ -25,7 +25,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use crate::Console;
-use crate::views::{DocumentView, HistoryView, SummaryView, rfc3339};
+use crate::views::{DocumentView, HistoryView, SignatureView, SummaryView, rfc3339};
 
 /// Every route of the API: method and path (axum's `{name}` for a path parameter).
 pub const ROUTES: &[(&str, &str)] = &[
@@ -433,6 +433,9 @@ pub struct MessageDetail {
     pub partner: &'static str,
     /// Every state it entered, oldest first.
     pub history: Vec<HistoryView>,
+    /// Who signed the exact bytes, if they are signed: the signer, the certificate's subject
+    /// and SHA-256 fingerprint.
+    pub signature: Option<SignatureView>,
     /// The exact bytes (the text of a UTF-8 document).
     pub document: DocumentView,
     /// Where the exact bytes are downloaded.
@@ -460,6 +463,11 @@ pub fn detail(
         summary: SummaryView::from(&record.summary),
         partner: partner_of(&record.summary).code(),
         history: history.iter().map(HistoryView::from).collect(),
+        signature: SignatureView::of(
+            &record.bytes,
+            &(console.trust)(),
+            (direction == Direction::Outbound).then_some(console.country),
+        ),
         document: DocumentView::of(&record.bytes),
         document_url: format!("/api/messages/{direction}/{id}/document"),
     };
@@ -652,8 +660,33 @@ pub struct Overview {
     pub truncated: bool,
     /// The partner channels' health.
     pub channels: Vec<ChannelView>,
+    /// The hub's broker session (`None`: a console without a hub).
+    pub broker: Option<BrokerSessionView>,
     /// Certificates that expire within the warning days (or have).
     pub certificates_expiring: Vec<CertificateView>,
+}
+
+/// The hub's broker session.
+#[derive(Debug, Serialize)]
+pub struct BrokerSessionView {
+    /// Whether the hub holds a broker connection now.
+    pub connected: bool,
+    /// Since when it does (or does not); `None` before the first connection.
+    pub since: Option<String>,
+    /// Sessions that ended and were started again since the hub started.
+    pub reconnects: u64,
+}
+
+/// The broker session now, if the console has a hub.
+pub fn broker_now(console: &Console) -> Option<BrokerSessionView> {
+    console.broker_session.as_ref().map(|session| {
+        let s = session();
+        BrokerSessionView {
+            connected: s.connected,
+            since: s.since.map(rfc3339),
+            reconnects: s.reconnects,
+        }
+    })
 }
 
 /// One partner and kind of the overview.
@@ -713,6 +746,7 @@ pub fn overview_now(console: &Console) -> Result<Overview, ApiError> {
         totals,
         truncated,
         channels: channels_now(console),
+        broker: broker_now(console),
         certificates_expiring: certificates_now(console, now)
             .into_iter()
             .filter(|c| c.expiring)

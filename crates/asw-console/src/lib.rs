@@ -33,6 +33,8 @@ pub use auth::Sessions;
 pub type ChannelsFn = dyn Fn() -> Vec<ChannelStatus> + Send + Sync;
 /// The trust store now.
 pub type TrustFn = dyn Fn() -> Arc<TrustSnapshot> + Send + Sync;
+/// The hub's broker session now.
+pub type BrokerSessionFn = dyn Fn() -> asw_gateway::metrics::BrokerSession + Send + Sync;
 
 /// What the console reads and acts on.
 pub struct Console {
@@ -54,6 +56,8 @@ pub struct Console {
     pub sessions: Sessions,
     /// The hub's broker, for replay and discard; `None`: those actions answer 503.
     pub broker: Option<actions::BrokerAccess>,
+    /// The hub's broker session as its metrics keep it; `None`: a console without a hub.
+    pub broker_session: Option<Box<BrokerSessionFn>>,
 }
 
 impl std::fmt::Debug for Console {
@@ -86,6 +90,7 @@ impl Console {
             audit,
             sessions,
             broker: None,
+            broker_session: None,
         }
     }
 
@@ -98,7 +103,7 @@ impl Console {
             console.session,
             config.metrics.tls.is_some(),
         );
-        let (channels, trust) = (hub.clone(), hub.clone());
+        let (channels, trust, metrics) = (hub.clone(), hub.clone(), hub.metrics().clone());
         Console {
             journal: hub.journal(),
             country: config.country,
@@ -112,6 +117,7 @@ impl Console {
                 broker: config.broker.clone(),
                 limits: config.limits.document,
             }),
+            broker_session: Some(Box::new(move || metrics.broker_session())),
         }
     }
 }

@@ -420,6 +420,7 @@ async fn overview(
         counts(&mut body, &o.totals, "", "");
         body.push_str("</tr></tbody></table>");
         body.push_str(&channels_table(&o.channels));
+        body.push_str(&broker_table(o.broker.as_ref()));
         body.push_str("<h2>Certificates expiring soon</h2>");
         if o.certificates_expiring.is_empty() {
             let _ = write!(
@@ -433,6 +434,30 @@ async fn overview(
     }
     .await;
     render(&session, result)
+}
+
+/// The hub's broker session: one row.
+fn broker_table(broker: Option<&api::BrokerSessionView>) -> String {
+    let mut body = String::from("<h2>Broker session</h2>");
+    let Some(b) = broker else {
+        body.push_str("<p class=\"muted\">This console runs without a hub.</p>");
+        return body;
+    };
+    let (class, status) = if b.connected {
+        ("ok", "connected")
+    } else {
+        ("bad", "not connected")
+    };
+    let _ = write!(
+        body,
+        "<table id=\"broker\"><thead><tr><th>Status</th><th>Since</th><th class=\"num\">Reconnects</th></tr></thead>\
+         <tbody><tr><td class=\"{class}\">{status}</td><td>{}</td><td class=\"num\">{}</td></tr></tbody></table>",
+        b.since
+            .as_deref()
+            .map_or_else(|| "never connected".to_owned(), when),
+        b.reconnects
+    );
+    body
 }
 
 fn channels_table(channels: &[api::ChannelView]) -> String {
@@ -619,6 +644,25 @@ pub fn reason_lines(texts: &[&str]) -> Vec<usize> {
     lines
 }
 
+/// The signer of a message page: the member state, the certificate's subject and fingerprint.
+fn signer_html(signature: Option<&crate::views::SignatureView>) -> String {
+    let Some(sig) = signature else {
+        return "<span class=\"muted\">not signed</span>".into();
+    };
+    format!(
+        "{} &mdash; {}{}<br>certificate SHA-256 <code id=\"fingerprint\">{}</code>, valid until {}",
+        sig.signer.unwrap_or("unknown member state"),
+        escape(&sig.subject),
+        if sig.trusted {
+            " (in the trust store)"
+        } else {
+            ""
+        },
+        escape(&sig.fingerprint),
+        when(&sig.not_after)
+    )
+}
+
 async fn message(
     Shared(console): Shared<Arc<Console>>,
     axum::Extension(session): axum::Extension<Session>,
@@ -659,7 +703,8 @@ async fn message(
              <dt>From &rarr; to</dt><dd>{} &rarr; {} (partner {})</dd>\
              <dt>Kind</dt><dd>{}</dd><dt>Answers</dt><dd>{answers}</dd>\
              <dt>Created by the sender</dt><dd>{}</dd><dt>First seen</dt><dd>{}</dd><dt>Last update</dt><dd>{}</dd>\
-             <dt>Failed attempts</dt><dd>{}</dd><dt>Document</dt><dd>{} bytes, SHA-256 <code>{}</code></dd></dl>",
+             <dt>Failed attempts</dt><dd>{}</dd><dt>Document</dt><dd>{} bytes, SHA-256 <code>{}</code></dd>\
+             <dt>Signed by</dt><dd id=\"signer\">{}</dd></dl>",
             s.state,
             s.parked_from
                 .map(|p| format!(" (parked from {p})"))
@@ -674,6 +719,7 @@ async fn message(
             s.attempts,
             d.document.bytes,
             escape(&d.document.sha256),
+            signer_html(d.signature.as_ref()),
         );
         let _ = write!(
             body,

@@ -141,3 +141,69 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Who signed a document: the certificate its signature carries, read from the exact bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureView {
+    /// The member state the certificate belongs to: the partner whose trust store certificate
+    /// it is, or this hub for an outbound document signed with a certificate not in the trust
+    /// store (its own); `None` if neither.
+    pub signer: Option<&'static str>,
+    /// The certificate's subject.
+    pub subject: String,
+    /// SHA-256 of the certificate (DER), lower-case hex.
+    pub fingerprint: String,
+    /// Valid until.
+    pub not_after: String,
+    /// Whether the trust store holds this exact certificate.
+    pub trusted: bool,
+}
+
+impl SignatureView {
+    /// The signature of `bytes` (the last `ds:Signature` child of the root with a certificate
+    /// in its `KeyInfo`), if it has one that can be read. `own` is the hub's member state,
+    /// claimed for an outbound document's certificate the trust store does not hold.
+    pub fn of(
+        bytes: &[u8],
+        trust: &asw_sign::TrustSnapshot,
+        own: Option<asw_model::MemberState>,
+    ) -> Option<SignatureView> {
+        let dsig = asw_sign::uri::DSIG;
+        let selection = asw_model::xml::parse_selected(
+            bytes,
+            &asw_model::xml::Limits::default(),
+            &|namespace, name| namespace == dsig && name == "Signature",
+        )
+        .ok()?;
+        let child = |e: &asw_model::xml::Element, name: &str| {
+            e.children
+                .iter()
+                .find(|c| &*c.namespace == dsig && c.name == name)
+                .cloned()
+        };
+        let certificate = selection.root.children.iter().rev().find_map(|signature| {
+            let data = child(signature, "KeyInfo").and_then(|k| child(&k, "X509Data"))?;
+            child(&data, "X509Certificate")
+        })?;
+        let text: String = certificate
+            .text
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
+        let info = asw_sign::CertificateInfo::from_der(&der).ok()?;
+        let trusted = trust.find(&der);
+        Some(SignatureView {
+            signer: trusted
+                .map(|t| t.member_state())
+                .or(own)
+                .map(asw_model::MemberState::code),
+            subject: info.subject().to_owned(),
+            fingerprint: info.fingerprint().to_owned(),
+            not_after: rfc3339(info.not_after()),
+            trusted: trusted.is_some(),
+        })
+    }
+}

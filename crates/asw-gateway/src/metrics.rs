@@ -191,8 +191,21 @@ pub struct Metrics {
     journal_errors: Family<OperationLabel, Counter>,
     broker_reconnects: Counter,
     broker_connected: Gauge,
+    /// When [`Metrics::broker_connected`] last changed the gauge (`None`: never).
+    broker_since: std::sync::Mutex<Option<time::OffsetDateTime>>,
     link_failures: Family<PartnerLabel, Counter>,
     trust_files_refused: Gauge,
+}
+
+/// The hub's broker session as the metrics keep it, for the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokerSession {
+    /// Whether the hub holds a broker connection now.
+    pub connected: bool,
+    /// Since when it does (or does not); `None` before the first connection.
+    pub since: Option<time::OffsetDateTime>,
+    /// Sessions that ended and were started again since the hub started.
+    pub reconnects: u64,
 }
 
 impl Default for Metrics {
@@ -270,6 +283,7 @@ impl Default for Metrics {
             journal_errors,
             broker_reconnects,
             broker_connected,
+            broker_since: std::sync::Mutex::new(None),
             link_failures,
             trust_files_refused,
         }
@@ -409,7 +423,27 @@ impl Metrics {
 
     /// Whether the hub holds a broker connection now.
     pub fn broker_connected(&self, connected: bool) {
-        self.broker_connected.set(i64::from(connected));
+        let before = self.broker_connected.set(i64::from(connected));
+        let mut since = self
+            .broker_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if before != i64::from(connected) || since.is_none() {
+            *since = Some(time::OffsetDateTime::now_utc());
+        }
+    }
+
+    /// The broker session now: connected or not, since when, how many reconnects.
+    pub fn broker_session(&self) -> BrokerSession {
+        let since = *self
+            .broker_since
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        BrokerSession {
+            connected: self.is_broker_connected(),
+            since,
+            reconnects: self.broker_reconnects.get(),
+        }
     }
 
     /// Whether the hub held a broker connection at the last change (for `/readyz`).
@@ -553,9 +587,13 @@ mod tests {
         let second = m.in_flight(Pipeline::Outbound);
         drop(first);
         assert!(!m.is_broker_connected());
+        assert_eq!(m.broker_session().since, None);
         m.broker_connected(true);
         assert!(m.is_broker_connected());
+        let up = m.broker_session();
+        assert!(up.connected && up.since.is_some(), "{up:?}");
         m.broker_reconnect();
+        assert_eq!(m.broker_session().reconnects, 1);
         m.journal_error(JournalOperation::ClaimOverdue);
         m.link_failure(state("SG"));
         m.trust_files_refused(2);

@@ -46,6 +46,15 @@ impl CertificateInfo {
         Ok((info, class))
     }
 
+    /// Reads the summary of a DER certificate (for example the one a signature carries in its
+    /// `KeyInfo`, to show who signed); the error says why it cannot be read. This trusts
+    /// nothing: whether the certificate may verify is the [`crate::TrustStore`]'s to say.
+    pub fn from_der(der: &[u8]) -> Result<CertificateInfo, String> {
+        let cert = openssl::x509::X509::from_der(der)
+            .map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
+        CertificateInfo::read(&cert).map(|(info, _)| info)
+    }
+
     /// Subject distinguished name, most specific part first (`CN=aswhub VN, O=aswhub, C=VN`).
     pub fn subject(&self) -> &str {
         &self.subject

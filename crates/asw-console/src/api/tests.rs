@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::*;
 use crate::users::{Role, Users};
 use crate::{AuditEntry, AuditLog, Console, Sessions};
+use asw_gateway::metrics::BrokerSession;
 
 fn ms(code: &str) -> MemberState {
     code.parse().expect("member state")
@@ -120,7 +121,7 @@ fn fixture() -> Fixture {
             detail: "a viewer may not replay".into(),
         })
         .expect("audit");
-    let console = Console::new(
+    let mut console = Console::new(
         Arc::new(journal),
         ms("VN"),
         vec![ms("SG"), ms("TH")],
@@ -137,6 +138,12 @@ fn fixture() -> Fixture {
         audit,
         sessions,
     );
+    // A hub whose broker session was lost after three reconnects.
+    console.broker_session = Some(Box::new(move || BrokerSession {
+        connected: false,
+        since: Some(now),
+        reconnects: 3,
+    }));
     let app = crate::routes(Arc::new(console));
     let operator = login(&app, "olga", "operator password 1");
     let viewer = login(&app, "vic", "viewer password 1");
@@ -392,6 +399,17 @@ fn overview_parked_partners_and_audit() {
         .expect("an SG e-Form D row");
     assert_eq!(sg_form_d["windows"]["day"]["parked"], 1);
     assert_eq!(o["channels"][0]["status"], "down");
+    assert_eq!(o["broker"]["connected"], false, "{o}");
+    assert_eq!(o["broker"]["reconnects"], 3, "{o}");
+    assert!(o["broker"]["since"].is_string(), "{o}");
+    let (status, page) = self::page(&f, "/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<table id=\"broker\">")
+            && page.contains(">not connected<")
+            && page.contains("<td class=\"num\">3</td></tr></tbody></table>"),
+        "{page}"
+    );
     let (_, p) = get_json(&f, "/api/parked");
     assert_eq!(ids(&p).len(), 2);
     let (_, p) = get_json(&f, "/api/parked?direction=inbound");
@@ -764,4 +782,118 @@ fn the_parked_form_checks_the_token_and_the_role() {
     assert_eq!(status, 503, "{text}");
     let (status, text) = form(operator, operator_csrf, "sideways");
     assert_eq!(status, 400, "{text}");
+}
+
+/// A signed message's page and JSON name its signer and the SHA-256 of the certificate in its
+/// signature: a partner's, found in the trust store, and the hub's own, which is not in it.
+#[test]
+fn a_signed_message_shows_its_signer_and_fingerprint() {
+    use asw_model::sample::{self, SampleSpec};
+    use asw_sign::keygen::{self, KeyAlgorithm};
+    let now = OffsetDateTime::now_utc();
+    let sign = |from: &str, to: &str, seed| {
+        let key = keygen::generate(ms(from), KeyAlgorithm::EcP256, 30, now).expect("key");
+        let message = sample::message(&SampleSpec {
+            kind: DocumentKind::FormD,
+            from: ms(from),
+            to: ms(to),
+            items: 1,
+            seed,
+            created_at: now,
+        });
+        let signed = asw_sign::Signer::new(&key.key_pem, &key.cert_pem)
+            .expect("signer")
+            .sign(message.to_xml().expect("xml").as_bytes())
+            .expect("sign");
+        (message.header, signed, key.cert_pem)
+    };
+    let (ours, our_bytes, our_cert) = sign("VN", "TH", 1);
+    let (theirs, their_bytes, their_cert) = sign("TH", "VN", 2);
+    let journal = SqliteJournal::in_memory().expect("journal");
+    journal
+        .record_signed(&ours, b"<unsigned/>", &our_bytes, now)
+        .expect("record");
+    journal
+        .record(
+            Direction::Inbound,
+            &theirs,
+            &their_bytes,
+            State::Received,
+            now,
+        )
+        .expect("record");
+    let trust = asw_sign::TrustStore::from_pem([(ms("TH"), their_cert.as_slice())])
+        .expect("trust")
+        .snapshot();
+    let fingerprint = |pem: &[u8]| {
+        let info = asw_sign::TrustStore::from_pem([(ms("SG"), pem)])
+            .expect("pem")
+            .snapshot()
+            .certificates()[0]
+            .info()
+            .clone();
+        (info.fingerprint().to_owned(), info.subject().to_owned())
+    };
+    let (our_fingerprint, our_subject) = fingerprint(&our_cert);
+    let (their_fingerprint, their_subject) = fingerprint(&their_cert);
+    assert_ne!(our_fingerprint, their_fingerprint);
+    let dir = tempfile::tempdir().expect("dir");
+    let users_file = dir.path().join("users");
+    let mut users = Users::default();
+    users
+        .add("vic", Role::Viewer, "viewer password 1")
+        .expect("add");
+    users.save(&users_file).expect("save");
+    let console = Console::new(
+        Arc::new(journal),
+        ms("VN"),
+        vec![ms("TH")],
+        Box::new(Vec::new),
+        Box::new(move || trust.clone()),
+        AuditLog::new(dir.path().join("audit.jsonl")),
+        Sessions::new(&users_file, std::time::Duration::from_secs(600), false),
+    );
+    let app = crate::routes(Arc::new(console));
+    let (cookie, _) = login(&app, "vic", "viewer password 1");
+    for (direction, header, signer, fingerprint, subject, trusted) in [
+        (
+            "outbound",
+            &ours,
+            "VN",
+            &our_fingerprint,
+            &our_subject,
+            false,
+        ),
+        (
+            "inbound",
+            &theirs,
+            "TH",
+            &their_fingerprint,
+            &their_subject,
+            true,
+        ),
+    ] {
+        let path = format!("/api/messages/{direction}/{}", header.message_id);
+        let (status, _, body) = get_as(&app, &path, &cookie);
+        assert_eq!(status, 200);
+        let m: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(m["signature"]["signer"], signer, "{m}");
+        assert_eq!(m["signature"]["fingerprint"], fingerprint.as_str(), "{m}");
+        assert_eq!(m["signature"]["subject"], subject.as_str(), "{m}");
+        assert_eq!(m["signature"]["trusted"], trusted, "{m}");
+        let (status, _, page) = get_as(&app, &path.replacen("/api", "", 1), &cookie);
+        assert_eq!(status, 200);
+        let page = String::from_utf8(page).expect("utf-8");
+        assert!(
+            page.contains(&format!("<code id=\"fingerprint\">{fingerprint}</code>")),
+            "{page}"
+        );
+    }
+    // An unsigned document has no signature.
+    let f = fixture();
+    let (_, m) = get_json(
+        &f,
+        &format!("/api/messages/outbound/{}", f.form_d.message_id),
+    );
+    assert_eq!(m["signature"], serde_json::Value::Null, "{m}");
 }
