@@ -1160,11 +1160,11 @@ impl Journal for SqliteJournal {
             values.push(Value::Integer(i64::from(query.max_resends)));
             values.push(Value::Integer(i64::from(query.limit)));
             // Inside `BEGIN IMMEDIATE`: no other process claims between this read and the updates.
-            // Through the (state, updated_at) index: ordered by `updated_at` alone, SQLite would
+            // Through the (state, updated_at, ..) index: ordered by `updated_at` alone, SQLite would
             // walk the whole history of acknowledged messages at every check.
             let mut statement = tx.prepare(&format!(
                 "SELECT message_id, state, resends, updated_at FROM messages
-                     INDEXED BY messages_state
+                     INDEXED BY messages_by_state
                  WHERE state IN ('queued', 'sent', 'awaiting-ack')
                      AND direction = 'outbound' AND kind IN ({kinds}) AND updated_at <= ?
                      AND (state IN ('queued', 'sent')

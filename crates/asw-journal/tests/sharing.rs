@@ -266,7 +266,7 @@ fn a_reopened_file_keeps_everything() {
     let mode: String = connection
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .expect("journal_mode");
-    assert_eq!((version, mode.as_str()), (3, "wal"));
+    assert_eq!((version, mode.as_str()), (4, "wal"));
 }
 
 #[test]
@@ -281,7 +281,7 @@ fn a_reopened_postgres_journal_keeps_everything() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
 }
 
 #[test]
