@@ -922,3 +922,54 @@ async fn a_kind_added_as_files_is_listed_parked_shown_and_replayed_like_the_othe
     assert_eq!(count(&tb, th, "kr-co.VN", id), 1, "delivered once");
     tb.stop_and_clean().await;
 }
+
+/// PostgreSQL schemas of a test's hubs (`<tag>_<cc>`), dropped at the end.
+struct HubSchemas(Vec<String>);
+
+impl Drop for HubSchemas {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = asw_testbed::guard::psql(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"));
+        }
+    }
+}
+
+/// `aswctl parked list` of a hub whose journal is PostgreSQL: the journal's state of each
+/// parked message comes from it (its blocking client runs off the command's runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_list_reads_a_postgresql_journal() {
+    let tag = format!("aswp_{}", &Uuid::new_v4().simple().to_string()[..10]);
+    let schemas = HubSchemas(["vn", "th"].iter().map(|c| format!("{tag}_{c}")).collect());
+    for name in &schemas.0 {
+        asw_testbed::guard::psql(&format!("CREATE SCHEMA {name}")).expect("schema");
+    }
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.journal_url = Some(format!(
+            "postgres://postgres@127.0.0.1:5432/postgres?options=-csearch_path%3D{tag}_{{cc}}"
+        ));
+    })
+    .await;
+    let vn = state("VN");
+    let doc = document(DocumentKind::FormD, "VN", "TH");
+    let id = doc.header.message_id;
+    tb.send(vn, DocumentKind::FormD, invalid(&doc).as_bytes())
+        .await
+        .expect("send");
+    tb.wait_for(vn, "rejected", WAIT, |m| rejected_outcome(m, id))
+        .await
+        .expect("rejected outcome");
+    let listed = parked(&tb, vn, &[]).await;
+    assert_eq!(ids(&listed), [id.to_string()]);
+    assert_eq!(listed[0]["journal"], "failed", "{listed:?}");
+    assert_eq!(listed[0]["reason_code"], "FORMD-001", "{listed:?}");
+    let run = ctl(&tb, vn, &["parked", "list"]).await;
+    run.assert_code(0);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(&id.to_string()))
+        .unwrap_or_else(|| panic!("{id} listed: {}", run.stdout));
+    assert!(row.contains("failed") && row.contains("FORMD-001"), "{row}");
+    tb.stop_and_clean().await;
+    drop(schemas);
+}
