@@ -18,6 +18,8 @@ await run('console', async (page, shot) => {
   check(sentLastHour >= 1, `TH e-Form D sent in the last hour: ${sentLastHour}`);
   const parkedLastHour = Number(await row.locator('td').nth(4).textContent());
   check(parkedLastHour >= 1, `TH e-Form D parked in the last hour: ${parkedLastHour}`);
+  const broker = await page.textContent('#broker');
+  check(broker.includes('connected') && !broker.includes('not connected'), `the broker session is up: ${broker}`);
   await shot('overview');
 
   // The search: a GET form, so the URL holds the query.
@@ -53,6 +55,10 @@ await run('console', async (page, shot) => {
   // The good one and its conversation: the e-Form D, then TH's receipt.
   await page.goto(`${base}/messages/outbound/${good}`);
   check((await page.textContent('#state')).includes('acknowledged'), 'the good one is acknowledged');
+  const signer = await page.textContent('#signer');
+  check(signer.startsWith('VN'), `signed by the hub, VN: ${signer}`);
+  const fingerprint = await page.textContent('#fingerprint');
+  check(/^[0-9a-f]{64}$/.test(fingerprint), `the signing certificate's SHA-256: ${fingerprint}`);
   await page.click('a:has-text("Its conversation")');
   const rows = await page.locator('#conversation tbody tr').allTextContents();
   check(rows.length >= 2, `the conversation has the answer: ${rows.length} rows`);
