@@ -779,8 +779,11 @@ impl Journal for PostgresJournal {
                 bind("reason_code = ?", Box::new(code.clone()));
             }
             if let Some(text) = &filter.reason_text {
+                // No `IS NOT NULL` beside it, unlike SQLite's: PostgreSQL sees the partial index
+                // of the messages with a reason applies (ILIKE is strict), and would multiply
+                // the two clauses' selectivities, estimate far too few matches and scan the table.
                 bind(
-                    "reason_text IS NOT NULL AND reason_text ILIKE ? ESCAPE '\\'",
+                    "reason_text ILIKE ? ESCAPE '\\'",
                     Box::new(crate::message::contains_pattern(text)),
                 );
             }
