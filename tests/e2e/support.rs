@@ -155,15 +155,26 @@ pub fn deployment_with_example_kind(root: &Path) -> String {
         )
         .expect("copy");
     }
-    let example = schemas().join("samples/kinds/kr-co");
-    std::fs::copy(example.join("kr-co.toml"), root.join("kinds/kr-co.toml")).expect("copy");
-    std::fs::copy(example.join("kr-co-1.xsd"), root.join("kr-co-1.xsd")).expect("copy");
+    // The example kind and its receipt: the kind files into kinds/, the XSDs beside the others.
+    for entry in std::fs::read_dir(schemas().join("samples/kinds/kr-co")).expect("example") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name");
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("toml") => std::fs::copy(&path, root.join("kinds").join(name)),
+            Some("xsd") => std::fs::copy(&path, root.join(name)),
+            _ => continue,
+        }
+        .expect("copy");
+    }
     let shipped = std::fs::read_to_string(schemas().join("partners.toml")).expect("partners");
     let rows: Vec<String> = shipped
         .split("[[partner]]")
         .map(|row| {
             if row.contains("code = \"VN\"") || row.contains("code = \"TH\"") {
-                row.replace("\"ephyto-ack\"]", "\"ephyto-ack\", \"kr-co\"]")
+                row.replace(
+                    "\"ephyto-ack\"]",
+                    "\"ephyto-ack\", \"kr-co\", \"kr-co-ack\"]",
+                )
             } else {
                 row.to_owned()
             }
