@@ -48,11 +48,23 @@ fn deployment(name: &str) -> PathBuf {
     root
 }
 
-/// Installs the kinds directory of `root` (the tests of this binary share the process's kinds):
-/// the first to install finds the example kind unknown before.
-fn install(root: &Path) -> Vec<DocumentKind> {
-    static INSTALLED: Mutex<bool> = Mutex::new(false);
-    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+/// The tests of this binary share the process's kinds and the directories their XSDs are
+/// searched in: a deployment is installed, compiled and removed under this lock, and a validator
+/// compiled under it too, so that none is compiled while a directory it found goes away.
+static SCHEMAS: Mutex<bool> = Mutex::new(false);
+
+/// A validator of the process's kinds, compiled under [`SCHEMAS`].
+fn validator() -> Validator {
+    let _held = SCHEMAS.lock().unwrap_or_else(|e| e.into_inner());
+    Validator::new().expect("compiles")
+}
+
+/// Installs a deployment named `name` (the first to install finds the example kind unknown
+/// before) and compiles a validator with its kinds; returns the kinds installed and the validator
+/// (the deployment's files are gone: the validator holds what it compiled).
+fn installed(name: &str) -> (Vec<DocumentKind>, Validator) {
+    let mut installed = SCHEMAS.lock().unwrap_or_else(|e| e.into_inner());
+    let root = deployment(name);
     if !*installed {
         assert!(
             "kr-co".parse::<DocumentKind>().is_err(),
@@ -61,7 +73,9 @@ fn install(root: &Path) -> Vec<DocumentKind> {
     }
     let kinds = install_kinds(&root.join("kinds")).expect("installs");
     *installed = true;
-    kinds
+    let validator = Validator::new().expect("compiles with the installed kinds");
+    let _ = std::fs::remove_dir_all(&root);
+    (kinds, validator)
 }
 
 /// 1-based line of the first `needle` in `xml`.
@@ -98,7 +112,7 @@ fn message(kind: DocumentKind, body: &str, seed: u64) -> String {
 
 #[test]
 fn an_ephyto_and_its_acknowledgement_validate_in_the_envelope() {
-    let mut v = Validator::new().expect("compiles");
+    let mut v = validator();
     for kind in [DocumentKind::Ephyto, DocumentKind::EphytoAck] {
         let xml = message(kind, "", 5);
         let valid = v
@@ -133,13 +147,11 @@ fn an_ephyto_and_its_acknowledgement_validate_in_the_envelope() {
 
 #[test]
 fn a_kind_from_a_kinds_directory_is_validated_with_its_xsd_and_its_rules() {
-    let root = deployment("kinds-schema");
-    let installed = install(&root);
+    let (installed, mut v) = installed("kinds-schema");
     let kind: DocumentKind = "kr-co".parse().expect("installed");
     assert!(installed.contains(&kind) && installed.contains(&DocumentKind::FormD));
     let body = std::fs::read_to_string(schemas().join("samples/kinds/kr-co/kr-co-body.xml"))
         .expect("body");
-    let mut v = Validator::new().expect("compiles with the new kind");
     let xml = message(kind, &body, 9);
     let valid = v
         .validate(xml.as_bytes())
@@ -181,7 +193,6 @@ fn a_kind_from_a_kinds_directory_is_validated_with_its_xsd_and_its_rules() {
         "{problems:#?}"
     );
     assert!(problems[0].message.contains("\"XX\""), "{}", problems[0]);
-    let _ = std::fs::remove_dir_all(&root);
 }
 
 /// The example kind's body of version 2.0 (`kr-co-2.xsd`: an `InvoiceNumber` required).
@@ -200,13 +211,10 @@ fn with_version(xml: &str, version: &str) -> String {
 
 #[test]
 fn each_document_is_checked_against_the_xsd_of_the_version_its_header_names() {
-    let root = deployment("kinds-versions");
-    install(&root);
+    let (_, mut v) = installed("kinds-versions");
     let kind: DocumentKind = "kr-co".parse().expect("installed");
     assert_eq!(kind.version(), "1.0", "the first listed is written");
     assert!(kind.reads_version("2.0") && kind.reads_version("2"));
-    let mut v = Validator::new().expect("compiles both versions");
-    let _ = std::fs::remove_dir_all(&root);
     let one = std::fs::read_to_string(schemas().join("samples/kinds/kr-co/kr-co-body.xml"))
         .expect("body");
     let two = body_2();
@@ -268,14 +276,11 @@ fn each_document_is_checked_against_the_xsd_of_the_version_its_header_names() {
 fn the_receipt_of_a_kind_as_data_is_written_by_the_hub_and_valid_against_its_xsd() {
     use asw_model::document::Reason;
     use asw_model::reply;
-    let root = deployment("kinds-receipt");
-    install(&root);
+    let (_, mut v) = installed("kinds-receipt");
     let kind: DocumentKind = "kr-co".parse().expect("installed");
     let ack_kind: DocumentKind = "kr-co-ack".parse().expect("installed");
     assert_eq!(kind.ack_kind(), Some(ack_kind));
     assert!(kind.receipt_by_hub() && ack_kind.is_receipt());
-    let mut v = Validator::new().expect("compiles");
-    let _ = std::fs::remove_dir_all(&root);
     let body = std::fs::read_to_string(schemas().join("samples/kinds/kr-co/kr-co-body.xml"))
         .expect("body");
     let original = v
