@@ -159,8 +159,9 @@ impl Validator {
             None => &mut self.xsd,
         };
         xsd.check(bytes).map_err(|mut problems| {
-            // Checked against the version this hub writes, as it reads not the one named: say so
-            // (a schema-valid one hears it from the rules).
+            // A version the kind does not read was checked against the common entry schema (its
+            // namespace's first XSD): say that the version is not read too (a schema-valid one
+            // hears it from the rules).
             if let Some(n) = named.filter(|n| !n.kind.reads_version(&n.version)) {
                 problems.push(rules::unread_version(n.kind, &n.version, n.line));
                 problems.sort_by_key(|p| p.line);
