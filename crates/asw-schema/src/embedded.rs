@@ -218,22 +218,87 @@ fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
     })
 }
 
-/// Directories holding the XSDs of installed kinds (a kinds directory's parent), searched
-/// before the embedded schemas.
-static DIRS: RwLock<Vec<PathBuf>> = RwLock::new(Vec::new());
+/// Directories holding the XSDs of installed kinds, searched before the embedded schemas: for
+/// each kinds directory installed, a snapshot of the XSDs of its parent taken at install time
+/// (see [`snapshot`]), with the directory it was taken of.
+static DIRS: RwLock<Vec<Installed>> = RwLock::new(Vec::new());
+
+/// One installed deployment's XSDs.
+struct Installed {
+    /// Where the validators read them: this process's copy, which nobody removes.
+    snapshot: PathBuf,
+    /// The deployment's directory they were copied from (named in errors).
+    original: PathBuf,
+}
+
+/// How deep under a deployment's schemas directory XSDs are copied.
+const SNAPSHOT_DEPTH: usize = 4;
+
+/// Copies every `.xsd` under `schemas` (relative paths kept, so their imports of each other
+/// resolve) into a directory beside the embedded schemas named by the copies' content, and
+/// returns it. The hub validates with the XSDs as they were when it read its kinds: a file
+/// edited or a directory removed afterwards (a test's temporary deployment) changes nothing in a
+/// running process, and a validator compiled later never finds a file gone in the middle.
+fn snapshot(schemas: &Path, embedded: &Path) -> std::io::Result<PathBuf> {
+    fn walk(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = rel.join(entry.file_name());
+            if path.is_dir() && depth < SNAPSHOT_DEPTH {
+                walk(&path, &name, depth + 1, out);
+            } else if path.extension().is_some_and(|x| x == "xsd")
+                && let (Some(name), Ok(text)) = (name.to_str(), std::fs::read_to_string(&path))
+            {
+                out.push((name.to_owned(), text));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(schemas, Path::new(""), 0, &mut files);
+    files.sort();
+    let hash = fnv(files
+        .iter()
+        .flat_map(|(name, text)| name.bytes().chain([0]).chain(text.bytes())));
+    let dir = embedded.join(format!("installed-{hash:016x}"));
+    write_named(&dir, files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+    Ok(dir)
+}
+
+/// `message` with each installed snapshot's path replaced by the directory it was copied from.
+pub(crate) fn name_originals(message: String) -> String {
+    let dirs = DIRS.read().unwrap_or_else(|e| e.into_inner());
+    dirs.iter().fold(message, |m, d| {
+        m.replace(
+            &d.snapshot.display().to_string(),
+            &d.original.display().to_string(),
+        )
+    })
+}
 
 /// Reads a kinds directory (`schemas/kinds/` or a deployment's own), adds its kinds to this
 /// process's ([`DocumentKind::install`]) and its parent directory to where their XSDs are found.
 /// A hub or `aswctl` calls it at start-up; the validators compiled afterwards know the kinds.
 pub fn install_kinds(kinds_dir: &Path) -> Result<Vec<DocumentKind>, asw_model::ModelError> {
     let registry = KindRegistry::load_dir(kinds_dir)?;
-    let schemas = kinds_dir.parent().unwrap_or(Path::new(".")).to_owned();
+    let original = kinds_dir.parent().unwrap_or(Path::new(".")).to_owned();
+    let io_error = |e: std::io::Error| asw_model::ModelError::Data {
+        file: original.display().to_string(),
+        line: 0,
+        key: String::new(),
+        message: format!("cannot copy the XSDs for validation: {e}"),
+    };
+    let embedded = SchemaSet::envelope().map_err(|e| io_error(std::io::Error::other(e)))?;
+    let embedded = embedded.entry.parent().unwrap_or(Path::new(".")).to_owned();
+    let snapshot = snapshot(&original, &embedded).map_err(io_error)?;
     // The directory and the kinds are added under one lock, which the entry schema is written
     // under too: it never sees a kind without the directory of its XSD.
     let mut dirs = DIRS.write().unwrap_or_else(|e| e.into_inner());
     let installed = DocumentKind::install(&registry)?;
-    if !dirs.contains(&schemas) {
-        dirs.push(schemas);
+    if !dirs.iter().any(|d| d.snapshot == snapshot) {
+        dirs.push(Installed { snapshot, original });
     }
     Ok(installed)
 }
@@ -268,7 +333,7 @@ fn kinds_plan(embedded: &Path) -> Plan {
     let dirs = DIRS.read().unwrap_or_else(|e| e.into_inner());
     let find = |xsd: &str| {
         dirs.iter()
-            .map(|d| d.join(xsd))
+            .map(|d| d.snapshot.join(xsd))
             .find(|p| p.is_file())
             .or_else(|| {
                 FILES
@@ -401,14 +466,25 @@ fn escape_attr(s: &str) -> String {
 }
 
 fn write_files(dir: &Path) -> std::io::Result<()> {
+    write_named(dir, FILES.iter().copied())
+}
+
+/// Writes each `(relative name, text)` under `dir`, leaving a file that already holds the text.
+fn write_named<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for (name, text) in FILES {
+    for (name, text) in files {
         let path = dir.join(name);
-        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == *text) {
+        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == text) {
             continue;
         }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         // Write to a unique name then rename, so a concurrent process never reads half a file.
-        let tmp = dir.join(format!("{name}.{}.tmp", unique()));
+        let tmp = path.with_extension(format!("{}.tmp", unique()));
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &path)?;
     }
