@@ -197,7 +197,8 @@ async fn ippc_hub(
     let korea: MemberState = "KR"
         .parse()
         .context("Korea's row in schemas/partners.toml")?;
-    let sim_dir = dir.join("ephyto-hub");
+    // Absolute: the hubs' configurations, in folders of their own, name its files.
+    let sim_dir = std::path::absolute(dir.join("ephyto-hub"))?;
     let _ = std::fs::remove_dir_all(&sim_dir);
     std::fs::create_dir_all(&sim_dir)?;
     let mut codes: Vec<&str> = countries.iter().map(|c| c.code()).collect();
