@@ -1,12 +1,15 @@
 //! The IPPC ePhyto Hub as a partner channel, export side, through the real broker and the
 //! simulated hub: VN's hub with TH's `ephyto` channel set to `ippc-hub` in its partners file
 //! sends VN's e-Phyto with `DeliverEnvelope` (not over the ASW), journals the hub's delivery
-//! number, and turns the hub's tracking into the back-office's outcomes.
+//! number, and turns the hub's tracking into the back-office's outcomes; imports come the other
+//! way. Korea, a partner beyond ASEAN, does both once the partners file enables it, and a hub
+//! with the shipped file refuses an e-Phyto for it (`ROUTE-007`).
 
 use std::path::Path;
 use std::time::Duration;
 
-use asw_e2e::{document, state, testbed_with};
+use asw_e2e::{document, state, testbed, testbed_with};
+use asw_gateway::config::HubConfig;
 use asw_journal::{Direction, State};
 use asw_model::DocumentKind;
 use asw_model::document::Document;
@@ -21,36 +24,27 @@ use super::{WAIT, outcome};
 /// `partners_file` (for every hub), and the `[ephyto_hub]` section of the simulator with
 /// `client`'s certificate (for that hub alone).
 fn deployment(dir: &Path, hub: &EphytoHub, code: &str, client: &str) -> (String, String) {
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/partners.toml"),
-    )
-    .expect("partners");
-    let rows: Vec<String> = shipped
-        .split("[[partner]]")
-        .map(|row| {
-            if row.contains(&format!("\ncode = \"{code}\"")) {
-                row.replace(
-                    "channel = \"asw-broker\"\n",
-                    "channel = \"asw-broker\"\n[partner.channels]\nephyto = \"ippc-hub\"\n",
-                )
-            } else {
-                row.to_owned()
-            }
-        })
-        .collect();
-    let partners = dir.join("partners-ippc.toml");
-    std::fs::write(&partners, rows.join("[[partner]]")).expect("write");
-    let files = hub.pki.client(client).expect("the client certificate");
-    (
-        format!("partners_file = {:?}\n", partners.display().to_string()),
-        format!(
-            "[ephyto_hub]\nurl = {:?}\nca = {:?}\ncert = {:?}\nkey = {:?}\ntrack_every = \"200ms\"\nimport_every = \"200ms\"\n",
-            hub.url(),
-            hub.pki.ca.display().to_string(),
-            files.cert.display().to_string(),
-            files.key.display().to_string(),
-        ),
-    )
+    let partners = partners_file(dir, code, |row| {
+        row.replace(
+            "channel = \"asw-broker\"\n",
+            "channel = \"asw-broker\"\n[partner.channels]\nephyto = \"ippc-hub\"\n",
+        )
+    });
+    (partners, hub_section(hub, client))
+}
+
+/// The shipped partners file with `code`'s row changed by `edit`, written in `dir`, as the
+/// `partners_file` line of a hub's configuration.
+fn partners_file(dir: &Path, code: &str, edit: impl Fn(&str) -> String) -> String {
+    let partners = dir.join(format!("partners-{}.toml", code.to_ascii_lowercase()));
+    std::fs::write(&partners, asw_testbed::shipped_partners_with(code, edit)).expect("write");
+    format!("partners_file = {:?}\n", partners.display().to_string())
+}
+
+/// The `[ephyto_hub]` section of the simulator with `client`'s certificate.
+fn hub_section(hub: &EphytoHub, client: &str) -> String {
+    hub.section(client, Duration::from_millis(200))
+        .expect("the client certificate")
 }
 
 /// Waits for the simulator to hold an envelope with this NPPO certificate number.
@@ -283,5 +277,133 @@ async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowl
         .expect("settled");
     assert_eq!(settled.outcome, asw_journal::SettlementOutcome::Parked);
     hub.assert_clean();
+    tb.stop_and_clean().await;
+}
+
+/// Korea is a row of the shipped partners file, disabled; a deployment whose file enables it
+/// (network akfta, every kind through the IPPC hub) exchanges e-Phyto with it through the hub,
+/// with no `[partners.KR]` section: VN's e-Phyto goes out and is tracked to acknowledged, and
+/// Korea's certificate for VN comes in to VN's back-office.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_beyond_asean_enabled_in_the_partners_file_exchanges_ephyto_through_the_ippc_hub()
+{
+    let sim_dir = tempfile::tempdir().expect("dir");
+    let hub = EphytoHub::start(sim_dir.path(), &["VN", "KR"])
+        .await
+        .expect("the simulated ePhyto hub");
+    let vn = state("VN");
+    let partners = partners_file(sim_dir.path(), "KR", |row| {
+        row.replace("enabled = false", "enabled = true")
+    });
+    let (tb, _dir) = testbed_with(&["VN"], |o| {
+        o.hub_toml = partners;
+        o.hub_sections.insert(vn, hub_section(&hub, "VN"));
+    })
+    .await;
+    let config = HubConfig::load(tb.config_file(vn).expect("VN's configuration")).expect("loads");
+    let kr = state("KR");
+    assert_eq!(config.ippc_only, vec![kr]);
+    assert!(config.partners.is_empty(), "no [partners.KR] section");
+    assert!(config.via_ippc(kr, "ephyto"));
+
+    // Export: VN's back-office sends KR an e-Phyto; it reaches the hub for KR, and VN's
+    // back-office is told acknowledged once the hub says Delivered.
+    let ephyto = document(DocumentKind::Ephyto, "VN", "KR");
+    let id = ephyto.header.message_id;
+    let certificate = certificate_of(&ephyto);
+    assert!(
+        certificate.contains("Republic of Korea"),
+        "KR's name from its row"
+    );
+    tb.send_document(&ephyto).await.expect("send");
+    let envelope = envelope_of(&hub, &number_of(&certificate)).await;
+    assert_eq!((envelope.from.as_str(), envelope.to.as_str()), ("VN", "KR"));
+    hub.set_tracking(&envelope.number, Tracking::Delivered, None);
+    tb.wait_for(vn, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.ephyto.KR", id, "acknowledged")
+    })
+    .await
+    .expect("acknowledged once the hub says Delivered");
+    let journal = tb.hub(vn).expect("VN's hub").journal();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let record = journal
+            .get(Direction::Outbound, id)
+            .expect("journal")
+            .expect("journaled");
+        if record.summary.state == State::Acknowledged {
+            assert_eq!(
+                record.summary.transport_ref.as_deref(),
+                Some(envelope.number.as_str())
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never journaled acknowledged: {:?}",
+            record.summary.state
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Import: Korea's certificate for VN, placed at the hub, is delivered to VN's back-office
+    // as `ephyto.KR` and acknowledged at the hub.
+    let from_kr = certificate_of(&document(DocumentKind::Ephyto, "KR", "VN"));
+    let number = hub.inject(
+        "KR",
+        "VN",
+        &number_of(&from_kr),
+        InjectedContent::Base64(from_kr.clone().into_bytes()),
+    );
+    let got = tb
+        .wait_for(vn, "ephyto.KR", WAIT, |m| {
+            m.routing_key == "ephyto.KR"
+                && m.header("x-asw-hub-delivery-number") == Some(number.as_str())
+        })
+        .await
+        .expect("delivered to VN's back-office");
+    assert_eq!(String::from_utf8_lossy(&got.body), from_kr);
+    assert_eq!(got.header("x-asw-channel"), Some("ippc-hub"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while hub.envelope(&number).expect("kept").tracking != Tracking::Delivered {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the import was never acknowledged at the hub"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    hub.assert_clean();
+    tb.stop_and_clean().await;
+}
+
+/// With the shipped partners file Korea is known but not enabled: VN's hub refuses an e-Phyto
+/// for it with ROUTE-007 and tells the back-office, and nothing reaches any hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_with_the_shipped_partners_file_refuses_an_ephyto_for_a_disabled_partner() {
+    let (tb, _dir) = testbed(&["VN"]).await;
+    let vn = state("VN");
+    let ephyto = document(DocumentKind::Ephyto, "VN", "KR");
+    let id = ephyto.header.message_id;
+    tb.send_document(&ephyto).await.expect("send");
+    let told = tb
+        .wait_for(vn, "rejected", WAIT, |m| {
+            outcome(m, "outcome.ephyto.KR", id, "rejected")
+        })
+        .await
+        .expect("rejected");
+    let body: serde_json::Value = serde_json::from_slice(&told.body).expect("json");
+    assert_eq!(body["reasons"][0]["code"], "ROUTE-007");
+    assert_eq!(
+        body["reasons"][0]["text"],
+        "receiver KR is in the partners file but not enabled"
+    );
+    let record = tb
+        .hub(vn)
+        .expect("VN's hub")
+        .journal()
+        .get(Direction::Outbound, id)
+        .expect("journal")
+        .expect("journaled");
+    assert_eq!(record.summary.state, State::Failed);
     tb.stop_and_clean().await;
 }

@@ -287,8 +287,29 @@ fn ephyto_samples_take_their_countries_from_the_partners_file() {
         "{}",
         text(&out.stderr)
     );
+    // In the ASW envelope too: its Receiver is any partner code, KR a shipped row.
+    let message = aswctl(&[
+        "sample",
+        "ephyto",
+        "--asw",
+        "--from",
+        "VN",
+        "--to",
+        "KR",
+        "--attachment-kib",
+        "0",
+    ]);
+    assert!(message.status.success(), "{}", text(&message.stderr));
+    let out = aswctl_stdin(&["validate", "-"], &message.stdout);
+    assert_eq!(
+        text(&out.stdout),
+        "-: valid ephyto VN -> KR\n",
+        "{}",
+        text(&out.stderr)
+    );
     for args in [
         &["sample", "ephyto", "--from", "VN", "--to", "RU"][..],
+        &["sample", "ephyto", "--asw", "--from", "VN", "--to", "RU"],
         &["sample", "formd", "--from", "VN", "--to", "KR"],
         &["sample", "ephyto", "--from", "KR", "--to", "KR"],
     ] {
