@@ -118,8 +118,11 @@ pub fn partner_out_queue(state: MemberState) -> String {
 /// (`asw.ippc.out.TH`), bound in `asw.partner.out` to [`ippc_out_key`]; the hub's IPPC channel
 /// consumes it (never the partner).
 pub fn ippc_out_queue(state: MemberState) -> String {
-    format!("asw.ippc.out.{}", state.code())
+    format!("{IPPC_OUT_QUEUE_PREFIX}.{}", state.code())
 }
+
+/// What every [`ippc_out_queue`] name starts with, before `.<CC>`.
+pub const IPPC_OUT_QUEUE_PREFIX: &str = "asw.ippc.out";
 
 /// The routing key in `asw.partner.out` of a document for `state` through the IPPC ePhyto Hub
 /// (`TH.ippc`; the partner's own queue is bound to `TH` alone).
