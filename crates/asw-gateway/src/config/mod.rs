@@ -314,6 +314,23 @@ impl HubConfig {
         ippc_senders(&self.partner_table, self.partner_states())
     }
 
+    /// The routes (kind, receiver) that travel through the IPPC ePhyto Hub: the hub's tracking
+    /// follows them to their outcome, so the `[acks]` watcher leaves them alone. Empty without
+    /// `[ephyto_hub]`.
+    pub fn ippc_routes(&self) -> Vec<(asw_model::DocumentKind, MemberState)> {
+        if self.ephyto_hub.is_none() {
+            return Vec::new();
+        }
+        ippc_kinds(&self.partner_table, self.partner_states())
+            .into_iter()
+            .flat_map(|(state, kinds)| {
+                kinds
+                    .into_iter()
+                    .filter_map(move |k| asw_model::DocumentKind::from_wire(&k).map(|k| (k, state)))
+            })
+            .collect()
+    }
+
     /// True if a document of `kind` for `receiver` travels through the IPPC ePhyto Hub.
     pub fn via_ippc(&self, receiver: MemberState, kind: &str) -> bool {
         self.ephyto_hub.is_some()
