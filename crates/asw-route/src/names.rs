@@ -77,6 +77,9 @@ pub mod stage {
     /// An outcome for a back-office (JSON) that no back-office queue took: parked, and
     /// republished to `asw.inbound` with its routing key when replayed.
     pub const OUTCOME: &str = "outcome";
+    /// The IPPC ePhyto Hub channel: an import it could not read (inbound), or a certificate
+    /// the hub refused (outbound, routing key `<CC>.ippc`: replayed into `asw.ippc.out.<CC>`).
+    pub const IPPC: &str = "ippc";
 }
 
 /// The vhost of a member state's hub in the demo and tests (`asw-vn`).
@@ -128,6 +131,12 @@ pub const IPPC_OUT_QUEUE_PREFIX: &str = "asw.ippc.out";
 /// (`TH.ippc`; the partner's own queue is bound to `TH` alone).
 pub fn ippc_out_key(state: MemberState) -> String {
     format!("{}.ippc", state.code())
+}
+
+/// The partner whose IPPC queue a routing key `<CC>.ippc` names (the inverse of
+/// [`ippc_out_key`]).
+pub fn partner_of_ippc_key(key: &str) -> Option<MemberState> {
+    MemberState::from_alpha2(key.strip_suffix(".ippc")?)
 }
 
 /// Stage name of the push link to a partner (`link.TH`): what consumes `asw.partner.out.TH`.
