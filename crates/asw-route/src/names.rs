@@ -149,12 +149,21 @@ pub fn partner_of_link_stage(stage: &str) -> Option<MemberState> {
     MemberState::from_alpha2(stage.strip_prefix("link.")?)
 }
 
-/// The stage whose consumer reads `queue`: `outbound`, `inbound`, or `link.CC` for
-/// `asw.partner.out.CC`; `None` for any other queue.
+/// The stage whose consumer reads `queue`: `outbound`, `inbound`, `link.CC` for
+/// `asw.partner.out.CC`, or `ippc` for `asw.ippc.out.CC` (whose replay needs the routing key
+/// `CC.ippc` too: [`queue_of_stage`] has no queue for it alone); `None` for any other queue.
 pub fn stage_of_queue(queue: &str) -> Option<String> {
     match queue {
         HUB_OUTBOUND_QUEUE => Some(stage::OUTBOUND.to_owned()),
         HUB_INBOUND_QUEUE => Some(stage::INBOUND.to_owned()),
+        _ if queue
+            .strip_prefix(IPPC_OUT_QUEUE_PREFIX)
+            .and_then(|q| q.strip_prefix('.'))
+            .and_then(MemberState::from_alpha2)
+            .is_some() =>
+        {
+            Some(stage::IPPC.to_owned())
+        }
         _ => {
             let code = queue
                 .strip_prefix(PARTNER_OUT_EXCHANGE)?
@@ -250,6 +259,11 @@ mod tests {
         ] {
             assert_eq!(stage_of_queue(queue), None, "{queue}");
         }
+        assert_eq!(stage_of_queue("asw.ippc.out.TH").as_deref(), Some("ippc"));
+        assert_eq!(stage_of_queue("asw.ippc.out.XX"), None);
+        assert_eq!(queue_of_stage("ippc"), None);
+        assert_eq!(partner_of_ippc_key("TH.ippc"), Some(state("TH")));
+        assert_eq!(partner_of_ippc_key("TH"), None);
         assert_eq!(queue_of_stage("link.XX"), None);
         assert_eq!(queue_of_stage("parked"), None);
         assert_eq!(partner_of_link_stage("link.SG"), Some(state("SG")));
