@@ -232,10 +232,13 @@ impl Parked {
 
     /// The queue a replay puts it back into: the queue of the stage it failed in
     /// (`asw.partner.out.CC` for a partner link, `asw.ippc.out.CC` for a certificate the IPPC
-    /// hub refused).
+    /// hub refused, `asw.ippc.in` for an import from it, read again by the hub).
     pub fn stage_queue(&self) -> Option<String> {
         let stage = self.stage.as_deref()?;
         if stage == names::stage::IPPC {
+            if self.header.is_none() {
+                return Some(names::IPPC_IN_QUEUE.to_owned());
+            }
             return names::partner_of_ippc_key(self.routing_key.as_deref()?)
                 .map(names::ippc_out_queue);
         }

@@ -127,6 +127,14 @@ pub fn ippc_out_queue(state: MemberState) -> String {
 /// What every [`ippc_out_queue`] name starts with, before `.<CC>`.
 pub const IPPC_OUT_QUEUE_PREFIX: &str = "asw.ippc.out";
 
+/// The queue of imports from the IPPC ePhyto Hub that an operator replayed (stage `ippc`,
+/// inbound): the hub's import task reads each again and delivers or parks it. Declared for a
+/// hub that imports from the IPPC hub; only the hub's own user may write to it.
+pub const IPPC_IN_QUEUE: &str = "asw.ippc.in";
+
+/// Header of an IPPC import (delivered or parked): the IPPC hub's delivery number.
+pub const HEADER_HUB_DELIVERY_NUMBER: &str = "x-asw-hub-delivery-number";
+
 /// The routing key in `asw.partner.out` of a document for `state` through the IPPC ePhyto Hub
 /// (`TH.ippc`; the partner's own queue is bound to `TH` alone).
 pub fn ippc_out_key(state: MemberState) -> String {

@@ -291,6 +291,7 @@ impl HubConfig {
         )
         .with_back_offices(&routes)
         .with_ippc_partners(&self.ippc_partners())
+        .with_ippc_imports(!self.ippc_senders().is_empty())
     }
 
     /// The partners that receive some kind from us through the IPPC ePhyto Hub (partners file);

@@ -14,18 +14,23 @@
 //! the broker confirmed it. An import already journaled `delivered` (the hub lists it again and
 //! its settlement was lost) is not published again; the settlement by hub delivery number
 //! guards the rest.
+//!
+//! A parked import an operator replays comes back through `asw.ippc.in` (with its delivery
+//! number and `x-asw-routing-key: ephyto.<from>`): it is read and validated again, as a poll
+//! would, and delivered (journaled as above) or parked again. The IPPC hub is not told again:
+//! it was told when the import was first refused.
 
 use std::sync::Arc;
 
-use asw_amqp::{Backoff, Connection, Properties};
+use asw_amqp::{Backoff, Connection, Consumer, Delivery, HeaderValue, Properties};
 use asw_journal::{Direction, Journal, JournalError, Reason, Recorded, State};
 use asw_model::{DocumentKind, Header, MemberState};
 use asw_route::names;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::client::HubClient;
-use super::import::{Import, ImportOutcome, ImportSink, Importer, Refused};
+use super::client::{EnvelopeHeader, HubClient, Pulled};
+use super::import::{Import, ImportOutcome, ImportSink, Importer, Refused, clip};
 use super::settled::JournalSettled;
 use crate::hub::{Inner, SessionEnd};
 use crate::publish::LanePublisher;
@@ -33,7 +38,7 @@ use crate::publish::LanePublisher;
 /// Header of an import: the channel it came through (`ippc-hub`).
 pub const HEADER_CHANNEL: &str = "x-asw-channel";
 /// Header of an import: the IPPC hub's delivery number.
-pub const HEADER_HUB_DELIVERY_NUMBER: &str = "x-asw-hub-delivery-number";
+pub const HEADER_HUB_DELIVERY_NUMBER: &str = names::HEADER_HUB_DELIVERY_NUMBER;
 /// Header of an import delivered with schema problems: them, `rule line N: message; ...`.
 pub const HEADER_WARNINGS: &str = "x-asw-warnings";
 /// Stage of a parked import.
@@ -192,8 +197,16 @@ impl ImportSink for Sink {
     }
 
     fn park(&mut self, refused: &Refused) -> Result<(), String> {
+        let id = import_message_id(&refused.number).to_string();
         let properties = Properties::new()
+            .with_message_id(id.clone())
             .with_content_type("text/plain")
+            .with_header(names::HEADER_MESSAGE_ID, id)
+            // Where a replay comes from: `asw.ippc.in` reads the sender here.
+            .with_header(
+                names::HEADER_ROUTING_KEY,
+                format!("{}.{}", DocumentKind::Ephyto.as_str(), refused.from),
+            )
             .with_header(names::HEADER_STAGE, STAGE)
             .with_header(names::HEADER_REASON_CODE, refused.reason)
             .with_header(
@@ -237,11 +250,41 @@ pub(crate) async fn run(
     let country = us.code().to_owned();
     let limits = inner.config.limits.document;
     let mut publisher = Some(LanePublisher::open(local.clone()).await?);
+    let mut replays = Consumer::start(
+        local.open_channel().await?,
+        names::IPPC_IN_QUEUE,
+        1,
+        "aswhub-ippc-import",
+    )
+    .await?;
+    let mut next_poll = tokio::time::Instant::now() + hub.import_every;
     loop {
-        tokio::select! {
-            () = stop.cancelled() => return Ok(()),
-            () = tokio::time::sleep(hub.import_every) => {}
+        let replayed = tokio::select! {
+            () = stop.cancelled() => {
+                let _ = replays.cancel().await;
+                return Ok(());
+            }
+            () = tokio::time::sleep_until(next_poll) => None,
+            next = replays.next() => match next {
+                Some(Ok(d)) => Some(d),
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(SessionEnd::Cancelled(names::IPPC_IN_QUEUE.to_owned())),
+            },
+        };
+        if let Some(delivery) = replayed {
+            let Some(taken) = publisher.take() else {
+                return Ok(());
+            };
+            let again = Again {
+                us,
+                partners: partners.clone(),
+                strict: hub.strict,
+                limits,
+            };
+            publisher = Some(replay(&inner, &local, taken, delivery, again).await?);
+            continue;
         }
+        next_poll = tokio::time::Instant::now() + hub.import_every;
         let Some(taken) = publisher.take() else {
             return Ok(());
         };
@@ -287,4 +330,109 @@ pub(crate) async fn run(
             }
         }
     }
+}
+
+/// What reading a replayed import again needs: the importer's settings.
+struct Again {
+    us: MemberState,
+    partners: Vec<String>,
+    strict: bool,
+    limits: asw_model::xml::Limits,
+}
+
+/// Reads an import an operator replayed (`asw.ippc.in`) again and delivers or parks it as a
+/// poll would, without telling the IPPC hub; acknowledged once that is confirmed, returned to
+/// the queue when it is not (its delivery limit parks one that keeps failing).
+async fn replay(
+    inner: &Inner,
+    local: &Arc<Connection>,
+    publisher: LanePublisher,
+    delivery: Delivery,
+    again: Again,
+) -> Result<LanePublisher, SessionEnd> {
+    let Delivery { message, acker } = delivery;
+    let text = |name: &str| {
+        message
+            .properties
+            .header(name)
+            .and_then(HeaderValue::as_str)
+            .map(str::to_owned)
+    };
+    let number = text(names::HEADER_HUB_DELIVERY_NUMBER);
+    let from =
+        text(names::HEADER_ROUTING_KEY).and_then(|k| k.strip_prefix("ephyto.").map(str::to_owned));
+    let (Some(number), Some(from)) = (number, from) else {
+        warn!("A replayed import without its delivery number or sender; dropped.");
+        acker.ack().await?;
+        return Ok(publisher);
+    };
+    let handle = tokio::runtime::Handle::current();
+    let journal = inner.journal.clone();
+    let content = String::from_utf8_lossy(&message.body).into_owned();
+    let joined = tokio::task::spawn_blocking(move || {
+        let Again {
+            us,
+            partners,
+            strict,
+            limits,
+        } = again;
+        let mut sink = Sink {
+            handle,
+            publisher,
+            journal,
+            us,
+        };
+        let country = us.code().to_owned();
+        let done = Importer::new(&country, partners, strict, limits)
+            .map_err(|e| e.to_string())
+            .and_then(|mut importer| {
+                let pulled = Pulled {
+                    header: EnvelopeHeader {
+                        from: from.clone(),
+                        to: country.clone(),
+                        delivery_number: number.clone(),
+                        ..EnvelopeHeader::default()
+                    },
+                    content,
+                };
+                match importer.read(&pulled) {
+                    Ok((certificate, warnings)) => sink
+                        .deliver(&Import {
+                            delivery_number: number.clone(),
+                            from,
+                            nppo_number: String::new(),
+                            certificate,
+                            warnings,
+                        })
+                        .map(|()| "delivered"),
+                    Err((reason, message)) => sink
+                        .park(&Refused {
+                            number: number.clone(),
+                            from,
+                            reason,
+                            message: clip(message),
+                            content: pulled.content,
+                        })
+                        .map(|()| "parked again"),
+                }
+            });
+        (sink.publisher, number, done)
+    })
+    .await;
+    let Ok((publisher, number, done)) = joined else {
+        warn!("Reading a replayed import panicked; returned to its queue.");
+        acker.nack(true).await?;
+        return Ok(LanePublisher::open(local.clone()).await?);
+    };
+    match done {
+        Ok(what) => {
+            info!(hub_delivery_number = %number, outcome = what, "Replayed import read again.");
+            acker.ack().await?;
+        }
+        Err(error) => {
+            warn!(hub_delivery_number = %number, %error, "A replayed import was not handed over; returned to its queue.");
+            acker.nack(true).await?;
+        }
+    }
+    Ok(publisher)
 }
