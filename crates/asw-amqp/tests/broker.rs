@@ -929,24 +929,29 @@ async fn an_ippc_out_queue_is_delivery_limited_into_the_parking_lot_like_a_partn
     bounded(async {
         let management = management();
         let th = state("TH");
-        let topology =
-            Topology::hub(state("VN"), &[th], &RetryPolicy::default(), 2).with_ippc_partners(&[th]);
+        let topology = Topology::hub(state("VN"), &[th], &RetryPolicy::default(), 2)
+            .with_ippc_partners(&[th])
+            .with_ippc_imports(true);
         vhost.apply(&topology).await;
         let queue = names::ippc_out_queue(th);
-        // The management API shows the delivery-limit policy in force on the IPPC queue.
+        // The management API shows the delivery-limit policy in force on the IPPC queues.
         let started = Instant::now();
         loop {
             let queues = management.queues(&vhost.name).expect("list queues");
-            let policy = queues
-                .iter()
-                .find(|q| q.name == queue)
-                .expect("the IPPC queue is declared")
-                .policy
-                .clone();
-            if policy.as_deref() == Some(names::DELIVERY_LIMIT_POLICY) {
+            let policy_of = |name: &str| {
+                queues
+                    .iter()
+                    .find(|q| q.name == name)
+                    .unwrap_or_else(|| panic!("{name} is declared"))
+                    .policy
+                    .clone()
+            };
+            let seen = [policy_of(&queue), policy_of(names::IPPC_IN_QUEUE)];
+            let limit = Some(names::DELIVERY_LIMIT_POLICY.to_owned());
+            if seen == [limit.clone(), limit] {
                 break;
             }
-            assert!(started.elapsed() < WAIT, "{queue} has policy {policy:?}");
+            assert!(started.elapsed() < WAIT, "policies: {seen:?}");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         // And it holds: an e-Phyto the IPPC channel keeps returning is parked, not lost.
