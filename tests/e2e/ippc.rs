@@ -5,85 +5,20 @@
 //! way. Korea, a partner beyond ASEAN, does both once the partners file enables it, and a hub
 //! with the shipped file refuses an e-Phyto for it (`ROUTE-007`).
 
-use std::path::Path;
 use std::time::Duration;
 
+use asw_e2e::ippc::{
+    certificate_of, deployment, envelope_of, hub_section, number_of, partners_file,
+};
 use asw_e2e::{document, state, testbed, testbed_with};
+use asw_gateway::channel::ippc::importing::import_message_id;
 use asw_gateway::config::HubConfig;
 use asw_journal::{Direction, State};
 use asw_model::DocumentKind;
-use asw_model::document::Document;
-use asw_testbed::ephyto_hub::{
-    EphytoHub, InjectedContent, InjectedFault, StoredEnvelope, Tracking,
-};
+use asw_testbed::ephyto_hub::{EphytoHub, InjectedContent, InjectedFault, Tracking};
 use base64::Engine as _;
 
 use super::{WAIT, outcome};
-
-/// A partners file in which `code`'s e-Phyto goes through the IPPC hub, named by
-/// `partners_file` (for every hub), and the `[ephyto_hub]` section of the simulator with
-/// `client`'s certificate (for that hub alone).
-fn deployment(dir: &Path, hub: &EphytoHub, code: &str, client: &str) -> (String, String) {
-    let partners = partners_file(dir, code, |row| {
-        row.replace(
-            "channel = \"asw-broker\"\n",
-            "channel = \"asw-broker\"\n[partner.channels]\nephyto = \"ippc-hub\"\n",
-        )
-    });
-    (partners, hub_section(hub, client))
-}
-
-/// The shipped partners file with `code`'s row changed by `edit`, written in `dir`, as the
-/// `partners_file` line of a hub's configuration.
-fn partners_file(dir: &Path, code: &str, edit: impl Fn(&str) -> String) -> String {
-    let partners = dir.join(format!("partners-{}.toml", code.to_ascii_lowercase()));
-    std::fs::write(&partners, asw_testbed::shipped_partners_with(code, edit)).expect("write");
-    format!("partners_file = {:?}\n", partners.display().to_string())
-}
-
-/// The `[ephyto_hub]` section of the simulator with `client`'s certificate.
-fn hub_section(hub: &EphytoHub, client: &str) -> String {
-    hub.section(client, Duration::from_millis(200))
-        .expect("the client certificate")
-}
-
-/// Waits for the simulator to hold an envelope with this NPPO certificate number.
-async fn envelope_of(hub: &EphytoHub, nppo_number: &str) -> StoredEnvelope {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(e) = hub
-            .envelopes()
-            .into_iter()
-            .find(|e| e.nppo_number == nppo_number)
-        {
-            return e;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no envelope {nppo_number} at the hub; requests: {:?}",
-            hub.requests()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn certificate_of(doc: &asw_model::document::Message) -> String {
-    let Document::Xml(body) = &doc.document else {
-        panic!("an e-Phyto has an XML body");
-    };
-    let xml = body.xml.trim();
-    xml.strip_prefix("<?xml")
-        .and_then(|r| r.split_once("?>"))
-        .map_or(xml, |(_, r)| r)
-        .trim()
-        .to_owned()
-}
-
-fn number_of(xml: &str) -> String {
-    let start = xml.find("<ram:ID>").expect("ID") + "<ram:ID>".len();
-    let end = xml[start..].find('<').expect("end") + start;
-    xml[start..end].to_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_to_its_outcome() {
@@ -230,6 +165,9 @@ async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowl
     .await;
     let ephyto = document(DocumentKind::Ephyto, "VN", "TH");
     let certificate = certificate_of(&ephyto);
+    // Our acknowledgement of the first import is lost: the hub lists it again at the next
+    // poll, and it is acknowledged again, not delivered twice.
+    hub.fail_next_call("AcknowledgeEnvelopeReceipt", InjectedFault::Http(503));
     let number = hub.inject(
         "VN",
         "TH",
@@ -246,6 +184,90 @@ async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowl
     assert_eq!(String::from_utf8_lossy(&got.body), certificate);
     assert_eq!(got.header("x-asw-channel"), Some("ippc-hub"));
     assert_eq!(got.header("x-asw-warnings"), None);
+    let journal = tb.hub(th).expect("TH's hub").journal();
+    // Journaled as an inbound message like any other, with the hub delivery number.
+    let id = import_message_id(&number);
+    assert_eq!(
+        got.header("x-asw-message-id"),
+        Some(id.to_string().as_str())
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let record = loop {
+        let record = journal
+            .get(Direction::Inbound, id)
+            .expect("journal")
+            .expect("the import is journaled");
+        if record.summary.state == State::Delivered {
+            break record;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the import stays {}",
+            record.summary.state
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        record.summary.transport_ref.as_deref(),
+        Some(number.as_str())
+    );
+    assert_eq!(record.summary.reason, None);
+    assert_eq!(record.bytes, certificate.as_bytes());
+    let h = &record.summary.header;
+    assert_eq!(
+        (h.sender, h.receiver, h.kind),
+        (state("VN"), th, DocumentKind::Ephyto)
+    );
+    let found = journal
+        .find_by_transport_ref(Direction::Inbound, &number)
+        .expect("journal")
+        .expect("found by its hub delivery number");
+    assert_eq!(found.summary.header.message_id, id);
+    let listed = journal
+        .list(&asw_journal::Filter {
+            direction: Some(Direction::Inbound),
+            kind: Some(DocumentKind::Ephyto),
+            ..asw_journal::Filter::default()
+        })
+        .expect("journal");
+    assert!(
+        listed.iter().any(|m| m.header.message_id == id),
+        "{listed:?}"
+    );
+    // Readable but invalid: delivered with its problems, journaled with them as the reason.
+    let invalid = include_str!(
+        "../../schemas/samples/ephyto/invalid/XSD-commodity-without-sequence-number.xml"
+    );
+    let warned = hub.inject(
+        "VN",
+        "TH",
+        "VN-PC-INVALID",
+        InjectedContent::Base64(invalid.as_bytes().to_vec()),
+    );
+    let got = tb
+        .wait_for(th, "the invalid ephyto.VN", WAIT, |m| {
+            m.header("x-asw-hub-delivery-number") == Some(warned.as_str())
+        })
+        .await
+        .expect("delivered with warnings");
+    let warnings = got.header("x-asw-warnings").expect("warnings").to_owned();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let summary = loop {
+        let summary = journal
+            .get(Direction::Inbound, import_message_id(&warned))
+            .expect("journal")
+            .expect("journaled")
+            .summary;
+        if summary.state == State::Delivered {
+            break summary;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = summary.reason.expect("the warnings as the reason");
+    assert_eq!(reason.code, "EPHYTO-WARNINGS");
+    assert_eq!(reason.text, warnings);
+    assert_eq!(summary.transport_ref.as_deref(), Some(warned.as_str()));
     // Unreadable: refused with the reason, never delivered.
     let garbled = hub.inject(
         "VN",
@@ -259,7 +281,11 @@ async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowl
             hub.envelope(&number).expect("kept").tracking,
             hub.envelope(&garbled).expect("kept").tracking,
         );
-        if good == Tracking::Delivered && bad == Tracking::DeliveredNotReadable {
+        let warned = hub.envelope(&warned).expect("kept").tracking;
+        if good == Tracking::Delivered
+            && bad == Tracking::DeliveredNotReadable
+            && warned == Tracking::DeliveredWithWarnings
+        {
             break;
         }
         assert!(
@@ -276,6 +302,113 @@ async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowl
         .expect("journal")
         .expect("settled");
     assert_eq!(settled.outcome, asw_journal::SettlementOutcome::Parked);
+    // The lost acknowledgement was repeated (the hub shows Delivered) and the certificate
+    // reached the back-office once.
+    let acknowledgements = hub
+        .requests()
+        .iter()
+        .filter(|(operation, _)| operation == "AcknowledgeEnvelopeReceipt")
+        .count();
+    assert!(acknowledgements >= 2, "{:?}", hub.requests());
+    let deliveries = tb
+        .received(th)
+        .iter()
+        .filter(|m| m.header("x-asw-hub-delivery-number") == Some(number.as_str()))
+        .count();
+    assert_eq!(deliveries, 1, "delivered more than once");
+    hub.assert_clean();
+    tb.stop_and_clean().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ephyto_whose_ippc_tracking_stays_pending_is_never_resent_by_the_acks_watcher() {
+    let sim_dir = tempfile::tempdir().expect("dir");
+    let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
+        .await
+        .expect("the simulated ePhyto hub");
+    let vn = state("VN");
+    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "TH", "VN");
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
+        o.hub_toml = hub_toml;
+        o.hub_sections.insert(vn, section);
+        // Nobody pulls TH's ASW queue: an e-Form D for TH never gets its receipt.
+        o.pull = true;
+        o.acks = Some(asw_gateway::config::AcksConfig {
+            timeout: Duration::from_millis(300),
+            resend: 3,
+            check_every: Duration::from_millis(100),
+        });
+    })
+    .await;
+    let journal = tb.hub(vn).expect("VN's hub").journal();
+    let ephyto = document(DocumentKind::Ephyto, "VN", "TH");
+    let ephyto_id = ephyto.header.message_id;
+    tb.send_document(&ephyto).await.expect("send");
+    let envelope = envelope_of(&hub, &number_of(&certificate_of(&ephyto))).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while journal
+        .get(Direction::Outbound, ephyto_id)
+        .expect("journal")
+        .expect("journaled")
+        .summary
+        .transport_ref
+        .is_none()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The witness that the watcher looked past the e-Phyto's deadline: an e-Form D sent after
+    // it, over the ASW, reported late and resent.
+    let formd = document(DocumentKind::FormD, "VN", "TH");
+    let formd_id = formd.header.message_id;
+    tb.send_document(&formd).await.expect("send");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !journal
+        .history(Direction::Outbound, formd_id)
+        .expect("history")
+        .iter()
+        .any(|t| t.event == asw_journal::Event::Resent)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the e-Form D was never resent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The e-Phyto was left to the hub's tracking: still sent, delivered to the hub once.
+    let summary = journal
+        .get(Direction::Outbound, ephyto_id)
+        .expect("journal")
+        .expect("journaled")
+        .summary;
+    assert_eq!(summary.state, State::Sent);
+    assert!(
+        journal
+            .history(Direction::Outbound, ephyto_id)
+            .expect("history")
+            .iter()
+            .all(|t| t.event != asw_journal::Event::Resent && t.to != State::AwaitingAck),
+        "the watcher claimed the e-Phyto"
+    );
+    let delivers = hub
+        .requests()
+        .iter()
+        .filter(|(operation, _)| operation == "DeliverEnvelope")
+        .count();
+    assert_eq!(delivers, 1, "{:?}", hub.requests());
+    assert!(
+        !tb.received(vn)
+            .iter()
+            .any(|m| outcome(m, "outcome.ephyto.TH", ephyto_id, "awaiting-ack")),
+        "the e-Phyto was reported awaiting-ack"
+    );
+    // Its tracking is its receipt.
+    hub.set_tracking(&envelope.number, Tracking::Delivered, None);
+    tb.wait_for(vn, "acknowledged", WAIT, |m| {
+        outcome(m, "outcome.ephyto.TH", ephyto_id, "acknowledged")
+    })
+    .await
+    .expect("acknowledged once the hub says Delivered");
     hub.assert_clean();
     tb.stop_and_clean().await;
 }

@@ -320,6 +320,7 @@ impl HubConfig {
         )
         .with_back_offices(&routes)
         .with_ippc_partners(&self.ippc_partners())
+        .with_ippc_imports(!self.ippc_senders().is_empty())
     }
 
     /// The partners that receive some kind from us through the IPPC ePhyto Hub (partners file);
@@ -341,6 +342,23 @@ impl HubConfig {
             return Vec::new();
         }
         ippc_senders(&self.partner_table, self.all_partners())
+    }
+
+    /// The routes (kind, receiver) that travel through the IPPC ePhyto Hub: the hub's tracking
+    /// follows them to their outcome, so the `[acks]` watcher leaves them alone. Empty without
+    /// `[ephyto_hub]`.
+    pub fn ippc_routes(&self) -> Vec<(asw_model::DocumentKind, MemberState)> {
+        if self.ephyto_hub.is_none() {
+            return Vec::new();
+        }
+        ippc_kinds(&self.partner_table, self.partner_states())
+            .into_iter()
+            .flat_map(|(state, kinds)| {
+                kinds
+                    .into_iter()
+                    .filter_map(move |k| asw_model::DocumentKind::from_wire(&k).map(|k| (k, state)))
+            })
+            .collect()
     }
 
     /// True if a document of `kind` for `receiver` travels through the IPPC ePhyto Hub.
