@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The demo, from a fresh machine: installs what is missing, builds aswctl, then plays the
-# exchange of a signed e-Form D and its acknowledgement between Viet Nam and Thailand.
+# exchanges between Viet Nam and Thailand over the ASW (e-Form D, ACDD, e-Phyto, each with its
+# answers), and an e-Phyto each way between Viet Nam and Korea through a local IPPC ePhyto Hub
+# simulator (Korea enabled in the demo's partners file; needs ../shared/ephyto-hub/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/setup.sh

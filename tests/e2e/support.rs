@@ -155,15 +155,26 @@ pub fn deployment_with_example_kind(root: &Path) -> String {
         )
         .expect("copy");
     }
-    let example = schemas().join("samples/kinds/kr-co");
-    std::fs::copy(example.join("kr-co.toml"), root.join("kinds/kr-co.toml")).expect("copy");
-    std::fs::copy(example.join("kr-co-1.xsd"), root.join("kr-co-1.xsd")).expect("copy");
+    // The example kind and its receipt: the kind files into kinds/, the XSDs beside the others.
+    for entry in std::fs::read_dir(schemas().join("samples/kinds/kr-co")).expect("example") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name");
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("toml") => std::fs::copy(&path, root.join("kinds").join(name)),
+            Some("xsd") => std::fs::copy(&path, root.join(name)),
+            _ => continue,
+        }
+        .expect("copy");
+    }
     let shipped = std::fs::read_to_string(schemas().join("partners.toml")).expect("partners");
     let rows: Vec<String> = shipped
         .split("[[partner]]")
         .map(|row| {
             if row.contains("code = \"VN\"") || row.contains("code = \"TH\"") {
-                row.replace("\"ephyto-ack\"]", "\"ephyto-ack\", \"kr-co\"]")
+                row.replace(
+                    "\"ephyto-ack\"]",
+                    "\"ephyto-ack\", \"kr-co\", \"kr-co-ack\"]",
+                )
             } else {
                 row.to_owned()
             }
@@ -175,4 +186,85 @@ pub fn deployment_with_example_kind(root: &Path) -> String {
         root.join("kinds").display().to_string(),
         root.join("partners.toml").display().to_string()
     )
+}
+
+/// The IPPC ePhyto Hub channel's deployments in tests: the partners file and `[ephyto_hub]`
+/// section for the simulated hub, and what the simulator holds.
+pub mod ippc {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use asw_model::document::{Document, Message};
+    use asw_testbed::ephyto_hub::{EphytoHub, StoredEnvelope};
+
+    /// The longest a wait for the simulator may take.
+    pub const WAIT: Duration = Duration::from_secs(30);
+
+    /// A partners file in which `code`'s e-Phyto goes through the IPPC hub, named by
+    /// `partners_file` (for every hub), and the `[ephyto_hub]` section of the simulator with
+    /// `client`'s certificate (for that hub alone).
+    pub fn deployment(dir: &Path, hub: &EphytoHub, code: &str, client: &str) -> (String, String) {
+        let partners = partners_file(dir, code, |row| {
+            row.replace(
+                "channel = \"asw-broker\"\n",
+                "channel = \"asw-broker\"\n[partner.channels]\nephyto = \"ippc-hub\"\n",
+            )
+        });
+        (partners, hub_section(hub, client))
+    }
+
+    /// The shipped partners file with `code`'s row changed by `edit`, written in `dir`, as the
+    /// `partners_file` line of a hub's configuration.
+    pub fn partners_file(dir: &Path, code: &str, edit: impl Fn(&str) -> String) -> String {
+        let partners = dir.join(format!("partners-{}.toml", code.to_ascii_lowercase()));
+        std::fs::write(&partners, asw_testbed::shipped_partners_with(code, edit)).expect("write");
+        format!("partners_file = {:?}\n", partners.display().to_string())
+    }
+
+    /// The `[ephyto_hub]` section of the simulator with `client`'s certificate, tracking and
+    /// importing every 200 ms.
+    pub fn hub_section(hub: &EphytoHub, client: &str) -> String {
+        hub.section(client, Duration::from_millis(200))
+            .expect("the client certificate")
+    }
+
+    /// Waits (at most [`WAIT`]) for the simulator to hold an envelope with this NPPO certificate number.
+    pub async fn envelope_of(hub: &EphytoHub, nppo_number: &str) -> StoredEnvelope {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(e) = hub
+                .envelopes()
+                .into_iter()
+                .find(|e| e.nppo_number == nppo_number)
+            {
+                return e;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no envelope {nppo_number} at the hub; requests: {:?}",
+                hub.requests()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The SPS certificate in an e-Phyto's body, without its XML declaration.
+    pub fn certificate_of(doc: &Message) -> String {
+        let Document::Xml(body) = &doc.document else {
+            panic!("an e-Phyto has an XML body");
+        };
+        let xml = body.xml.trim();
+        xml.strip_prefix("<?xml")
+            .and_then(|r| r.split_once("?>"))
+            .map_or(xml, |(_, r)| r)
+            .trim()
+            .to_owned()
+    }
+
+    /// The certificate's number (its first `ram:ID`: `SPSExchangedDocument/ID`).
+    pub fn number_of(xml: &str) -> String {
+        let start = xml.find("<ram:ID>").expect("ID") + "<ram:ID>".len();
+        let end = xml[start..].find('<').expect("end") + start;
+        xml[start..end].to_owned()
+    }
 }

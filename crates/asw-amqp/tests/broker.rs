@@ -922,3 +922,73 @@ async fn a_message_returned_past_the_delivery_limit_is_parked_and_a_new_limit_ne
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ippc_out_queue_is_delivery_limited_into_the_parking_lot_like_a_partner_queue() {
+    let vhost = TestVhost::new();
+    bounded(async {
+        let management = management();
+        let th = state("TH");
+        let topology = Topology::hub(state("VN"), &[th], &RetryPolicy::default(), 2)
+            .with_ippc_partners(&[th])
+            .with_ippc_imports(true);
+        vhost.apply(&topology).await;
+        let queue = names::ippc_out_queue(th);
+        // The management API shows the delivery-limit policy in force on the IPPC queues.
+        let started = Instant::now();
+        loop {
+            let queues = management.queues(&vhost.name).expect("list queues");
+            let policy_of = |name: &str| {
+                queues
+                    .iter()
+                    .find(|q| q.name == name)
+                    .unwrap_or_else(|| panic!("{name} is declared"))
+                    .policy
+                    .clone()
+            };
+            let seen = [policy_of(&queue), policy_of(names::IPPC_IN_QUEUE)];
+            let limit = Some(names::DELIVERY_LIMIT_POLICY.to_owned());
+            if seen == [limit.clone(), limit] {
+                break;
+            }
+            assert!(started.elapsed() < WAIT, "policies: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // And it holds: an e-Phyto the IPPC channel keeps returning is parked, not lost.
+        let connection = vhost.connect().await;
+        let mut publisher = publisher(&connection).await;
+        let properties = Properties::new()
+            .with_message_id("ippc-poison")
+            .with_content_type(CONTENT_TYPE_XML);
+        publisher
+            .publish(
+                names::PARTNER_OUT_EXCHANGE,
+                &names::ippc_out_key(th),
+                b"<Poison/>",
+                &properties,
+            )
+            .await
+            .expect("publish to asw.partner.out");
+        let mut ippc = consumer(&connection, &queue).await;
+        return_times(&mut ippc, 3).await;
+        let mut parked = consumer(&connection, names::PARKED_QUEUE).await;
+        let delivery = next(&mut parked).await;
+        assert_eq!(delivery.message.body, b"<Poison/>");
+        let Some(HeaderValue::Array(deaths)) =
+            delivery.message.properties.header(names::HEADER_DEATH)
+        else {
+            panic!("no x-death header");
+        };
+        let Some(HeaderValue::Table(death)) = deaths.first() else {
+            panic!("x-death is not a table array: {deaths:?}");
+        };
+        assert_eq!(
+            death.get("queue").and_then(HeaderValue::as_str),
+            Some(queue.as_str())
+        );
+        delivery.acker.ack().await.expect("ack");
+        assert!(is_empty(&connection, &queue).await);
+        connection.close().await.expect("close");
+    })
+    .await;
+}

@@ -217,6 +217,9 @@ impl Parked {
         match self.stage.as_deref()? {
             names::stage::OUTBOUND => Some(Direction::Outbound),
             names::stage::INBOUND => Some(Direction::Inbound),
+            // Ours, refused by the IPPC hub, carries our envelope; an import the bare certificate.
+            names::stage::IPPC if self.header.is_some() => Some(Direction::Outbound),
+            names::stage::IPPC => Some(Direction::Inbound),
             _ if self.link_partner().is_some() => Some(Direction::Outbound),
             _ => None,
         }
@@ -228,9 +231,18 @@ impl Parked {
     }
 
     /// The queue a replay puts it back into: the queue of the stage it failed in
-    /// (`asw.partner.out.CC` for a partner link).
+    /// (`asw.partner.out.CC` for a partner link, `asw.ippc.out.CC` for a certificate the IPPC
+    /// hub refused, `asw.ippc.in` for an import from it, read again by the hub).
     pub fn stage_queue(&self) -> Option<String> {
-        names::queue_of_stage(self.stage.as_deref()?)
+        let stage = self.stage.as_deref()?;
+        if stage == names::stage::IPPC {
+            if self.header.is_none() {
+                return Some(names::IPPC_IN_QUEUE.to_owned());
+            }
+            return names::partner_of_ippc_key(self.routing_key.as_deref()?)
+                .map(names::ippc_out_queue);
+        }
+        names::queue_of_stage(stage)
     }
 
     /// The document kind, from the bytes.
@@ -325,7 +337,12 @@ impl InJournal {
             .with_context(|| format!("reading {direction} message {id} from the journal"))?;
         Ok(match record {
             None => InJournal::NotRecorded,
-            Some(r) if r.summary.digest_hex() == parked.sha256 => {
+            // The bytes first recorded, or (outbound) the signed bytes the journal keeps.
+            Some(r)
+                if r.summary.digest_hex() == parked.sha256
+                    || (direction == Direction::Outbound
+                        && sha256_hex(&r.bytes) == parked.sha256) =>
+            {
                 InJournal::Same(Box::new(r.summary))
             }
             Some(r) => InJournal::Other(Box::new(r.summary)),

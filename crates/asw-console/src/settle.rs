@@ -5,8 +5,9 @@
 //!
 //! For each parked message: the journal first takes it out of its parked state
 //! ([`Journal::replay`], with the operator's name and the time); then its exact bytes are
-//! published to the stage's queue (`asw.hub.outbound`, `asw.hub.inbound`, or
-//! `asw.partner.out.<CC>` for a partner link) by the hub's own broker user, with its message id
+//! published to the stage's queue (`asw.hub.outbound`, `asw.hub.inbound`,
+//! `asw.partner.out.<CC>` for a partner link, `asw.ippc.out.<CC>` / `asw.ippc.in` for the IPPC
+//! ePhyto Hub's stage `ippc`) by the hub's own broker user, with its message id
 //! and the `x-asw-routing-key` / `x-asw-transport-user` it was first published with, which is how
 //! the pipeline recognises a message the hub moved itself. A message the broker parked at its
 //! queue's delivery limit (`DELIVERY-LIMIT`) has no such headers of the hub's: they come from its
@@ -409,6 +410,14 @@ impl Replayer<'_> {
         }
         if let Some(c) = &parked.properties.correlation_id {
             properties = properties.with_correlation_id(c.clone());
+        }
+        // An IPPC import: the hub reads it again under its delivery number.
+        if let Some(number) = parked
+            .properties
+            .header(names::HEADER_HUB_DELIVERY_NUMBER)
+            .and_then(|v| v.as_str())
+        {
+            properties = properties.with_header(names::HEADER_HUB_DELIVERY_NUMBER, number);
         }
         publisher
             .publish("", queue, &parked.body, &properties)

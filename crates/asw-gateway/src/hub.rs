@@ -229,7 +229,7 @@ impl Hub {
         }
         let identity = Arc::new(Identity {
             country: config.country,
-            partners: config.partners.keys().copied().collect::<BTreeSet<_>>(),
+            partners: config.all_partners().into_iter().collect::<BTreeSet<_>>(),
             agreed: Some(Arc::new(config.partner_table.clone())),
         });
         let limits = config.limits.document;

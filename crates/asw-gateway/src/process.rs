@@ -45,6 +45,12 @@ impl Identity {
             .find(|p| p.code == partner.code())
     }
 
+    /// True if the partners file lists `partner` but does not enable it (`None` agrees every
+    /// partner).
+    pub fn disabled(&self, partner: MemberState) -> bool {
+        self.row(partner).is_some_and(|p| !p.enabled)
+    }
+
     /// True if `partner` may send us documents of `kind`.
     pub fn may_send(&self, partner: MemberState, kind: DocumentKind) -> bool {
         self.agreed.is_none() || self.row(partner).is_some_and(|p| p.may_send(kind.as_str()))
@@ -249,7 +255,15 @@ impl Worker {
                 ),
             ));
         }
-        if !self.identity.partners.contains(&header.receiver) {
+        if self.identity.disabled(header.receiver) {
+            refusals.push(Refusal::new(
+                ROUTE_DISABLED_RECEIVER,
+                format!(
+                    "receiver {} is in the partners file but not enabled",
+                    header.receiver
+                ),
+            ));
+        } else if !self.identity.partners.contains(&header.receiver) {
             refusals.push(Refusal::new(
                 "ROUTE-003",
                 format!("receiver {} is not a configured partner", header.receiver),
@@ -326,6 +340,15 @@ impl Worker {
                 )],
             ));
         };
+        if self.identity.disabled(transport) {
+            return Err(refused(
+                None,
+                vec![Refusal::new(
+                    ROUTE_DISABLED_SENDER,
+                    format!("sender {transport} is in the partners file but not enabled"),
+                )],
+            ));
+        }
         if !self.identity.partners.contains(&transport) {
             return Err(refused(
                 None,
@@ -454,6 +477,12 @@ pub fn panicked(text: String) -> Refusal {
     }
 }
 
+/// The code of an outbound document for a partner the partners file lists but does not enable.
+pub const ROUTE_DISABLED_RECEIVER: &str = "ROUTE-007";
+
+/// The code of an inbound document from a partner the partners file lists but does not enable.
+pub const ROUTE_DISABLED_SENDER: &str = "ROUTE-008";
+
 /// The code of a refusal that says the hub's own code panicked on the document.
 pub const PANIC: &str = "HUB-PANIC";
 
@@ -470,22 +499,15 @@ mod tests {
     use super::*;
     use crate::testing::Fixture;
 
-    /// A worker whose partners file lets TH send us e-Form Ds only, and receive nothing but
-    /// ACDDs from us.
-    fn agreed_worker(fixture: &Fixture) -> Worker {
+    /// A worker whose partners file is the shipped one with TH's row changed by `edit`.
+    fn worker_with_th(fixture: &Fixture, edit: impl Fn(&str) -> String) -> Worker {
         let kinds = asw_model::kinds::KindRegistry::shipped().expect("kinds");
         let shipped = PartnerTable::shipped(&kinds).expect("partners");
         let text = include_str!("../../../schemas/partners.toml")
             .split("[[partner]]")
             .map(|row| {
                 if row.contains("\ncode = \"TH\"") {
-                    let sends = row.lines().find(|l| l.starts_with("sends")).expect("sends");
-                    let receives = row
-                        .lines()
-                        .find(|l| l.starts_with("receives"))
-                        .expect("receives");
-                    row.replace(sends, "sends = [\"formd\"]")
-                        .replace(receives, "receives = [\"acdd\"]")
+                    edit(row)
                 } else {
                     row.to_owned()
                 }
@@ -501,6 +523,52 @@ mod tests {
         let mut worker = fixture.worker();
         worker.identity = Arc::new(identity);
         worker
+    }
+
+    /// A worker whose partners file lets TH send us e-Form Ds only, and receive nothing but
+    /// ACDDs from us.
+    fn agreed_worker(fixture: &Fixture) -> Worker {
+        worker_with_th(fixture, |row| {
+            let sends = row.lines().find(|l| l.starts_with("sends")).expect("sends");
+            let receives = row
+                .lines()
+                .find(|l| l.starts_with("receives"))
+                .expect("receives");
+            row.replace(sends, "sends = [\"formd\"]")
+                .replace(receives, "receives = [\"acdd\"]")
+        })
+    }
+
+    #[test]
+    fn a_partner_the_file_lists_but_does_not_enable_is_refused_both_ways() {
+        let fixture = Fixture::new();
+        let mut worker = worker_with_th(&fixture, |row| {
+            row.replace("enabled = true", "enabled = false")
+        });
+        let now = OffsetDateTime::now_utc();
+        // Outbound: ROUTE-007 (not ROUTE-003: TH is known, only not enabled), before signing.
+        let (_, formd) = fixture.back_office_document(DocumentKind::FormD);
+        let refused = worker
+            .outbound(&formd, "formd", now)
+            .expect_err("TH is not enabled");
+        let codes: Vec<&str> = refused.refusals.iter().map(|r| r.code.as_str()).collect();
+        assert_eq!(codes, [ROUTE_DISABLED_RECEIVER]);
+        assert_eq!(
+            refused.refusals[0].text,
+            "receiver TH is in the partners file but not enabled"
+        );
+        // Inbound: ROUTE-008, unauthenticated (never answered), before verification.
+        let document = fixture.partner_document(DocumentKind::FormD);
+        let refused = worker
+            .inbound(&document, Some("partner-TH"), "TH", now)
+            .expect_err("TH is not enabled");
+        assert_eq!(refused.refusals[0].code, ROUTE_DISABLED_SENDER);
+        assert_eq!(refused.authenticated, None);
+        assert!(!refused.verified);
+        // SG, enabled, is unaffected.
+        let to_sg = fixture.document(DocumentKind::FormD, fixture.vn, fixture.sg);
+        let bytes = to_sg.to_xml_compact().expect("xml");
+        assert!(worker.outbound(bytes.as_bytes(), "formd", now).is_ok());
     }
 
     #[test]

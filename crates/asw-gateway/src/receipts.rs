@@ -2,6 +2,10 @@
 //! back-office once (`awaiting-ack`), claimed in the journal, and resent to the partner while
 //! resends are allowed.
 //!
+//! Documents of a route whose channel follows them itself (the IPPC ePhyto Hub's tracking, see
+//! [`Watched::tracked_by_channel`]) are left to that channel: never reported, claimed or resent
+//! here (a resend would deliver the certificate to the IPPC hub a second time).
+//!
 //! The report is published (confirmed) before the claim is journaled: a crash in between
 //! reports the document again at the next check, it never loses the report. Hubs sharing a
 //! journal whose checks fall in the same instant may both report a document; the claim (a
@@ -79,6 +83,12 @@ pub(crate) trait Watched {
 
     /// Publishes the document's journaled bytes to its partner queue again.
     async fn resend(&mut self, overdue: &Overdue) -> Result<(), AmqpError>;
+
+    /// The routes (kind, receiver) whose channel tracks its documents to their outcome itself:
+    /// left alone. None by default.
+    fn tracked_by_channel(&self) -> Vec<(DocumentKind, asw_model::MemberState)> {
+        Vec::new()
+    }
 }
 
 struct OnBroker {
@@ -97,6 +107,10 @@ impl Watched for OnBroker {
 
     async fn report(&mut self, outcome: &Outcome) -> Result<(), AmqpError> {
         notify(&self.inner, &mut self.publisher, outcome).await
+    }
+
+    fn tracked_by_channel(&self) -> Vec<(DocumentKind, asw_model::MemberState)> {
+        self.inner.config.ippc_routes()
     }
 
     async fn resend(&mut self, overdue: &Overdue) -> Result<(), AmqpError> {
@@ -125,12 +139,14 @@ pub(crate) async fn check(
         .into_iter()
         .filter(|k| k.ack_kind().is_some())
         .collect();
+    let tracked_by_channel = hub.tracked_by_channel();
     loop {
         let at = now();
         let query = OverdueQuery {
             kinds: kinds.clone(),
             due_before: at - acks.timeout,
             max_resends: acks.resend,
+            tracked_by_channel: tracked_by_channel.clone(),
             limit: OVERDUE_BATCH,
         };
         let due = {
@@ -184,7 +200,7 @@ fn journaled<T, E: std::fmt::Display>(
 }
 
 /// The documents a claim would report now: in `queued` or `sent` since before `due_before`, of
-/// the kinds asked. Nothing is written.
+/// the kinds asked and not of a route tracked by its channel. Nothing is written.
 fn due_for_report(
     journal: &dyn Journal,
     query: &OverdueQuery,
@@ -202,7 +218,12 @@ fn due_for_report(
             journal
                 .list(&filter)?
                 .into_iter()
-                .filter(|m| query.kinds.contains(&m.header.kind)),
+                .filter(|m| query.kinds.contains(&m.header.kind))
+                .filter(|m| {
+                    !query
+                        .tracked_by_channel
+                        .contains(&(m.header.kind, m.header.receiver))
+                }),
         );
     }
     due.sort_by_key(|m| m.updated_at);

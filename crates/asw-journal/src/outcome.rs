@@ -134,6 +134,9 @@ pub struct OverdueQuery {
     pub due_before: OffsetDateTime,
     /// Resends allowed per message, in total across every hub sharing the journal (0: none).
     pub max_resends: u32,
+    /// Routes (kind, receiver) whose channel follows its documents to their outcome itself
+    /// (the IPPC ePhyto Hub's tracking): never claimed, reported or resent.
+    pub tracked_by_channel: Vec<(asw_model::DocumentKind, asw_model::MemberState)>,
     /// At most this many messages per call.
     pub limit: u32,
 }

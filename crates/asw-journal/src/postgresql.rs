@@ -854,6 +854,11 @@ impl Journal for PostgresJournal {
             let due_before = stored_time(query.due_before).map_err(Fault::Invalid)?;
             let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
             let max_resends = i32::try_from(query.max_resends).unwrap_or(i32::MAX);
+            let tracked: Vec<String> = query
+                .tracked_by_channel
+                .iter()
+                .map(|(kind, receiver)| format!("{}.{}", kind.as_str(), receiver.code()))
+                .collect();
             // The rows are locked until the commit; rows another hub is claiming right now are
             // skipped rather than waited for (that hub has them), so hubs never claim the same.
             let select = c.statement(
@@ -861,13 +866,20 @@ impl Journal for PostgresJournal {
                  WHERE direction = 'outbound' AND kind = ANY($1) AND updated_at <= $2
                      AND (state IN ('queued', 'sent')
                          OR (state = 'awaiting-ack' AND resends < $3))
+                     AND NOT (kind || '.' || receiver = ANY($5))
                  ORDER BY updated_at, message_id
                  LIMIT $4
                  FOR UPDATE SKIP LOCKED",
             )?;
             let rows = c.client.query(
                 &select,
-                &[&kinds, &due_before, &max_resends, &i64::from(query.limit)],
+                &[
+                    &kinds,
+                    &due_before,
+                    &max_resends,
+                    &i64::from(query.limit),
+                    &tracked,
+                ],
             )?;
             let mut claimed = Vec::new();
             for row in rows {

@@ -1158,6 +1158,17 @@ impl Journal for SqliteJournal {
                 .collect();
             values.push(Value::Text(encode_time(query.due_before)?));
             values.push(Value::Integer(i64::from(query.max_resends)));
+            let tracked = if query.tracked_by_channel.is_empty() {
+                String::new()
+            } else {
+                values.extend(query.tracked_by_channel.iter().map(|(kind, receiver)| {
+                    Value::Text(format!("{}.{}", kind.as_str(), receiver.code()))
+                }));
+                format!(
+                    "AND (kind || '.' || receiver) NOT IN ({})",
+                    vec!["?"; query.tracked_by_channel.len()].join(", ")
+                )
+            };
             values.push(Value::Integer(i64::from(query.limit)));
             // Inside `BEGIN IMMEDIATE`: no other process claims between this read and the updates.
             // Through the (state, updated_at, ..) index: ordered by `updated_at` alone, SQLite would
@@ -1169,6 +1180,7 @@ impl Journal for SqliteJournal {
                      AND direction = 'outbound' AND kind IN ({kinds}) AND updated_at <= ?
                      AND (state IN ('queued', 'sent')
                          OR (state = 'awaiting-ack' AND resends < ?))
+                     {tracked}
                  ORDER BY updated_at, message_id LIMIT ?"
             ))?;
             let mut rows = statement.query(params_from_iter(values))?;
@@ -2130,6 +2142,7 @@ mod tests {
             kinds: vec![asw_model::DocumentKind::FormD],
             due_before: datetime!(2026-01-05 02:00 UTC),
             max_resends: 1,
+            tracked_by_channel: Vec::new(),
             limit: 10,
         };
         let claimed = journal

@@ -59,6 +59,7 @@ on_both_backends!(
     the_journal_is_a_shareable_trait_object,
     a_write_probe_succeeds_and_writes_nothing,
     overdue_messages_are_reported_once_and_resent_within_the_bound,
+    a_route_tracked_by_its_channel_is_never_claimed_overdue,
     a_late_receipt_still_acknowledges_an_awaiting_message,
     settled_messages_are_removed_with_their_history_and_the_others_kept,
     a_channel_reference_is_kept_with_a_move_and_finds_its_message,
@@ -1094,6 +1095,7 @@ fn overdue_query(due_before: i64, max_resends: u32) -> OverdueQuery {
         kinds: vec![DocumentKind::FormD, DocumentKind::Acdd],
         due_before: t(due_before),
         max_resends,
+        tracked_by_channel: Vec::new(),
         limit: 100,
     }
 }
@@ -1279,6 +1281,37 @@ fn overdue_messages_are_reported_once_and_resent_within_the_bound(journal: &dyn 
     let mut expected = pair.to_vec();
     expected.sort();
     assert_eq!(claimed, expected);
+}
+
+fn a_route_tracked_by_its_channel_is_never_claimed_overdue(journal: &dyn Journal) {
+    let queued = message_in(journal, Direction::Outbound, State::Queued).message_id;
+    let sent = message_in(journal, Direction::Outbound, State::Sent);
+    let tracked = OverdueQuery {
+        tracked_by_channel: vec![(sent.kind, sent.receiver)],
+        ..overdue_query(1000, 2)
+    };
+    assert_eq!(journal.claim_overdue(&tracked, t(1000)).expect("claim"), []);
+    for (id, state) in [(queued, State::Queued), (sent.message_id, State::Sent)] {
+        let summary = journal
+            .get(Direction::Outbound, id)
+            .expect("get")
+            .expect("kept")
+            .summary;
+        assert_eq!(summary.state, state);
+        assert_eq!(summary.reason, None);
+    }
+    // Another receiver of the kind is still claimed; so is the route once it is not tracked.
+    let other = OverdueQuery {
+        tracked_by_channel: vec![(
+            sent.kind,
+            asw_model::MemberState::from_alpha2("SG").expect("SG"),
+        )],
+        ..overdue_query(1000, 2)
+    };
+    assert_eq!(
+        journal.claim_overdue(&other, t(1000)).expect("claim").len(),
+        2
+    );
 }
 
 fn a_late_receipt_still_acknowledges_an_awaiting_message(journal: &dyn Journal) {

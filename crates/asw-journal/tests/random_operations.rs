@@ -645,6 +645,7 @@ impl Run<'_> {
                     kinds,
                     due_before: now - Duration::seconds(timeout),
                     max_resends,
+                    tracked_by_channel: Vec::new(),
                     limit,
                 };
                 let got = journal

@@ -160,6 +160,7 @@ fn race_overdue_claims(handles: &[&dyn Journal]) {
             kinds: vec![DocumentKind::FormD],
             due_before: t(100 * round + 50),
             max_resends,
+            tracked_by_channel: Vec::new(),
             limit: 1000,
         };
         let claims = race(n, |i| {

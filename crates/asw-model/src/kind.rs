@@ -215,9 +215,10 @@ impl DocumentKind {
         &self.def().written_version().version
     }
 
-    /// True if this hub reads `version` of the kind.
+    /// True if this hub reads `version` of the kind (as an envelope header writes it: `1`
+    /// names `1.0`, [`KindDef::read_version`]).
     pub fn reads_version(self, version: &str) -> bool {
-        self.def().version(version).is_some()
+        self.def().read_version(version).is_some()
     }
 
     /// True for documents that answer another one and so must carry a correlation id.

@@ -20,6 +20,21 @@ pub enum Envelope {
     Asw,
 }
 
+/// How the hub writes a kind itself, for a receipt kind described only as data (the code writes
+/// `formd-ack`, `acdd-ack` and `ephyto-ack`: [`CODE_WRITTEN_RECEIPTS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WrittenAs {
+    /// The ASW acknowledgement's content (`ack-1.xsd`'s `Acknowledgement`: `DocumentReference`,
+    /// `ReceivedAt`, `Status` received or rejected, `Reason`s of `cmn:Code` and `cmn:Text`), its
+    /// elements in the kind's root namespace, under the kind's root element.
+    AswAcknowledgement,
+}
+
+/// The receipt kinds whose body the hub's code writes (`asw_model::reply::receipt`); a receipt
+/// the hub sends of another kind says how it is written ([`KindDef::written_as`]).
+pub const CODE_WRITTEN_RECEIPTS: [&str; 3] = ["formd-ack", "acdd-ack", "ephyto-ack"];
+
 /// The root element of a kind's body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RootElement {
@@ -78,6 +93,8 @@ pub struct KindDef {
     pub reference: Vec<String>,
     /// The business rules of the kind, as data (`[[rules]]`), checked after the XSD.
     pub rules: Vec<crate::kinds::DataRule>,
+    /// For a receipt kind described only as data that the hub sends itself: how it is written.
+    pub written_as: Option<WrittenAs>,
 }
 
 /// A business rule of a kind described as data: the element at `path` (local names from the
@@ -115,9 +132,16 @@ impl KindDef {
         &self.versions[0]
     }
 
-    /// The version `version` if this hub reads it.
+    /// The version `version` if this hub reads it, exactly as listed.
     pub fn version(&self, version: &str) -> Option<&KindVersion> {
         self.versions.iter().find(|v| v.version == version)
+    }
+
+    /// The version an envelope header's `DocumentVersion` names, if this hub reads it: the one
+    /// listed as written, or with `.0` added (`1` names `1.0`).
+    pub fn read_version(&self, version: &str) -> Option<&KindVersion> {
+        self.version(version)
+            .or_else(|| self.version(&format!("{version}.0")))
     }
 }
 
@@ -408,6 +432,51 @@ impl KindRegistry {
                 }
             }
         }
+        // Receipts the hub sends: written by code, or the file says how.
+        for (wire, (file, text, raw)) in &kinds {
+            let error = |span: Range<usize>, key: &str, message: String| ModelError::Data {
+                file: file.clone(),
+                line: line_of(text, span.start),
+                key: key.to_owned(),
+                message,
+            };
+            if let Some(written) = &raw.written_as {
+                let sent_by_hub = raw
+                    .answers
+                    .as_ref()
+                    .and_then(|a| kinds.get(a.get_ref()))
+                    .and_then(|(_, _, original)| original.answered_by.as_ref())
+                    .is_some_and(|by| {
+                        by.receipt_by_hub
+                            && by.receipt.as_ref().is_some_and(|r| r.get_ref() == wire)
+                    });
+                if !sent_by_hub {
+                    return Err(error(
+                        written.span(),
+                        "written_as",
+                        format!("{wire} is not a receipt the hub sends (receipt_by_hub)"),
+                    ));
+                }
+            }
+            if let Some(by) = &raw.answered_by
+                && by.receipt_by_hub
+                && let Some(receipt) = &by.receipt
+                && !CODE_WRITTEN_RECEIPTS.contains(&receipt.get_ref().as_str())
+                && kinds
+                    .get(receipt.get_ref())
+                    .is_some_and(|(_, _, r)| r.written_as.is_none())
+            {
+                return Err(error(
+                    receipt.span(),
+                    "answered_by.receipt",
+                    format!(
+                        "the hub cannot write {}: its file must say how (written_as = \
+                         \"asw-acknowledgement\")",
+                        receipt.get_ref()
+                    ),
+                ));
+            }
+        }
         let kinds = kinds
             .into_values()
             .map(|(_, _, raw)| raw.into_def())
@@ -519,6 +588,7 @@ struct Raw {
     reference: Vec<String>,
     #[serde(default)]
     rules: Vec<DataRule>,
+    written_as: Option<Spanned<WrittenAs>>,
 }
 
 #[derive(Deserialize)]
@@ -581,6 +651,7 @@ impl Raw {
                 .collect(),
             reference: self.reference,
             rules: self.rules,
+            written_as: self.written_as.map(Spanned::into_inner),
         }
     }
 }
@@ -683,7 +754,7 @@ mod tests {
             error(&[("formd.toml", &FORMD.replace("title", "tilte"))]),
             "formd.toml:2: tilte: unknown field `tilte`, expected one of `wire`, `title`, \
              `envelope`, `bare`, `root`, `versions`, `answers`, `answered_by`, `back_offices`, \
-             `reference`, `rules`"
+             `reference`, `rules`, `written_as`"
         );
         assert_eq!(
             error(&[(
@@ -720,6 +791,66 @@ mod tests {
             )]),
             "formd.toml:3: envelope: unknown variant `as4`, expected `asw`"
         );
+    }
+
+    #[test]
+    fn a_receipt_the_hub_sends_of_a_kind_as_data_says_how_it_is_written() {
+        let co = "wire = \"co\"\ntitle = \"C/O\"\nenvelope = \"asw\"\nback_offices = []\n\
+            [root]\nnamespace = \"urn:co\"\nelement = \"CO\"\n\
+            [[versions]]\nversion = \"1.0\"\nxsd = [\"co-1.xsd\"]\n\
+            [answered_by]\nreceipt = \"co-ack\"\nreceipt_by_hub = true\n";
+        let ack = "wire = \"co-ack\"\ntitle = \"receipt\"\nenvelope = \"asw\"\n\
+            answers = \"co\"\nback_offices = []\n[root]\nnamespace = \"urn:co-ack\"\n\
+            element = \"Ack\"\n[[versions]]\nversion = \"1.0\"\nxsd = [\"co-ack-1.xsd\"]\n";
+        assert_eq!(
+            error(&[("co.toml", co), ("co-ack.toml", ack)]),
+            "co.toml:12: answered_by.receipt: the hub cannot write co-ack: its file must say \
+             how (written_as = \"asw-acknowledgement\")"
+        );
+        let written = ack.replace("[root]", "written_as = \"asw-acknowledgement\"\n[root]");
+        let registry =
+            KindRegistry::from_files([("co.toml", co), ("co-ack.toml", &written)]).expect("loads");
+        assert_eq!(
+            registry.get("co-ack").and_then(|k| k.written_as),
+            Some(WrittenAs::AswAcknowledgement)
+        );
+        assert_eq!(registry.get("co").and_then(|k| k.written_as), None);
+        // Written by the hub, but the hub does not send it.
+        let not_sent = co.replace("receipt_by_hub = true", "receipt_by_hub = false");
+        assert_eq!(
+            error(&[("co.toml", &not_sent), ("co-ack.toml", &written)]),
+            "co-ack.toml:6: written_as: co-ack is not a receipt the hub sends (receipt_by_hub)"
+        );
+    }
+
+    #[test]
+    fn versions_are_read_as_the_header_writes_them() {
+        let registry = KindRegistry::from_files([(
+            "formd.toml",
+            FORMD
+                .replace(
+                    "[answered_by]\nreceipt = \"formd-ack\"\nreceipt_by_hub = true\n",
+                    "",
+                )
+                .replace(
+                    "xsd = [\"formd-1.xsd\"]\n",
+                    "xsd = [\"formd-1.xsd\"]\n[[versions]]\nversion = \"2.0\"\n\
+                     xsd = [\"formd-2.xsd\"]\n",
+                )
+                .as_str(),
+        )])
+        .expect("loads");
+        let formd = registry.get("formd").expect("formd");
+        assert_eq!(formd.written_version().version, "1.0");
+        assert_eq!(
+            formd.read_version("2").map(|v| v.xsd.as_slice()),
+            Some(["formd-2.xsd".to_owned()].as_slice())
+        );
+        assert_eq!(
+            formd.read_version("1.0").map(|v| v.version.as_str()),
+            Some("1.0")
+        );
+        assert!(formd.read_version("3.0").is_none() && formd.version("2").is_none());
     }
 
     #[test]

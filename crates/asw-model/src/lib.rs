@@ -22,4 +22,4 @@ pub mod xml;
 pub use error::ModelError;
 pub use header::Header;
 pub use kind::DocumentKind;
-pub use member_state::{MEMBER_STATES, MemberState, MemberStateInfo};
+pub use member_state::{MemberState, MemberStateInfo};

@@ -1,7 +1,8 @@
 //! Partners as data: `schemas/partners.toml` lists the partners a hub can know (code, name,
 //! network or agreement, the kinds each may send us and receive from us, the channel, per kind),
-//! read and checked here against the kinds. The ten ASEAN rows are the compiled member-state
-//! table of today ([`crate::MEMBER_STATES`]); the model's partner type is to be built from this.
+//! read and checked here against the kinds. The model's partner type, [`crate::MemberState`], is
+//! a handle into a process-wide table built from the shipped file and the hub's own
+//! ([`crate::MemberState::install`]).
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -73,6 +74,13 @@ impl Partner {
     /// True if we may send it documents of `kind`.
     pub fn may_receive(&self, kind: &str) -> bool {
         self.receives.iter().any(|k| k == kind)
+    }
+
+    /// True if it exchanges some kind and every kind through the IPPC ePhyto Hub: it needs no
+    /// link to an ASW partner broker (Korea as shipped).
+    pub fn ippc_only(&self) -> bool {
+        let mut kinds = self.sends.iter().chain(&self.receives).peekable();
+        kinds.peek().is_some() && kinds.all(|k| self.channel_for(k) == Some(ChannelKind::IppcHub))
     }
 }
 
@@ -266,16 +274,16 @@ struct RawPartner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{MEMBER_STATES, MemberState};
+    use crate::MemberState;
 
     fn kinds() -> KindRegistry {
         KindRegistry::shipped().expect("shipped kinds")
     }
 
-    /// The ASEAN rows are today's compiled member-state table, in its order; the rows a
-    /// deployment enables are there and disabled.
+    /// The ten ASEAN member states, in the order ASEAN lists them, enabled on the ASW; the rows
+    /// a deployment enables are there and disabled; every row is a member state of the process.
     #[test]
-    fn the_asean_rows_are_the_member_state_table() {
+    fn the_asean_rows_are_the_member_states() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/partners.toml");
         let table = PartnerTable::load(&path, &kinds()).expect("the shipped partners load");
         assert_eq!(table, PartnerTable::shipped(&kinds()).expect("embedded"));
@@ -283,13 +291,20 @@ mod tests {
             .iter()
             .filter(|p| p.network == "asw" && p.enabled)
             .collect();
-        assert_eq!(asean.len(), MEMBER_STATES.len());
-        for (row, state) in asean.iter().zip(MEMBER_STATES) {
+        let codes: Vec<&str> = asean.iter().map(|p| p.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            ["BN", "KH", "ID", "LA", "MY", "MM", "PH", "SG", "TH", "VN"]
+        );
+        for row in table.iter() {
+            let state = MemberState::from_alpha2(&row.code).expect("a member state");
+            let info = state.info();
             assert_eq!(
-                (row.code.as_str(), row.alpha3.as_str(), row.name.as_str()),
-                (state.alpha2, state.alpha3, state.name)
+                (info.alpha3, info.name, info.network),
+                (row.alpha3.as_str(), row.name.as_str(), row.network.as_str())
             );
-            assert!(MemberState::from_alpha2(&row.code).is_some());
+        }
+        for row in &asean {
             for kind in crate::DocumentKind::ALL {
                 assert!(
                     row.may_send(kind.as_str()) && row.may_receive(kind.as_str()),
@@ -300,8 +315,7 @@ mod tests {
             }
         }
         let enabled: Vec<&str> = table.enabled().map(|p| p.code.as_str()).collect();
-        let states: Vec<&str> = MemberState::all().map(MemberState::code).collect();
-        assert_eq!(enabled, states, "only the ten are enabled as shipped");
+        assert_eq!(enabled, codes, "only the ten are enabled as shipped");
         for code in ["TL", "KR", "AM", "BY", "KZ", "KG", "RU"] {
             let row = table
                 .get(code)
@@ -312,6 +326,12 @@ mod tests {
         assert_eq!(kr.channel_for("ephyto"), Some(ChannelKind::IppcHub));
         assert_eq!(kr.channel_for("formd"), None);
         assert!(!kr.may_send("formd"));
+        assert!(kr.ippc_only());
+        assert!(!table.get("TH").expect("TH").ippc_only());
+        assert!(
+            !table.get("RU").expect("RU").ippc_only(),
+            "exchanges nothing yet"
+        );
     }
 
     const TH: &str = "[[partner]]\ncode = \"TH\"\nalpha3 = \"THA\"\nname = \"Thailand\"\n\

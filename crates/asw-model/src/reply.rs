@@ -6,7 +6,10 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::document::{Acknowledgement, Document, Message, Reason, XmlBody};
+use quick_xml::escape::escape;
+
+use crate::document::{Acknowledgement, Document, Message, Reason, XmlBody, format_timestamp};
+use crate::kinds::WrittenAs;
 use crate::xml::Element;
 use crate::{DocumentKind, Header, ns};
 
@@ -150,10 +153,41 @@ pub fn receipt(
                 ),
             })
         }
-        // A receipt kind described only as data: this hub cannot write it.
-        _ => return None,
+        // A receipt kind described only as data: written as its file says, or not at all.
+        _ => match kind.def().written_as {
+            Some(WrittenAs::AswAcknowledgement) => Document::Xml(XmlBody {
+                kind,
+                xml: acknowledgement_xml(kind, &ack),
+            }),
+            None => return None,
+        },
     };
     Some(Message { header, document })
+}
+
+/// The ASW acknowledgement's content (`ack-1.xsd`) under the root element of `kind`, its
+/// elements in the root's namespace, the reasons' code and text in the common one.
+fn acknowledgement_xml(kind: DocumentKind, ack: &Acknowledgement) -> String {
+    let (namespace, element) = kind.root_element();
+    let mut xml = format!(
+        "<r:{element} xmlns:r=\"{}\" xmlns:cmn=\"{}\">\n  \
+         <r:DocumentReference>{}</r:DocumentReference>\n  \
+         <r:ReceivedAt>{}</r:ReceivedAt>\n  <r:Status>{}</r:Status>\n",
+        escape(namespace),
+        ns::COMMON,
+        escape(&ack.document_reference),
+        format_timestamp(ack.received_at),
+        escape(&ack.status)
+    );
+    for reason in &ack.reasons {
+        xml.push_str(&format!(
+            "  <r:Reason><cmn:Code>{}</cmn:Code><cmn:Text>{}</cmn:Text></r:Reason>\n",
+            escape(&reason.code),
+            escape(&reason.text)
+        ));
+    }
+    xml.push_str(&format!("</r:{element}>"));
+    xml
 }
 
 fn valid_reference(r: &str) -> bool {

@@ -77,6 +77,9 @@ pub mod stage {
     /// An outcome for a back-office (JSON) that no back-office queue took: parked, and
     /// republished to `asw.inbound` with its routing key when replayed.
     pub const OUTCOME: &str = "outcome";
+    /// The IPPC ePhyto Hub channel: an import it could not read (inbound), or a certificate
+    /// the hub refused (outbound, routing key `<CC>.ippc`: replayed into `asw.ippc.out.<CC>`).
+    pub const IPPC: &str = "ippc";
 }
 
 /// The vhost of a member state's hub in the demo and tests (`asw-vn`).
@@ -118,13 +121,30 @@ pub fn partner_out_queue(state: MemberState) -> String {
 /// (`asw.ippc.out.TH`), bound in `asw.partner.out` to [`ippc_out_key`]; the hub's IPPC channel
 /// consumes it (never the partner).
 pub fn ippc_out_queue(state: MemberState) -> String {
-    format!("asw.ippc.out.{}", state.code())
+    format!("{IPPC_OUT_QUEUE_PREFIX}.{}", state.code())
 }
+
+/// What every [`ippc_out_queue`] name starts with, before `.<CC>`.
+pub const IPPC_OUT_QUEUE_PREFIX: &str = "asw.ippc.out";
+
+/// The queue of imports from the IPPC ePhyto Hub that an operator replayed (stage `ippc`,
+/// inbound): the hub's import task reads each again and delivers or parks it. Declared for a
+/// hub that imports from the IPPC hub; only the hub's own user may write to it.
+pub const IPPC_IN_QUEUE: &str = "asw.ippc.in";
+
+/// Header of an IPPC import (delivered or parked): the IPPC hub's delivery number.
+pub const HEADER_HUB_DELIVERY_NUMBER: &str = "x-asw-hub-delivery-number";
 
 /// The routing key in `asw.partner.out` of a document for `state` through the IPPC ePhyto Hub
 /// (`TH.ippc`; the partner's own queue is bound to `TH` alone).
 pub fn ippc_out_key(state: MemberState) -> String {
     format!("{}.ippc", state.code())
+}
+
+/// The partner whose IPPC queue a routing key `<CC>.ippc` names (the inverse of
+/// [`ippc_out_key`]).
+pub fn partner_of_ippc_key(key: &str) -> Option<MemberState> {
+    MemberState::from_alpha2(key.strip_suffix(".ippc")?)
 }
 
 /// Stage name of the push link to a partner (`link.TH`): what consumes `asw.partner.out.TH`.
@@ -137,12 +157,21 @@ pub fn partner_of_link_stage(stage: &str) -> Option<MemberState> {
     MemberState::from_alpha2(stage.strip_prefix("link.")?)
 }
 
-/// The stage whose consumer reads `queue`: `outbound`, `inbound`, or `link.CC` for
-/// `asw.partner.out.CC`; `None` for any other queue.
+/// The stage whose consumer reads `queue`: `outbound`, `inbound`, `link.CC` for
+/// `asw.partner.out.CC`, or `ippc` for `asw.ippc.out.CC` (whose replay needs the routing key
+/// `CC.ippc` too: [`queue_of_stage`] has no queue for it alone); `None` for any other queue.
 pub fn stage_of_queue(queue: &str) -> Option<String> {
     match queue {
         HUB_OUTBOUND_QUEUE => Some(stage::OUTBOUND.to_owned()),
         HUB_INBOUND_QUEUE => Some(stage::INBOUND.to_owned()),
+        _ if queue
+            .strip_prefix(IPPC_OUT_QUEUE_PREFIX)
+            .and_then(|q| q.strip_prefix('.'))
+            .and_then(MemberState::from_alpha2)
+            .is_some() =>
+        {
+            Some(stage::IPPC.to_owned())
+        }
         _ => {
             let code = queue
                 .strip_prefix(PARTNER_OUT_EXCHANGE)?
@@ -238,6 +267,11 @@ mod tests {
         ] {
             assert_eq!(stage_of_queue(queue), None, "{queue}");
         }
+        assert_eq!(stage_of_queue("asw.ippc.out.TH").as_deref(), Some("ippc"));
+        assert_eq!(stage_of_queue("asw.ippc.out.XX"), None);
+        assert_eq!(queue_of_stage("ippc"), None);
+        assert_eq!(partner_of_ippc_key("TH.ippc"), Some(state("TH")));
+        assert_eq!(partner_of_ippc_key("TH"), None);
         assert_eq!(queue_of_stage("link.XX"), None);
         assert_eq!(queue_of_stage("parked"), None);
         assert_eq!(partner_of_link_stage("link.SG"), Some(state("SG")));

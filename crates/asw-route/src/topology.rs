@@ -232,8 +232,10 @@ fn exact(name: &str) -> String {
 
 /// The policies of a hub's vhost.
 ///
-/// [`names::DELIVERY_LIMIT_POLICY`] covers the queues something consumes: the stage queues and
-/// `asw.partner.out.<CC>` (read by the push link or by the partner). A message returned to one of
+/// [`names::DELIVERY_LIMIT_POLICY`] covers the queues something consumes: the stage queues,
+/// `asw.partner.out.<CC>` (read by the push link or by the partner), `asw.ippc.out.<CC>` (read
+/// by the hub's IPPC channel) and `asw.ippc.in` (replayed imports, read by its import task). A
+/// message returned to one of
 /// them more than `delivery_limit` times (a consumer that crashes on it, or keeps rejecting it)
 /// is dead-lettered into `asw.parked` through the default exchange, at least once, instead of
 /// going round for ever (RabbitMQ 3.x sets no limit) or being dropped (4.x defaults to 20 with no
@@ -243,10 +245,12 @@ fn exact(name: &str) -> String {
 fn policies(delivery_limit: u32) -> Vec<Policy> {
     let escape = |name: &str| name.replace('.', "\\.");
     let consumed = format!(
-        "^({}|{}|{}\\.[A-Z]{{2}})$",
+        "^({}|{}|{}\\.[A-Z]{{2}}|{}\\.[A-Z]{{2}}|{})$",
         escape(names::HUB_OUTBOUND_QUEUE),
         escape(names::HUB_INBOUND_QUEUE),
-        escape(names::PARTNER_OUT_EXCHANGE)
+        escape(names::PARTNER_OUT_EXCHANGE),
+        escape(names::IPPC_OUT_QUEUE_PREFIX),
+        escape(names::IPPC_IN_QUEUE)
     );
     vec![
         Policy {
@@ -380,6 +384,16 @@ impl Topology {
                 &queue,
                 &names::ippc_out_key(partner),
             ));
+        }
+        self
+    }
+
+    /// Adds, for a hub that imports from the IPPC ePhyto Hub, the queue `asw.ippc.in` of the
+    /// imports an operator replays.
+    pub fn with_ippc_imports(mut self, imports: bool) -> Topology {
+        if imports {
+            self.queues
+                .push(quorum(names::IPPC_IN_QUEUE.to_owned(), Vec::new()));
         }
         self
     }
@@ -584,7 +598,7 @@ mod tests {
         let limit = &t.policies[0];
         assert_eq!(
             limit.pattern,
-            "^(asw\\.hub\\.outbound|asw\\.hub\\.inbound|asw\\.partner\\.out\\.[A-Z]{2})$"
+            "^(asw\\.hub\\.outbound|asw\\.hub\\.inbound|asw\\.partner\\.out\\.[A-Z]{2}|asw\\.ippc\\.out\\.[A-Z]{2}|asw\\.ippc\\.in)$"
         );
         assert_eq!(
             limit.definition[..3],

@@ -51,6 +51,20 @@ const FILES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaSet {
     entry: PathBuf,
+    /// The versions of kinds read side by side whose XSD is not the one `entry` compiles for
+    /// their namespace, each with an entry schema of its own.
+    versions: Vec<VersionEntry>,
+}
+
+/// One version of a kind and the entry schema its documents are checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VersionEntry {
+    /// The kind.
+    pub(crate) kind: DocumentKind,
+    /// The version, as its kind's file lists it.
+    pub(crate) version: String,
+    /// The entry schema: the envelope, this version's XSD, the other kinds'.
+    pub(crate) entry: PathBuf,
 }
 
 /// The schemas could not be written or compiled.
@@ -82,26 +96,38 @@ impl SchemaSet {
     /// The entry point is a schema written beside them that imports the envelope and the XSDs of
     /// every kind this process knows ([`asw_model::DocumentKind::all`]): the shipped ones and
     /// those a hub installed from its kinds directory ([`install_kinds`]), so that the
-    /// envelope's body is checked strictly against its kind's XSD.
+    /// envelope's body is checked strictly against its kind's XSD. A namespace is imported with
+    /// one XSD (its kind's first version's); a version read side by side whose XSD is another
+    /// (a MIG upgrade: the same namespace, another content) gets an entry schema of its own,
+    /// which imports that XSD instead, and the validator checks a document against the entry
+    /// schema of the version its header names.
     pub fn embedded() -> Result<SchemaSet, SchemaError> {
         let envelope = SchemaSet::envelope()?;
         let dir = envelope.entry.parent().unwrap_or(Path::new(".")).to_owned();
-        let wrapper = kinds_wrapper(&dir)?;
-        let name = format!("aswhub-kinds-{:016x}.xsd", fnv(wrapper.bytes()));
-        let path = dir.join(&name);
-        let write = || -> std::io::Result<()> {
-            if std::fs::read_to_string(&path).is_ok_and(|existing| existing == wrapper) {
-                return Ok(());
-            }
-            let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
-            std::fs::write(&tmp, &wrapper)?;
-            std::fs::rename(&tmp, &path)
-        };
-        write().map_err(|source| SchemaError::Write {
-            dir: dir.clone(),
-            source,
-        })?;
-        Ok(SchemaSet { entry: path })
+        let plan = kinds_plan(&dir);
+        let entry = write_wrapper(&dir, &plan.wrapper(None))?;
+        let mut versions = Vec::new();
+        let mut written: Vec<(&str, &str, PathBuf)> = Vec::new();
+        for other in &plan.others {
+            let known = written
+                .iter()
+                .find(|(ns, xsd, _)| *ns == other.namespace && *xsd == other.xsd)
+                .map(|(_, _, path)| path.clone());
+            let path = match known {
+                Some(path) => path,
+                None => {
+                    let path = write_wrapper(&dir, &plan.wrapper(Some(other)))?;
+                    written.push((&other.namespace, &other.xsd, path.clone()));
+                    path
+                }
+            };
+            versions.push(VersionEntry {
+                kind: other.kind,
+                version: other.version.clone(),
+                entry: path,
+            });
+        }
+        Ok(SchemaSet { entry, versions })
     }
 
     /// The envelope schema alone (`asw-envelope-1.xsd`, which imports the six ASW document
@@ -118,6 +144,7 @@ impl SchemaSet {
         match result {
             Ok(dir) => Ok(SchemaSet {
                 entry: dir.join(FILES[0].0),
+                versions: Vec::new(),
             }),
             Err((dir, kind, message)) => Err(SchemaError::Write {
                 dir: dir.clone(),
@@ -139,6 +166,7 @@ impl SchemaSet {
         let dir = envelope.entry.parent().unwrap_or(Path::new("."));
         Ok(SchemaSet {
             entry: dir.join(name),
+            versions: Vec::new(),
         })
     }
 
@@ -146,6 +174,7 @@ impl SchemaSet {
     pub fn from_file(entry: &Path) -> SchemaSet {
         SchemaSet {
             entry: entry.to_owned(),
+            versions: Vec::new(),
         }
     }
 
@@ -153,6 +182,7 @@ impl SchemaSet {
     pub fn from_dir(dir: &Path) -> SchemaSet {
         SchemaSet {
             entry: dir.join(FILES[0].0),
+            versions: Vec::new(),
         }
     }
 
@@ -160,6 +190,19 @@ impl SchemaSet {
     pub fn entry(&self) -> &Path {
         &self.entry
     }
+
+    /// The versions with an entry schema of their own (see [`SchemaSet::embedded`]).
+    pub(crate) fn versions(&self) -> &[VersionEntry] {
+        &self.versions
+    }
+}
+
+/// A name part no other writer uses at the same time: the process id and a counter, as threads
+/// of one process (a hub's workers) write the same entry schema at once.
+fn unique() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// FNV-1a over every file name and content.
@@ -175,83 +218,245 @@ fn fnv(bytes: impl Iterator<Item = u8>) -> u64 {
     })
 }
 
-/// Directories holding the XSDs of installed kinds (a kinds directory's parent), searched
-/// before the embedded schemas.
-static DIRS: RwLock<Vec<PathBuf>> = RwLock::new(Vec::new());
+/// Directories holding the XSDs of installed kinds, searched before the embedded schemas: for
+/// each kinds directory installed, a snapshot of the XSDs of its parent taken at install time
+/// (see [`snapshot`]), with the directory it was taken of.
+static DIRS: RwLock<Vec<Installed>> = RwLock::new(Vec::new());
+
+/// One installed deployment's XSDs.
+struct Installed {
+    /// Where the validators read them: this process's copy, which nobody removes.
+    snapshot: PathBuf,
+    /// The deployment's directory they were copied from (named in errors).
+    original: PathBuf,
+}
+
+/// How deep under a deployment's schemas directory XSDs are copied.
+const SNAPSHOT_DEPTH: usize = 4;
+
+/// Copies every `.xsd` under `schemas` (relative paths kept, so their imports of each other
+/// resolve) into a directory beside the embedded schemas named by the copies' content, and
+/// returns it. The hub validates with the XSDs as they were when it read its kinds: a file
+/// edited or a directory removed afterwards (a test's temporary deployment) changes nothing in a
+/// running process, and a validator compiled later never finds a file gone in the middle.
+fn snapshot(schemas: &Path, embedded: &Path) -> std::io::Result<PathBuf> {
+    fn walk(dir: &Path, rel: &Path, depth: usize, out: &mut Vec<(String, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = rel.join(entry.file_name());
+            if path.is_dir() && depth < SNAPSHOT_DEPTH {
+                walk(&path, &name, depth + 1, out);
+            } else if path.extension().is_some_and(|x| x == "xsd")
+                && let (Some(name), Ok(text)) = (name.to_str(), std::fs::read_to_string(&path))
+            {
+                out.push((name.to_owned(), text));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(schemas, Path::new(""), 0, &mut files);
+    files.sort();
+    let hash = fnv(files
+        .iter()
+        .flat_map(|(name, text)| name.bytes().chain([0]).chain(text.bytes())));
+    let dir = embedded.join(format!("installed-{hash:016x}"));
+    write_named(&dir, files.iter().map(|(n, t)| (n.as_str(), t.as_str())))?;
+    Ok(dir)
+}
+
+/// `message` with each installed snapshot's path replaced by the directory it was copied from.
+pub(crate) fn name_originals(message: String) -> String {
+    let dirs = DIRS.read().unwrap_or_else(|e| e.into_inner());
+    dirs.iter().fold(message, |m, d| {
+        m.replace(
+            &d.snapshot.display().to_string(),
+            &d.original.display().to_string(),
+        )
+    })
+}
 
 /// Reads a kinds directory (`schemas/kinds/` or a deployment's own), adds its kinds to this
 /// process's ([`DocumentKind::install`]) and its parent directory to where their XSDs are found.
 /// A hub or `aswctl` calls it at start-up; the validators compiled afterwards know the kinds.
 pub fn install_kinds(kinds_dir: &Path) -> Result<Vec<DocumentKind>, asw_model::ModelError> {
     let registry = KindRegistry::load_dir(kinds_dir)?;
-    let schemas = kinds_dir.parent().unwrap_or(Path::new(".")).to_owned();
+    let original = kinds_dir.parent().unwrap_or(Path::new(".")).to_owned();
+    let io_error = |e: std::io::Error| asw_model::ModelError::Data {
+        file: original.display().to_string(),
+        line: 0,
+        key: String::new(),
+        message: format!("cannot copy the XSDs for validation: {e}"),
+    };
+    let embedded = SchemaSet::envelope().map_err(|e| io_error(std::io::Error::other(e)))?;
+    let embedded = embedded.entry.parent().unwrap_or(Path::new(".")).to_owned();
+    let snapshot = snapshot(&original, &embedded).map_err(io_error)?;
     // The directory and the kinds are added under one lock, which the entry schema is written
     // under too: it never sees a kind without the directory of its XSD.
     let mut dirs = DIRS.write().unwrap_or_else(|e| e.into_inner());
     let installed = DocumentKind::install(&registry)?;
-    if !dirs.contains(&schemas) {
-        dirs.push(schemas);
+    if !dirs.iter().any(|d| d.snapshot == snapshot) {
+        dirs.push(Installed { snapshot, original });
     }
     Ok(installed)
 }
 
-/// The entry schema: the envelope and the XSDs of every known kind whose namespace the envelope
-/// does not import already (one version per namespace: the first listed).
-fn kinds_wrapper(embedded: &Path) -> Result<String, SchemaError> {
+/// What the entry schemas import: beyond the envelope (which imports the built-in kinds' own
+/// namespaces), one XSD per namespace of the other known kinds (the first version found of the
+/// first kind listing it), and the versions whose XSD differs from their namespace's.
+struct Plan {
+    /// The envelope schema.
+    envelope: PathBuf,
+    /// Namespace and XSD of every namespace the envelope does not import.
+    imports: Vec<(String, PathBuf)>,
+    /// The versions checked against another XSD than their namespace's.
+    others: Vec<OtherVersion>,
+}
+
+/// A version of a kind whose XSD is not the one its namespace is imported with.
+struct OtherVersion {
+    kind: DocumentKind,
+    version: String,
+    namespace: String,
+    /// The XSD's name, as the kind's file gives it.
+    xsd: String,
+    /// Where it was found; `None` for an XSD gone since the kind was installed (a removed
+    /// deployment directory): its entry schema then leaves the namespace out, and a body of that
+    /// version fails the strict wildcard, refused (but for a built-in kind's namespace, which
+    /// the envelope imports itself).
+    path: Option<PathBuf>,
+}
+
+fn kinds_plan(embedded: &Path) -> Plan {
     let dirs = DIRS.read().unwrap_or_else(|e| e.into_inner());
-    let mut imported: Vec<String> = DocumentKind::ALL
-        .iter()
-        .map(|k| k.root_element().0.to_owned())
-        .collect();
-    imported.push(ns::ENVELOPE.to_owned());
-    let location = |path: &Path| escape_attr(&path.display().to_string());
-    let mut out = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
-         <!-- Written by aswhub: the envelope and every registered kind's XSD. -->\n\
-         <xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" \
-         targetNamespace=\"urn:aswhub:kinds\">\n",
-    );
-    out.push_str(&format!(
-        "  <xs:import namespace=\"{}\" schemaLocation=\"{}\"/>\n",
-        ns::ENVELOPE,
-        location(&embedded.join(FILES[0].0))
-    ));
-    for kind in DocumentKind::all() {
+    let find = |xsd: &str| {
+        dirs.iter()
+            .map(|d| d.snapshot.join(xsd))
+            .find(|p| p.is_file())
+            .or_else(|| {
+                FILES
+                    .iter()
+                    .any(|(f, _)| *f == xsd)
+                    .then(|| embedded.join(xsd))
+            })
+    };
+    // The namespaces the envelope imports, with the XSD it imports each with: the built-in
+    // kinds', as shipped (`asw-envelope-1.xsd` names the same files).
+    let mut chosen: Vec<(String, String)> = KindRegistry::shipped()
+        .map(|shipped| {
+            DocumentKind::ALL
+                .iter()
+                .filter_map(|k| shipped.get(k.as_str()))
+                .filter_map(|def| {
+                    let xsd = def.written_version().xsd.first()?;
+                    Some((def.root.namespace.clone(), xsd.clone()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut imports = Vec::new();
+    let mut others = Vec::new();
+    let kinds = DocumentKind::all();
+    // First the XSD of each namespace, then the versions that differ from it.
+    for kind in &kinds {
         let def = kind.def();
+        let namespace = &def.root.namespace;
+        if chosen.iter().any(|(ns, _)| ns == namespace) {
+            continue;
+        }
+        // Installing checked that the XSDs were there; one that has gone since leaves its
+        // version to the next (and a namespace none is found for, its kind out: refused).
+        let found = def.versions.iter().find_map(|version| {
+            let xsd = version.xsd.first()?;
+            find(xsd).map(|path| (xsd.clone(), path))
+        });
+        if let Some((xsd, path)) = found {
+            chosen.push((namespace.clone(), xsd));
+            imports.push((namespace.clone(), path));
+        }
+    }
+    for kind in kinds {
+        let def = kind.def();
+        let namespace = &def.root.namespace;
         for version in &def.versions {
-            let namespace = &def.root.namespace;
-            if imported.contains(namespace) {
-                continue;
-            }
             let Some(xsd) = version.xsd.first() else {
                 continue;
             };
-            let found = dirs
-                .iter()
-                .map(|d| d.join(xsd))
-                .find(|p| p.is_file())
-                .or_else(|| {
-                    FILES
-                        .iter()
-                        .any(|(f, _)| f == xsd)
-                        .then(|| embedded.join(xsd))
+            let same = chosen.iter().any(|(ns, x)| ns == namespace && x == xsd);
+            if !same {
+                others.push(OtherVersion {
+                    kind,
+                    version: version.version.clone(),
+                    namespace: namespace.clone(),
+                    xsd: xsd.clone(),
+                    path: find(xsd),
                 });
-            // Installing checked that the XSD was there; one that has gone since (a removed
-            // deployment directory) leaves its kind out, and a body of that kind then fails the
-            // strict wildcard: refused, never accepted unchecked.
-            let Some(path) = found else {
-                continue;
-            };
+            }
+        }
+    }
+    Plan {
+        envelope: embedded.join(FILES[0].0),
+        imports,
+        others,
+    }
+}
+
+impl Plan {
+    /// The entry schema: the envelope and every namespace's XSD; for `other`, its XSD first in
+    /// place of its namespace's (imported first, it is the one libxml2 keeps when the envelope
+    /// imports the namespace again: a built-in kind's new version).
+    fn wrapper(&self, other: Option<&OtherVersion>) -> String {
+        let import = |out: &mut String, namespace: &str, path: &Path| {
             out.push_str(&format!(
                 "  <xs:import namespace=\"{}\" schemaLocation=\"{}\"/>\n",
                 escape_attr(namespace),
-                location(&path)
+                escape_attr(&path.display().to_string())
             ));
-            imported.push(namespace.clone());
+        };
+        let mut out = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <!-- Written by aswhub: the envelope and every registered kind's XSD. -->\n\
+             <xs:schema xmlns:xs=\"http://www.w3.org/2001/XMLSchema\" \
+             targetNamespace=\"urn:aswhub:kinds\">\n",
+        );
+        if let Some(OtherVersion {
+            namespace,
+            path: Some(path),
+            ..
+        }) = other
+        {
+            import(&mut out, namespace, path);
         }
+        import(&mut out, ns::ENVELOPE, &self.envelope);
+        for (namespace, path) in &self.imports {
+            if other.is_none_or(|o| &o.namespace != namespace) {
+                import(&mut out, namespace, path);
+            }
+        }
+        out.push_str("</xs:schema>\n");
+        out
     }
-    out.push_str("</xs:schema>\n");
-    Ok(out)
+}
+
+/// Writes an entry schema beside the embedded ones, named after its content; returns its path.
+fn write_wrapper(dir: &Path, wrapper: &str) -> Result<PathBuf, SchemaError> {
+    let name = format!("aswhub-kinds-{:016x}.xsd", fnv(wrapper.bytes()));
+    let path = dir.join(&name);
+    let write = || -> std::io::Result<()> {
+        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == wrapper) {
+            return Ok(());
+        }
+        let tmp = dir.join(format!("{name}.{}.tmp", unique()));
+        std::fs::write(&tmp, wrapper)?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|source| SchemaError::Write {
+        dir: dir.to_owned(),
+        source,
+    })?;
+    Ok(path)
 }
 
 fn escape_attr(s: &str) -> String {
@@ -261,14 +466,25 @@ fn escape_attr(s: &str) -> String {
 }
 
 fn write_files(dir: &Path) -> std::io::Result<()> {
+    write_named(dir, FILES.iter().copied())
+}
+
+/// Writes each `(relative name, text)` under `dir`, leaving a file that already holds the text.
+fn write_named<'a>(
+    dir: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    for (name, text) in FILES {
+    for (name, text) in files {
         let path = dir.join(name);
-        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == *text) {
+        if std::fs::read_to_string(&path).is_ok_and(|existing| existing == text) {
             continue;
         }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
         // Write to a unique name then rename, so a concurrent process never reads half a file.
-        let tmp = dir.join(format!("{name}.{}.tmp", std::process::id()));
+        let tmp = path.with_extension(format!("{}.tmp", unique()));
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &path)?;
     }

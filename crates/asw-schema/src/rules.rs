@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use asw_model::kinds::WrittenAs;
 use asw_model::xml::Element;
 use asw_model::{DocumentKind, Header, ns};
 use time::format_description::well_known::Rfc3339;
@@ -87,18 +88,11 @@ pub fn check(header: &Header, root: &Element, now: OffsetDateTime) -> Vec<Proble
             format!("sender and receiver are both {}", header.sender),
         ));
     }
-    if !header.kind.reads_version(&header.version)
-        && !header.kind.reads_version(&format!("{}.0", header.version))
-    {
-        out.push(Problem::new(
+    if !header.kind.reads_version(&header.version) {
+        out.push(unread_version(
+            header.kind,
+            &header.version,
             header_line("DocumentVersion"),
-            "ENV-003",
-            format!(
-                "document version {} is not supported for {} (expected {})",
-                header.version,
-                header.kind,
-                header.kind.version()
-            ),
         ));
     }
     if header.created_at > now + Duration::days(SKEW_DAYS) {
@@ -154,10 +148,39 @@ pub fn check(header: &Header, root: &Element, now: OffsetDateTime) -> Vec<Proble
         DocumentKind::AcddResponse => {
             reasons_required(document, ns::ACDD_RESPONSE, &["rejected"], &mut out)
         }
-        // Every other kind brings its rules as data.
-        kind => data_rules(kind, document, &mut out),
+        // Every other kind brings its rules as data; a receipt the hub writes as the ASW
+        // acknowledgement is held to the acknowledgement's rule too.
+        kind => {
+            if kind.def().written_as == Some(WrittenAs::AswAcknowledgement) {
+                reasons_required(
+                    document,
+                    &kind.def().root.namespace,
+                    &["rejected"],
+                    &mut out,
+                );
+            }
+            data_rules(kind, document, &mut out)
+        }
     }
     out
+}
+
+/// ENV-003: the header names a version of `kind` this hub does not read (at `line`, the
+/// header's `DocumentVersion`).
+pub(crate) fn unread_version(kind: DocumentKind, version: &str, line: u32) -> Problem {
+    Problem::new(
+        line,
+        "ENV-003",
+        format!(
+            "document version {version} is not supported for {kind} (expected {})",
+            kind.def()
+                .versions
+                .iter()
+                .map(|v| v.version.as_str())
+                .collect::<Vec<_>>()
+                .join(" or ")
+        ),
+    )
 }
 
 /// The element at `path` (local names from `from`'s children down).

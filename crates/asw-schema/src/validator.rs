@@ -2,8 +2,8 @@
 
 use std::sync::Once;
 
-use asw_model::xml::{self, Element, Limits};
-use asw_model::{Header, ModelError};
+use asw_model::xml::{self, Element, Limits, Selection};
+use asw_model::{DocumentKind, Header, ModelError, ns};
 use time::OffsetDateTime;
 
 use crate::xsd::Xsd;
@@ -30,7 +30,13 @@ impl Validated {
 
 /// Validates ASW messages. Holds compiled libxml2 schemas and is not `Send`: one per thread.
 pub struct Validator {
+    /// The entry schema: every kind's namespace with its first version's XSD.
     xsd: Xsd,
+    /// The versions read side by side whose XSD is another: kind, version, and which of
+    /// `others` checks them.
+    versions: Vec<(DocumentKind, String, usize)>,
+    /// Their entry schemas, each compiled once.
+    others: Vec<Xsd>,
     limits: Limits,
 }
 
@@ -49,6 +55,30 @@ pub(crate) fn init() {
     INIT.call_once(libxml::init_parser);
 }
 
+/// What the envelope header names, as the bounded reader's first pass found it: a known kind,
+/// the version as written, and the line of `DocumentVersion`.
+struct Named {
+    kind: DocumentKind,
+    version: String,
+    line: u32,
+}
+
+impl Named {
+    fn from(selection: &Selection) -> Option<Named> {
+        if !selection.root.is(ns::ENVELOPE, "Message") {
+            return None;
+        }
+        let header = selection.root.child(ns::ENVELOPE, "Header")?;
+        let kind = DocumentKind::from_wire(header.child(ns::ENVELOPE, "DocumentKind")?.trimmed())?;
+        let version = header.child(ns::ENVELOPE, "DocumentVersion")?;
+        Some(Named {
+            kind,
+            version: version.trimmed().to_owned(),
+            line: version.line,
+        })
+    }
+}
+
 impl Validator {
     /// A validator for the schemas built into this binary, with default limits.
     pub fn new() -> Result<Validator, SchemaError> {
@@ -57,8 +87,28 @@ impl Validator {
 
     /// A validator for the given schemas and limits.
     pub fn with_schemas(schemas: &SchemaSet, limits: Limits) -> Result<Validator, SchemaError> {
+        let mut entries: Vec<&std::path::Path> = Vec::new();
+        let mut others = Vec::new();
+        let mut versions = Vec::new();
+        for version in schemas.versions() {
+            // One the entry schema already is (a version whose XSD is missing) is checked by it.
+            if version.entry == schemas.entry() {
+                continue;
+            }
+            let index = match entries.iter().position(|e| *e == version.entry) {
+                Some(index) => index,
+                None => {
+                    others.push(Xsd::compile(&version.entry)?);
+                    entries.push(&version.entry);
+                    others.len() - 1
+                }
+            };
+            versions.push((version.kind, version.version.clone(), index));
+        }
         Ok(Validator {
             xsd: Xsd::compile(schemas.entry())?,
+            versions,
+            others,
             limits,
         })
     }
@@ -84,12 +134,40 @@ impl Validator {
     ) -> Result<Validated, Vec<Problem>> {
         // The phases are ordered so that no two copies of a large document are alive at once:
         // a streaming check, libxml2's DOM (freed after XSD validation), then the reader's tree.
-        // 1. The bounded reader, building nothing: refuses DTDs, entities, oversize, deep
-        //    nesting, non-UTF-8, before libxml2 sees the bytes.
-        xml::parse_selected(bytes, &self.limits, &|_: &str, _: &str| false)
-            .map_err(|e| vec![Problem::from(e)])?;
-        // 2. XSD validation by libxml2, with no network, no DTD, no entity substitution, no recovery.
-        self.xsd.check(bytes)?;
+        // 1. The bounded reader, building only the envelope header: refuses DTDs, entities,
+        //    oversize, deep nesting, non-UTF-8, before libxml2 sees the bytes. The header names
+        //    the kind and version, and so the XSD the body is checked against.
+        let selection = xml::parse_selected(bytes, &self.limits, &|namespace: &str, name: &str| {
+            name == "Header" && namespace == ns::ENVELOPE
+        })
+        .map_err(|e| vec![Problem::from(e)])?;
+        let named = Named::from(&selection);
+        drop(selection);
+        // 2. XSD validation by libxml2, with no network, no DTD, no entity substitution, no
+        //    recovery, against the entry schema of the version the header names.
+        let other = named
+            .as_ref()
+            .and_then(|n| Some((n.kind, n.kind.def().read_version(&n.version)?)))
+            .and_then(|(kind, version)| {
+                self.versions
+                    .iter()
+                    .find(|(k, v, _)| *k == kind && *v == version.version)
+            })
+            .map(|(_, _, index)| *index);
+        let xsd = match other {
+            Some(index) => &mut self.others[index],
+            None => &mut self.xsd,
+        };
+        xsd.check(bytes).map_err(|mut problems| {
+            // A version the kind does not read was checked against the common entry schema (its
+            // namespace's first XSD): say that the version is not read too (a schema-valid one
+            // hears it from the rules).
+            if let Some(n) = named.filter(|n| !n.kind.reads_version(&n.version)) {
+                problems.push(rules::unread_version(n.kind, &n.version, n.line));
+                problems.sort_by_key(|p| p.line);
+            }
+            problems
+        })?;
         // 3. Business rules on the reader's tree, built now that the DOM is gone (the same
         //    reader on the same bytes: it accepts them again).
         let root = xml::parse(bytes, &self.limits).map_err(|e| vec![Problem::from(e)])?;

@@ -20,7 +20,7 @@ impl Xsd {
         crate::validator::init();
         let compile_error = |message: String| SchemaError::Compile {
             entry: entry.to_owned(),
-            message,
+            message: crate::embedded::name_originals(message),
         };
         let path = entry
             .to_str()

@@ -178,6 +178,22 @@ pub const MINISTRIES: [Ministry; 3] = [
     },
 ];
 
+/// The shipped partners file (`schemas/partners.toml`) with the row of `code` changed by
+/// `edit` (say, Korea enabled), for a deployment's `partners_file`.
+pub fn shipped_partners_with(code: &str, edit: impl Fn(&str) -> String) -> String {
+    include_str!("../../../schemas/partners.toml")
+        .split("[[partner]]")
+        .map(|row| {
+            if row.contains(&format!("\ncode = \"{code}\"")) {
+                edit(row)
+            } else {
+                row.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("[[partner]]")
+}
+
 /// The password of a ministry's broker user in testbeds.
 pub fn ministry_password(user: &str) -> String {
     format!("aswhub-testbed-{user}")

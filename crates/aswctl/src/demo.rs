@@ -4,6 +4,13 @@
 //! its Customs Response; and an e-Phyto (the UN/CEFACT SPS certificate in the ASW envelope) and
 //! the receiving hub's signed acknowledgement. Exits 0 only if every step happened.
 //!
+//! Beyond ASEAN: the demo's partners file enables Korea (a shipped row, disabled as shipped:
+//! network akfta, e-Phyto through the IPPC ePhyto Hub), and a local simulator of the IPPC hub
+//! (the test-support crate's, speaking the hub's WSDL over HTTPS with client certificates)
+//! stands between them: the first hub's e-Phyto goes to Korea through it and is tracked to
+//! acknowledged, and Korea's certificate for it comes back through it. Without the hub's WSDL
+//! (`../shared/ephyto-hub/`, or `ASWHUB_EPHYTO_WSDL`) that part is skipped, and said so.
+//!
 //! Each hub has three back-office systems with broker identities of their own
 //! (`[[back_office]]`): the trade ministry sends and receives e-Form Ds and their statuses,
 //! customs ACDDs and their Customs Responses, plant protection e-Phytos, each as its own user
@@ -23,6 +30,7 @@ use asw_model::document::{Document, Message};
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
 use asw_route::names;
+use asw_testbed::ephyto_hub::{EphytoHub, InjectedContent, Tracking};
 use asw_testbed::{Received, Testbed, TestbedOptions};
 use time::OffsetDateTime;
 
@@ -87,6 +95,12 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
         options.ministries = !args.keep_running;
         options.console = args.keep_running;
         let started = Instant::now();
+        // The IPPC hub simulator and Korea, for the played demo (not with --keep-running).
+        let ippc = if args.keep_running {
+            None
+        } else {
+            ippc_hub(&args.dir, &countries, &mut options).await?
+        };
         let testbed = Testbed::start(options).await.context("starting the hubs")?;
         let vhosts: Vec<String> = countries
             .iter()
@@ -143,6 +157,9 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
                 }
             }
         }
+        if let (Ok(()), Some((hub, korea))) = (&result, &ippc) {
+            result = play_ippc(&testbed, hub, countries[0], *korea).await;
+        }
         testbed.stop().await;
         match result {
             Ok(()) => {
@@ -156,6 +173,185 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<Outcome> {
             Err(e) => Err(e.context("the demo failed")),
         }
     })
+}
+
+/// How often the hubs track their exports at the simulated IPPC hub and poll it for imports.
+const IPPC_EVERY: Duration = Duration::from_millis(200);
+
+/// Starts the IPPC hub simulator in `dir` for `countries` and Korea, and has every hub enable
+/// Korea (the shipped partners file with its row enabled) and log in to the simulator;
+/// `None` (said so) when the hub's WSDL is not there.
+async fn ippc_hub(
+    dir: &std::path::Path,
+    countries: &[MemberState],
+    options: &mut TestbedOptions,
+) -> anyhow::Result<Option<(EphytoHub, MemberState)>> {
+    let wsdl = asw_testbed::ephyto_hub::wsdl_path();
+    if !wsdl.is_file() {
+        println!(
+            "e-Phyto through the IPPC ePhyto Hub: skipped (its WSDL is not at {})",
+            wsdl.display()
+        );
+        return Ok(None);
+    }
+    let korea: MemberState = "KR"
+        .parse()
+        .context("Korea's row in schemas/partners.toml")?;
+    // Absolute: the hubs' configurations, in folders of their own, name its files.
+    let sim_dir = std::path::absolute(dir.join("ephyto-hub"))?;
+    let _ = std::fs::remove_dir_all(&sim_dir);
+    std::fs::create_dir_all(&sim_dir)?;
+    let mut codes: Vec<&str> = countries.iter().map(|c| c.code()).collect();
+    codes.push(korea.code());
+    let hub = EphytoHub::start(&sim_dir, &codes)
+        .await
+        .context("starting the IPPC ePhyto Hub simulator")?;
+    let partners = sim_dir.join("partners.toml");
+    std::fs::write(
+        &partners,
+        asw_testbed::shipped_partners_with(korea.code(), |row| {
+            row.replace("enabled = false", "enabled = true")
+        }),
+    )?;
+    options.hub_toml = format!("partners_file = {:?}\n", partners.display().to_string());
+    for &c in countries {
+        options
+            .hub_sections
+            .insert(c, hub.section(c.code(), IPPC_EVERY)?);
+    }
+    println!(
+        "IPPC ePhyto Hub simulator at {}; the partners file enables {} ({}, network {}, \
+         e-Phyto through the IPPC hub)",
+        hub.url(),
+        korea.code(),
+        korea.info().name,
+        korea.info().network
+    );
+    Ok(Some((hub, korea)))
+}
+
+/// Waits until `found` finds something at the simulator.
+async fn at_hub<T>(what: &str, found: impl Fn() -> Option<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    loop {
+        if let Some(t) = found() {
+            return Ok(t);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out waiting for {what} at the IPPC hub");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The bare certificate an e-Phyto message carries, and its number (its first `ram:ID`).
+fn certificate_of(message: &Message) -> anyhow::Result<(String, String)> {
+    let Document::Xml(body) = &message.document else {
+        bail!("an e-Phyto has an XML body");
+    };
+    let xml = body.xml.trim();
+    let xml = xml
+        .strip_prefix("<?xml")
+        .and_then(|r| r.split_once("?>"))
+        .map_or(xml, |(_, r)| r)
+        .trim();
+    let number = xml
+        .split_once("<ram:ID>")
+        .and_then(|(_, r)| r.split_once('<'))
+        .map(|(n, _)| n.to_owned())
+        .context("the certificate's number")?;
+    Ok((xml.to_owned(), number))
+}
+
+/// `from`'s e-Phyto to Korea through the IPPC hub, tracked to acknowledged; then Korea's
+/// certificate for `from`, imported from the hub and delivered to `from`'s back-office.
+async fn play_ippc(
+    testbed: &Testbed,
+    hub: &EphytoHub,
+    from: MemberState,
+    korea: MemberState,
+) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let ephyto = fresh(DocumentKind::Ephyto, from, korea, 2);
+    let id = ephyto.header.message_id;
+    let (_, number) = certificate_of(&ephyto)?;
+    println!("e-Phyto {number} ({id}) {from} -> {korea} through the IPPC ePhyto Hub");
+    testbed
+        .send(from, DocumentKind::Ephyto, ephyto.to_xml()?.as_bytes())
+        .await?;
+    step(t0, from, "sent the e-Phyto to asw.outbound".into());
+    let envelope = at_hub("the exported envelope", || {
+        hub.envelopes()
+            .into_iter()
+            .find(|e| e.nppo_number == number)
+    })
+    .await?;
+    println!(
+        "{:>6} ms  IPPC hub        took it with DeliverEnvelope ({} -> {}), delivery number {}",
+        t0.elapsed().as_millis(),
+        envelope.from,
+        envelope.to,
+        envelope.number
+    );
+    hub.set_tracking(&envelope.number, Tracking::Delivered, None);
+    println!(
+        "{:>6} ms  IPPC hub        {korea}'s NPPO pulled and acknowledged it: tracking Delivered",
+        t0.elapsed().as_millis()
+    );
+    let outcome_key = names::outcome_key(DocumentKind::Ephyto, korea);
+    testbed
+        .wait_for(from, "the acknowledgement outcome", STEP_TIMEOUT, |m| {
+            is_outcome(m, &outcome_key, id, "acknowledged")
+        })
+        .await?;
+    step(
+        t0,
+        from,
+        format!("told on {outcome_key}: acknowledged (the hub's tracking)"),
+    );
+
+    let t0 = Instant::now();
+    let theirs = fresh(DocumentKind::Ephyto, korea, from, 2);
+    let (certificate, number) = certificate_of(&theirs)?;
+    println!("e-Phyto {number} {korea} -> {from} through the IPPC ePhyto Hub");
+    let delivery = hub.inject(
+        korea.code(),
+        from.code(),
+        &number,
+        InjectedContent::Base64(certificate.clone().into_bytes()),
+    );
+    println!(
+        "{:>6} ms  IPPC hub        {korea}'s NPPO delivered it for {from}, delivery number {delivery}",
+        t0.elapsed().as_millis()
+    );
+    let key = names::inbound_key(DocumentKind::Ephyto, korea);
+    let got = testbed
+        .wait_for(from, "the imported e-Phyto", STEP_TIMEOUT, |m| {
+            m.routing_key == key && m.header("x-asw-hub-delivery-number") == Some(delivery.as_str())
+        })
+        .await?;
+    if got.body != certificate.as_bytes() {
+        bail!("the imported certificate is not the one {korea} delivered");
+    }
+    step(
+        t0,
+        from,
+        format!(
+            "received {korea}'s SPS certificate on {} (through {})",
+            got.routing_key,
+            got.header("x-asw-channel").unwrap_or("?")
+        ),
+    );
+    at_hub("the import's acknowledgement", || {
+        hub.envelope(&delivery)
+            .filter(|e| e.tracking == Tracking::Delivered)
+    })
+    .await?;
+    println!(
+        "{:>6} ms  IPPC hub        {from}'s hub acknowledged it once delivered: tracking Delivered",
+        t0.elapsed().as_millis()
+    );
+    Ok(())
 }
 
 fn list(states: &[MemberState]) -> String {

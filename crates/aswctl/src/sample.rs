@@ -83,15 +83,18 @@ fn parse_code(s: &str) -> Result<String, String> {
     Ok(s.to_ascii_uppercase())
 }
 
-/// Parses a member state code for clap.
+/// Parses the code of an enabled partner (as shipped: the ten ASEAN member states).
 pub fn parse_state(s: &str) -> Result<MemberState, String> {
-    s.parse().map_err(|_| {
-        let codes: Vec<_> = MemberState::all().map(MemberState::code).collect();
-        format!(
-            "not an ASW member state; expected one of {}",
-            codes.join(" ")
-        )
-    })
+    s.parse()
+        .ok()
+        .filter(|state: &MemberState| state.enabled())
+        .ok_or_else(|| {
+            let codes: Vec<_> = MemberState::all().map(MemberState::code).collect();
+            format!(
+                "not an ASW member state; expected one of {}",
+                codes.join(" ")
+            )
+        })
 }
 
 /// Runs `aswctl sample`.
@@ -124,8 +127,18 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
         SampleKind::Asw(kind) => kind,
         SampleKind::Ephyto | SampleKind::EphytoAck => return ephyto(args, seed, created_at),
     };
-    let from = parse_state(&args.from).map_err(|e| anyhow::anyhow!("--from {}: {e}", args.from))?;
-    let to = parse_state(&args.to).map_err(|e| anyhow::anyhow!("--to {}: {e}", args.to))?;
+    // An e-Phyto in the envelope goes to any partner that exchanges e-Phyto (KR included), as
+    // the bare one does; the other kinds between enabled partners.
+    let party = |code: &str| -> anyhow::Result<MemberState> {
+        if [DocumentKind::Ephyto, DocumentKind::EphytoAck].contains(&kind) {
+            let partner = ephyto_partner(code)?;
+            return MemberState::from_alpha2(&partner.code)
+                .with_context(|| format!("{code} is not a known partner"));
+        }
+        parse_state(code).map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let from = party(&args.from).with_context(|| format!("--from {}", args.from))?;
+    let to = party(&args.to).with_context(|| format!("--to {}", args.to))?;
     let spec = SampleSpec {
         kind,
         from,
@@ -153,29 +166,31 @@ pub fn run(args: &SampleArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// The row of a partner that exchanges e-Phyto in the shipped `schemas/partners.toml`.
+fn ephyto_partner(code: &str) -> anyhow::Result<Partner> {
+    let kinds = KindRegistry::shipped().context("reading the shipped kinds")?;
+    let partners = PartnerTable::shipped(&kinds).context("reading the shipped partners")?;
+    let exchanging: Vec<&str> = partners
+        .iter()
+        .filter(|p| p.channel_for("ephyto").is_some())
+        .map(|p| p.code.as_str())
+        .collect();
+    partners
+        .get(code)
+        .filter(|p| p.channel_for("ephyto").is_some())
+        .cloned()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "{code} exchanges no e-Phyto in schemas/partners.toml; expected one of {}",
+                exchanging.join(" ")
+            )
+        })
+}
+
 /// Prints a bare e-Phyto certificate, or the acknowledgement of the one the same seed makes
 /// (sent by `--from`, the importing side, to `--to`, which issued the certificate).
 fn ephyto(args: &SampleArgs, seed: u64, created_at: OffsetDateTime) -> anyhow::Result<Outcome> {
-    let kinds = KindRegistry::shipped().context("reading the shipped kinds")?;
-    let partners = PartnerTable::shipped(&kinds).context("reading the shipped partners")?;
-    let partner = |code: &str| -> anyhow::Result<Partner> {
-        let exchanging: Vec<&str> = partners
-            .iter()
-            .filter(|p| p.channel_for("ephyto").is_some())
-            .map(|p| p.code.as_str())
-            .collect();
-        partners
-            .get(code)
-            .filter(|p| p.channel_for("ephyto").is_some())
-            .cloned()
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "{code} exchanges no e-Phyto in schemas/partners.toml; expected one of {}",
-                    exchanging.join(" ")
-                )
-            })
-    };
-    let (from, to) = (partner(&args.from)?, partner(&args.to)?);
+    let (from, to) = (ephyto_partner(&args.from)?, ephyto_partner(&args.to)?);
     fn country(p: &Partner) -> Country<'_> {
         Country {
             code: p.code.as_str(),

@@ -287,8 +287,29 @@ fn ephyto_samples_take_their_countries_from_the_partners_file() {
         "{}",
         text(&out.stderr)
     );
+    // In the ASW envelope too: its Receiver is any partner code, KR a shipped row.
+    let message = aswctl(&[
+        "sample",
+        "ephyto",
+        "--asw",
+        "--from",
+        "VN",
+        "--to",
+        "KR",
+        "--attachment-kib",
+        "0",
+    ]);
+    assert!(message.status.success(), "{}", text(&message.stderr));
+    let out = aswctl_stdin(&["validate", "-"], &message.stdout);
+    assert_eq!(
+        text(&out.stdout),
+        "-: valid ephyto VN -> KR\n",
+        "{}",
+        text(&out.stderr)
+    );
     for args in [
         &["sample", "ephyto", "--from", "VN", "--to", "RU"][..],
+        &["sample", "ephyto", "--asw", "--from", "VN", "--to", "RU"],
         &["sample", "formd", "--from", "VN", "--to", "KR"],
         &["sample", "ephyto", "--from", "KR", "--to", "KR"],
     ] {
@@ -316,9 +337,17 @@ fn deployment_with_example_kind(root: &Path) {
         )
         .expect("copy");
     }
-    let example = samples().join("kinds/kr-co");
-    std::fs::copy(example.join("kr-co.toml"), root.join("kinds/kr-co.toml")).expect("copy");
-    std::fs::copy(example.join("kr-co-1.xsd"), root.join("kr-co-1.xsd")).expect("copy");
+    // The example kind and its receipt: the kind files into kinds/, the XSDs beside the others.
+    for entry in std::fs::read_dir(samples().join("kinds/kr-co")).expect("example") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name");
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("toml") => std::fs::copy(&path, root.join("kinds").join(name)),
+            Some("xsd") => std::fs::copy(&path, root.join(name)),
+            _ => continue,
+        }
+        .expect("copy");
+    }
 }
 
 #[test]

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             println!(
                 "configuration is valid: {} with {} partner(s), vhost {}",
                 config.country,
-                config.partners.len(),
+                config.all_partners().len(),
                 config.vhost()
             );
             ExitCode::SUCCESS

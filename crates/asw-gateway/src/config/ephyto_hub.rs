@@ -219,4 +219,65 @@ mod tests {
         let shipped = HubConfig::parse(&format!("{GOOD}{good}"), &file).expect("valid");
         assert!(shipped.ippc_partners().is_empty());
     }
+
+    #[test]
+    fn a_partner_enabled_with_every_kind_on_the_ippc_hub_needs_no_section_of_its_own() {
+        let dir = setup();
+        let file = dir.path().join("hub.toml");
+        let partners = dir.path().join("partners-kr.toml");
+        let shipped = include_str!("../../../../schemas/partners.toml");
+        let enabled: Vec<String> = shipped
+            .split("[[partner]]")
+            .map(|row| {
+                if row.contains("\ncode = \"KR\"") {
+                    row.replace("enabled = false", "enabled = true")
+                } else {
+                    row.to_owned()
+                }
+            })
+            .collect();
+        std::fs::write(&partners, enabled.join("[[partner]]")).expect("write");
+        let with_kr = format!(
+            "partners_file = {:?}\n{GOOD}",
+            partners.display().to_string()
+        );
+        let err = HubConfig::parse(&with_kr, &file).expect_err("no hub");
+        assert!(
+            err.to_string().contains(
+                "partners.KR: the partners file sends ephyto, ephyto-ack to KR through the IPPC \
+                 ePhyto Hub: configure [ephyto_hub]"
+            ),
+            "{err}"
+        );
+        let good = "\n[ephyto_hub]\nurl = \"https://hub.example/hub/DeliveryService\"\n\
+                    cert = \"vn-cert.pem\"\nkey = \"vn-key.pem\"\n";
+        let config = HubConfig::parse(&format!("{with_kr}{good}"), &file).expect("valid");
+        let kr = MemberState::from_alpha2("KR").expect("a shipped row");
+        assert_eq!(config.ippc_only, vec![kr]);
+        assert!(!config.partners.contains_key(&kr));
+        assert!(config.all_partners().contains(&kr));
+        assert_eq!(config.ippc_partners(), vec![kr]);
+        assert_eq!(config.ippc_senders(), vec![kr]);
+        assert!(config.via_ippc(kr, "ephyto"));
+        let topology = config.topology();
+        assert!(topology.queues.iter().any(|q| q.name == "asw.ippc.out.KR"));
+        assert!(
+            !topology
+                .queues
+                .iter()
+                .any(|q| q.name == "asw.partner.out.KR")
+        );
+        assert!(!topology.users.iter().any(|u| u.name == "partner-KR"));
+        // The shipped file: KR is known but not enabled, so no partner, and a section for it
+        // is refused.
+        let shipped = HubConfig::parse(&format!("{GOOD}{good}"), &file).expect("valid");
+        assert!(shipped.ippc_only.is_empty());
+        let section = "\n[partners.KR]\nlink = \"pull\"\npassword = \"secret-kr\"\n";
+        let err = HubConfig::parse(&format!("{GOOD}{good}{section}"), &file).expect_err("off");
+        assert!(
+            err.to_string()
+                .contains("partners.KR: KR is not enabled in the partners file"),
+            "{err}"
+        );
+    }
 }

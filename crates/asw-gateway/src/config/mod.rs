@@ -68,6 +68,11 @@ pub struct HubConfig {
     /// The partners file (`partners_file`; default: the shipped `schemas/partners.toml`): the
     /// kinds each partner may send us and receive from us.
     pub partner_table: PartnerTable,
+    /// The partners that exchange only through the IPPC ePhyto Hub: the rows of the partners
+    /// file that are enabled, are not this hub's country nor a `[partners.<CC>]`, and send
+    /// every kind they exchange through the hub (Korea, once enabled). They need no section of
+    /// their own, only `[ephyto_hub]`.
+    pub ippc_only: Vec<MemberState>,
     /// The IPPC ePhyto Hub (`[ephyto_hub]`), for the partners whose channel for a kind is
     /// `ippc-hub` in the partners file.
     pub ephyto_hub: Option<EphytoHubConfig>,
@@ -143,6 +148,39 @@ impl HubConfig {
             toml::from_str(text).map_err(|e| fail(vec![e.to_string().trim().to_owned()]))?;
         let base = file.parent().map(Path::to_owned).unwrap_or_default();
         let mut problems = Vec::new();
+        let kinds_dir = raw.kinds_dir.map(|d| resolve(&base, &d));
+        let kinds = match &kinds_dir {
+            // Installed as soon as read (additive, idempotent), so that every kind name of the
+            // configuration parses, the directory's kinds included.
+            Some(dir) => asw_schema::install_kinds(dir)
+                .and_then(|_| KindRegistry::load_dir(dir))
+                .map_err(|e| format!("kinds_dir: {e}")),
+            None => KindRegistry::shipped().map_err(|e| format!("kinds: {e}")),
+        };
+        let kinds_read = kinds.is_ok();
+        let kinds = kinds.unwrap_or_else(|problem| {
+            problems.push(problem);
+            KindRegistry::default()
+        });
+        let partners_file = raw.partners_file.map(|f| resolve(&base, &f));
+        // The partners file names kinds: read against kinds that could not be read, it would
+        // only report those again.
+        let table = match &partners_file {
+            _ if !kinds_read => None,
+            Some(file) => Some(PartnerTable::load(file, &kinds)),
+            None => Some(PartnerTable::shipped(&kinds)),
+        };
+        // Installed as soon as read, so that every partner code of the configuration parses,
+        // the rows the file adds included, and `MemberState::all()` is its enabled rows.
+        let partner_table = match table.map(|t| t.and_then(|t| MemberState::install(&t).map(|_| t)))
+        {
+            Some(Ok(table)) => table,
+            Some(Err(e)) => {
+                problems.push(format!("partners_file: {e}"));
+                PartnerTable::default()
+            }
+            None => PartnerTable::default(),
+        };
         let country = MemberState::from_alpha2(&raw.country);
         if country.is_none() {
             problems.push(format!(
@@ -176,34 +214,6 @@ impl HubConfig {
         findings.problems = problems;
         let partners = partners::check(raw.partners, country, &base, &mut findings);
         let ephyto_hub = ephyto_hub::check(raw.ephyto_hub, &base, &mut findings);
-        let kinds_dir = raw.kinds_dir.map(|d| resolve(&base, &d));
-        let kinds = match &kinds_dir {
-            // Installed as soon as read (additive, idempotent), so that every kind name of the
-            // configuration parses, the directory's kinds included.
-            Some(dir) => asw_schema::install_kinds(dir)
-                .and_then(|_| KindRegistry::load_dir(dir))
-                .map_err(|e| format!("kinds_dir: {e}")),
-            None => KindRegistry::shipped().map_err(|e| format!("kinds: {e}")),
-        };
-        let kinds_read = kinds.is_ok();
-        let kinds = kinds.unwrap_or_else(|problem| {
-            findings.problems.push(problem);
-            KindRegistry::default()
-        });
-        let partners_file = raw.partners_file.map(|f| resolve(&base, &f));
-        // The partners file names kinds: read against kinds that could not be read, it would
-        // only report those again.
-        let table = match &partners_file {
-            _ if !kinds_read => Ok(PartnerTable::default()),
-            Some(file) => {
-                PartnerTable::load(file, &kinds).map_err(|e| format!("partners_file: {e}"))
-            }
-            None => PartnerTable::shipped(&kinds).map_err(|e| format!("partners_file: {e}")),
-        };
-        let partner_table = table.unwrap_or_else(|problem| {
-            findings.problems.push(problem);
-            PartnerTable::default()
-        });
         if findings.problems.is_empty() {
             let listed = |code: &str| partner_table.iter().find(|p| p.code == code);
             for state in partners.keys().copied().chain(country) {
@@ -218,8 +228,14 @@ impl HubConfig {
                 }
             }
         }
+        let ippc_only = ippc_only(&partner_table, country, &partners);
+        let all_partners: Vec<MemberState> = partners
+            .keys()
+            .copied()
+            .chain(ippc_only.iter().copied())
+            .collect();
         if ephyto_hub.is_none() {
-            let receivers = ippc_kinds(&partner_table, partners.keys().copied());
+            let receivers = ippc_kinds(&partner_table, all_partners.iter().copied());
             for (state, kinds) in &receivers {
                 findings.problems.push(format!(
                     "partners.{state}: the partners file sends {} to {state} through the IPPC \
@@ -227,7 +243,7 @@ impl HubConfig {
                     kinds.join(", ")
                 ));
             }
-            for state in ippc_senders(&partner_table, partners.keys().copied()) {
+            for state in ippc_senders(&partner_table, all_partners.iter().copied()) {
                 if !receivers.iter().any(|(r, _)| *r == state) {
                     findings.problems.push(format!(
                         "partners.{state}: the partners file has {state} send us documents \
@@ -242,7 +258,7 @@ impl HubConfig {
         let back_offices = back_offices::check(
             raw.back_office,
             own_user.as_deref(),
-            &partners.keys().copied().collect::<Vec<_>>(),
+            &all_partners,
             &base,
             &mut findings,
         );
@@ -263,6 +279,7 @@ impl HubConfig {
                 kinds_dir,
                 kinds,
                 partner_table,
+                ippc_only,
                 ephyto_hub,
                 warnings,
             }),
@@ -270,9 +287,21 @@ impl HubConfig {
         }
     }
 
-    /// The partner member states.
+    /// The partners with a link to their ASW broker (`[partners.<CC>]`), in table order.
     pub fn partner_states(&self) -> Vec<MemberState> {
         self.partners.keys().copied().collect()
+    }
+
+    /// Every partner this hub exchanges with: those of [`partner_states`](Self::partner_states)
+    /// and those of [`ippc_only`](Self::ippc_only), in table order.
+    pub fn all_partners(&self) -> Vec<MemberState> {
+        let mut all: Vec<MemberState> = self
+            .partner_states()
+            .into_iter()
+            .chain(self.ippc_only.iter().copied())
+            .collect();
+        all.sort_unstable();
+        all
     }
 
     /// Everything `aswctl topology apply` declares for this hub: its queues and partner users,
@@ -291,6 +320,7 @@ impl HubConfig {
         )
         .with_back_offices(&routes)
         .with_ippc_partners(&self.ippc_partners())
+        .with_ippc_imports(!self.ippc_senders().is_empty())
     }
 
     /// The partners that receive some kind from us through the IPPC ePhyto Hub (partners file);
@@ -299,7 +329,7 @@ impl HubConfig {
         if self.ephyto_hub.is_none() {
             return Vec::new();
         }
-        ippc_kinds(&self.partner_table, self.partner_states())
+        ippc_kinds(&self.partner_table, self.all_partners())
             .into_iter()
             .map(|(state, _)| state)
             .collect()
@@ -311,7 +341,24 @@ impl HubConfig {
         if self.ephyto_hub.is_none() {
             return Vec::new();
         }
-        ippc_senders(&self.partner_table, self.partner_states())
+        ippc_senders(&self.partner_table, self.all_partners())
+    }
+
+    /// The routes (kind, receiver) that travel through the IPPC ePhyto Hub: the hub's tracking
+    /// follows them to their outcome, so the `[acks]` watcher leaves them alone. Empty without
+    /// `[ephyto_hub]`.
+    pub fn ippc_routes(&self) -> Vec<(asw_model::DocumentKind, MemberState)> {
+        if self.ephyto_hub.is_none() {
+            return Vec::new();
+        }
+        ippc_kinds(&self.partner_table, self.partner_states())
+            .into_iter()
+            .flat_map(|(state, kinds)| {
+                kinds
+                    .into_iter()
+                    .filter_map(move |k| asw_model::DocumentKind::from_wire(&k).map(|k| (k, state)))
+            })
+            .collect()
     }
 
     /// True if a document of `kind` for `receiver` travels through the IPPC ePhyto Hub.
@@ -347,6 +394,23 @@ impl HubConfig {
     pub fn vhost(&self) -> String {
         vhost_of(&self.broker.url)
     }
+}
+
+/// The enabled rows of `table` that exchange only through the IPPC ePhyto Hub and are neither
+/// `country` nor one of `partners`, in table order.
+fn ippc_only(
+    table: &PartnerTable,
+    country: Option<MemberState>,
+    partners: &BTreeMap<MemberState, PartnerConfig>,
+) -> Vec<MemberState> {
+    let mut found: Vec<MemberState> = table
+        .enabled()
+        .filter(|row| row.ippc_only())
+        .filter_map(|row| MemberState::from_alpha2(&row.code))
+        .filter(|state| Some(*state) != country && !partners.contains_key(state))
+        .collect();
+    found.sort_unstable();
+    found
 }
 
 /// `path` resolved against the configuration's folder `base` (unless it is absolute).

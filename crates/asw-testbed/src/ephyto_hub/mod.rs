@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use anyhow::Context;
 use asw_model::xml::{self, Element, Limits};
@@ -265,6 +266,20 @@ impl EphytoHub {
     /// The service URL (`https://localhost:<port>/hub/DeliveryService`).
     pub fn url(&self) -> String {
         format!("https://localhost:{}{SERVICE_PATH}", self.addr.port())
+    }
+
+    /// The `[ephyto_hub]` section of a hub configuration for this simulator, logging in with
+    /// `client`'s certificate, tracking and polling every `every`.
+    pub fn section(&self, client: &str, every: Duration) -> anyhow::Result<String> {
+        let files = self.pki.client(client)?;
+        Ok(format!(
+            "[ephyto_hub]\nurl = {:?}\nca = {:?}\ncert = {:?}\nkey = {:?}\ntrack_every = \"{ms}ms\"\nimport_every = \"{ms}ms\"\n",
+            self.url(),
+            self.pki.ca.display().to_string(),
+            files.cert.display().to_string(),
+            files.key.display().to_string(),
+            ms = every.as_millis(),
+        ))
     }
 
     /// Puts an envelope from `from` to `to` in `to`'s import queue, as another NPPO would have

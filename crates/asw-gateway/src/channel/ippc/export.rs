@@ -5,7 +5,11 @@
 //! `hubDeliveryNumber` with the move to `sent` before it acknowledges the delivery. A hub that
 //! is unreachable or fails transiently is retried with back-off while the document stays
 //! unacknowledged (nothing is lost, nothing overtakes it); a document the hub refuses for good
-//! is journaled `failed` (`EPHYTO-HUB-REFUSED`) and reported to the back-office.
+//! is parked in `asw.parked` (stage `ippc`, routing key `<CC>.ippc`: a replay puts it back into
+//! `asw.ippc.out.<CC>`), journaled `failed` (`EPHYTO-HUB-REFUSED`) and reported to the
+//! back-office. A certificate whose journal record already holds a hub delivery number (it went
+//! through before: a replay, a redelivery) is not delivered to the hub again: it moves to `sent`
+//! with that number.
 //!
 //! A tracking task asks `GetEnvelopeTrackingInfo` every `track_every` for the partner's
 //! certificates journaled `sent` (or `awaiting-ack`) with a delivery number and moves them as
@@ -15,7 +19,7 @@
 
 use std::sync::Arc;
 
-use asw_amqp::{Backoff, Connection, Consumer, Delivery};
+use asw_amqp::{Backoff, Connection, Consumer, Delivery, Properties};
 use asw_journal::{Direction, Filter, MessageSummary, Reason, State};
 use asw_model::xml::Limits;
 use asw_model::{DocumentKind, MemberState};
@@ -214,6 +218,16 @@ async fn export(
             continue;
         };
         let id = header.message_id;
+        // Delivered to the hub before (the journal holds its number): not again.
+        let before = on_journal(inner, move |_, j| j.get(Direction::Outbound, id)).await;
+        if let Ok(Ok(Some(record))) = before
+            && let Some(number) = record.summary.transport_ref
+        {
+            info!(message_id = %id, hub_delivery_number = %number, "Delivered to the ePhyto hub before; not again.");
+            journal_with_ref(inner, id, &number).await;
+            acker.ack().await?;
+            continue;
+        }
         let bare = bare_certificate(&message.body, &inner.config.limits.document);
         let sent = match bare {
             Err(reason) => Err(HubError::Answer {
@@ -277,6 +291,11 @@ async fn export(
                     REASON_REFUSED,
                     crate::publish::bounded(&e.to_string(), crate::publish::MAX_REASON_BYTES),
                 );
+                // Parked first (confirmed): a replay puts it back into this queue.
+                let properties = parked_properties(id, channel.partner, &reason);
+                publisher
+                    .publish("", names::PARKED_QUEUE, &message.body, &properties)
+                    .await?;
                 let mut outcome = Outcome::new(
                     "rejected",
                     Some(id),
@@ -298,6 +317,24 @@ async fn export(
         }
         acker.ack().await?;
     }
+}
+
+/// The properties of a certificate the hub refused, parked: stage `ippc`, the reason, and the
+/// routing key `<CC>.ippc` that names the queue a replay puts it back into.
+fn parked_properties(id: uuid::Uuid, partner: MemberState, reason: &Reason) -> Properties {
+    Properties::new()
+        .with_message_id(id.to_string())
+        .with_content_type(names::CONTENT_TYPE_XML)
+        .with_header(names::HEADER_MESSAGE_ID, id.to_string())
+        .with_header(names::HEADER_STAGE, super::importing::STAGE)
+        .with_header(names::HEADER_REASON_CODE, reason.code.as_str())
+        .with_header(names::HEADER_REASON, reason.text.as_str())
+        .with_header(names::HEADER_ROUTING_KEY, names::ippc_out_key(partner))
+        .with_header(super::importing::HEADER_CHANNEL, "ippc-hub")
+        .with_header(
+            names::HEADER_PARKED_AT,
+            asw_model::document::format_timestamp(now()),
+        )
 }
 
 /// Journals the move to `sent` with the hub's delivery number, retried until it holds (the hub

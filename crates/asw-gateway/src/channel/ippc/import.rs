@@ -181,7 +181,8 @@ fn decode(content: &str) -> Result<Vec<u8>, String> {
         .map_err(|e| format!("Content is neither XML nor base64: {e}"))
 }
 
-fn clip(mut text: String) -> String {
+/// The text cut to [`MAX_HUB_MESSAGE`] bytes on a char boundary.
+pub(crate) fn clip(mut text: String) -> String {
     if text.len() > MAX_HUB_MESSAGE {
         let mut at = MAX_HUB_MESSAGE;
         while !text.is_char_boundary(at) {
