@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use asw_e2e::ippc::{
-    certificate_of, deployment, envelope_of, hub_section, number_of, partners_file,
+    IppcExchange, certificate_of, envelope_of, hub_section, number_of, partners_file,
 };
 use asw_e2e::{document, state, testbed, testbed_with};
 use asw_gateway::channel::ippc::importing::import_message_id;
@@ -22,17 +22,12 @@ use super::{WAIT, outcome};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_to_its_outcome() {
-    let sim_dir = tempfile::tempdir().expect("dir");
-    let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
-        .await
-        .expect("the simulated ePhyto hub");
     let vn = state("VN");
-    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "TH", "VN");
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
-        o.hub_toml = hub_toml;
-        o.hub_sections.insert(vn, section);
-    })
-    .await;
+    let IppcExchange {
+        hub,
+        tb,
+        dirs: _dirs,
+    } = IppcExchange::start("TH", "VN", |_| {}).await;
     let journal = tb.hub(vn).expect("VN's hub").journal();
 
     // Delivered: the certificate reaches the hub as itself, with its header, once, after the
@@ -152,17 +147,12 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowledged_there() {
-    let sim_dir = tempfile::tempdir().expect("dir");
-    let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
-        .await
-        .expect("the simulated ePhyto hub");
     let th = state("TH");
-    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "VN", "TH");
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
-        o.hub_toml = hub_toml;
-        o.hub_sections.insert(th, section);
-    })
-    .await;
+    let IppcExchange {
+        hub,
+        tb,
+        dirs: _dirs,
+    } = IppcExchange::start("VN", "TH", |_| {}).await;
     let ephyto = document(DocumentKind::Ephyto, "VN", "TH");
     let certificate = certificate_of(&ephyto);
     // Our acknowledgement of the first import is lost: the hub lists it again at the next
@@ -322,15 +312,12 @@ async fn an_ephyto_from_the_ippc_hub_is_delivered_to_the_back_office_and_acknowl
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ephyto_whose_ippc_tracking_stays_pending_is_never_resent_by_the_acks_watcher() {
-    let sim_dir = tempfile::tempdir().expect("dir");
-    let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
-        .await
-        .expect("the simulated ePhyto hub");
     let vn = state("VN");
-    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "TH", "VN");
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
-        o.hub_toml = hub_toml;
-        o.hub_sections.insert(vn, section);
+    let IppcExchange {
+        hub,
+        tb,
+        dirs: _dirs,
+    } = IppcExchange::start("TH", "VN", |o| {
         // Nobody pulls TH's ASW queue: an e-Form D for TH never gets its receipt.
         o.pull = true;
         o.acks = Some(asw_gateway::config::AcksConfig {

@@ -228,6 +228,45 @@ pub mod ippc {
             .expect("the client certificate")
     }
 
+    /// Hubs for VN and TH on the local broker and the simulated IPPC hub, `on_hub`'s e-Phyto
+    /// going through the IPPC hub (for every hub) and `client` (the other one) holding its
+    /// client certificate there; `adjust` changes the testbed's options further.
+    pub struct IppcExchange {
+        /// The simulated IPPC ePhyto Hub.
+        pub hub: EphytoHub,
+        /// The hubs.
+        pub tb: asw_testbed::Testbed,
+        /// The simulator's and the testbed's folders, removed when dropped: bind them
+        /// (`dirs: _dirs`) for as long as the exchange runs.
+        pub dirs: (tempfile::TempDir, tempfile::TempDir),
+    }
+
+    impl IppcExchange {
+        /// Starts it (see [`IppcExchange`]).
+        pub async fn start(
+            on_hub: &str,
+            client: &str,
+            adjust: impl FnOnce(&mut asw_testbed::TestbedOptions),
+        ) -> IppcExchange {
+            let sim_dir = tempfile::tempdir().expect("dir");
+            let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
+                .await
+                .expect("the simulated ePhyto hub");
+            let (hub_toml, section) = deployment(sim_dir.path(), &hub, on_hub, client);
+            let (tb, dir) = super::testbed_with(&["VN", "TH"], |o| {
+                o.hub_toml = hub_toml;
+                o.hub_sections.insert(super::state(client), section);
+                adjust(o);
+            })
+            .await;
+            IppcExchange {
+                hub,
+                tb,
+                dirs: (sim_dir, dir),
+            }
+        }
+    }
+
     /// Waits (at most [`WAIT`]) for the simulator to hold an envelope with this NPPO certificate number.
     pub async fn envelope_of(hub: &EphytoHub, nppo_number: &str) -> StoredEnvelope {
         let deadline = tokio::time::Instant::now() + WAIT;

@@ -6,8 +6,8 @@
 mod common;
 
 use asw_amqp::{ConfirmingPublisher, Properties};
-use asw_e2e::ippc::{certificate_of, deployment, envelope_of, number_of};
-use asw_e2e::{document, state, testbed_with, url_as};
+use asw_e2e::ippc::{IppcExchange, certificate_of, envelope_of, number_of};
+use asw_e2e::{document, state, url_as};
 use asw_gateway::channel::ippc::importing::import_message_id;
 use asw_journal::Direction;
 use asw_model::DocumentKind;
@@ -24,17 +24,12 @@ fn delivers(hub: &EphytoHub) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ephyto_the_ippc_hub_refused_reaches_it_once_when_replayed_after_the_fault() {
-    let sim_dir = tempfile::tempdir().expect("dir");
-    let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
-        .await
-        .expect("the simulated ePhyto hub");
     let vn = state("VN");
-    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "TH", "VN");
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
-        o.hub_toml = hub_toml;
-        o.hub_sections.insert(vn, section);
-    })
-    .await;
+    let IppcExchange {
+        hub,
+        tb,
+        dirs: _dirs,
+    } = IppcExchange::start("TH", "VN", |_| {}).await;
 
     // Refused for good (a 400): parked at stage ippc, journaled failed.
     hub.fail_next_call("DeliverEnvelope", InjectedFault::Http(400));
@@ -117,17 +112,12 @@ async fn an_ephyto_the_ippc_hub_refused_reaches_it_once_when_replayed_after_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_parked_at_stage_ippc_is_read_again_when_replayed_and_delivered_once() {
-    let sim_dir = tempfile::tempdir().expect("dir");
-    let hub = EphytoHub::start(sim_dir.path(), &["VN", "TH"])
-        .await
-        .expect("the simulated ePhyto hub");
     let th = state("TH");
-    let (hub_toml, section) = deployment(sim_dir.path(), &hub, "VN", "TH");
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
-        o.hub_toml = hub_toml;
-        o.hub_sections.insert(th, section);
-    })
-    .await;
+    let IppcExchange {
+        hub,
+        tb,
+        dirs: _dirs,
+    } = IppcExchange::start("VN", "TH", |_| {}).await;
 
     // Unreadable: parked; replayed, it is read again and parked again, never delivered.
     let garbled = hub.inject(
