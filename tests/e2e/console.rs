@@ -342,8 +342,18 @@ async fn replay_and_discard_from_the_console(journal_url: Option<String>) {
                 .expect("history")
         })
     };
-    assert_eq!(state_of(keep_id).as_deref(), Some("failed"));
-    assert_eq!(state_of(drop_id).as_deref(), Some("failed"));
+    // The hub journals a parked delivery as failed just after the parking lot confirmed it.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    for id in [keep_id, drop_id] {
+        while state_of(id).as_deref() != Some("failed") {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{id} is {:?}, not failed",
+                state_of(id)
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
     let delivered = |tb: &asw_testbed::Testbed, id: uuid::Uuid| {
         tb.received(th)
             .iter()
