@@ -225,16 +225,40 @@ impl Worker {
         routing_key: &str,
         now: OffsetDateTime,
     ) -> Result<Signed, Unsendable> {
-        let valid = self
-            .validator
-            .validate_at(bytes, now)
-            .map_err(|problems| Unsendable {
-                header: Header::read(bytes, &self.limits).ok(),
-                refusals: problems.iter().map(Refusal::from_problem).collect(),
-            })?;
+        let limits = self.limits;
+        let invalid = |problems: Vec<Problem>| Unsendable {
+            header: Header::read(bytes, &limits).ok(),
+            refusals: problems.iter().map(Refusal::from_problem).collect(),
+        };
+        // The validator's bounded reader first: nothing reaches libxml2 before it accepted the
+        // bytes (the signer's reader, with the same limits, runs again before its parse).
+        let screened = self.validator.screen(bytes).map_err(invalid)?;
+        // One libxml2 parse for the XSD and the signature. The document is signed before the
+        // business rules run, so that libxml2's tree is freed before the reader's tree for the
+        // rules is built (on a large document each is several times its size); a signature made
+        // for a document refused later is dropped.
+        let (valid, signed) = match self.signer.parse(bytes) {
+            Ok(unsigned) => {
+                let schema_valid = self
+                    .validator
+                    .check_schema(screened, unsigned.libxml())
+                    .map_err(invalid)?;
+                let signed = self.signer.sign_parsed(unsigned);
+                let valid = self
+                    .validator
+                    .check_rules(schema_valid, bytes, now)
+                    .map_err(invalid)?;
+                (valid, signed)
+            }
+            // The signer refused the document (no readable header, signed already) or libxml2
+            // failed: validation problems and routing refusals come first, as they always did,
+            // so the document is validated on a parse of the validator's own.
+            Err(e) => (
+                self.validator.validate_at(bytes, now).map_err(invalid)?,
+                Err(e),
+            ),
+        };
         let header = valid.header().clone();
-        // The element tree is not needed any more: free it before the signer parses the document
-        // again (on a large document it is several times its size).
         drop(valid);
         let mut refusals = Vec::new();
         if routing_key != names::outbound_key(header.kind) {
@@ -283,7 +307,7 @@ impl Worker {
                 refusals,
             });
         }
-        match self.signer.sign(bytes) {
+        match signed {
             Ok(signed) => Ok(Signed {
                 header,
                 bytes: signed.into(),
@@ -372,9 +396,12 @@ impl Worker {
                 )],
             ));
         }
-        let verified = self
+        // The verifier's bounded reader accepted the bytes before its libxml2 parse; the tree
+        // it verified is validated below (the validator's reader, with the same limits, first
+        // reads the header again).
+        let (verified, parsed) = self
             .verifier
-            .verify_shared(shared.clone(), now)
+            .verify_parsed(shared.clone(), now)
             .map_err(|e| refused(Some(transport), vec![Refusal::new(e.code(), e.to_string())]))?;
         let header = verified.header().clone();
         if !self.identity.may_send(transport, header.kind) {
@@ -405,7 +432,13 @@ impl Worker {
             misrouted.verified = true;
             return Err(misrouted);
         }
-        match self.validator.validate_at(bytes, now) {
+        // XSD on the verified tree, freed before the reader's tree for the rules is built.
+        let validated = self
+            .validator
+            .screen(bytes)
+            .and_then(|screened| self.validator.check_schema(screened, parsed.libxml()));
+        drop(parsed);
+        match validated.and_then(|valid| self.validator.check_rules(valid, bytes, now)) {
             Ok(valid) => Ok(Accepted {
                 reference: reply::document_reference(valid.root()),
                 status: header
@@ -537,6 +570,108 @@ mod tests {
             row.replace(sends, "sends = [\"formd\"]")
                 .replace(receives, "receives = [\"acdd\"]")
         })
+    }
+
+    /// Outbound, the one libxml2 parse serves the XSD and then the signature: the signed bytes
+    /// are exactly those the signer alone makes from the same input (RSA PKCS#1 v1.5 signatures
+    /// are deterministic), so XSD validation left the tree as parsed.
+    #[test]
+    fn the_outbound_one_parse_signs_what_the_signer_alone_signs() {
+        let fixture = Fixture::new();
+        let now = OffsetDateTime::now_utc();
+        let rsa = asw_sign::keygen::generate(
+            fixture.vn,
+            asw_sign::keygen::KeyAlgorithm::Rsa2048,
+            30,
+            now,
+        )
+        .expect("key");
+        let mut worker = Worker::new(
+            fixture.identity.clone(),
+            &rsa.key_pem,
+            &rsa.cert_pem,
+            fixture.trust.clone(),
+            Limits::default(),
+        )
+        .expect("worker");
+        let signer = Signer::new(&rsa.key_pem, &rsa.cert_pem).expect("signer");
+        for kind in [DocumentKind::FormD, DocumentKind::Acdd] {
+            let (_, bytes) = fixture.back_office_document(kind);
+            let signed = worker
+                .outbound(&bytes, names::outbound_key(kind), now)
+                .expect("valid and ours to send");
+            assert_eq!(
+                signed.bytes[..],
+                signer.sign(&bytes).expect("signed")[..],
+                "{kind}"
+            );
+        }
+    }
+
+    /// Every invalid sample is refused outbound with exactly the problems the validator finds on
+    /// its own parse (rule, line and message), whichever phase finds them.
+    #[test]
+    fn outbound_refusals_are_the_validators_problems_for_every_invalid_sample() {
+        let fixture = Fixture::new();
+        let mut worker = fixture.worker();
+        let mut validator = Validator::new().expect("validator");
+        let now = OffsetDateTime::now_utc();
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/samples/invalid");
+        let mut count = 0;
+        for entry in std::fs::read_dir(&dir).expect("samples") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("sample");
+            let expected: Vec<Refusal> = validator
+                .validate_at(&bytes, now)
+                .expect_err("an invalid sample")
+                .iter()
+                .map(Refusal::from_problem)
+                .collect();
+            let refused = worker
+                .outbound(&bytes, "formd", now)
+                .expect_err("an invalid sample");
+            assert_eq!(refused.refusals, expected, "{}", path.display());
+            count += 1;
+        }
+        assert!(count >= 30, "{count} samples");
+    }
+
+    /// Inbound, the tree the signature was verified on is validated: a signed document that
+    /// breaks its XSD is refused with the validator's problems, line numbers included.
+    #[test]
+    fn inbound_xsd_problems_keep_their_lines_on_the_verified_tree() {
+        let fixture = Fixture::new();
+        let mut worker = fixture.worker();
+        let mut validator = Validator::new().expect("validator");
+        let now = OffsetDateTime::now_utc();
+        let document = fixture.document(DocumentKind::FormD, fixture.th, fixture.vn);
+        let xml = document.to_xml().expect("xml");
+        // An element the schema does not allow, on a line of its own far into the document.
+        let close = xml.rfind("</").expect("a closing tag");
+        let line = xml[..close].lines().count() + 1;
+        let broken = format!("{}<Unexpected/>\n{}", &xml[..close], &xml[close..]);
+        let key = fixture.key(fixture.th);
+        let signed = Signer::new(&key.key_pem, &key.cert_pem)
+            .expect("signer")
+            .sign(broken.as_bytes())
+            .expect("signed");
+        let expected: Vec<Refusal> = validator
+            .validate_at(&signed, now)
+            .expect_err("not schema-valid")
+            .iter()
+            .map(Refusal::from_problem)
+            .collect();
+        assert_eq!(expected[0].code, "XSD");
+        assert!(
+            expected[0].text.starts_with(&format!("line {line}: ")),
+            "{expected:?} (line {line})"
+        );
+        let refused = worker
+            .inbound(&signed, Some("partner-TH"), "TH", now)
+            .expect_err("not schema-valid");
+        assert!(refused.verified);
+        assert_eq!(refused.refusals, expected);
     }
 
     #[test]

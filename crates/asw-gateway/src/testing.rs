@@ -35,8 +35,8 @@ pub(crate) struct Fixture {
     pub(crate) sg: MemberState,
     pub(crate) now: OffsetDateTime,
     keys: Vec<(MemberState, GeneratedKey)>,
-    trust: Arc<TrustStore>,
-    identity: Arc<Identity>,
+    pub(crate) trust: Arc<TrustStore>,
+    pub(crate) identity: Arc<Identity>,
     /// The journal, with faults on demand.
     pub(crate) journal: Arc<Faulty<Box<dyn Journal>>>,
     seed: AtomicU64,
@@ -74,7 +74,8 @@ impl Fixture {
         }
     }
 
-    fn key(&self, of: MemberState) -> &GeneratedKey {
+    /// The key and certificate of `of`.
+    pub(crate) fn key(&self, of: MemberState) -> &GeneratedKey {
         &self.keys.iter().find(|(s, _)| *s == of).expect("key").1
     }
 

@@ -16,4 +16,4 @@ mod xsd;
 pub use document::{DocumentValidator, Root, root_element};
 pub use embedded::{SchemaError, SchemaSet, install_kinds};
 pub use problem::Problem;
-pub use validator::{Validated, Validator};
+pub use validator::{SchemaValid, Screened, Validated, Validator};

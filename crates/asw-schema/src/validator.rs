@@ -126,7 +126,8 @@ impl Validator {
     /// Validates a message as of `now` (rules about dates in the future use it).
     ///
     /// Returns every problem found. Business rules run only on a schema-valid message, since
-    /// their input would otherwise be unreliable.
+    /// their input would otherwise be unreliable. [`Validator::screen`], a libxml2 parse of
+    /// its own, [`Validator::check_schema`], [`Validator::check_rules`].
     pub fn validate_at(
         &mut self,
         bytes: &[u8],
@@ -134,17 +135,22 @@ impl Validator {
     ) -> Result<Validated, Vec<Problem>> {
         // The phases are ordered so that no two copies of a large document are alive at once:
         // a streaming check, libxml2's DOM (freed after XSD validation), then the reader's tree.
-        // 1. The bounded reader, building only the envelope header: refuses DTDs, entities,
-        //    oversize, deep nesting, non-UTF-8, before libxml2 sees the bytes. The header names
-        //    the kind and version, and so the XSD the body is checked against.
+        let screened = self.screen(bytes)?;
+        let outcome = self.xsd(&screened).check(bytes);
+        let valid = Validator::schema_outcome(screened, outcome)?;
+        self.check_rules(valid, bytes, now)
+    }
+
+    /// Phase 1: the bounded reader, building only the envelope header. Refuses DTDs, entities,
+    /// oversize, deep nesting, non-UTF-8: only bytes it accepted may reach libxml2. The header
+    /// names the kind and version, and so the XSD the message is checked against.
+    pub fn screen(&self, bytes: &[u8]) -> Result<Screened, Vec<Problem>> {
         let selection = xml::parse_selected(bytes, &self.limits, &|namespace: &str, name: &str| {
             name == "Header" && namespace == ns::ENVELOPE
         })
         .map_err(|e| vec![Problem::from(e)])?;
         let named = Named::from(&selection);
         drop(selection);
-        // 2. XSD validation by libxml2, with no network, no DTD, no entity substitution, no
-        //    recovery, against the entry schema of the version the header names.
         let other = named
             .as_ref()
             .and_then(|n| Some((n.kind, n.kind.def().read_version(&n.version)?)))
@@ -154,22 +160,30 @@ impl Validator {
                     .find(|(k, v, _)| *k == kind && *v == version.version)
             })
             .map(|(_, _, index)| *index);
-        let xsd = match other {
-            Some(index) => &mut self.others[index],
-            None => &mut self.xsd,
-        };
-        xsd.check(bytes).map_err(|mut problems| {
-            // A version the kind does not read was checked against the common entry schema (its
-            // namespace's first XSD): say that the version is not read too (a schema-valid one
-            // hears it from the rules).
-            if let Some(n) = named.filter(|n| !n.kind.reads_version(&n.version)) {
-                problems.push(rules::unread_version(n.kind, &n.version, n.line));
-                problems.sort_by_key(|p| p.line);
-            }
-            problems
-        })?;
-        // 3. Business rules on the reader's tree, built now that the DOM is gone (the same
-        //    reader on the same bytes: it accepts them again).
+        Ok(Screened { named, other })
+    }
+
+    /// Phase 2: XSD validation of the libxml2 tree of the screened bytes (parsed with no
+    /// network, no DTD, no entity substitution, no recovery, as the signer and verifier of
+    /// `asw-sign` parse), against the entry schema of the version the header names.
+    pub fn check_schema(
+        &mut self,
+        screened: Screened,
+        document: &libxml::tree::Document,
+    ) -> Result<SchemaValid, Vec<Problem>> {
+        let outcome = self.xsd(&screened).validate(document);
+        Validator::schema_outcome(screened, outcome)
+    }
+
+    /// Phase 3: the business rules on the reader's tree of the same bytes (built now, so that
+    /// the caller can free the libxml2 tree first: the reader accepts the bytes again).
+    pub fn check_rules(
+        &self,
+        valid: SchemaValid,
+        bytes: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Validated, Vec<Problem>> {
+        let SchemaValid { .. } = valid;
         let root = xml::parse(bytes, &self.limits).map_err(|e| vec![Problem::from(e)])?;
         let header = Header::from_message(&root).map_err(|e: ModelError| vec![Problem::from(e)])?;
         let problems = rules::check(&header, &root, now);
@@ -179,4 +193,52 @@ impl Validator {
             Err(problems)
         }
     }
+
+    /// The compiled schema that checks a screened message.
+    fn xsd(&mut self, screened: &Screened) -> &mut Xsd {
+        match screened.other {
+            Some(index) => &mut self.others[index],
+            None => &mut self.xsd,
+        }
+    }
+
+    fn schema_outcome(
+        screened: Screened,
+        outcome: Result<(), Vec<Problem>>,
+    ) -> Result<SchemaValid, Vec<Problem>> {
+        outcome.map_err(|mut problems| {
+            // A version the kind does not read was checked against the common entry schema (its
+            // namespace's first XSD): say that the version is not read too (a schema-valid one
+            // hears it from the rules).
+            if let Some(n) = screened.named.filter(|n| !n.kind.reads_version(&n.version)) {
+                problems.push(rules::unread_version(n.kind, &n.version, n.line));
+                problems.sort_by_key(|p| p.line);
+            }
+            problems
+        })?;
+        Ok(SchemaValid { _checked: () })
+    }
+}
+
+/// Bytes the bounded reader accepted ([`Validator::screen`]): libxml2 may parse them now, and
+/// [`Validator::check_schema`] validates that tree against the XSD this names.
+pub struct Screened {
+    named: Option<Named>,
+    /// Which of the validator's `others` checks the message; `None`: the entry schema.
+    other: Option<usize>,
+}
+
+impl std::fmt::Debug for Screened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Screened")
+            .field("other", &self.other)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Proof that a message passed its XSD ([`Validator::check_schema`]); only then may
+/// [`Validator::check_rules`] run the business rules and make a [`Validated`].
+#[derive(Debug)]
+pub struct SchemaValid {
+    _checked: (),
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use libxml::parser::{Parser, ParserOptions};
 use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
+use libxml::tree::Document;
 
 use crate::{Problem, SchemaError};
 
@@ -51,6 +52,12 @@ impl Xsd {
     /// Parses `bytes` with libxml2 (no network, no DTD, no entity substitution, no recovery)
     /// and validates them. Call only on bytes the bounded reader accepted.
     pub(crate) fn check(&mut self, bytes: &[u8]) -> Result<(), Vec<Problem>> {
+        let document = self.parse(bytes)?;
+        self.validate(&document)
+    }
+
+    /// Parses `bytes` with libxml2. Call only on bytes the bounded reader accepted.
+    fn parse(&self, bytes: &[u8]) -> Result<Document, Vec<Problem>> {
         let options = ParserOptions {
             recover: false,
             no_def_dtd: true,
@@ -65,8 +72,7 @@ impl Xsd {
             compact: true,
             ..ParserOptions::default()
         };
-        let document = self
-            .parser
+        self.parser
             .parse_string_with_options(bytes, options)
             .map_err(|e| {
                 vec![Problem::new(
@@ -74,8 +80,13 @@ impl Xsd {
                     "XML",
                     format!("libxml2 could not parse the document: {e:?}"),
                 )]
-            })?;
-        self.context.validate_document(&document).map_err(|errors| {
+            })
+    }
+
+    /// Validates a document libxml2 parsed (here, or by the signer or verifier of `asw-sign`
+    /// from bytes the bounded reader accepted). Problems carry libxml2's line numbers.
+    pub(crate) fn validate(&mut self, document: &Document) -> Result<(), Vec<Problem>> {
+        self.context.validate_document(document).map_err(|errors| {
             let mut problems: Vec<Problem> = errors
                 .iter()
                 .map(|e| {

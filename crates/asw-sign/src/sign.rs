@@ -200,8 +200,17 @@ impl Signer {
     /// last child of the root element and returns the serialised document (UTF-8).
     ///
     /// The input goes through the same bounded reader as incoming messages, must have a readable
-    /// envelope header and must not be signed already.
+    /// envelope header and must not be signed already. [`Signer::parse`] then
+    /// [`Signer::sign_parsed`].
     pub fn sign(&self, xml: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.sign_parsed(self.parse(xml)?)
+    }
+
+    /// The first half of [`Signer::sign`]: checks `xml` with the bounded reader (this signer's
+    /// limits, a readable envelope header, no signature yet) and only then parses it with
+    /// libxml2, once. The tree can be validated against an XSD ([`Unsigned::libxml`]) before
+    /// [`Signer::sign_parsed`] signs it in place.
+    pub fn parse(&self, xml: &[u8]) -> Result<Unsigned, SignError> {
         // The whole document is checked; only the header and any signature are kept.
         let selection = xml::parse_selected(xml, &self.limits, &profile::select)
             .map_err(SignError::Document)?;
@@ -212,14 +221,46 @@ impl Signer {
             });
         }
         drop(selection);
-        let mut document = ffi::Document::parse(xml).map_err(SignError::Library)?;
+        Ok(Unsigned {
+            document: ffi::Document::parse(xml).map_err(SignError::Library)?,
+            size: xml.len(),
+        })
+    }
+
+    /// The second half of [`Signer::sign`]: signs the parsed message in place and serialises it.
+    pub fn sign_parsed(&self, unsigned: Unsigned) -> Result<Vec<u8>, SignError> {
+        let Unsigned { mut document, size } = unsigned;
         document
             .sign(&self.key, self.algorithm)
             .map_err(SignError::Library)?;
         // The output is the input, an XML declaration and the signature (a few KB with the
         // certificate): reserve that once rather than grow by doubling.
         document
-            .to_bytes(xml.len() + SIGNATURE_RESERVE)
+            .to_bytes(size + SIGNATURE_RESERVE)
             .map_err(SignError::Library)
+    }
+}
+
+/// A message a [`Signer`] accepted and libxml2 parsed, not signed yet ([`Signer::parse`]). Holds
+/// the libxml2 tree: not `Send`, like the signer.
+pub struct Unsigned {
+    document: ffi::Document,
+    /// Size of the bytes parsed, for the output estimate.
+    size: usize,
+}
+
+impl Unsigned {
+    /// The libxml2 tree, to validate against an XSD before signing. Only read it: the signature
+    /// covers the tree as it is when [`Signer::sign_parsed`] runs.
+    pub fn libxml(&self) -> &libxml::tree::Document {
+        self.document.libxml()
+    }
+}
+
+impl std::fmt::Debug for Unsigned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsigned")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
     }
 }

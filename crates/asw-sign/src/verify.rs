@@ -245,6 +245,25 @@ impl std::fmt::Debug for Verified {
     }
 }
 
+/// The libxml2 tree of a message whose signature was verified on it
+/// ([`Verifier::verify_parsed`]). Holds libxml2 state: not `Send`.
+pub struct ParsedDocument {
+    document: ffi::Document,
+}
+
+impl ParsedDocument {
+    /// The libxml2 tree, to validate against an XSD (read it only).
+    pub fn libxml(&self) -> &libxml::tree::Document {
+        self.document.libxml()
+    }
+}
+
+impl std::fmt::Debug for ParsedDocument {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParsedDocument").finish_non_exhaustive()
+    }
+}
+
 /// Keys loaded into libxmlsec1 are kept per thread, at most this many.
 const KEY_CACHE_SIZE: usize = 64;
 
@@ -298,6 +317,17 @@ impl Verifier {
     /// [`verify`](Verifier::verify) for bytes already shared: the [`Verified`] holds them without
     /// a copy.
     pub fn verify_shared(&self, xml: Bytes, now: OffsetDateTime) -> Result<Verified, VerifyError> {
+        self.verify_parsed(xml, now).map(|(verified, _)| verified)
+    }
+
+    /// [`verify_shared`](Verifier::verify_shared), also giving back the libxml2 tree the
+    /// signature was verified on, so that the message can be validated against its XSD without
+    /// a second parse ([`ParsedDocument::libxml`]).
+    pub fn verify_parsed(
+        &self,
+        xml: Bytes,
+        now: OffsetDateTime,
+    ) -> Result<(Verified, ParsedDocument), VerifyError> {
         let bytes = xml;
         let xml: &[u8] = &bytes;
         // The whole document is checked; only the header and the signatures are kept.
@@ -348,13 +378,16 @@ impl Verifier {
         let mut document = ffi::Document::parse(xml).map_err(VerifyError::Library)?;
         let outcome = self.with_key(trusted, |key| document.verify(key))?;
         match outcome {
-            Ok(()) => Ok(Verified {
-                bytes: bytes.clone(),
-                header,
-                signer: trusted.member_state(),
-                certificate: info.clone(),
-                algorithm: parts.algorithm,
-            }),
+            Ok(()) => Ok((
+                Verified {
+                    bytes: bytes.clone(),
+                    header,
+                    signer: trusted.member_state(),
+                    certificate: info.clone(),
+                    algorithm: parts.algorithm,
+                },
+                ParsedDocument { document },
+            )),
             Err(VerifyFailure::Placement(reason)) => Err(VerifyError::Wrapping {
                 line: parts.line,
                 reason: reason.into(),

@@ -427,8 +427,11 @@ pub(crate) enum VerifyFailure {
 }
 
 /// A parsed libxml2 document. Not `Send`.
+///
+/// The tree is held as a `libxml` crate [`libxml::tree::Document`], which owns it (and frees it
+/// when dropped), so that the XSD validation of `asw-schema` can run on this same parse.
 pub(crate) struct Document {
-    ptr: NonNull<sys::xmlDoc>,
+    doc: libxml::tree::Document,
 }
 
 impl Document {
@@ -470,14 +473,27 @@ impl Document {
                 options,
             )
         };
+        let raw = NonNull::new(raw).ok_or_else(|| LibraryError::new("parsing the document"))?;
+        // The `libxml` crate's document takes ownership of the tree libxml2 just returned (the
+        // same libxml2 library is linked once into the process, so its `xmlFreeDoc` is ours).
         Ok(Document {
-            ptr: NonNull::new(raw).ok_or_else(|| LibraryError::new("parsing the document"))?,
+            doc: libxml::tree::Document::new_ptr(raw.as_ptr().cast()),
         })
     }
 
+    /// The live document pointer, owned by `self.doc`.
+    fn ptr(&self) -> *mut sys::xmlDoc {
+        self.doc.doc_ptr().cast()
+    }
+
+    /// The tree as the `libxml` crate's document, for XSD validation: the caller only reads it.
+    pub(crate) fn libxml(&self) -> &libxml::tree::Document {
+        &self.doc
+    }
+
     fn root(&self) -> Option<NonNull<sys::xmlNode>> {
-        // SAFETY: `self.ptr` is a live document.
-        NonNull::new(unsafe { sys::xmlDocGetRootElement(self.ptr.as_ptr()) })
+        // SAFETY: `self.ptr()` is a live document.
+        NonNull::new(unsafe { sys::xmlDocGetRootElement(self.ptr()) })
     }
 
     /// The document serialised as UTF-8 with an XML declaration, unformatted: the bytes
@@ -500,7 +516,7 @@ impl Document {
         // SAFETY: the encoding name is a NUL-terminated literal; the handler returned for UTF-8
         // is libxml2's built-in one (static, never freed by the buffer). `out` outlives the
         // buffer: `xmlSaveFormatFileTo` closes (flushes and frees) it before returning, on every
-        // path, and the callbacks only run until then. `self.ptr` is a live document.
+        // path, and the callbacks only run until then. `self.ptr()` is a live document.
         let rc = unsafe {
             let encoder = sys::xmlFindCharEncodingHandler(UTF8.as_ptr());
             let buffer = sys::xmlOutputBufferCreateIO(
@@ -512,7 +528,7 @@ impl Document {
             if buffer.is_null() {
                 return Err(LibraryError::new("serialising the document"));
             }
-            sys::xmlSaveFormatFileTo(buffer, self.ptr.as_ptr(), UTF8.as_ptr(), 0)
+            sys::xmlSaveFormatFileTo(buffer, self.ptr(), UTF8.as_ptr(), 0)
         };
         if rc < 0 || out.failed {
             return Err(LibraryError::new("serialising the document"));
@@ -533,7 +549,7 @@ impl Document {
             operation: "signing",
             details: "the document has no root element".into(),
         })?;
-        let doc = self.ptr.as_ptr();
+        let doc = self.ptr();
         // SAFETY: all pointers come from libxml2/libxmlsec1 for this live document and are
         // checked for NULL before use. The template is attached to the root right after creation,
         // so the document owns (and frees) it whatever happens next.
@@ -720,11 +736,4 @@ extern "C" fn sink_write(context: *mut c_void, buffer: *const c_char, len: c_int
     }
     sink.bytes.extend_from_slice(chunk);
     len
-}
-
-impl Drop for Document {
-    fn drop(&mut self) {
-        // SAFETY: we own the document; no node pointer outlives the method that took it.
-        unsafe { sys::xmlFreeDoc(self.ptr.as_ptr()) };
-    }
 }
