@@ -364,6 +364,31 @@ fn pairs_of(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The certificates table, shared by the overview (those expiring) and the partners page (all).
+fn certificates_table(certificates: &[crate::api::CertificateView]) -> String {
+    let mut body = String::from(
+        "<table id=\"certificates\"><thead><tr><th>Partner</th><th>Subject</th><th class=\"num\">Days left</th>\
+         <th>Valid from</th><th>Valid until</th><th>Key</th><th>SHA-256 fingerprint</th><th>File</th></tr></thead><tbody>",
+    );
+    for c in certificates {
+        let class = if c.expiring { "num bad" } else { "num" };
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+            c.partner,
+            escape(&c.subject),
+            c.days_left,
+            when(&c.not_before),
+            when(&c.not_after),
+            escape(&c.key),
+            escape(&c.fingerprint),
+            escape(&c.file)
+        );
+    }
+    body.push_str("</tbody></table>");
+    body
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

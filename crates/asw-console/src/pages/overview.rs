@@ -8,7 +8,7 @@ use axum::extract::{RawQuery, State as Shared};
 use axum::response::Response;
 use time::OffsetDateTime;
 
-use super::{link, render, when};
+use super::{certificates_table, link, render, when};
 use crate::Console;
 use crate::api::{self, Params, blocking};
 use crate::auth::{Session, escape};
@@ -141,30 +141,6 @@ fn channels_table(channels: &[api::ChannelView]) -> String {
             c.status,
             when(&c.since),
             escape(&c.detail)
-        );
-    }
-    body.push_str("</tbody></table>");
-    body
-}
-
-pub(super) fn certificates_table(certificates: &[api::CertificateView]) -> String {
-    let mut body = String::from(
-        "<table id=\"certificates\"><thead><tr><th>Partner</th><th>Subject</th><th class=\"num\">Days left</th>\
-         <th>Valid from</th><th>Valid until</th><th>Key</th><th>SHA-256 fingerprint</th><th>File</th></tr></thead><tbody>",
-    );
-    for c in certificates {
-        let class = if c.expiring { "num bad" } else { "num" };
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
-            c.partner,
-            escape(&c.subject),
-            c.days_left,
-            when(&c.not_before),
-            when(&c.not_after),
-            escape(&c.key),
-            escape(&c.fingerprint),
-            escape(&c.file)
         );
     }
     body.push_str("</tbody></table>");

@@ -7,8 +7,7 @@ use axum::extract::{RawQuery, State as Shared};
 use axum::response::Response;
 use time::OffsetDateTime;
 
-use super::overview::certificates_table;
-use super::{link, render, when};
+use super::{certificates_table, link, render, when};
 use crate::Console;
 use crate::api::{self, Params, blocking};
 use crate::auth::{Session, escape};
