@@ -527,3 +527,117 @@ async fn a_hub_with_the_shipped_partners_file_refuses_an_ephyto_for_a_disabled_p
     assert_eq!(record.summary.state, State::Failed);
     tb.stop_and_clean().await;
 }
+
+/// A copy of a certificate the IPPC hub already took reaches the export while VN's journal
+/// cannot answer whether it went through (its messages table renamed away under the running
+/// hub): the export asks again with back-off (counted in `aswhub_journal_errors_total`) and
+/// sends nothing; once the journal answers, the copy is recognised and dropped, and the hub
+/// holds the certificate once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_that_cannot_say_whether_an_ephyto_went_through_holds_the_copy_back() {
+    let vn = state("VN");
+    let IppcExchange {
+        hub,
+        tb,
+        dirs: _dirs,
+    } = IppcExchange::start("TH", "VN", |o| o.metrics = true).await;
+    let address = tb
+        .hub(vn)
+        .and_then(|h| h.metrics_address())
+        .expect("metrics address");
+    let journal = tb.hub(vn).expect("VN's hub").journal();
+    let delivers = || {
+        hub.requests()
+            .iter()
+            .filter(|(operation, _)| operation == "DeliverEnvelope")
+            .count()
+    };
+    let first = document(DocumentKind::Ephyto, "VN", "TH");
+    let id = first.header.message_id;
+    let nppo_number = number_of(&certificate_of(&first));
+    tb.send_document(&first).await.expect("send");
+    envelope_of(&hub, &nppo_number).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let signed = loop {
+        let record = journal
+            .get(Direction::Outbound, id)
+            .expect("journal")
+            .expect("journaled");
+        if record.summary.transport_ref.is_some() {
+            break record.bytes;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never journaled sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(delivers(), 1);
+
+    // The journal loses its messages table; a copy of the certificate arrives.
+    let file = tb.options().dir.join("vn/journal.db");
+    let rename = |from: &str, to: &str| {
+        let db = rusqlite::Connection::open(&file).expect("the journal file");
+        db.busy_timeout(Duration::from_secs(10))
+            .expect("busy timeout");
+        db.execute_batch(&format!("ALTER TABLE {from} RENAME TO {to}"))
+            .expect("rename");
+    };
+    rename("messages", "messages_away");
+    let series = r#"aswhub_journal_errors_total{operation="ippc-delivered-before"}"#;
+    let before = super::metrics::value(&super::metrics::scrape(address).await, series);
+    let connection = asw_amqp::connect(&asw_e2e::url_as(&tb, vn, "guest", "guest"), "test")
+        .await
+        .expect("connect");
+    let mut publisher =
+        asw_amqp::ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
+            .await
+            .expect("publisher");
+    let properties = asw_amqp::Properties::new()
+        .with_message_id(id.to_string())
+        .with_content_type(asw_route::names::CONTENT_TYPE_XML)
+        .with_header(asw_route::names::HEADER_MESSAGE_ID, id.to_string());
+    publisher
+        .publish(
+            "",
+            &asw_route::names::ippc_out_queue(state("TH")),
+            &signed,
+            &properties,
+        )
+        .await
+        .expect("publish the copy");
+    let _ = connection.close().await;
+    // Asked at least twice, and nothing sent meanwhile.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while super::metrics::value(&super::metrics::scrape(address).await, series) < before + 2.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the export never asked the journal again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        delivers(),
+        1,
+        "sent while the journal could not say: {:?}",
+        hub.requests()
+    );
+
+    // The journal answers again: the copy is dropped, a later certificate goes through.
+    rename("messages_away", "messages");
+    let later = document(DocumentKind::Ephyto, "VN", "TH");
+    tb.send_document(&later).await.expect("send");
+    envelope_of(&hub, &number_of(&certificate_of(&later))).await;
+    assert_eq!(
+        hub.envelopes()
+            .iter()
+            .filter(|e| e.nppo_number == nppo_number)
+            .count(),
+        1,
+        "{:?}",
+        hub.envelopes()
+    );
+    assert_eq!(delivers(), 2, "{:?}", hub.requests());
+    hub.assert_clean();
+    tb.stop_and_clean().await;
+}

@@ -102,6 +102,8 @@ pub enum JournalOperation {
     Move,
     /// Looking for documents whose receipt is overdue.
     ClaimOverdue,
+    /// Reading whether the IPPC hub took an e-Phyto certificate before (its delivery number).
+    IppcDeliveredBefore,
 }
 
 impl JournalOperation {
@@ -110,6 +112,7 @@ impl JournalOperation {
         match self {
             JournalOperation::Move => "move",
             JournalOperation::ClaimOverdue => "claim-overdue",
+            JournalOperation::IppcDeliveredBefore => "ippc-delivered-before",
         }
     }
 }
@@ -241,7 +244,11 @@ impl Default for Metrics {
         let in_flight =
             Pipeline::ALL.map(|p| in_flight_family.get_or_create_owned(&per_pipeline(p)));
         let journal_errors = Family::<OperationLabel, Counter>::default();
-        for operation in [JournalOperation::Move, JournalOperation::ClaimOverdue] {
+        for operation in [
+            JournalOperation::Move,
+            JournalOperation::ClaimOverdue,
+            JournalOperation::IppcDeliveredBefore,
+        ] {
             drop(journal_errors.get_or_create(&OperationLabel {
                 operation: operation.as_str(),
             }));
@@ -613,6 +620,7 @@ mod tests {
             "aswhub_broker_reconnects_total 1",
             r#"aswhub_journal_errors_total{operation="move"} 0"#,
             r#"aswhub_journal_errors_total{operation="claim-overdue"} 1"#,
+            r#"aswhub_journal_errors_total{operation="ippc-delivered-before"} 0"#,
             "aswhub_journal_commits_total 7",
             r#"aswhub_partner_link_failures_total{partner="SG"} 1"#,
             "aswhub_trust_certificates 3",

@@ -33,6 +33,7 @@ use super::client::{CertificateType, Export, ExportOutcome, HubClient, HubError}
 use crate::channel::{Health, PartnerChannel};
 use crate::execute::journal_moves;
 use crate::hub::{Inner, SessionEnd, now, on_journal};
+use crate::metrics::JournalOperation;
 use crate::outcome::{Outcome, OutcomeReason};
 use crate::park::notify;
 use crate::plan::Move;
@@ -218,11 +219,38 @@ async fn export(
             continue;
         };
         let id = header.message_id;
-        // Delivered to the hub before (the journal holds its number): not again.
-        let before = on_journal(inner, move |_, j| j.get(Direction::Outbound, id)).await;
-        if let Ok(Ok(Some(record))) = before
-            && let Some(number) = record.summary.transport_ref
-        {
+        // Delivered to the hub before (the journal holds its number): not again. A journal
+        // that cannot say is asked again until it does: sending without knowing could deliver
+        // the certificate twice.
+        let read = || {
+            let asked = on_journal(inner, move |_, j| j.get(Direction::Outbound, id));
+            async move {
+                match asked.await {
+                    Ok(Ok(record)) => Ok(record.and_then(|r| r.summary.transport_ref)),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+        };
+        let mut troubled = false;
+        let failed = |e: &String, failures: u32| {
+            troubled = true;
+            inner
+                .metrics
+                .journal_error(JournalOperation::IppcDeliveredBefore);
+            channel
+                .health
+                .set(false, format!("cannot read the journal: {e}"));
+            warn!(message_id = %id, error = %e, failures, "Cannot tell from the journal whether the ePhyto hub took the certificate before; asking again.");
+        };
+        let Some(before) = until_read(read, &backoff, stop, failed).await else {
+            let _ = acker.nack(true).await;
+            return Ok(());
+        };
+        if troubled {
+            channel.health.set(true, "the journal answers again");
+        }
+        if let Some(number) = before {
             info!(message_id = %id, hub_delivery_number = %number, "Delivered to the ePhyto hub before; not again.");
             journal_with_ref(inner, id, &number).await;
             acker.ack().await?;
@@ -316,6 +344,37 @@ async fn export(
             }
         }
         acker.ack().await?;
+    }
+}
+
+/// Asks `read` until it answers, pausing as `backoff` says after each failure (told to
+/// `failed` with the failures so far); `None` if `stop` comes first.
+async fn until_read<T, Fut>(
+    mut read: impl FnMut() -> Fut,
+    backoff: &Backoff,
+    stop: &CancellationToken,
+    mut failed: impl FnMut(&String, u32),
+) -> Option<T>
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let mut failures = 0u32;
+    loop {
+        let answer = tokio::select! {
+            r = read() => r,
+            () = stop.cancelled() => return None,
+        };
+        match answer {
+            Ok(t) => return Some(t),
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                failed(&e, failures);
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.pause(failures)) => {}
+                    () = stop.cancelled() => return None,
+                }
+            }
+        }
     }
 }
 
@@ -498,5 +557,56 @@ mod tests {
             CertificateType::ReExport
         );
         assert!(bare_certificate(b"<a:Message xmlns:a=\"urn:x\"/>", &Limits::DEFAULT).is_err());
+    }
+
+    fn quick() -> Backoff {
+        Backoff {
+            initial: std::time::Duration::from_millis(1),
+            max: std::time::Duration::from_millis(2),
+            ..Backoff::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_journal_that_cannot_say_is_asked_again_until_it_answers() {
+        let asked = std::cell::Cell::new(0u32);
+        let mut told = Vec::new();
+        let read = || {
+            asked.set(asked.get() + 1);
+            let n = asked.get();
+            async move {
+                if n < 3 {
+                    Err(format!("locked {n}"))
+                } else {
+                    Ok(Some("hub-42".to_owned()))
+                }
+            }
+        };
+        let answer = until_read(read, &quick(), &CancellationToken::new(), |e, failures| {
+            told.push((e.clone(), failures));
+        })
+        .await;
+        assert_eq!(answer, Some(Some("hub-42".to_owned())));
+        assert_eq!(asked.get(), 3);
+        assert_eq!(
+            told,
+            vec![("locked 1".to_owned(), 1), ("locked 2".to_owned(), 2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopping_channel_stops_asking_and_sends_nothing() {
+        let stop = CancellationToken::new();
+        let mut failures_seen = 0;
+        let read = || async { Err::<Option<String>, _>("locked".to_owned()) };
+        let answer = until_read(read, &quick(), &stop, |_, failures| {
+            failures_seen = failures;
+            if failures == 5 {
+                stop.cancel();
+            }
+        })
+        .await;
+        assert_eq!(answer, None);
+        assert_eq!(failures_seen, 5);
     }
 }
