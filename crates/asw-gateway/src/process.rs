@@ -11,7 +11,7 @@ use asw_model::partners::PartnerTable;
 use asw_model::xml::Limits;
 use asw_model::{DocumentKind, Header, MemberState, reply};
 use asw_route::names;
-use asw_schema::{Problem, SchemaSet, Validator};
+use asw_schema::{Problem, SchemaSet, Validated, Validator};
 use asw_sign::{Signer, TrustStore, Verified, Verifier};
 use bytes::Bytes;
 use time::OffsetDateTime;
@@ -230,34 +230,7 @@ impl Worker {
             header: Header::read(bytes, &limits).ok(),
             refusals: problems.iter().map(Refusal::from_problem).collect(),
         };
-        // The validator's bounded reader first: nothing reaches libxml2 before it accepted the
-        // bytes (the signer's reader, with the same limits, runs again before its parse).
-        let screened = self.validator.screen(bytes).map_err(invalid)?;
-        // One libxml2 parse for the XSD and the signature. The document is signed before the
-        // business rules run, so that libxml2's tree is freed before the reader's tree for the
-        // rules is built (on a large document each is several times its size); a signature made
-        // for a document refused later is dropped.
-        let (valid, signed) = match self.signer.parse(bytes) {
-            Ok(unsigned) => {
-                let schema_valid = self
-                    .validator
-                    .check_schema(screened, unsigned.libxml())
-                    .map_err(invalid)?;
-                let signed = self.signer.sign_parsed(unsigned);
-                let valid = self
-                    .validator
-                    .check_rules(schema_valid, bytes, now)
-                    .map_err(invalid)?;
-                (valid, signed)
-            }
-            // The signer refused the document (no readable header, signed already) or libxml2
-            // failed: validation problems and routing refusals come first, as they always did,
-            // so the document is validated on a parse of the validator's own.
-            Err(e) => (
-                self.validator.validate_at(bytes, now).map_err(invalid)?,
-                Err(e),
-            ),
-        };
+        let (valid, signed) = self.validate_and_sign(bytes, now).map_err(invalid)?;
         let header = valid.header().clone();
         drop(valid);
         let mut refusals = Vec::new();
@@ -466,20 +439,47 @@ impl Worker {
         let xml = message
             .to_xml()
             .map_err(|e| Refusal::new("HUB-XML", e.to_string()))?;
-        if let Err(problems) = self.validator.validate_at(xml.as_bytes(), now) {
-            // The hub wrote something its own schemas refuse: a bug, reported loudly.
-            return Err(Refusal::new(
-                "HUB-INVALID",
-                problems
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ));
+        let (_, signed) = self
+            .validate_and_sign(xml.as_bytes(), now)
+            .map_err(|problems| {
+                // The hub wrote something its own schemas refuse: a bug, reported loudly.
+                Refusal::new(
+                    "HUB-INVALID",
+                    problems
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+            })?;
+        signed.map_err(|e| Refusal::new(e.code(), e.to_string()))
+    }
+
+    /// Validates `bytes` and signs them on one libxml2 parse: the validator's bounded reader
+    /// first (nothing reaches libxml2 before it accepted the bytes; the signer's reader, with
+    /// the same limits, runs again before its parse), the XSD on the signer's tree, the
+    /// signature, then the business rules. Signed before the rules, so that libxml2's tree is
+    /// freed before the reader's tree for the rules is built (on a large document each is
+    /// several times its size); a signature made for a document refused later is dropped.
+    /// `Err`: the validation problems.
+    fn validate_and_sign(
+        &mut self,
+        bytes: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<(Validated, SignedOrNot), Vec<Problem>> {
+        let screened = self.validator.screen(bytes)?;
+        match self.signer.parse(bytes) {
+            Ok(unsigned) => {
+                let schema_valid = self.validator.check_schema(screened, unsigned.libxml())?;
+                let signed = self.signer.sign_parsed(unsigned);
+                let valid = self.validator.check_rules(schema_valid, bytes, now)?;
+                Ok((valid, signed))
+            }
+            // The signer refused the document (no readable header, signed already) or libxml2
+            // failed: validation problems come first, as they always did, so the document is
+            // validated on a parse of the validator's own.
+            Err(e) => Ok((self.validator.validate_at(bytes, now)?, Err(e))),
         }
-        self.signer
-            .sign(xml.as_bytes())
-            .map_err(|e| Refusal::new(e.code(), e.to_string()))
     }
 
     /// The receipt (or rejection) answering an e-Form D or ACDD, signed; `None` for other kinds.
@@ -501,6 +501,9 @@ impl Worker {
         }))
     }
 }
+
+/// The signed bytes of a valid document, or why it could not be signed.
+type SignedOrNot = Result<Vec<u8>, asw_sign::SignError>;
 
 /// The refusal standing for a panic while handling a document: parked with the panic's text.
 pub fn panicked(text: String) -> Refusal {
