@@ -51,6 +51,9 @@ pub(crate) async fn journal_growth(
                         .map(String::into_bytes)
                 })
                 .collect::<Result<_, _>>()?;
+            // The disk quiet first: the fill (or the other backend's journal, just deleted)
+            // leaves gigabytes of dirty pages whose write-back would slow this run's syncs.
+            settle_disk();
             let mut hub = start_hub(&grown)?;
             let arrivals =
                 Arrivals::start(admin, &names::partner_out_queue(th), args.prefetch).await?;
@@ -103,6 +106,14 @@ pub(crate) async fn journal_growth(
         backend.remove();
     }
     Ok(())
+}
+
+/// Writes every dirty page to disk (`sync`), so that a timed run does not share the disk with
+/// the write-back of what came before it.
+fn settle_disk() {
+    if let Err(e) = std::process::Command::new("sync").status() {
+        eprintln!("journal growth: cannot run sync: {e}");
+    }
 }
 
 /// The `[journal]` line of the hub's configuration.

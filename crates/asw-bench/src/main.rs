@@ -13,7 +13,8 @@
 //! signxml in two processes, publisher confirms, no journal); (10) the outbound rate with an
 //! empty journal and with one holding 15 million messages, both backends, and the bytes on disk
 //! per message; (11) the CPU per document by its size, 1 KB to 10 MB; (12) the console's search
-//! over a journal of a million messages, both backends, through its HTTP API.
+//! over a journal of a million messages, both backends, through its HTTP API; (13) the hub
+//! outbound with the documents spread over 1, 10 and 100 partner queues.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -42,6 +43,7 @@ mod growth;
 mod hostile;
 mod latency;
 mod memory;
+mod partners;
 mod queues;
 mod relay;
 mod search;
@@ -164,6 +166,9 @@ enum Figure {
     /// (12) The console's search over a journal of `--search-messages`, both backends; needs
     /// no broker.
     Search,
+    /// (13) The hub outbound (e-Phyto) spread over 1, 10 and 100 partner queues, each count a
+    /// fresh hub in a vhost of its own.
+    Partners,
 }
 
 impl Args {
@@ -224,6 +229,20 @@ struct Row {
     note: String,
 }
 
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:<62} {:>14}  {}", self.figure, self.value, self.note)
+    }
+}
+
+/// Prints the rows not printed yet (the whole table is printed again at the end).
+fn progress(rows: &[Row], printed: &mut usize) {
+    for row in rows.get(*printed..).unwrap_or_default() {
+        println!("  {row}");
+    }
+    *printed = rows.len();
+}
+
 fn rate(n: usize, took: Duration) -> f64 {
     n as f64 / took.as_secs_f64().max(1e-9)
 }
@@ -249,7 +268,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let rows = result?;
     println!();
     for row in &rows.rows {
-        println!("{:<62} {:>14}  {}", row.figure, row.value, row.note);
+        println!("{row}");
     }
     println!(
         "BENCH outbound_msgs_per_s={:.0} inbound_msgs_per_s={:.0} outbound_ratio={:.2} inbound_ratio={:.2} p99_ms={:.1} rss_mb={:.1}",
@@ -276,6 +295,8 @@ struct Results {
 async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<Results> {
     let (vn, th) = (state("VN"), state("TH"));
     let mut rows = Vec::new();
+    // Rows printed so far: each figure's as it ends, so that a run stopped later keeps them.
+    let mut printed = 0;
     let vn_key = std::fs::read(dir.join("vn/key.pem"))?;
     let vn_cert = std::fs::read(dir.join("vn/cert.pem"))?;
     let th_key = std::fs::read(dir.join("th/key.pem"))?;
@@ -375,6 +396,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         "what the hub's workers do per inbound e-Form D",
     ));
 
+    progress(&rows, &mut printed);
     // (2) A bare relay: consume -> publish with confirms -> ack, the hub's prefetch and lanes.
     let vn_url = format!("{}/{}", testbed.options().amqp, testbed.options().vhost(vn));
     let admin = asw_amqp::connect(&vn_url, "bench").await?;
@@ -392,6 +414,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         note: "consume, publish with confirm, ack; no XML".into(),
     });
 
+    progress(&rows, &mut printed);
     // (9) The relay a ministry would write instead, before the hub runs (it has the machine).
     let ministry = if args.wants(Figure::Ministry) {
         ministry_relay(&admin, &vn_url, &outbound_docs, dir).await?
@@ -408,6 +431,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         },
     });
 
+    progress(&rows, &mut printed);
     // Queues the benchmark reads: the partner's queue (outbound arrives there) and a
     // back-office queue for inbound deliveries.
     let ours = Topology {
@@ -474,6 +498,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         ),
     });
 
+    progress(&rows, &mut printed);
     // (4) Inbound through the hub: the partner publishes signed documents, the back-office receives.
     let partner_url = format!(
         "amqp://{}:{}@127.0.0.1:5672/{}",
@@ -519,6 +544,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     let _ = partner.close().await;
     // Receipts to TH accumulated in asw.partner.out.TH: counted by `arrivals` too; ignore them.
 
+    progress(&rows, &mut printed);
     // (5) Latency at the offered rates: back-office publish to arrival in the partner queue.
     let p99 = if args.wants(Figure::Latency) {
         let mut p99 = f64::NAN;
@@ -539,12 +565,14 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
         stop_hub(&mut hub)?;
     }
 
+    progress(&rows, &mut printed);
     // (10) The journal as it grows, before (6) leaves documents queued: each backend empty, then
     // holding `--journal-messages`.
     if args.wants(Figure::Journal) {
         growth::journal_growth(args, &admin, &config, dir, &mut rows).await?;
     }
 
+    progress(&rows, &mut printed);
     // (6) RSS with many documents queued: queue them first, then let a fresh hub work on them.
     let rss_mb = if args.wants(Figure::Rss) {
         rss(args, &admin, &config, &outbound_docs, &mut rows).await?
@@ -553,6 +581,7 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
     };
     let _ = admin.close().await;
 
+    progress(&rows, &mut printed);
     if args.wants(Figure::Memory) {
         // (6) One large e-Form D: peak memory to validate and sign it, and time, by size.
         rows.extend(big_documents(
@@ -562,15 +591,24 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             &args.big_mb,
         )?);
     }
+    progress(&rows, &mut printed);
     if args.wants(Figure::Hostile) {
         rows.extend(hostile(args.items)?);
     }
+    progress(&rows, &mut printed);
     if args.wants(Figure::Sizes) {
         rows.extend(sizes::by_size()?);
     }
+    progress(&rows, &mut printed);
     if args.wants(Figure::Search) {
-        search::search(args, dir, &mut rows)?;
+        // Its HTTP exchanges run a runtime of their own: on a thread outside this one's.
+        std::thread::scope(|s| {
+            s.spawn(|| search::search(args, dir, &mut rows))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })?;
     }
+    progress(&rows, &mut printed);
     // (7) What a script-based integration would do: one xmlsec1 process per document.
     if args.wants(Figure::Xmlsec1) {
         let (sign_rate, verify_rate) = xmlsec1(dir, &inbound_docs, args.xmlsec1_docs)?;
@@ -584,6 +622,18 @@ async fn measure(args: &Args, testbed: &Testbed, dir: &Path) -> anyhow::Result<R
             ),
         });
     }
+    progress(&rows, &mut printed);
+    // (13) Last: a failure there costs only its own rows.
+    if args.wants(Figure::Partners)
+        && let Err(e) = partners::partner_queues(args, testbed, &config, dir, &mut rows).await
+    {
+        rows.push(Row {
+            figure: "(13) hub outbound to 1, 10, 100 partner queues".into(),
+            value: "failed".into(),
+            note: format!("{e:#}"),
+        });
+    }
+    progress(&rows, &mut printed);
     Ok(Results {
         rows,
         outbound,
@@ -698,7 +748,7 @@ fn offline_only(args: &Args) -> anyhow::Result<()> {
     }
     println!();
     for row in rows {
-        println!("{:<62} {:>14}  {}", row.figure, row.value, row.note);
+        println!("{row}");
     }
     Ok(())
 }
