@@ -849,7 +849,9 @@ mod tests {
             .signed_by(vn, &fixture.document(DocumentKind::FormD, vn, th))
             .to_vec();
         let signed_theirs = fixture.partner_document(DocumentKind::FormD).to_vec();
-        let cases: [(&str, &[u8], &str, &[&str], bool); 7] = [
+        // Name, bytes, routing key, the codes refused with, and whether the header is known.
+        type Case<'a> = (&'a str, &'a [u8], &'a str, &'a [&'a str], bool);
+        let cases: [Case; 7] = [
             ("truncated", &truncated, "acdd", &["XML"], false),
             ("invalid and misrouted", &broken, "acdd", &["XSD"], true),
             (
