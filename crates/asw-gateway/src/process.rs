@@ -12,7 +12,7 @@ use asw_model::xml::Limits;
 use asw_model::{DocumentKind, Header, MemberState, reply};
 use asw_route::names;
 use asw_schema::{Problem, SchemaSet, Validated, Validator};
-use asw_sign::{Signer, TrustStore, Verified, Verifier};
+use asw_sign::{Signer, TrustStore, Unverified, Verified, Verifier};
 use bytes::Bytes;
 use time::OffsetDateTime;
 
@@ -314,7 +314,12 @@ impl Worker {
         now: OffsetDateTime,
     ) -> Result<Accepted, Box<Refused>> {
         let bytes: &[u8] = shared;
-        let header = Header::read(bytes, &self.limits).ok();
+        // One bounded read, the verifier's, serves the transport check (the sender the header
+        // claims), the verification and the validator's screen; the rules' tree is built
+        // later, after libxml2's is freed. A refusal of the reader is the verifier's, reported
+        // after the transport checks as it always was.
+        let read = self.verifier.read(shared.clone());
+        let header = read.as_ref().ok().and_then(Unverified::header).cloned();
         let refused = |authenticated, refusals| {
             Box::new(Refused {
                 reference: None,
@@ -369,13 +374,17 @@ impl Worker {
                 )],
             ));
         }
-        // The verifier's bounded reader accepted the bytes before its libxml2 parse; the tree
-        // it verified is validated below (the validator's reader, with the same limits, first
-        // reads the header again).
+        let unverifiable = |e: asw_sign::VerifyError| {
+            refused(Some(transport), vec![Refusal::new(e.code(), e.to_string())])
+        };
+        let unverified = read.map_err(unverifiable)?;
+        // The XSD the verified tree is validated against, named by the header the verifier's
+        // reader kept (validator and verifier have this worker's limits).
+        let screened = self.validator.screen_selected(unverified.selection());
         let (verified, parsed) = self
             .verifier
-            .verify_parsed(shared.clone(), now)
-            .map_err(|e| refused(Some(transport), vec![Refusal::new(e.code(), e.to_string())]))?;
+            .verify_read(unverified, now)
+            .map_err(unverifiable)?;
         let header = verified.header().clone();
         if !self.identity.may_send(transport, header.kind) {
             let mut refused = refused(
@@ -406,10 +415,7 @@ impl Worker {
             return Err(misrouted);
         }
         // XSD on the verified tree, freed before the reader's tree for the rules is built.
-        let validated = self
-            .validator
-            .screen(bytes)
-            .and_then(|screened| self.validator.check_schema(screened, parsed.libxml()));
+        let validated = self.validator.check_schema(screened, parsed.libxml());
         drop(parsed);
         match validated.and_then(|valid| self.validator.check_rules(valid, bytes, now)) {
             Ok(valid) => Ok(Accepted {
@@ -455,9 +461,9 @@ impl Worker {
         signed.map_err(|e| Refusal::new(e.code(), e.to_string()))
     }
 
-    /// Validates `bytes` and signs them on one libxml2 parse: the validator's bounded reader
-    /// first (nothing reaches libxml2 before it accepted the bytes; the signer's reader, with
-    /// the same limits, runs again before its parse), the XSD on the signer's tree, the
+    /// Validates `bytes` and signs them on one bounded read and one libxml2 parse: the
+    /// signer's bounded reader first (nothing reaches libxml2 before it accepted the bytes),
+    /// the validator's screen of what it read, the XSD on the signer's tree, the
     /// signature, then the business rules. Signed before the rules, so that libxml2's tree is
     /// freed before the reader's tree for the rules is built (on a large document each is
     /// several times its size); a signature made for a document refused later is dropped.
@@ -467,8 +473,16 @@ impl Worker {
         bytes: &[u8],
         now: OffsetDateTime,
     ) -> Result<(Validated, SignedOrNot), Vec<Problem>> {
-        let screened = self.validator.screen(bytes)?;
-        match self.signer.parse(bytes) {
+        // One bounded read, the signer's, for the validator's screen and the signer. Validator
+        // and signer have this worker's limits and the reader's refusals do not depend on what
+        // it keeps, so its refusal is the validator's problem, as the validator's own read
+        // would report it.
+        let read = self
+            .signer
+            .read(bytes)
+            .map_err(|e| vec![Problem::from(e)])?;
+        let screened = self.validator.screen_selected(read.selection());
+        match self.signer.parse_read(read) {
             Ok(unsigned) => {
                 let schema_valid = self.validator.check_schema(screened, unsigned.libxml())?;
                 let signed = self.signer.sign_parsed(unsigned);
@@ -675,6 +689,226 @@ mod tests {
             .expect_err("not schema-valid");
         assert!(refused.verified);
         assert_eq!(refused.refusals, expected);
+    }
+
+    /// `xml` with an element its XSD does not allow, before the last closing tag.
+    fn breaking_its_xsd(xml: &str) -> String {
+        let close = xml.rfind("</").expect("a closing tag");
+        format!("{}<Unexpected/>{}", &xml[..close], &xml[close..])
+    }
+
+    /// Inbound documents that fail several checks at once are refused by the first check in
+    /// the order the hub has always applied: the transport's identity, the claimed sender
+    /// against the publisher, the bounded reader and the header, the signature, the partners
+    /// file and the receiver, then XSD and rules; with the header as the document claims it
+    /// and the flags that decide whether it is answered and journaled.
+    #[test]
+    fn inbound_documents_failing_several_checks_get_the_first_checks_refusal() {
+        let fixture = Fixture::new();
+        let (th, sg, vn) = (fixture.th, fixture.sg, fixture.vn);
+        let mut worker = fixture.worker();
+        let now = OffsetDateTime::now_utc();
+        let sign = |by: MemberState, xml: &str| {
+            let key = fixture.key(by);
+            Signer::new(&key.key_pem, &key.cert_pem)
+                .expect("signer")
+                .sign(xml.as_bytes())
+                .expect("signed")
+        };
+        let broken = |from, to| {
+            let document = fixture.document(DocumentKind::FormD, from, to);
+            breaking_its_xsd(&document.to_xml_compact().expect("xml"))
+        };
+        // Claims SG, is for SG, breaks its XSD, signed by TH.
+        let forged = sign(th, &broken(sg, sg));
+        // Claims TH, for SG, breaks its XSD: signed by SG, or by TH.
+        let foreign = sign(sg, &broken(th, sg));
+        let misrouted = sign(th, &broken(th, sg));
+        // Claims TH, for us, breaks its XSD, signed by TH: as signed, and changed after.
+        let invalid = sign(th, &broken(th, vn));
+        let tampered = String::from_utf8(invalid.clone())
+            .expect("UTF-8")
+            .replace("<Unexpected/>", "<Unexpectee/>")
+            .into_bytes();
+        // Not well-formed (and so no header either), and a header that cannot be read.
+        let truncated = misrouted[..misrouted.len() - 20].to_vec();
+        let unreadable = String::from_utf8(misrouted.clone())
+            .expect("UTF-8")
+            .replace("<asw:Sender>TH</asw:Sender>", "<asw:Sender>XX</asw:Sender>")
+            .into_bytes();
+        assert_ne!(unreadable, misrouted);
+        type Outcome = (Vec<String>, Option<String>, Option<MemberState>, bool);
+        let mut outcome = |bytes: &[u8], user: &str| -> Outcome {
+            let refused = worker
+                .inbound(bytes, Some(user), "TH", now)
+                .expect_err("refused");
+            (
+                refused.refusals.iter().map(|r| r.code.clone()).collect(),
+                refused.header.map(|h| h.sender.code().to_owned()),
+                refused.authenticated,
+                refused.verified,
+            )
+        };
+        let codes = |codes: &[&str]| codes.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        let claims = |s: &str| Some(s.to_owned());
+        let cases: [(&str, &[u8], &str, Outcome); 9] = [
+            (
+                "forged, another publisher",
+                &forged,
+                "partner-SG",
+                (codes(&["TRANSPORT-001"]), claims("SG"), None, false),
+            ),
+            (
+                "forged",
+                &forged,
+                "partner-TH",
+                (codes(&["TRANSPORT-003"]), claims("SG"), Some(th), false),
+            ),
+            (
+                "truncated, another publisher",
+                &truncated,
+                "partner-SG",
+                (codes(&["TRANSPORT-001"]), None, None, false),
+            ),
+            (
+                "truncated",
+                &truncated,
+                "partner-TH",
+                (codes(&["SIG-MALFORMED"]), None, Some(th), false),
+            ),
+            (
+                "unreadable header",
+                &unreadable,
+                "partner-TH",
+                (codes(&["SIG-MALFORMED"]), None, Some(th), false),
+            ),
+            (
+                "signed by SG",
+                &foreign,
+                "partner-TH",
+                (codes(&["SIG-UNTRUSTED"]), claims("TH"), Some(th), false),
+            ),
+            (
+                "tampered",
+                &tampered,
+                "partner-TH",
+                (codes(&["SIG-DIGEST"]), claims("TH"), Some(th), false),
+            ),
+            (
+                "misrouted",
+                &misrouted,
+                "partner-TH",
+                (codes(&["ROUTE-004"]), claims("TH"), Some(th), true),
+            ),
+            (
+                "invalid",
+                &invalid,
+                "partner-TH",
+                (codes(&["XSD"]), claims("TH"), Some(th), true),
+            ),
+        ];
+        for (name, bytes, user, expected) in cases {
+            assert_eq!(outcome(bytes, user), expected, "{name}");
+        }
+        let refused = worker
+            .inbound(&forged, Some("partner-TH"), "TH", now)
+            .expect_err("forged");
+        assert_eq!(
+            refused.refusals[0].text,
+            "the document claims sender SG but was published by partner-TH"
+        );
+        let refused = worker
+            .inbound(&unreadable, Some("partner-TH"), "TH", now)
+            .expect_err("unreadable");
+        assert!(
+            refused.refusals[0]
+                .text
+                .starts_with("the envelope header cannot be read: "),
+            "{:?}",
+            refused.refusals
+        );
+    }
+
+    /// Outbound documents that fail several checks at once: the bounded reader's refusal
+    /// alone, then XSD problems alone, then every routing refusal, and the signer's refusal
+    /// only for a document that passed everything else.
+    #[test]
+    fn outbound_documents_failing_several_checks_get_the_first_checks_refusals() {
+        let fixture = Fixture::new();
+        let (th, sg, vn) = (fixture.th, fixture.sg, fixture.vn);
+        let my = crate::testing::state("MY");
+        let mut worker = fixture.worker();
+        let now = OffsetDateTime::now_utc();
+        let xml = |from, to| {
+            fixture
+                .document(DocumentKind::FormD, from, to)
+                .to_xml_compact()
+                .expect("xml")
+                .into_bytes()
+        };
+        let ours = xml(vn, th);
+        let truncated = ours[..ours.len() - 20].to_vec();
+        let broken = breaking_its_xsd(&String::from_utf8(xml(th, my)).expect("UTF-8")).into_bytes();
+        let misrouted = xml(th, my);
+        let signed_ours = fixture
+            .signed_by(vn, &fixture.document(DocumentKind::FormD, vn, th))
+            .to_vec();
+        let signed_theirs = fixture.partner_document(DocumentKind::FormD).to_vec();
+        // Name, bytes, routing key, the codes refused with, and whether the header is known.
+        type Case<'a> = (&'a str, &'a [u8], &'a str, &'a [&'a str], bool);
+        let cases: [Case; 7] = [
+            ("truncated", &truncated, "acdd", &["XML"], false),
+            ("invalid and misrouted", &broken, "acdd", &["XSD"], true),
+            (
+                "misrouted",
+                &misrouted,
+                "acdd",
+                &["ROUTE-001", "ROUTE-002", "ROUTE-003"],
+                true,
+            ),
+            (
+                "theirs, signed",
+                &signed_theirs,
+                "formd",
+                &["ROUTE-002", "ROUTE-003"],
+                true,
+            ),
+            (
+                "ours, signed, another key",
+                &signed_ours,
+                "acdd",
+                &["ROUTE-001"],
+                true,
+            ),
+            (
+                "ours, signed",
+                &signed_ours,
+                "formd",
+                &["SIGN-ALREADY-SIGNED"],
+                true,
+            ),
+            (
+                "to SG, another key",
+                &xml(vn, sg),
+                "acdd",
+                &["ROUTE-001"],
+                true,
+            ),
+        ];
+        for (name, bytes, key, expected, header) in cases {
+            let refused = worker.outbound(bytes, key, now).expect_err(name);
+            let codes: Vec<&str> = refused.refusals.iter().map(|r| r.code.as_str()).collect();
+            if expected == ["XSD"] {
+                // As many as the XSD finds, and nothing else.
+                assert!(
+                    !codes.is_empty() && codes.iter().all(|c| *c == "XSD"),
+                    "{name}: {codes:?}"
+                );
+            } else {
+                assert_eq!(codes, expected, "{name}");
+            }
+            assert_eq!(refused.header.is_some(), header, "{name}");
+        }
     }
 
     #[test]

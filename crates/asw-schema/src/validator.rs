@@ -149,8 +149,16 @@ impl Validator {
             name == "Header" && namespace == ns::ENVELOPE
         })
         .map_err(|e| vec![Problem::from(e)])?;
-        let named = Named::from(&selection);
-        drop(selection);
+        Ok(self.screen_selected(&selection))
+    }
+
+    /// Phase 1 on a bounded read made elsewhere, so that the bytes are read once: `selection`
+    /// must be what [`xml::parse_selected`] kept of the message, with this validator's limits,
+    /// selecting at least the envelope `Header` (as the signer's and verifier's reads of
+    /// `asw-sign` do). The reader accepted the bytes, so it cannot fail; the header names the
+    /// XSD, as in [`Validator::screen`].
+    pub fn screen_selected(&self, selection: &Selection) -> Screened {
+        let named = Named::from(selection);
         let other = named
             .as_ref()
             .and_then(|n| Some((n.kind, n.kind.def().read_version(&n.version)?)))
@@ -160,7 +168,7 @@ impl Validator {
                     .find(|(k, v, _)| *k == kind && *v == version.version)
             })
             .map(|(_, _, index)| *index);
-        Ok(Screened { named, other })
+        Screened { named, other }
     }
 
     /// Phase 2: XSD validation of the libxml2 tree of the screened bytes (parsed with no
@@ -220,7 +228,8 @@ impl Validator {
     }
 }
 
-/// Bytes the bounded reader accepted ([`Validator::screen`]): libxml2 may parse them now, and
+/// Bytes the bounded reader accepted ([`Validator::screen`], [`Validator::screen_selected`]):
+/// libxml2 may parse them now, and
 /// [`Validator::check_schema`] validates that tree against the XSD this names.
 pub struct Screened {
     named: Option<Named>,
@@ -241,4 +250,56 @@ impl std::fmt::Debug for Screened {
 #[derive(Debug)]
 pub struct SchemaValid {
     _checked: (),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a screen found: the header's kind, version and line, and the schema chosen.
+    fn found(screened: &Screened) -> (Option<(DocumentKind, String, u32)>, Option<usize>) {
+        let named = screened
+            .named
+            .as_ref()
+            .map(|n| (n.kind, n.version.clone(), n.line));
+        (named, screened.other)
+    }
+
+    /// A screen from a read that kept more than the header (the signer's and verifier's keep
+    /// the signatures too) finds what the validator's own read finds, for every sample, and
+    /// the reader refuses the same bytes with the same problem.
+    #[test]
+    fn screening_a_wider_selection_finds_what_the_validators_own_read_finds() {
+        let validator = Validator::new().expect("validator");
+        let wider = |namespace: &str, name: &str| {
+            (namespace == ns::ENVELOPE && name == "Header")
+                || (namespace == "http://www.w3.org/2000/09/xmldsig#" && name == "Signature")
+        };
+        let samples =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/samples");
+        let mut count = 0;
+        for folder in ["valid", "invalid"] {
+            for entry in std::fs::read_dir(samples.join(folder)).expect("samples") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_none_or(|e| e != "xml") {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).expect("sample");
+                let own = validator.screen(&bytes);
+                let read = xml::parse_selected(&bytes, validator.limits(), &wider);
+                match (own, read) {
+                    (Ok(own), Ok(selection)) => assert_eq!(
+                        found(&validator.screen_selected(&selection)),
+                        found(&own),
+                        "{}",
+                        path.display()
+                    ),
+                    (Err(own), Err(e)) => assert_eq!(own, vec![Problem::from(e)]),
+                    (own, read) => panic!("{}: {own:?} against {read:?}", path.display()),
+                }
+                count += 1;
+            }
+        }
+        assert!(count >= 40, "{count} samples");
+    }
 }

@@ -73,9 +73,9 @@ mod verify;
 pub use algorithm::{MIN_RSA_BITS, SignatureAlgorithm, uri};
 pub use certificate::CertificateInfo;
 pub use ffi::LibraryError;
-pub use sign::{SignError, Signer, Unsigned, unencrypted_key_pem};
+pub use sign::{SignError, Signer, ToSign, Unsigned, unencrypted_key_pem};
 pub use trust::{
     DEFAULT_EXPIRY_WARNING_DAYS, TrustError, TrustReload, TrustSnapshot, TrustStore,
     TrustedCertificate,
 };
-pub use verify::{ParsedDocument, Verified, Verifier, VerifyError};
+pub use verify::{ParsedDocument, Unverified, Verified, Verifier, VerifyError};

@@ -1,6 +1,6 @@
 //! Signing of outgoing messages with the national key.
 
-use asw_model::xml::{self, Limits};
+use asw_model::xml::{self, Limits, Selection};
 use asw_model::{Header, ModelError};
 use openssl::pkey::PKey;
 use openssl::x509::X509;
@@ -211,9 +211,22 @@ impl Signer {
     /// libxml2, once. The tree can be validated against an XSD ([`Unsigned::libxml`]) before
     /// [`Signer::sign_parsed`] signs it in place.
     pub fn parse(&self, xml: &[u8]) -> Result<Unsigned, SignError> {
-        // The whole document is checked; only the header and any signature are kept.
-        let selection = xml::parse_selected(xml, &self.limits, &profile::select)
-            .map_err(SignError::Document)?;
+        self.parse_read(self.read(xml).map_err(SignError::Document)?)
+    }
+
+    /// The bounded reader of [`Signer::parse`] alone, with this signer's limits: the whole
+    /// document is checked (no DTD, entities, oversize, ...), only the envelope header and any
+    /// signature are kept ([`ToSign::selection`], which a validator can screen the document
+    /// from, so that the bytes are read once). Its refusal is the reader's error as it is.
+    pub fn read<'a>(&self, xml: &'a [u8]) -> Result<ToSign<'a>, ModelError> {
+        let selection = xml::parse_selected(xml, &self.limits, &profile::select)?;
+        Ok(ToSign { xml, selection })
+    }
+
+    /// The rest of [`Signer::parse`], on what [`Signer::read`] kept: a readable envelope
+    /// header, no signature yet, then libxml2's parse of the bytes the reader accepted.
+    pub fn parse_read(&self, read: ToSign<'_>) -> Result<Unsigned, SignError> {
+        let ToSign { xml, selection } = read;
         Header::from_message(&selection.root).map_err(SignError::Document)?;
         if let Some((signature, _)) = profile::find_signatures(&selection).first() {
             return Err(SignError::AlreadySigned {
@@ -238,6 +251,30 @@ impl Signer {
         document
             .to_bytes(size + SIGNATURE_RESERVE)
             .map_err(SignError::Library)
+    }
+}
+
+/// A message the signer's bounded reader accepted ([`Signer::read`]), not parsed by libxml2 yet:
+/// the bytes, and what the reader kept of them.
+pub struct ToSign<'a> {
+    xml: &'a [u8],
+    selection: Selection,
+}
+
+impl ToSign<'_> {
+    /// What the bounded reader kept: the root element with its envelope `Header` and any
+    /// `ds:Signature` children (each with its subtree), deeper ones in [`Selection::nested`].
+    /// The whole document was checked within the signer's limits.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+}
+
+impl std::fmt::Debug for ToSign<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToSign")
+            .field("size", &self.xml.len())
+            .finish_non_exhaustive()
     }
 }
 

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use asw_model::xml::{self, Limits};
+use asw_model::xml::{self, Limits, Selection};
 use asw_model::{Header, MemberState, ModelError};
 use bytes::Bytes;
 use openssl::x509::X509;
@@ -264,6 +264,43 @@ impl std::fmt::Debug for ParsedDocument {
     }
 }
 
+/// A message the verifier's bounded reader accepted ([`Verifier::read`]), not verified yet: what
+/// that one pass kept, the envelope header and every `ds:Signature`. The checks that come before
+/// verification read the header the message claims ([`Unverified::header`]), and a validator
+/// can take the kind and version to validate against from the same pass
+/// ([`Unverified::selection`]), so the bytes are read once. Nothing in it is trustworthy until
+/// [`Verifier::verify_read`] made a [`Verified`] of it.
+pub struct Unverified {
+    bytes: Bytes,
+    selection: Selection,
+    header: Result<Header, ModelError>,
+}
+
+impl Unverified {
+    /// The envelope header as the message claims it, if it can be read. Not verified: its
+    /// sender is only a claim.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref().ok()
+    }
+
+    /// What the bounded reader kept: the root element with its envelope `Header` and its
+    /// `ds:Signature` children (each with its subtree), and deeper `ds:Signature`s and
+    /// `Header`s in [`Selection::nested`]. The whole message was checked within the verifier's
+    /// limits.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+}
+
+impl std::fmt::Debug for Unverified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unverified")
+            .field("bytes", &self.bytes.len())
+            .field("header", &self.header)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Keys loaded into libxmlsec1 are kept per thread, at most this many.
 const KEY_CACHE_SIZE: usize = 64;
 
@@ -322,19 +359,50 @@ impl Verifier {
 
     /// [`verify_shared`](Verifier::verify_shared), also giving back the libxml2 tree the
     /// signature was verified on, so that the message can be validated against its XSD without
-    /// a second parse ([`ParsedDocument::libxml`]).
+    /// a second parse ([`ParsedDocument::libxml`]). [`Verifier::read`] then
+    /// [`Verifier::verify_read`].
     pub fn verify_parsed(
         &self,
         xml: Bytes,
         now: OffsetDateTime,
     ) -> Result<(Verified, ParsedDocument), VerifyError> {
-        let bytes = xml;
-        let xml: &[u8] = &bytes;
-        // The whole document is checked; only the header and the signatures are kept.
+        self.verify_read(self.read(xml)?, now)
+    }
+
+    /// The first half of [`verify_parsed`](Verifier::verify_parsed): the bounded reader, with
+    /// this verifier's limits, over the whole message (no DTD, entities, oversize, ...), keeping
+    /// only the envelope header and the signatures. Fails only with [`VerifyError::Xml`]; a
+    /// header that cannot be read is reported by [`verify_read`](Verifier::verify_read), so that
+    /// the caller can make its own checks on what could be read first.
+    pub fn read(&self, xml: Bytes) -> Result<Unverified, VerifyError> {
         let selection =
-            xml::parse_selected(xml, &self.limits, &profile::select).map_err(VerifyError::Xml)?;
-        let header = Header::from_message(&selection.root).map_err(VerifyError::Header)?;
+            xml::parse_selected(&xml, &self.limits, &profile::select).map_err(VerifyError::Xml)?;
+        let header = Header::from_message(&selection.root);
+        Ok(Unverified {
+            bytes: xml,
+            selection,
+            header,
+        })
+    }
+
+    /// The second half of [`verify_parsed`](Verifier::verify_parsed), on what
+    /// [`read`](Verifier::read) kept: the envelope header, the signature profile, the
+    /// certificate against the trust store of the header's sender, its validity, then libxml2's
+    /// parse of the bytes the reader accepted and the digest and signature on that tree.
+    pub fn verify_read(
+        &self,
+        unverified: Unverified,
+        now: OffsetDateTime,
+    ) -> Result<(Verified, ParsedDocument), VerifyError> {
+        let Unverified {
+            bytes,
+            selection,
+            header,
+        } = unverified;
+        let xml: &[u8] = &bytes;
+        let header = header.map_err(VerifyError::Header)?;
         let parts = profile::check(&selection)?;
+        // Only the parts are needed from here; the selection is freed before libxml2's tree.
         drop(selection);
 
         let snapshot = self.trust.snapshot();

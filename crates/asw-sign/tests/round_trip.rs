@@ -279,3 +279,74 @@ fn a_large_document_is_read_and_written_whole() {
     );
     assert_schema_valid(&signed);
 }
+
+/// The verifier's read phase gives the header a message claims before anything is verified (a
+/// forgery's too) and keeps the envelope header for a validator's screen; the verify phase then
+/// decides exactly as `verify` does. The signer's read phase keeps the header the same way.
+#[test]
+fn the_read_phases_give_the_claimed_header_and_the_second_phases_decide() {
+    let vn = party("VN", KeyAlgorithm::EcP256);
+    let th = party("TH", KeyAlgorithm::EcP256);
+    let trust = Arc::new(
+        TrustStore::from_pem([
+            (vn.state, vn.cert_pem.as_slice()),
+            (th.state, th.cert_pem.as_slice()),
+        ])
+        .unwrap(),
+    );
+    let verifier = Verifier::new(trust).unwrap();
+    let unsigned = sample_message(DocumentKind::FormD, "VN", "TH", 1);
+    let genuine = Signer::new(&vn.key_pem, &vn.cert_pem)
+        .unwrap()
+        .sign(&unsigned)
+        .unwrap();
+    // Claims VN, signed by TH.
+    let forged = Signer::new(&th.key_pem, &th.cert_pem)
+        .unwrap()
+        .sign(&unsigned)
+        .unwrap();
+    for (bytes, genuine) in [(&genuine, true), (&forged, false)] {
+        let read = verifier.read(bytes::Bytes::copy_from_slice(bytes)).unwrap();
+        assert_eq!(read.header().unwrap().sender, vn.state);
+        let header = read
+            .selection()
+            .root
+            .child(asw_model::ns::ENVELOPE, "Header");
+        assert!(header.is_some());
+        let decided = verifier
+            .verify_read(read, now())
+            .map(|(verified, _)| verified.header().clone());
+        let whole = verifier
+            .verify(bytes, now())
+            .map(|verified| verified.header().clone());
+        assert_eq!(decided, whole);
+        assert_eq!(decided.is_ok(), genuine, "{decided:?}");
+    }
+    // Not well-formed: the read refuses; a header that cannot be read: the verify phase does.
+    let truncated = bytes::Bytes::copy_from_slice(&genuine[..genuine.len() - 20]);
+    let err = verifier.read(truncated).unwrap_err();
+    assert!(matches!(err, asw_sign::VerifyError::Xml(_)), "{err}");
+    let text = String::from_utf8(genuine.clone()).unwrap();
+    let no_sender = text.replace("<asw:Sender>VN</asw:Sender>", "");
+    assert_ne!(no_sender, text);
+    let read = verifier.read(no_sender.into_bytes().into()).unwrap();
+    assert!(read.header().is_none());
+    let err = verifier.verify_read(read, now()).unwrap_err();
+    assert!(matches!(err, asw_sign::VerifyError::Header(_)), "{err}");
+
+    let signer = Signer::new(&vn.key_pem, &vn.cert_pem).unwrap();
+    let read = signer.read(&unsigned).unwrap();
+    assert!(
+        read.selection()
+            .root
+            .child(asw_model::ns::ENVELOPE, "Header")
+            .is_some()
+    );
+    let parsed = signer.parse_read(read).unwrap();
+    let signed = signer.sign_parsed(parsed).unwrap();
+    assert_eq!(verifier.verify(&signed, now()).unwrap().signer(), vn.state);
+    let err = signer
+        .parse_read(signer.read(&genuine).unwrap())
+        .unwrap_err();
+    assert_eq!(err.code(), "SIGN-ALREADY-SIGNED");
+}
