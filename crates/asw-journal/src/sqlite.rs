@@ -643,6 +643,10 @@ struct GroupFailure {
 }
 
 impl Journal for SqliteJournal {
+    fn batches(&self) -> bool {
+        true
+    }
+
     fn commit_count(&self) -> Option<u64> {
         Some(SqliteJournal::commits(self))
     }
