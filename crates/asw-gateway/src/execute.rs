@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use crate::events::Event;
-use crate::hub::{Inner, on_journal};
+use crate::hub::Inner;
 use crate::incoming::Incoming;
 use crate::metrics::JournalOperation;
 use crate::mover::Moved;
@@ -190,8 +190,8 @@ pub(crate) fn document_properties(header: &Header) -> Properties {
     properties
 }
 
-/// Journals moves after the broker confirmed what they stand for, in one commit: the mover's
-/// next batch ([`crate::mover`]: one commit with the moves of the other deliveries then). A move
+/// Journals moves after the broker confirmed what they stand for, in the mover's next batch
+/// ([`crate::mover`]: one commit with the moves of the other deliveries then). A move
 /// that fails transiently is retried, with back-off, until it holds: the broker has the message
 /// already, and a journal left behind (`signed` for a document queued, say) is never caught up
 /// by anything else. Only a move the journal refuses (against [`asw_journal::TRANSITIONS`]) or
@@ -201,7 +201,7 @@ pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<Move>) {
     let mut pending = moves;
     let mut failures = 0u32;
     while !pending.is_empty() {
-        let Moved { results, committed } = match apply(inner, pending.clone()).await {
+        let Moved { results, committed } = match inner.mover.apply(pending.clone()).await {
             Ok(moved) => moved,
             Err(e) => {
                 inner.metrics.journal_error(JournalOperation::Move);
@@ -242,20 +242,6 @@ pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<Move>) {
             tokio::time::sleep(backoff.pause(failures)).await;
         }
         pending = retry;
-    }
-}
-
-/// Journals `moves` in the mover's next batch, or on a step thread when the hub runs no mover
-/// ([`crate::mover`]).
-async fn apply(inner: &Inner, moves: Vec<Move>) -> Result<Moved, PoolError> {
-    match &inner.mover {
-        Some(mover) => mover.apply(moves).await,
-        None => {
-            on_journal(inner, move |_, j| {
-                crate::mover::journal(j, moves.iter(), moves.len())
-            })
-            .await
-        }
     }
 }
 

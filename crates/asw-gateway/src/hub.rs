@@ -123,9 +123,8 @@ pub(crate) struct Inner {
     /// CPU work to the workers and waiting on the journal: so a worker never waits for a
     /// commit, and the journal writes of all deliveries in progress can share one.
     steps: Pool<()>,
-    /// The thread that journals the moves confirms stand for, many documents' in one batch, on
-    /// a journal whose batch is one commit (see [`crate::mover`]).
-    pub(crate) mover: Option<crate::mover::Mover>,
+    /// The thread that journals the moves confirms stand for, many documents' in one batch.
+    pub(crate) mover: crate::mover::Mover,
     /// The broker user of the hub itself.
     pub(crate) own_user: String,
     /// The back-offices with identities of their own, shared with each outbound step.
@@ -254,11 +253,8 @@ impl Hub {
             Ok::<_, std::convert::Infallible>(())
         })
         .unwrap_or_else(|never| match never {});
-        let mover = journal
-            .batches()
-            .then(|| crate::mover::Mover::start(journal.clone()))
-            .transpose()
-            .map_err(|source| HubError::Thread {
+        let mover =
+            crate::mover::Mover::start(journal.clone()).map_err(|source| HubError::Thread {
                 name: "asw-mover",
                 source,
             })?;

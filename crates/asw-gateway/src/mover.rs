@@ -1,10 +1,7 @@
 //! The mover: one thread that journals the moves the broker's confirms stand for, for every lane
 //! of both pipelines and for the IPPC channels. The moves that arrive while it journals a batch
 //! go together into the next one: one commit for the moves of many documents, and no step
-//! thread taken and held, per document, only to wait for it. It runs only on a journal whose
-//! batch is one commit ([`Journal::batches`]: SQLite); on one that commits each write on its own
-//! (PostgreSQL), one thread would do every commit in turn, so the moves of each delivery are
-//! journaled on a step thread of their own, side by side ([`journal`] either way).
+//! thread taken and held, per document, only to wait for it.
 //!
 //! A move that fails is retried by whoever asked ([`crate::execute::journal_moves`]); the mover
 //! only says what became of each.
@@ -112,41 +109,26 @@ impl Mover {
     }
 }
 
-/// Journals `moves` (`count` of them) in one journal batch: each move's result, and whether the
-/// batch was committed.
-pub(crate) fn journal<'a>(
-    journal: &dyn Journal,
-    moves: impl Iterator<Item = &'a Move>,
-    count: usize,
-) -> Moved {
+/// Journals the moves of `batch` (`count` in all) in one journal batch and answers each caller.
+fn journal_batch(journal: &dyn Journal, batch: Vec<Request>, count: usize) {
     let at = now();
-    let mut moves = Some(moves);
     let mut results = Vec::with_capacity(count);
-    let committed = journal.batch(&mut || {
-        if let Some(moves) = moves.take() {
-            results = moves
+    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        journal.batch(&mut || {
+            results = batch
+                .iter()
+                .flat_map(|r| r.moves.iter())
                 .map(|m| journal.transition(m.direction, m.id, m.to, m.reason.as_ref(), at))
                 .collect();
-        }
-    });
-    let committed = match committed {
-        Ok(()) if results.len() == count => Ok(()),
-        Ok(()) => Err(Uncommitted {
+        })
+    }));
+    let committed = match ran {
+        Ok(Ok(())) if results.len() == count => Ok(()),
+        Ok(Ok(())) => Err(Uncommitted {
             transient: true,
             text: "the journal batch did not run".into(),
         }),
-        Err(e) => Err(Uncommitted::of(&e)),
-    };
-    Moved { results, committed }
-}
-
-/// Journals the moves of `batch` (`count` in all) in one journal batch and answers each caller.
-fn journal_batch(journal: &dyn Journal, batch: Vec<Request>, count: usize) {
-    let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        self::journal(journal, batch.iter().flat_map(|r| r.moves.iter()), count)
-    }));
-    let Moved { results, committed } = match ran {
-        Ok(moved) => moved,
+        Ok(Err(e)) => Err(Uncommitted::of(&e)),
         Err(payload) => {
             let text = panic_text(&*payload);
             tracing::error!(panic = %text, "Journaling moves panicked.");

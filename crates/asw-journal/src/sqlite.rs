@@ -643,10 +643,6 @@ struct GroupFailure {
 }
 
 impl Journal for SqliteJournal {
-    fn batches(&self) -> bool {
-        true
-    }
-
     fn commit_count(&self) -> Option<u64> {
         Some(SqliteJournal::commits(self))
     }
