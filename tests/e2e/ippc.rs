@@ -8,7 +8,8 @@
 use std::time::Duration;
 
 use asw_e2e::ippc::{
-    IppcExchange, certificate_of, envelope_of, hub_section, number_of, partners_file,
+    IppcExchange, certificate_of, delivers, envelope_of, hub_section, number_of, partners_file,
+    publish_copy, until_numbered,
 };
 use asw_e2e::{document, state, testbed, testbed_with};
 use asw_gateway::channel::ippc::importing::import_message_id;
@@ -43,13 +44,8 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
     let certificate = certificate_of(&first);
     tb.send_document(&first).await.expect("send");
     let envelope = envelope_of(&hub, &number_of(&certificate)).await;
-    let delivers = hub
-        .requests()
-        .iter()
-        .filter(|(operation, _)| operation == "DeliverEnvelope")
-        .count();
     assert_eq!(
-        delivers,
+        delivers(&hub),
         3,
         "two failures, then delivered: {:?}",
         hub.requests()
@@ -72,21 +68,7 @@ async fn an_ephyto_for_a_partner_on_the_ippc_hub_is_delivered_there_and_tracked_
         String::from_utf8_lossy(&content) == certificate.replace("&apos;", "'"),
         "Content is not the certificate of the document sent"
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let sent = loop {
-        let record = journal
-            .get(Direction::Outbound, first_id)
-            .expect("journal")
-            .expect("journaled");
-        if record.summary.transport_ref.is_some() {
-            break record.summary;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never journaled sent with its number"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let sent = until_numbered(&*journal, first_id).await.summary;
     assert_eq!(sent.state, State::Sent);
     assert_eq!(
         sent.transport_ref.as_deref(),
@@ -377,12 +359,7 @@ async fn an_ephyto_whose_ippc_tracking_stays_pending_is_never_resent_by_the_acks
             .all(|t| t.event != asw_journal::Event::Resent && t.to != State::AwaitingAck),
         "the watcher claimed the e-Phyto"
     );
-    let delivers = hub
-        .requests()
-        .iter()
-        .filter(|(operation, _)| operation == "DeliverEnvelope")
-        .count();
-    assert_eq!(delivers, 1, "{:?}", hub.requests());
+    assert_eq!(delivers(&hub), 1, "{:?}", hub.requests());
     assert!(
         !tb.received(vn)
             .iter()
@@ -546,33 +523,13 @@ async fn a_journal_that_cannot_say_whether_an_ephyto_went_through_holds_the_copy
         .and_then(|h| h.metrics_address())
         .expect("metrics address");
     let journal = tb.hub(vn).expect("VN's hub").journal();
-    let delivers = || {
-        hub.requests()
-            .iter()
-            .filter(|(operation, _)| operation == "DeliverEnvelope")
-            .count()
-    };
     let first = document(DocumentKind::Ephyto, "VN", "TH");
     let id = first.header.message_id;
     let nppo_number = number_of(&certificate_of(&first));
     tb.send_document(&first).await.expect("send");
     envelope_of(&hub, &nppo_number).await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let signed = loop {
-        let record = journal
-            .get(Direction::Outbound, id)
-            .expect("journal")
-            .expect("journaled");
-        if record.summary.transport_ref.is_some() {
-            break record.bytes;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "never journaled sent"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(delivers(), 1);
+    let signed = until_numbered(&*journal, id).await.bytes;
+    assert_eq!(delivers(&hub), 1);
 
     // The journal loses its messages table; a copy of the certificate arrives.
     let file = tb.options().dir.join("vn/journal.db");
@@ -586,27 +543,7 @@ async fn a_journal_that_cannot_say_whether_an_ephyto_went_through_holds_the_copy
     rename("messages", "messages_away");
     let series = r#"aswhub_journal_errors_total{operation="ippc-delivered-before"}"#;
     let before = super::metrics::value(&super::metrics::scrape(address).await, series);
-    let connection = asw_amqp::connect(&asw_e2e::url_as(&tb, vn, "guest", "guest"), "test")
-        .await
-        .expect("connect");
-    let mut publisher =
-        asw_amqp::ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
-            .await
-            .expect("publisher");
-    let properties = asw_amqp::Properties::new()
-        .with_message_id(id.to_string())
-        .with_content_type(asw_route::names::CONTENT_TYPE_XML)
-        .with_header(asw_route::names::HEADER_MESSAGE_ID, id.to_string());
-    publisher
-        .publish(
-            "",
-            &asw_route::names::ippc_out_queue(state("TH")),
-            &signed,
-            &properties,
-        )
-        .await
-        .expect("publish the copy");
-    let _ = connection.close().await;
+    publish_copy(&tb, vn, state("TH"), id, &signed).await;
     // Asked at least twice, and nothing sent meanwhile.
     let deadline = tokio::time::Instant::now() + WAIT;
     while super::metrics::value(&super::metrics::scrape(address).await, series) < before + 2.0 {
@@ -617,7 +554,7 @@ async fn a_journal_that_cannot_say_whether_an_ephyto_went_through_holds_the_copy
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        delivers(),
+        delivers(&hub),
         1,
         "sent while the journal could not say: {:?}",
         hub.requests()
@@ -637,7 +574,7 @@ async fn a_journal_that_cannot_say_whether_an_ephyto_went_through_holds_the_copy
         "{:?}",
         hub.envelopes()
     );
-    assert_eq!(delivers(), 2, "{:?}", hub.requests());
+    assert_eq!(delivers(&hub), 2, "{:?}", hub.requests());
     hub.assert_clean();
     tb.stop_and_clean().await;
 }

@@ -287,6 +287,64 @@ pub mod ippc {
         }
     }
 
+    /// How many `DeliverEnvelope` calls the simulator has answered or failed.
+    pub fn delivers(hub: &EphytoHub) -> usize {
+        hub.requests()
+            .iter()
+            .filter(|(operation, _)| operation == "DeliverEnvelope")
+            .count()
+    }
+
+    /// Waits (at most [`WAIT`]) until `journal` holds outbound message `id` with the IPPC hub's
+    /// delivery number (journaled with `sent`), and returns its record.
+    pub async fn until_numbered(
+        journal: &dyn asw_journal::Journal,
+        id: uuid::Uuid,
+    ) -> asw_journal::MessageRecord {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let record = journal
+                .get(asw_journal::Direction::Outbound, id)
+                .expect("journal")
+                .expect("journaled");
+            if record.summary.transport_ref.is_some() {
+                return record;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "message {id} never journaled sent with its hub delivery number"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Publishes `signed`, a copy of outbound message `id`, straight into the IPPC export queue
+    /// for `to` in `of`'s vhost (as a replay run again after the first went through would).
+    pub async fn publish_copy(
+        tb: &asw_testbed::Testbed,
+        of: asw_model::MemberState,
+        to: asw_model::MemberState,
+        id: uuid::Uuid,
+        signed: &[u8],
+    ) {
+        let connection = asw_amqp::connect(&super::url_as(tb, of, "guest", "guest"), "test")
+            .await
+            .expect("connect");
+        let mut publisher =
+            super::ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
+                .await
+                .expect("publisher");
+        let properties = super::Properties::new()
+            .with_message_id(id.to_string())
+            .with_content_type(super::names::CONTENT_TYPE_XML)
+            .with_header(super::names::HEADER_MESSAGE_ID, id.to_string());
+        publisher
+            .publish("", &super::names::ippc_out_queue(to), signed, &properties)
+            .await
+            .expect("publish the copy");
+        let _ = connection.close().await;
+    }
+
     /// The SPS certificate in an e-Phyto's body, without its XML declaration.
     pub fn certificate_of(doc: &Message) -> String {
         let Document::Xml(body) = &doc.document else {

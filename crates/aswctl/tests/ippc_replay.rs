@@ -6,21 +6,14 @@
 mod common;
 
 use asw_amqp::{ConfirmingPublisher, Properties};
-use asw_e2e::ippc::{IppcExchange, certificate_of, envelope_of, number_of};
+use asw_e2e::ippc::{IppcExchange, certificate_of, delivers, envelope_of, number_of, publish_copy};
 use asw_e2e::{document, state, url_as};
 use asw_gateway::channel::ippc::importing::import_message_id;
 use asw_journal::Direction;
 use asw_model::DocumentKind;
 use asw_route::names;
-use asw_testbed::ephyto_hub::{EphytoHub, InjectedContent, InjectedFault};
+use asw_testbed::ephyto_hub::{InjectedContent, InjectedFault};
 use common::{ctl, until_parked, until_state};
-
-fn delivers(hub: &EphytoHub) -> usize {
-    hub.requests()
-        .iter()
-        .filter(|(operation, _)| operation == "DeliverEnvelope")
-        .count()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ephyto_the_ippc_hub_refused_reaches_it_once_when_replayed_after_the_fault() {
@@ -67,26 +60,7 @@ async fn an_ephyto_the_ippc_hub_refused_reaches_it_once_when_replayed_after_the_
         .expect("journal")
         .expect("journaled")
         .bytes;
-    let connection = asw_amqp::connect(&url_as(&tb, vn, "guest", "guest"), "test")
-        .await
-        .expect("connect");
-    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
-        .await
-        .expect("publisher");
-    let properties = Properties::new()
-        .with_message_id(id.to_string())
-        .with_content_type(names::CONTENT_TYPE_XML)
-        .with_header(names::HEADER_MESSAGE_ID, id.to_string());
-    publisher
-        .publish(
-            "",
-            &names::ippc_out_queue(state("TH")),
-            &signed,
-            &properties,
-        )
-        .await
-        .expect("publish the copy");
-    let _ = connection.close().await;
+    publish_copy(&tb, vn, state("TH"), id, &signed).await;
     let later = document(DocumentKind::Ephyto, "VN", "TH");
     tb.send_document(&later).await.expect("send");
     envelope_of(&hub, &number_of(&certificate_of(&later))).await;
