@@ -254,23 +254,16 @@ async fn each_ministry_sends_only_its_kinds_and_gets_only_its_documents_and_outc
     // user_id) passes the broker but not the hub: parked TRANSPORT-004, never sent.
     let stray = document(DocumentKind::FormD, "VN", "TH");
     let url = format!("{}/{}", options.amqp, vhost);
-    let connection = asw_amqp::connect(&url, "stray publisher")
-        .await
-        .expect("connect");
-    let mut publisher =
-        asw_amqp::ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
-            .await
-            .expect("publisher");
-    publisher
-        .publish(
-            names::OUTBOUND_EXCHANGE,
-            "formd",
-            stray.to_xml().expect("xml").as_bytes(),
-            &asw_amqp::Properties::new().with_content_type(names::CONTENT_TYPE_XML),
-        )
-        .await
-        .expect("publish");
-    let _ = connection.close().await;
+    asw_e2e::publish_once(
+        &url,
+        "stray publisher",
+        names::OUTBOUND_EXCHANGE,
+        "formd",
+        stray.to_xml().expect("xml").as_bytes(),
+        &asw_amqp::Properties::new().with_content_type(names::CONTENT_TYPE_XML),
+    )
+    .await
+    .expect("publish");
     // Parked: the trade ministry's "<x/>" and the stray document.
     let parked = take(&tb, vn, names::PARKED_QUEUE, 2, WAIT).await;
     let codes: Vec<Option<&str>> = parked

@@ -91,16 +91,38 @@ pub async fn publish_as_partner_with(
 ) -> anyhow::Result<()> {
     let user = names::partner_user(as_partner);
     let url = url_as(testbed, to, &user, &partner_password(as_partner));
-    let connection = asw_amqp::connect(&url, "e2e partner").await?;
-    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
     let properties = extra
         .with_content_type(names::CONTENT_TYPE_XML)
         .with_user_id(user);
+    publish_once(
+        &url,
+        "e2e partner",
+        names::PARTNER_IN_EXCHANGE,
+        routing_key,
+        bytes,
+        &properties,
+    )
+    .await
+    .context("publishing as a partner")
+}
+
+/// Connects to `url` (as connection `name`), publishes `bytes` to `exchange` with `routing_key`
+/// and `properties`, waits for the broker's confirm and closes the connection.
+pub async fn publish_once(
+    url: &str,
+    name: &str,
+    exchange: &str,
+    routing_key: &str,
+    bytes: &[u8],
+    properties: &Properties,
+) -> anyhow::Result<()> {
+    let connection = asw_amqp::connect(url, name).await?;
+    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await?).await?;
     let published = publisher
-        .publish(names::PARTNER_IN_EXCHANGE, routing_key, bytes, &properties)
+        .publish(exchange, routing_key, bytes, properties)
         .await;
     let _ = connection.close().await;
-    published.context("publishing as a partner")
+    Ok(published?)
 }
 
 /// Takes up to `count` messages from `queue` in `at`'s vhost (as the admin), waiting at most
@@ -327,22 +349,20 @@ pub mod ippc {
         id: uuid::Uuid,
         signed: &[u8],
     ) {
-        let connection = asw_amqp::connect(&super::url_as(tb, of, "guest", "guest"), "test")
-            .await
-            .expect("connect");
-        let mut publisher =
-            super::ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
-                .await
-                .expect("publisher");
         let properties = super::Properties::new()
             .with_message_id(id.to_string())
             .with_content_type(super::names::CONTENT_TYPE_XML)
             .with_header(super::names::HEADER_MESSAGE_ID, id.to_string());
-        publisher
-            .publish("", &super::names::ippc_out_queue(to), signed, &properties)
-            .await
-            .expect("publish the copy");
-        let _ = connection.close().await;
+        super::publish_once(
+            &super::url_as(tb, of, "guest", "guest"),
+            "test",
+            "",
+            &super::names::ippc_out_queue(to),
+            signed,
+            &properties,
+        )
+        .await
+        .expect("publish the copy");
     }
 
     /// The SPS certificate in an e-Phyto's body, without its XML declaration.

@@ -5,9 +5,9 @@
 
 mod common;
 
-use asw_amqp::{ConfirmingPublisher, Properties};
+use asw_amqp::Properties;
 use asw_e2e::ippc::{IppcExchange, certificate_of, delivers, envelope_of, number_of, publish_copy};
-use asw_e2e::{document, state, url_as};
+use asw_e2e::{document, publish_once, state, url_as};
 use asw_gateway::channel::ippc::importing::import_message_id;
 use asw_journal::Direction;
 use asw_model::DocumentKind;
@@ -120,12 +120,6 @@ async fn an_import_parked_at_stage_ippc_is_read_again_when_replayed_and_delivere
     let certificate = certificate_of(&ephyto);
     let number = "EPH-REPLAYED-1";
     let id = import_message_id(number);
-    let connection = asw_amqp::connect(&url_as(&tb, th, "guest", "guest"), "test")
-        .await
-        .expect("connect");
-    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
-        .await
-        .expect("publisher");
     let properties = Properties::new()
         .with_message_id(id.to_string())
         .with_content_type("text/plain")
@@ -135,11 +129,16 @@ async fn an_import_parked_at_stage_ippc_is_read_again_when_replayed_and_delivere
         .with_header(names::HEADER_REASON, "XSD line 1: refused then")
         .with_header(names::HEADER_ROUTING_KEY, "ephyto.VN")
         .with_header(names::HEADER_HUB_DELIVERY_NUMBER, number);
-    publisher
-        .publish("", names::PARKED_QUEUE, certificate.as_bytes(), &properties)
-        .await
-        .expect("park");
-    let _ = connection.close().await;
+    publish_once(
+        &url_as(&tb, th, "guest", "guest"),
+        "test",
+        "",
+        names::PARKED_QUEUE,
+        certificate.as_bytes(),
+        &properties,
+    )
+    .await
+    .expect("park");
     until_parked(&tb, th, id, "EPHYTO-INVALID").await;
     let run = ctl(&tb, th, &["replay", &id.to_string(), "--actor", "ops"]).await;
     run.assert_code(0);
