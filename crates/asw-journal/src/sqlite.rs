@@ -21,10 +21,11 @@
 //! committer syncs the write-ahead log itself after `COMMIT`, without holding the connection, so
 //! the next group forms during the fsync; the group's operations still return only after it.
 //! The writes of a batch ([`Journal::batch`]) wait for their commit once, at its end. A
-//! background thread checkpoints the log; commits never do.
+//! background thread checkpoints the log; commits never do, but a group that begins with the
+//! log past its limit starts it over first ([`SqliteOptions::log_limit`]).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,8 @@ pub struct SqliteOptions {
     /// The name written as actor of the moves this handle makes (operators' replays and discards
     /// carry their own name).
     pub actor: String,
+    /// How large the write-ahead log may grow (bytes) before it is started over.
+    pub log_limit: u64,
 }
 
 impl SqliteOptions {
@@ -78,15 +81,18 @@ impl SqliteOptions {
     pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
     /// The default actor.
     pub const DEFAULT_ACTOR: &'static str = "aswhub";
+    /// The default limit of the write-ahead log: 64 MiB.
+    pub const DEFAULT_LOG_LIMIT: u64 = 64 << 20;
 }
 
 impl Default for SqliteOptions {
-    /// Five seconds busy timeout, `synchronous=FULL`, actor `aswhub`.
+    /// Five seconds busy timeout, `synchronous=FULL`, actor `aswhub`, a log of 64 MiB at most.
     fn default() -> SqliteOptions {
         SqliteOptions {
             busy_timeout: SqliteOptions::DEFAULT_BUSY_TIMEOUT,
             synchronous: Synchronous::Full,
             actor: SqliteOptions::DEFAULT_ACTOR.to_owned(),
+            log_limit: SqliteOptions::DEFAULT_LOG_LIMIT,
         }
     }
 }
@@ -103,6 +109,11 @@ pub struct SqliteJournal {
     /// Write transactions committed since the journal was opened.
     commits: AtomicU64,
     actor: String,
+    /// How long to wait for another process's write lock.
+    busy_timeout: Duration,
+    /// Set by a commit that left the write-ahead log past its limit; taken by the next group,
+    /// which starts the log over ([`Checkpointer`]).
+    restart: Arc<AtomicBool>,
     /// The database file as opened (`None` in memory), checked before every write.
     file: Option<FileIdentity>,
     /// Copies the write-ahead log into the database file in the background (file journals).
@@ -139,6 +150,13 @@ impl WalSync {
 /// waits for a checkpoint: with SQLite's automatic checkpoint, the commit that crosses the
 /// threshold copies up to 1,000 pages and syncs the database file (tens of milliseconds)
 /// while every other writer waits for it. A passive checkpoint blocks no writer.
+///
+/// SQLite starts the log over only when a write transaction begins with every frame of it
+/// checkpointed; with writes that never pause (a group begins the moment the one before is
+/// committed) that never happens, and the log would grow without end. So a commit that leaves
+/// the log past [`SqliteOptions::log_limit`] has the next group begin with a `TRUNCATE`
+/// checkpoint on the writer's connection ([`SqliteJournal::restart_log`]): what is left to copy
+/// after the passive checkpoints is little.
 #[derive(Debug)]
 struct Checkpointer {
     stop: std::sync::mpsc::Sender<()>,
@@ -177,6 +195,13 @@ impl Checkpointer {
             thread: Some(thread),
         })
     }
+}
+
+/// The write-ahead log of the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 impl Drop for Checkpointer {
@@ -226,20 +251,33 @@ impl SqliteJournal {
                 .connection
                 .pragma_update(None, "synchronous", "NORMAL")
                 .map_err(open_error(path))?;
-            let mut wal = path.as_os_str().to_owned();
-            wal.push("-wal");
             journal.wal = Some(WalSync {
-                path: PathBuf::from(wal),
+                path: wal_path(path),
                 file: Mutex::new(None),
             });
         }
         match Checkpointer::start(path, options) {
             Ok(checkpointer) => {
-                journal
-                    .lock()
-                    .connection
+                let mut open = journal.lock();
+                let connection = &mut open.connection;
+                // Unregisters SQLite's own hook, so ours must come after.
+                connection
                     .pragma_update(None, "wal_autocheckpoint", 0)
                     .map_err(open_error(path))?;
+                let page: i64 = connection
+                    .query_row("PRAGMA page_size", [], |row| row.get(0))
+                    .map_err(open_error(path))?;
+                let pages = options.log_limit / u64::try_from(page).unwrap_or(4096).max(1);
+                let restart = journal.restart.clone();
+                connection
+                    .wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
+                        if u64::try_from(frames).is_ok_and(|frames| frames > pages) {
+                            restart.store(true, Ordering::Relaxed);
+                        }
+                        Ok(())
+                    }))
+                    .map_err(open_error(path))?;
+                drop(open);
                 journal.checkpointer = Some(checkpointer);
             }
             Err(e) => {
@@ -308,6 +346,8 @@ impl SqliteJournal {
             arriving: AtomicUsize::new(0),
             commits: AtomicU64::new(0),
             actor: options.actor.clone(),
+            busy_timeout: options.busy_timeout,
+            restart: Arc::default(),
             file: None,
             checkpointer: None,
             wal: None,
@@ -369,6 +409,9 @@ impl SqliteJournal {
                 if let Some(file) = &self.file {
                     file.check()?;
                 }
+                if self.restart.swap(false, Ordering::Relaxed) {
+                    self.restart_log(&open.connection);
+                }
                 open.connection.execute_batch("BEGIN IMMEDIATE")?;
                 let group = Arc::new(Group::default());
                 open.group = Some(group.clone());
@@ -398,6 +441,27 @@ impl SqliteJournal {
             group.ended.notify_all();
         }
         Ok((done, group))
+    }
+
+    /// Starts the write-ahead log over (a `TRUNCATE` checkpoint), on the writer's connection while
+    /// no transaction is open on it; a reader in another process keeps the log as it is until the
+    /// log's next commit past its limit asks again ([`Checkpointer`]).
+    fn restart_log(&self, connection: &Connection) {
+        let restarted = connection.busy_timeout(Duration::ZERO).and_then(|()| {
+            connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            })
+        });
+        match restarted {
+            Ok(0) => {}
+            Ok(_) => tracing::debug!("The journal's log is in use; starting it over later."),
+            Err(e) => {
+                tracing::debug!(error = %e, "Cannot start the journal's log over; trying later.")
+            }
+        }
+        if let Err(e) = connection.busy_timeout(self.busy_timeout) {
+            tracing::warn!(error = %e, "Cannot set the journal's busy timeout back.");
+        }
     }
 
     /// Waits until `group` is committed, committing it if no other thread is committing.
@@ -1956,6 +2020,111 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
         }
         drop(journal);
+    }
+
+    #[test]
+    fn the_log_stays_bounded_under_writes_that_never_pause() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let limit = 1 << 20;
+        let options = SqliteOptions {
+            log_limit: limit,
+            ..SqliteOptions::default()
+        };
+        let journal = SqliteJournal::open_with(&path, &options).expect("open");
+        let at = datetime!(2026-01-05 02:00:00 UTC);
+        let body = vec![b'x'; 4096];
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let largest = AtomicU64::new(0);
+        // Four writers with no pause between their writes: a group begins the moment the one
+        // before is committed, so the log is never found fully checkpointed by a new one.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..1_000 {
+                        journal
+                            .record(
+                                Direction::Inbound,
+                                &header(Uuid::new_v4()),
+                                &body,
+                                State::Received,
+                                at,
+                            )
+                            .expect("record");
+                        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+                        largest.fetch_max(size, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        // 4,000 records of 4 KiB write well over 16 MiB of log; what a few groups write past the
+        // limit is allowed.
+        let largest = largest.into_inner();
+        assert!(
+            largest < 2 * limit,
+            "the log grew to {largest} bytes with a limit of {limit}"
+        );
+        drop(journal);
+    }
+
+    #[test]
+    fn a_reader_keeping_the_log_holds_up_no_write_and_the_log_is_started_over_after_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("journal.db");
+        let limit = 256 << 10;
+        let options = SqliteOptions {
+            log_limit: limit,
+            busy_timeout: Duration::from_secs(60),
+            ..SqliteOptions::default()
+        };
+        let journal = SqliteJournal::open_with(&path, &options).expect("open");
+        let wal = wal_path(&path);
+        let at = datetime!(2026-01-05 02:00:00 UTC);
+        let body = vec![b'x'; 4096];
+        let write = |n: usize| {
+            for _ in 0..n {
+                journal
+                    .record(
+                        Direction::Inbound,
+                        &header(Uuid::new_v4()),
+                        &body,
+                        State::Received,
+                        at,
+                    )
+                    .expect("record");
+            }
+        };
+        write(10);
+        // Another process's reader, in a read transaction on the log.
+        let reader = Connection::open(&path).expect("reader");
+        reader.execute_batch("BEGIN").expect("begin");
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))
+            .expect("read");
+        // Writes past the limit many times over: a restart waiting for the reader would wait the
+        // busy timeout (a minute) each time.
+        let started = Instant::now();
+        write(400);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the writes waited for the reader"
+        );
+        let kept = std::fs::metadata(&wal).expect("log").len();
+        assert!(kept > limit, "the reader keeps the log ({kept} bytes)");
+        reader.execute_batch("COMMIT").expect("end the read");
+        // The log is started over, and the writes after it stay within the limit.
+        write(100);
+        let mut smallest = u64::MAX;
+        for _ in 0..100 {
+            write(1);
+            smallest = smallest.min(std::fs::metadata(&wal).expect("log").len());
+        }
+        assert!(
+            smallest < limit,
+            "the log was not started over after the reader ended ({smallest} bytes)"
+        );
     }
 
     #[test]
