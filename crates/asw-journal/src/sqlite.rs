@@ -154,7 +154,7 @@ impl WalSync {
 /// SQLite starts the log over only when a write transaction begins with every frame of it
 /// checkpointed; with writes that never pause (a group begins the moment the one before is
 /// committed) that never happens, and the log would grow without end. So a commit that leaves
-/// the log past [`SqliteOptions::log_limit`] has the next group begin with a `TRUNCATE`
+/// the log past [`SqliteOptions::log_limit`] has the next group begin with a `RESTART`
 /// checkpoint on the writer's connection ([`SqliteJournal::restart_log`]): what is left to copy
 /// after the passive checkpoints is little.
 #[derive(Debug)]
@@ -263,6 +263,14 @@ impl SqliteJournal {
                 // Unregisters SQLite's own hook, so ours must come after.
                 connection
                     .pragma_update(None, "wal_autocheckpoint", 0)
+                    .map_err(open_error(path))?;
+                // A log started over larger than the limit is cut down to it.
+                connection
+                    .pragma_update(
+                        None,
+                        "journal_size_limit",
+                        i64::try_from(options.log_limit).unwrap_or(i64::MAX),
+                    )
                     .map_err(open_error(path))?;
                 let page: i64 = connection
                     .query_row("PRAGMA page_size", [], |row| row.get(0))
@@ -443,12 +451,15 @@ impl SqliteJournal {
         Ok((done, group))
     }
 
-    /// Starts the write-ahead log over (a `TRUNCATE` checkpoint), on the writer's connection while
+    /// Has the write-ahead log started over (a `RESTART` checkpoint; the group about to begin then
+    /// writes it from its start, over pages the file has, cut down to the limit if it had grown
+    /// past it: a file cut to nothing would be extended by every commit until it had grown back,
+    /// and syncing a file that grows costs a metadata sync each time), on the writer's connection while
     /// no transaction is open on it; a reader in another process keeps the log as it is until the
     /// log's next commit past its limit asks again ([`Checkpointer`]).
     fn restart_log(&self, connection: &Connection) {
         let restarted = connection.busy_timeout(Duration::ZERO).and_then(|()| {
-            connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+            connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
                 row.get::<_, i64>(0)
             })
         });
@@ -2114,16 +2125,13 @@ mod tests {
         let kept = std::fs::metadata(&wal).expect("log").len();
         assert!(kept > limit, "the reader keeps the log ({kept} bytes)");
         reader.execute_batch("COMMIT").expect("end the read");
-        // The log is started over, and the writes after it stay within the limit.
-        write(100);
-        let mut smallest = u64::MAX;
-        for _ in 0..100 {
-            write(1);
-            smallest = smallest.min(std::fs::metadata(&wal).expect("log").len());
-        }
+        // The log is started over (cut down to the limit): six limits' worth of writes after it
+        // grow the file by one limit at most.
+        write(400);
+        let after = std::fs::metadata(&wal).expect("log").len();
         assert!(
-            smallest < limit,
-            "the log was not started over after the reader ended ({smallest} bytes)"
+            after < kept + limit,
+            "the log was not started over after the reader ended ({kept} bytes, then {after})"
         );
     }
 
