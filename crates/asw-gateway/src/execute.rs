@@ -13,9 +13,10 @@ use time::OffsetDateTime;
 use tracing::warn;
 
 use crate::events::Event;
-use crate::hub::{Inner, now, on_journal};
+use crate::hub::{Inner, on_journal};
 use crate::incoming::Incoming;
 use crate::metrics::JournalOperation;
+use crate::mover::Moved;
 use crate::park::{Attempt, Parking, notify, park, publish_outcome, retry};
 use crate::plan::{Move, Plan, Publish, Settle};
 use crate::pool::PoolError;
@@ -189,7 +190,8 @@ pub(crate) fn document_properties(header: &Header) -> Properties {
     properties
 }
 
-/// Journals moves after the broker confirmed what they stand for, sharing one commit. A move
+/// Journals moves after the broker confirmed what they stand for, in one commit: the mover's
+/// next batch ([`crate::mover`]: one commit with the moves of the other deliveries then). A move
 /// that fails transiently is retried, with back-off, until it holds: the broker has the message
 /// already, and a journal left behind (`signed` for a document queued, say) is never caught up
 /// by anything else. Only a move the journal refuses (against [`asw_journal::TRANSITIONS`]) or
@@ -199,21 +201,8 @@ pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<Move>) {
     let mut pending = moves;
     let mut failures = 0u32;
     while !pending.is_empty() {
-        let batch = pending.clone();
-        let done = on_journal(inner, move |_, j| {
-            let at = now();
-            let mut results = Vec::with_capacity(batch.len());
-            let committed = j.batch(&mut || {
-                results = batch
-                    .iter()
-                    .map(|m| j.transition(m.direction, m.id, m.to, m.reason.as_ref(), at))
-                    .collect();
-            });
-            (results, committed)
-        })
-        .await;
-        let (results, committed) = match done {
-            Ok(done) => done,
+        let Moved { results, committed } = match apply(inner, pending.clone()).await {
+            Ok(moved) => moved,
             Err(e) => {
                 inner.metrics.journal_error(JournalOperation::Move);
                 warn!(error = %e, "Cannot journal a move; the redelivery will.");
@@ -222,7 +211,7 @@ pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<Move>) {
         };
         let mut retry = Vec::new();
         match committed {
-            Err(e) if e.is_transient() => retry = pending.clone(),
+            Err(e) if e.transient => retry = pending.clone(),
             Err(e) => {
                 inner.metrics.journal_error(JournalOperation::Move);
                 warn!(error = %e, "Cannot journal a move.");
@@ -253,6 +242,20 @@ pub(crate) async fn journal_moves(inner: &Inner, moves: Vec<Move>) {
             tokio::time::sleep(backoff.pause(failures)).await;
         }
         pending = retry;
+    }
+}
+
+/// Journals `moves` in the mover's next batch, or on a step thread when the hub runs no mover
+/// ([`crate::mover`]).
+async fn apply(inner: &Inner, moves: Vec<Move>) -> Result<Moved, PoolError> {
+    match &inner.mover {
+        Some(mover) => mover.apply(moves).await,
+        None => {
+            on_journal(inner, move |_, j| {
+                crate::mover::journal(j, moves.iter(), moves.len())
+            })
+            .await
+        }
     }
 }
 

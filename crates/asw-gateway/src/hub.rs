@@ -74,6 +74,14 @@ pub enum HubError {
     /// The IPPC ePhyto Hub client could not be set up from `[ephyto_hub]`.
     #[error("ephyto_hub: {0}")]
     EphytoHub(String),
+    /// A thread of the hub could not be started.
+    #[error("cannot start thread {name}: {source}")]
+    Thread {
+        /// The thread's name.
+        name: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The metrics address could not be bound.
     #[error("cannot serve metrics on {address}: {source}")]
     Metrics {
@@ -115,6 +123,9 @@ pub(crate) struct Inner {
     /// CPU work to the workers and waiting on the journal: so a worker never waits for a
     /// commit, and the journal writes of all deliveries in progress can share one.
     steps: Pool<()>,
+    /// The thread that journals the moves confirms stand for, many documents' in one batch, on
+    /// a journal whose batch is one commit (see [`crate::mover`]).
+    pub(crate) mover: Option<crate::mover::Mover>,
     /// The broker user of the hub itself.
     pub(crate) own_user: String,
     /// The back-offices with identities of their own, shared with each outbound step.
@@ -243,6 +254,14 @@ impl Hub {
             Ok::<_, std::convert::Infallible>(())
         })
         .unwrap_or_else(|never| match never {});
+        let mover = journal
+            .batches()
+            .then(|| crate::mover::Mover::start(journal.clone()))
+            .transpose()
+            .map_err(|source| HubError::Thread {
+                name: "asw-mover",
+                source,
+            })?;
         let own_user = asw_amqp::AmqpUrl::parse(&config.broker.url)?
             .user()
             .to_owned();
@@ -282,6 +301,7 @@ impl Hub {
                 journal,
                 workers,
                 steps,
+                mover,
                 own_user,
                 metrics: Arc::default(),
                 exporter: std::sync::Mutex::new(exporter),

@@ -13,6 +13,7 @@ mod inbound;
 mod incoming;
 mod lanes;
 pub mod metrics;
+mod mover;
 mod outbound;
 pub mod outcome;
 mod park;

@@ -241,6 +241,10 @@ impl Faulty<Box<dyn Journal>> {
 }
 
 impl Journal for Faulty<Box<dyn Journal>> {
+    fn batches(&self) -> bool {
+        self.inner.batches()
+    }
+
     fn record(
         &self,
         direction: Direction,

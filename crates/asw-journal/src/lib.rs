@@ -343,6 +343,13 @@ pub trait Journal: Send + Sync {
         Ok(())
     }
 
+    /// Whether [`Journal::batch`] gives its writes one commit (true) or commits each on its own
+    /// (false, the default): only then do many callers' writes gain by being batched together
+    /// rather than run side by side.
+    fn batches(&self) -> bool {
+        false
+    }
+
     /// Checks that the journal takes writes now, without writing anything: a write transaction
     /// is opened and ended (SQLite takes its write lock; PostgreSQL must not be read-only). For
     /// readiness probes; each call is one round trip to the database.

@@ -718,6 +718,10 @@ struct GroupFailure {
 }
 
 impl Journal for SqliteJournal {
+    fn batches(&self) -> bool {
+        true
+    }
+
     fn commit_count(&self) -> Option<u64> {
         Some(SqliteJournal::commits(self))
     }
@@ -2033,6 +2037,24 @@ mod tests {
         drop(journal);
     }
 
+    /// Journals `n` inbound records of 4 KiB, calling `after` after each.
+    fn record_bodies(journal: &SqliteJournal, n: usize, mut after: impl FnMut()) {
+        let at = datetime!(2026-01-05 02:00:00 UTC);
+        let body = vec![b'x'; 4096];
+        for _ in 0..n {
+            journal
+                .record(
+                    Direction::Inbound,
+                    &header(Uuid::new_v4()),
+                    &body,
+                    State::Received,
+                    at,
+                )
+                .expect("record");
+            after();
+        }
+    }
+
     #[test]
     fn the_log_stays_bounded_under_writes_that_never_pause() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -2043,30 +2065,17 @@ mod tests {
             ..SqliteOptions::default()
         };
         let journal = SqliteJournal::open_with(&path, &options).expect("open");
-        let at = datetime!(2026-01-05 02:00:00 UTC);
-        let body = vec![b'x'; 4096];
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
+        let wal = wal_path(&path);
         let largest = AtomicU64::new(0);
         // Four writers with no pause between their writes: a group begins the moment the one
         // before is committed, so the log is never found fully checkpointed by a new one.
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    for _ in 0..1_000 {
-                        journal
-                            .record(
-                                Direction::Inbound,
-                                &header(Uuid::new_v4()),
-                                &body,
-                                State::Received,
-                                at,
-                            )
-                            .expect("record");
+                    record_bodies(&journal, 1_000, || {
                         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
                         largest.fetch_max(size, Ordering::Relaxed);
-                    }
+                    });
                 });
             }
         });
@@ -2092,21 +2101,7 @@ mod tests {
         };
         let journal = SqliteJournal::open_with(&path, &options).expect("open");
         let wal = wal_path(&path);
-        let at = datetime!(2026-01-05 02:00:00 UTC);
-        let body = vec![b'x'; 4096];
-        let write = |n: usize| {
-            for _ in 0..n {
-                journal
-                    .record(
-                        Direction::Inbound,
-                        &header(Uuid::new_v4()),
-                        &body,
-                        State::Received,
-                        at,
-                    )
-                    .expect("record");
-            }
-        };
+        let write = |n: usize| record_bodies(&journal, n, || {});
         write(10);
         // Another process's reader, in a read transaction on the log.
         let reader = Connection::open(&path).expect("reader");
