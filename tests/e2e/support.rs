@@ -157,38 +157,14 @@ pub async fn take(
     out
 }
 
-/// A deployment's schemas directory: the shipped XSDs and kinds plus the example kind, and a
-/// partners file in which VN and TH (not SG) exchange it; returns the hub configuration's keys
-/// naming them (for [`TestbedOptions::hub_toml`]).
+/// A deployment's schemas directory: the shipped XSDs and kinds plus the example kind (see
+/// [`asw_testbed::schemas_with_example_kind`]), and a partners file in which VN and TH (not SG)
+/// exchange it; returns the hub configuration's keys naming them (for
+/// [`TestbedOptions::hub_toml`]).
 pub fn deployment_with_example_kind(root: &Path) -> String {
-    let schemas = || Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
-    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
-    for entry in std::fs::read_dir(schemas()).expect("schemas") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "xsd") {
-            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
-        }
-    }
-    for entry in std::fs::read_dir(schemas().join("kinds")).expect("kinds") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(
-            &path,
-            root.join("kinds").join(path.file_name().expect("name")),
-        )
-        .expect("copy");
-    }
-    // The example kind and its receipt: the kind files into kinds/, the XSDs beside the others.
-    for entry in std::fs::read_dir(schemas().join("samples/kinds/kr-co")).expect("example") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().expect("name");
-        match path.extension().and_then(|x| x.to_str()) {
-            Some("toml") => std::fs::copy(&path, root.join("kinds").join(name)),
-            Some("xsd") => std::fs::copy(&path, root.join(name)),
-            _ => continue,
-        }
-        .expect("copy");
-    }
-    let shipped = std::fs::read_to_string(schemas().join("partners.toml")).expect("partners");
+    asw_testbed::schemas_with_example_kind(root);
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/partners.toml");
+    let shipped = std::fs::read_to_string(shipped).expect("partners");
     let rows: Vec<String> = shipped
         .split("[[partner]]")
         .map(|row| {

@@ -3,7 +3,7 @@
 //! installed from a kinds directory, with its XSDs (two versions read side by side), its rules
 //! as data and its receipt, which the hub writes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use asw_model::document::{Document, Message, XmlBody};
@@ -11,40 +11,15 @@ use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, Header, MemberState};
 use asw_schema::{Validator, install_kinds};
 
-fn schemas() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas")
-}
+mod common;
+
+use common::schemas;
 
 /// A deployment's schemas directory: the shipped XSDs and kinds, plus the example kind.
 fn deployment(name: &str) -> PathBuf {
     let root = std::env::temp_dir().join(format!("aswhub-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
-    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
-    for entry in std::fs::read_dir(schemas()).expect("schemas") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "xsd") {
-            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
-        }
-    }
-    for entry in std::fs::read_dir(schemas().join("kinds")).expect("kinds") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(
-            &path,
-            root.join("kinds").join(path.file_name().expect("name")),
-        )
-        .expect("copy");
-    }
-    // The example kind and its receipt: the kind files into kinds/, the XSDs beside the others.
-    for entry in std::fs::read_dir(schemas().join("samples/kinds/kr-co")).expect("example") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().expect("name");
-        match path.extension().and_then(|x| x.to_str()) {
-            Some("toml") => std::fs::copy(&path, root.join("kinds").join(name)),
-            Some("xsd") => std::fs::copy(&path, root.join(name)),
-            _ => continue,
-        }
-        .expect("copy");
-    }
+    common::deployment(&root, true);
     root
 }
 

@@ -3,34 +3,20 @@
 //! checked against the XSD of the version its header names, although the envelope schema itself
 //! imports the 1.0 XSD. (A binary of its own: installing changes the process's e-Form D.)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
 use asw_schema::{Validator, install_kinds};
 
-fn schemas() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas")
-}
+mod common;
 
-/// A deployment's schemas directory: the shipped XSDs and kinds, e-Form D 2.0 added (its XSD the
-/// 1.0 one with a required `Remarks` after `IssuedIn`).
+use common::schemas;
+
+/// A deployment's schemas directory: the shipped XSDs and kinds (not the example kind), e-Form D
+/// 2.0 added (its XSD the 1.0 one with a required `Remarks` after `IssuedIn`).
 fn deployment(root: &Path) {
-    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
-    for entry in std::fs::read_dir(schemas()).expect("schemas") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "xsd") {
-            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
-        }
-    }
-    for entry in std::fs::read_dir(schemas().join("kinds")).expect("kinds") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(
-            &path,
-            root.join("kinds").join(path.file_name().expect("name")),
-        )
-        .expect("copy");
-    }
+    common::deployment(root, false);
     let xsd = std::fs::read_to_string(schemas().join("formd-1.xsd")).expect("formd-1.xsd");
     let issued_in = "<xs:element name=\"IssuedIn\" type=\"cmn:MemberStateCode\"/>";
     assert!(xsd.contains(issued_in));

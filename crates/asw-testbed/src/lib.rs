@@ -194,6 +194,39 @@ pub fn shipped_partners_with(code: &str, edit: impl Fn(&str) -> String) -> Strin
         .join("[[partner]]")
 }
 
+/// Makes a deployment's schemas directory in `root` from the source tree's `schemas/`: the
+/// shipped XSDs (`*.xsd`) beside a `kinds/` with the shipped kinds (`kinds/*`), plus the example
+/// kind of `samples/kinds/kr-co/` (its `.toml` files into `kinds/`, its XSDs beside the others).
+pub fn schemas_with_example_kind(root: &Path) {
+    let schemas = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
+    for entry in std::fs::read_dir(&schemas).expect("schemas") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|x| x == "xsd") {
+            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    for entry in std::fs::read_dir(schemas.join("kinds")).expect("kinds") {
+        let path = entry.expect("entry").path();
+        std::fs::copy(
+            &path,
+            root.join("kinds").join(path.file_name().expect("name")),
+        )
+        .expect("copy");
+    }
+    // The example kind and its receipt: the kind files into kinds/, the XSDs beside the others.
+    for entry in std::fs::read_dir(schemas.join("samples/kinds/kr-co")).expect("example") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().expect("name");
+        match path.extension().and_then(|x| x.to_str()) {
+            Some("toml") => std::fs::copy(&path, root.join("kinds").join(name)),
+            Some("xsd") => std::fs::copy(&path, root.join(name)),
+            _ => continue,
+        }
+        .expect("copy");
+    }
+}
+
 /// The password of a ministry's broker user in testbeds.
 pub fn ministry_password(user: &str) -> String {
     format!("aswhub-testbed-{user}")

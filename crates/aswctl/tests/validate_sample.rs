@@ -319,41 +319,10 @@ fn ephyto_samples_take_their_countries_from_the_partners_file() {
     }
 }
 
-/// A deployment's schemas directory with the example kind of `schemas/samples/kinds/kr-co/`.
-fn deployment_with_example_kind(root: &Path) {
-    let schemas = samples().join("..");
-    std::fs::create_dir_all(root.join("kinds")).expect("mkdir");
-    for entry in std::fs::read_dir(&schemas).expect("schemas") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|x| x == "xsd") {
-            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
-        }
-    }
-    for entry in std::fs::read_dir(schemas.join("kinds")).expect("kinds") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(
-            &path,
-            root.join("kinds").join(path.file_name().expect("name")),
-        )
-        .expect("copy");
-    }
-    // The example kind and its receipt: the kind files into kinds/, the XSDs beside the others.
-    for entry in std::fs::read_dir(samples().join("kinds/kr-co")).expect("example") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().expect("name");
-        match path.extension().and_then(|x| x.to_str()) {
-            Some("toml") => std::fs::copy(&path, root.join("kinds").join(name)),
-            Some("xsd") => std::fs::copy(&path, root.join(name)),
-            _ => continue,
-        }
-        .expect("copy");
-    }
-}
-
 #[test]
 fn sample_and_validate_take_a_kinds_directory_and_report_its_rules_with_their_lines() {
     let dir = tempfile::tempdir().expect("temp dir");
-    deployment_with_example_kind(dir.path());
+    asw_testbed::schemas_with_example_kind(dir.path());
     let kinds = dir.path().join("kinds");
     let kinds = kinds.to_str().expect("utf-8 path");
     let body = samples().join("kinds/kr-co/kr-co-body.xml");
