@@ -45,6 +45,22 @@ impl Backend {
         }
     }
 
+    /// Bytes of SQLite's write-ahead log and its index (`-wal`, `-shm`): part of
+    /// [`Backend::bytes_on_disk`], but bounded (`SqliteOptions::log_limit`), not growing with the
+    /// messages. Nothing for PostgreSQL, whose log is the server's.
+    pub(crate) fn log_bytes(&self) -> u64 {
+        match self {
+            Backend::Sqlite(path) => ["-wal", "-shm"]
+                .iter()
+                .map(|suffix| {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0)
+                })
+                .sum(),
+            Backend::Postgres(_) => 0,
+        }
+    }
+
     /// Bytes the journal takes on disk: the database files, or the schema's tables with their
     /// indexes and TOAST.
     pub(crate) fn bytes_on_disk(&self) -> anyhow::Result<u64> {
