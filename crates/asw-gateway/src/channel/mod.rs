@@ -23,7 +23,7 @@ pub mod push;
 
 use std::sync::{Arc, Mutex};
 
-use asw_amqp::Connection;
+use asw_amqp::{Connection, Consumer, Delivery};
 use asw_model::MemberState;
 use futures_util::future::BoxFuture;
 use time::OffsetDateTime;
@@ -103,6 +103,27 @@ pub(crate) fn ippc_channels(
             )) as Arc<dyn PartnerChannel>
         })
         .collect()
+}
+
+/// The next delivery a channel takes from `queue` (consumed by `consumer` on the local broker),
+/// or `None` once `stop` comes first, the consumer then cancelled. A consumer that fails, or
+/// that the broker cancelled, ends the session (`Err`).
+pub(crate) async fn next_delivery(
+    consumer: &mut Consumer,
+    queue: &str,
+    stop: &CancellationToken,
+) -> Result<Option<Delivery>, SessionEnd> {
+    tokio::select! {
+        () = stop.cancelled() => {
+            let _ = consumer.cancel().await;
+            Ok(None)
+        }
+        next = consumer.next() => match next {
+            Some(Ok(d)) => Ok(Some(d)),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(SessionEnd::Cancelled(queue.to_owned())),
+        },
+    }
 }
 
 /// Whether a channel works, and since when.

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
-use super::{Health, PartnerChannel};
+use super::{Health, PartnerChannel, next_delivery};
 use crate::execute::journal_move;
 use crate::hub::{Inner, SessionEnd};
 use crate::incoming::Incoming;
@@ -190,16 +190,11 @@ async fn pump(
     link.health.set(true, "connected to the partner's broker");
     info!("Partner link up.");
     loop {
-        let delivery = tokio::select! {
-            () = stop.cancelled() => {
-                let _ = consumer.cancel().await;
-                return Ok(());
-            }
-            next = consumer.next() => match next {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => return Err(local_error(e)),
-                None => return Err(LinkError::Local(SessionEnd::Cancelled(queue.to_owned()))),
-            },
+        let Some(delivery) = next_delivery(&mut consumer, queue, stop)
+            .await
+            .map_err(LinkError::Local)?
+        else {
+            return Ok(());
         };
         let Delivery { message, acker } = delivery;
         let mut properties = Properties::new()

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, info, info_span, warn};
 
 use super::client::{CertificateType, Export, ExportOutcome, HubClient, HubError};
-use crate::channel::{Health, PartnerChannel};
+use crate::channel::{Health, PartnerChannel, next_delivery};
 use crate::execute::journal_moves;
 use crate::hub::{Inner, SessionEnd, now, on_journal};
 use crate::metrics::JournalOperation;
@@ -198,16 +198,8 @@ async fn export(
     let backoff = Backoff::default();
     let us = inner.config.country;
     loop {
-        let delivery = tokio::select! {
-            () = stop.cancelled() => {
-                let _ = consumer.cancel().await;
-                return Ok(());
-            }
-            next = consumer.next() => match next {
-                Some(Ok(d)) => d,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(SessionEnd::Cancelled(queue)),
-            },
+        let Some(delivery) = next_delivery(&mut consumer, &queue, stop).await? else {
+            return Ok(());
         };
         let Delivery { message, acker } = delivery;
         let header = asw_model::Header::read(&message.body, &inner.config.limits.document).ok();
