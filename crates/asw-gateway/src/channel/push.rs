@@ -112,6 +112,7 @@ async fn push_link(
                 }
             };
             let remote = Arc::new(remote);
+            let began = std::time::Instant::now();
             let outcome = pump(channel, &inner, &local, &remote, &queue, &user, us, &stop).await;
             let _ = remote.close().await;
             match outcome {
@@ -119,7 +120,7 @@ async fn push_link(
                 // The local broker failed: the session restarts everything.
                 Err(LinkError::Local(e)) => return Err(e),
                 Err(LinkError::Remote(e)) => {
-                    failures += 1;
+                    failures = failures_after(failures, began.elapsed(), &backoff);
                     inner.metrics.link_failure(partner);
                     channel.health.set(false, asw_amqp::error_chain(&e));
                     warn!(error = %e, "Partner link failed; reconnecting.");
@@ -133,6 +134,18 @@ async fn push_link(
     }
     .instrument(span)
     .await
+}
+
+/// The failures counted for the back-off once a link that lived `lived` has failed: one more
+/// than before when it failed soon (a partner that takes the link and drops it at once is not
+/// reconnected to in a tight loop), but the first again when it had lived longer than the
+/// longest pause (a link up for days does not wait 30 s after one failure for those of long ago).
+fn failures_after(failures: u32, lived: std::time::Duration, backoff: &Backoff) -> u32 {
+    if lived > backoff.max {
+        1
+    } else {
+        failures.saturating_add(1)
+    }
 }
 
 /// True when the partner's broker refused a document for what it is (too large, a property
@@ -255,5 +268,28 @@ async fn pump(
                 return Err(LinkError::Remote(e));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_link_that_fails_soon_backs_off_further_and_one_that_lived_long_starts_again() {
+        let backoff = Backoff::default();
+        // Taken and dropped at once, again and again: the pauses grow to the longest.
+        let mut failures = 0;
+        for _ in 0..10 {
+            failures = failures_after(failures, Duration::from_millis(5), &backoff);
+        }
+        assert_eq!(failures, 10);
+        assert_eq!(backoff.delay(failures), backoff.max);
+        // Up longer than the longest pause, then one failure: the shortest pause again.
+        let failures = failures_after(failures, backoff.max + Duration::from_secs(1), &backoff);
+        assert_eq!(failures, 1);
+        assert_eq!(backoff.delay(failures), backoff.initial);
     }
 }
