@@ -2011,19 +2011,7 @@ mod tests {
         );
         assert!(journal.wal.is_some());
         let before = std::fs::metadata(&path).expect("file").len();
-        let at = datetime!(2026-01-05 02:00:00 UTC);
-        let body = vec![b'x'; 8192];
-        for _ in 0..50 {
-            journal
-                .record(
-                    Direction::Inbound,
-                    &header(Uuid::new_v4()),
-                    &body,
-                    State::Received,
-                    at,
-                )
-                .expect("record");
-        }
+        record_bodies(&journal, 50, 8192, || {});
         // 50 records of 8 KiB are far below SQLite's own threshold (1,000 pages): only the
         // background checkpoint puts them in the database file.
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -2037,10 +2025,10 @@ mod tests {
         drop(journal);
     }
 
-    /// Journals `n` inbound records of 4 KiB, calling `after` after each.
-    fn record_bodies(journal: &SqliteJournal, n: usize, mut after: impl FnMut()) {
+    /// Journals `n` inbound records with bodies of `size` bytes, calling `after` after each.
+    fn record_bodies(journal: &SqliteJournal, n: usize, size: usize, mut after: impl FnMut()) {
         let at = datetime!(2026-01-05 02:00:00 UTC);
-        let body = vec![b'x'; 4096];
+        let body = vec![b'x'; size];
         for _ in 0..n {
             journal
                 .record(
@@ -2072,7 +2060,7 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    record_bodies(&journal, 1_000, || {
+                    record_bodies(&journal, 1_000, 4096, || {
                         let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
                         largest.fetch_max(size, Ordering::Relaxed);
                     });
@@ -2101,7 +2089,7 @@ mod tests {
         };
         let journal = SqliteJournal::open_with(&path, &options).expect("open");
         let wal = wal_path(&path);
-        let write = |n: usize| record_bodies(&journal, n, || {});
+        let write = |n: usize| record_bodies(&journal, n, 4096, || {});
         write(10);
         // Another process's reader, in a read transaction on the log.
         let reader = Connection::open(&path).expect("reader");
