@@ -32,6 +32,7 @@ use tracing::{info, warn};
 use super::client::{EnvelopeHeader, HubClient, Pulled};
 use super::import::{Import, ImportOutcome, ImportSink, Importer, Refused, clip};
 use super::settled::JournalSettled;
+use crate::channel::next_delivery;
 use crate::hub::{Inner, SessionEnd};
 use crate::publish::LanePublisher;
 
@@ -260,15 +261,10 @@ pub(crate) async fn run(
     let mut next_poll = tokio::time::Instant::now() + hub.import_every;
     loop {
         let replayed = tokio::select! {
-            () = stop.cancelled() => {
-                let _ = replays.cancel().await;
-                return Ok(());
-            }
             () = tokio::time::sleep_until(next_poll) => None,
-            next = replays.next() => match next {
-                Some(Ok(d)) => Some(d),
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err(SessionEnd::Cancelled(names::IPPC_IN_QUEUE.to_owned())),
+            next = next_delivery(&mut replays, names::IPPC_IN_QUEUE, &stop) => match next? {
+                Some(d) => Some(d),
+                None => return Ok(()),
             },
         };
         if let Some(delivery) = replayed {
