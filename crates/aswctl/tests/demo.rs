@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use asw_amqp::{ConfirmingPublisher, Consumer, Properties};
+use asw_amqp::{Consumer, Properties};
 use asw_model::sample::{self, SampleSpec};
 use asw_model::{DocumentKind, MemberState};
 
@@ -73,12 +73,6 @@ async fn keep_running_prints_ready_serves_any_amqp_client_and_stops_on_sigterm()
     assert!(head.contains("asw_console="), "{head}");
 
     // A plain AMQP client: publish an e-Form D in VN's vhost, read TH's asw.inbound.
-    let vn = asw_amqp::connect(
-        &format!("amqp://guest:guest@127.0.0.1:5672/{prefix}vn"),
-        "test back-office",
-    )
-    .await
-    .expect("VN");
     let th = asw_amqp::connect(
         &format!("amqp://guest:guest@127.0.0.1:5672/{prefix}th"),
         "test back-office",
@@ -123,18 +117,16 @@ async fn keep_running_prints_ready_serves_any_amqp_client_and_stops_on_sigterm()
         seed: 5,
         created_at,
     });
-    let mut publisher = ConfirmingPublisher::new(vn.open_channel().await.expect("channel"))
-        .await
-        .expect("publisher");
-    publisher
-        .publish(
-            "asw.outbound",
-            "formd",
-            doc.to_xml().expect("xml").as_bytes(),
-            &Properties::new().with_content_type("application/xml"),
-        )
-        .await
-        .expect("publish");
+    asw_e2e::publish_once(
+        &format!("amqp://guest:guest@127.0.0.1:5672/{prefix}vn"),
+        "test back-office",
+        "asw.outbound",
+        "formd",
+        doc.to_xml().expect("xml").as_bytes(),
+        &Properties::new().with_content_type("application/xml"),
+    )
+    .await
+    .expect("publish");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let id = doc.header.message_id.to_string();
     loop {
@@ -151,7 +143,6 @@ async fn keep_running_prints_ready_serves_any_amqp_client_and_stops_on_sigterm()
             break;
         }
     }
-    let _ = vn.close().await;
     let _ = th.close().await;
 
     let started = Instant::now();

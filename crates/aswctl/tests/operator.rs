@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use asw_amqp::{ConfirmingPublisher, Consumer, HeaderValue, Properties};
-use asw_e2e::{document, publish_as_partner, state, testbed, testbed_with, url_as};
+use asw_amqp::{Consumer, HeaderValue, Properties};
+use asw_e2e::{document, publish_as_partner, publish_once, state, testbed, testbed_with, url_as};
 use asw_journal::{Direction, Journal, Reason, SqliteJournal, State};
 use asw_model::DocumentKind;
 use asw_model::document::Message as Document;
@@ -430,12 +430,6 @@ async fn an_outbound_document_parked_after_its_retries_is_sent_once_when_replaye
             now,
         )
         .expect("fail");
-    let connection = asw_amqp::connect(&url_as(&tb, vn, "guest", "guest"), "test")
-        .await
-        .expect("connect");
-    let mut publisher = ConfirmingPublisher::new(connection.open_channel().await.expect("channel"))
-        .await
-        .expect("publisher");
     let properties = Properties::new()
         .with_message_id(id.to_string())
         .with_content_type(names::CONTENT_TYPE_XML)
@@ -451,11 +445,16 @@ async fn an_outbound_document_parked_after_its_retries_is_sent_once_when_replaye
         .with_header(names::HEADER_ROUTING_KEY, "formd")
         .with_header(names::HEADER_EXCHANGE, names::OUTBOUND_EXCHANGE)
         .with_header(names::HEADER_TRANSPORT_USER, "guest");
-    publisher
-        .publish("", names::PARKED_QUEUE, xml.as_bytes(), &properties)
-        .await
-        .expect("park");
-    let _ = connection.close().await;
+    publish_once(
+        &url_as(&tb, vn, "guest", "guest"),
+        "test",
+        "",
+        names::PARKED_QUEUE,
+        xml.as_bytes(),
+        &properties,
+    )
+    .await
+    .expect("park");
     let listed = until_parked(&tb, vn, id, "RETRIES-EXHAUSTED").await;
     assert_eq!(listed["journal"], "failed");
 
