@@ -1,5 +1,6 @@
 // Shared by the console's browser scripts: the environment the e2e test gives, Chromium
-// (Debian's, headless), logging in, named checks, and a screenshot of each step.
+// (Debian's, headless), logging in, the Parked page's dry run and replay, the audit log's newest
+// row, named checks, and a screenshot of each step.
 import { chromium } from 'playwright-core';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,4 +62,45 @@ export async function login(page, base, user, password) {
   await page.fill('input[name=user]', user);
   await page.fill('input[name=password]', password);
   await Promise.all([page.waitForURL(`${base}/`), page.click('button[type=submit]')]);
+}
+
+/** Opens the Parked page and ticks message `target` (`direction/id`). */
+export async function pickParked(page, target) {
+  await page.click('nav >> text=Parked');
+  await page.check(`input[name=message][value="${target}"]`);
+}
+
+/** Clicks `selector`; the answer to the POST that click sends. */
+export async function answerOf(page, selector) {
+  const [answer] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST'),
+    page.click(selector),
+  ]);
+  return answer;
+}
+
+/** The dry-run button on the Parked page (the replay button is the other "Replay" one). */
+export const DRY_RUN = 'button:has-text("Replay: dry run")';
+
+/**
+ * Asks the Parked page for a dry run of `target`, which must name it (screenshots `parked` and
+ * `dry-run`), then for its replay; returns the replay's answer, whatever its status.
+ */
+export async function dryRunThenReplay(page, shot, target) {
+  await pickParked(page, target);
+  await shot('parked');
+  await page.click(DRY_RUN);
+  check((await page.textContent('#plan')).includes(target), 'the dry run names the message');
+  await shot('dry-run');
+
+  await pickParked(page, target);
+  return answerOf(page, 'button:has-text("Replay"):not(:has-text("dry run"))');
+}
+
+/** Opens the audit log; its newest row must hold every one of `words` (screenshot `audit`). */
+export async function checkNewestAudit(page, shot, words) {
+  await page.click('nav >> text=Audit log');
+  const first = await page.textContent('#audit tbody tr');
+  check(words.every((w) => first.includes(w)), `the audit log: ${first}`);
+  await shot('audit');
 }

@@ -2,6 +2,7 @@
 //! (`tests/browser/`, installed by `deploy/setup.sh`) against the console of running hubs,
 //! after documents went through them. Screenshots land in `target/browser-screenshots/`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -9,11 +10,33 @@ use asw_e2e::{document, state, testbed_with};
 use asw_model::DocumentKind;
 use asw_testbed::CONSOLE_USERS;
 
-use crate::{WAIT, outcome};
+use crate::console::{
+    acdd_parked_at_th, bind_back_office, console_address, deliveries, send_good_and_bad_formd,
+    until_inbound_in, until_parked,
+};
+use crate::{WAIT, is_doc};
 
 /// `tests/browser/`, where the scripts and their `node_modules` are.
 fn scripts() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
+}
+
+/// What every script is given: the console at `address`, the testbed's operator and viewer
+/// (`CONSOLE_USERS`) and where the screenshots go; a test adds its documents' ids.
+fn console_env(address: SocketAddr) -> Vec<(&'static str, String)> {
+    let [
+        (operator, _, operator_password),
+        (viewer, _, viewer_password),
+    ] = CONSOLE_USERS;
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
+    vec![
+        ("ASW_CONSOLE_URL", format!("http://{address}")),
+        ("ASW_OPERATOR_USER", operator.to_owned()),
+        ("ASW_OPERATOR_PASSWORD", operator_password.to_owned()),
+        ("ASW_VIEWER_USER", viewer.to_owned()),
+        ("ASW_VIEWER_PASSWORD", viewer_password.to_owned()),
+        ("ASW_SCREENSHOTS", shots.display().to_string()),
+    ]
 }
 
 /// Runs `node tests/browser/<script>` with `env`; panics with its output unless it exits 0.
@@ -46,49 +69,14 @@ fn node(script: &str, env: &[(&str, String)]) {
 async fn the_console_in_a_browser_finds_opens_and_refuses() {
     let (tb, _dir) = testbed_with(&["VN", "TH"], |o| o.console = true).await;
     let vn = state("VN");
-    let address = tb
-        .hub(vn)
-        .and_then(|h| h.metrics_address())
-        .expect("the console's address");
-    let good = document(DocumentKind::FormD, "VN", "TH");
-    let good_id = good.header.message_id;
-    tb.send_document(&good).await.expect("send");
-    let bad = document(DocumentKind::FormD, "VN", "TH");
-    let bad_id = bad.header.message_id;
-    let xml = bad.to_xml().expect("xml").replacen(
-        "<fd:IssuedIn>VN</fd:IssuedIn>",
-        "<fd:IssuedIn>MY</fd:IssuedIn>",
-        1,
-    );
-    tb.send(vn, DocumentKind::FormD, xml.as_bytes())
-        .await
-        .expect("send the bad one");
-    tb.wait_for(vn, "acknowledged", WAIT, |m| {
-        outcome(m, "outcome.formd.TH", good_id, "acknowledged")
-    })
-    .await
-    .expect("acknowledged");
-    tb.wait_for(vn, "rejected", WAIT, |m| {
-        outcome(m, "outcome.formd.TH", bad_id, "rejected")
-    })
-    .await
-    .expect("rejected");
+    let address = console_address(&tb, vn);
+    let (good_id, bad_id) = send_good_and_bad_formd(&tb).await;
 
-    let [
-        (operator, _, operator_password),
-        (viewer, _, viewer_password),
-    ] = CONSOLE_USERS;
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
-    let env = [
-        ("ASW_CONSOLE_URL", format!("http://{address}")),
-        ("ASW_OPERATOR_USER", operator.to_owned()),
-        ("ASW_OPERATOR_PASSWORD", operator_password.to_owned()),
-        ("ASW_VIEWER_USER", viewer.to_owned()),
-        ("ASW_VIEWER_PASSWORD", viewer_password.to_owned()),
+    let mut env = console_env(address);
+    env.extend([
         ("ASW_GOOD_ID", good_id.to_string()),
         ("ASW_BAD_ID", bad_id.to_string()),
-        ("ASW_SCREENSHOTS", shots.display().to_string()),
-    ];
+    ]);
     tokio::task::spawn_blocking(move || {
         node("console.mjs", &env);
         node("refusals.mjs", &env);
@@ -101,66 +89,24 @@ async fn the_console_in_a_browser_finds_opens_and_refuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_document_replayed_from_the_parked_page_reaches_the_back_office_once() {
     let th = state("TH");
-    // TH's ministry takes e-Form D (and outcomes, receipts) only: VN's ACDD is parked at TH.
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
-        o.console = true;
-        o.back_office_keys.insert(
-            th,
-            vec!["formd.#".into(), "formd-ack.#".into(), "outcome.#".into()],
-        );
-    })
-    .await;
-    let address = tb
-        .hub(th)
-        .and_then(|h| h.metrics_address())
-        .expect("the console's address");
+    let (tb, _dir) = acdd_parked_at_th(None).await;
+    let address = console_address(&tb, th);
     let acdd = document(DocumentKind::Acdd, "VN", "TH");
     let id = acdd.header.message_id;
     tb.send_document(&acdd).await.expect("send");
-    crate::console::until_parked(&tb, th, 1).await;
-    crate::console::bind_back_office(&tb, th, "acdd.#").await;
+    until_parked(&tb, th, 1).await;
+    bind_back_office(&tb, th, "acdd.#").await;
 
-    let [(operator, _, operator_password), _] = CONSOLE_USERS;
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-screenshots");
-    let env = [
-        ("ASW_CONSOLE_URL", format!("http://{address}")),
-        ("ASW_OPERATOR_USER", operator.to_owned()),
-        ("ASW_OPERATOR_PASSWORD", operator_password.to_owned()),
-        ("ASW_PARKED_ID", id.to_string()),
-        ("ASW_SCREENSHOTS", shots.display().to_string()),
-    ];
+    let mut env = console_env(address);
+    env.push(("ASW_PARKED_ID", id.to_string()));
     tokio::task::spawn_blocking(move || node("replay.mjs", &env))
         .await
         .expect("the browser script");
-    let delivered = |tb: &asw_testbed::Testbed| {
-        tb.received(th)
-            .iter()
-            .filter(|m| {
-                m.routing_key == "acdd.VN"
-                    && m.header(asw_route::names::HEADER_MESSAGE_ID)
-                        == Some(id.to_string().as_str())
-            })
-            .count()
-    };
-    tb.wait_for(th, "the replayed ACDD", WAIT, |m| {
-        m.routing_key == "acdd.VN"
-            && m.header(asw_route::names::HEADER_MESSAGE_ID) == Some(id.to_string().as_str())
-    })
-    .await
-    .expect("delivered");
+    tb.wait_for(th, "the replayed ACDD", WAIT, |m| is_doc(m, "acdd.VN", id))
+        .await
+        .expect("delivered");
     let journal = tb.hub(th).expect("TH").journal();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let state = journal
-            .get(asw_journal::Direction::Inbound, id)
-            .expect("read")
-            .map(|r| r.summary.state.to_string());
-        if state.as_deref() == Some("delivered") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{state:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(delivered(&tb), 1, "delivered once");
+    until_inbound_in(journal.as_ref(), id, "delivered").await;
+    assert_eq!(deliveries(&tb, th, "acdd.VN", id), 1, "delivered once");
     tb.stop_and_clean().await;
 }

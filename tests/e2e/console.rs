@@ -6,10 +6,12 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 
 use asw_e2e::{document, state, testbed_with};
-use asw_model::DocumentKind;
+use asw_model::{DocumentKind, MemberState};
+use asw_testbed::Testbed;
 use serde_json::Value;
+use uuid::Uuid;
 
-use crate::{WAIT, outcome};
+use crate::{WAIT, is_doc, outcome};
 
 /// Sends `request` on a fresh connection; status, head and body.
 async fn exchange(address: SocketAddr, request: String) -> (u16, String, Vec<u8>) {
@@ -76,15 +78,18 @@ fn ids(page: &Value) -> Vec<&str> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn documents_sent_through_the_hub_appear_in_the_console() {
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| o.console = true).await;
-    let (vn, th) = (state("VN"), state("TH"));
-    let address = tb
-        .hub(vn)
+/// The address of `at`'s console (its metrics listener) in the testbed.
+pub(crate) fn console_address(tb: &Testbed, at: MemberState) -> SocketAddr {
+    tb.hub(at)
         .and_then(|h| h.metrics_address())
-        .expect("the console's address");
+        .expect("the console's address")
+}
 
+/// VN's back-office sends TH two e-Form Ds: a good one and one that breaks FORMD-001 (issued
+/// in MY); waits for the first's `acknowledged` and the second's `rejected` outcome and returns
+/// their ids (good, bad).
+pub(crate) async fn send_good_and_bad_formd(tb: &Testbed) -> (Uuid, Uuid) {
+    let vn = state("VN");
     let good = document(DocumentKind::FormD, "VN", "TH");
     let good_id = good.header.message_id;
     tb.send_document(&good).await.expect("send");
@@ -108,6 +113,58 @@ async fn documents_sent_through_the_hub_appear_in_the_console() {
     })
     .await
     .expect("rejected");
+    (good_id, bad_id)
+}
+
+/// Hubs for VN and TH with their consoles, TH's ministry taking e-Form D (and outcomes,
+/// receipts) only, so an ACDD from VN is parked DELIVERY-UNROUTABLE at TH. `journal_url`: every
+/// hub's PostgreSQL journal (`{cc}` for each hub's schema), else SQLite files.
+pub(crate) async fn acdd_parked_at_th(journal_url: Option<String>) -> (Testbed, tempfile::TempDir) {
+    let th = state("TH");
+    testbed_with(&["VN", "TH"], |o| {
+        o.console = true;
+        o.journal_url = journal_url;
+        o.back_office_keys.insert(
+            th,
+            vec!["formd.#".into(), "formd-ack.#".into(), "outcome.#".into()],
+        );
+    })
+    .await
+}
+
+/// How many messages with routing key `key` and message id `id` `at`'s back-office received.
+pub(crate) fn deliveries(tb: &Testbed, at: MemberState, key: &str, id: Uuid) -> usize {
+    tb.received(at)
+        .iter()
+        .filter(|m| is_doc(m, key, id))
+        .count()
+}
+
+/// Waits (at most [`WAIT`]) until `journal` holds inbound message `id` in `state`. The journal
+/// may block (PostgreSQL's client on a runtime of its own), so it is read off the async task.
+pub(crate) async fn until_inbound_in(journal: &dyn asw_journal::Journal, id: Uuid, state: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = tokio::task::block_in_place(|| {
+            journal
+                .get(asw_journal::Direction::Inbound, id)
+                .expect("read")
+                .map(|r| r.summary.state.to_string())
+        });
+        if now.as_deref() == Some(state) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{now:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_sent_through_the_hub_appear_in_the_console() {
+    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| o.console = true).await;
+    let (vn, th) = (state("VN"), state("TH"));
+    let address = console_address(&tb, vn);
+    let (good_id, bad_id) = send_good_and_bad_formd(&tb).await;
 
     // Nothing without a login.
     let (status, _) = get(address, "", "/api/overview").await;
@@ -223,11 +280,7 @@ async fn post_json(
 }
 
 /// Binds TH's back-office queue to `key` on `asw.inbound`.
-pub(crate) async fn bind_back_office(
-    tb: &asw_testbed::Testbed,
-    at: asw_model::MemberState,
-    key: &str,
-) {
+pub(crate) async fn bind_back_office(tb: &Testbed, at: MemberState, key: &str) {
     let url = asw_e2e::url_as(tb, at, "guest", "guest");
     let connection = asw_amqp::connect(&url, "test binding")
         .await
@@ -249,11 +302,7 @@ pub(crate) async fn bind_back_office(
 }
 
 /// Waits until `at`'s parking lot holds at least `count` ready messages.
-pub(crate) async fn until_parked(
-    tb: &asw_testbed::Testbed,
-    at: asw_model::MemberState,
-    count: u32,
-) {
+pub(crate) async fn until_parked(tb: &Testbed, at: MemberState, count: u32) {
     let url = asw_e2e::url_as(tb, at, "guest", "guest");
     let connection = asw_amqp::connect(&url, "test counting")
         .await
@@ -297,26 +346,14 @@ async fn the_console_replays_and_discards_with_a_postgresql_journal() {
     .await;
 }
 
-/// VN sends TH two ACDDs; TH's ministry takes e-Form D (and outcomes, receipts) only, so both
-/// are parked DELIVERY-UNROUTABLE at TH. From TH's console, olga discards one with a reason and,
+/// VN sends TH two ACDDs, both parked DELIVERY-UNROUTABLE at TH (see [`acdd_parked_at_th`],
+/// which `journal_url` is passed to). From TH's console, olga discards one with a reason and,
 /// once the ministry binds ACDD, replays the other: it reaches the back-office once, the
-/// discarded one never; the journal and the audit log name olga. `journal_url`: every hub's
-/// PostgreSQL journal (`{cc}` for each hub's schema), else SQLite files.
+/// discarded one never; the journal and the audit log name olga.
 async fn replay_and_discard_from_the_console(journal_url: Option<String>) {
     let th = state("TH");
-    let (tb, _dir) = testbed_with(&["VN", "TH"], |o| {
-        o.console = true;
-        o.journal_url = journal_url;
-        o.back_office_keys.insert(
-            th,
-            vec!["formd.#".into(), "formd-ack.#".into(), "outcome.#".into()],
-        );
-    })
-    .await;
-    let address = tb
-        .hub(th)
-        .and_then(|h| h.metrics_address())
-        .expect("the console's address");
+    let (tb, _dir) = acdd_parked_at_th(journal_url).await;
+    let address = console_address(&tb, th);
     let journal = tb.hub(th).expect("TH").journal();
     let (keep, drop) = (
         document(DocumentKind::Acdd, "VN", "TH"),
@@ -354,16 +391,6 @@ async fn replay_and_discard_from_the_console(journal_url: Option<String>) {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
-    let delivered = |tb: &asw_testbed::Testbed, id: uuid::Uuid| {
-        tb.received(th)
-            .iter()
-            .filter(|m| {
-                m.routing_key == "acdd.VN"
-                    && m.header(asw_route::names::HEADER_MESSAGE_ID)
-                        == Some(id.to_string().as_str())
-            })
-            .count()
-    };
 
     let operator = login(address, "olga", "operator password 1").await;
     let session = json(address, &operator, "/api/session").await;
@@ -418,8 +445,7 @@ async fn replay_and_discard_from_the_console(journal_url: Option<String>) {
     assert_eq!(done["dry_run"], false, "{done}");
     assert_eq!(done["messages"][0]["outcome"], "replayed", "{done}");
     tb.wait_for(th, "the replayed ACDD", WAIT, |m| {
-        m.routing_key == "acdd.VN"
-            && m.header(asw_route::names::HEADER_MESSAGE_ID) == Some(keep_id.to_string().as_str())
+        is_doc(m, "acdd.VN", keep_id)
     })
     .await
     .expect("delivered");
@@ -440,17 +466,13 @@ async fn replay_and_discard_from_the_console(journal_url: Option<String>) {
     .await;
     assert_eq!(status, 200, "{again}");
     assert_ne!(again["messages"][0]["outcome"], "replayed", "{again}");
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while state_of(keep_id).as_deref() != Some("delivered") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{:?}",
-            state_of(keep_id)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(delivered(&tb, keep_id), 1, "delivered once");
-    assert_eq!(delivered(&tb, drop_id), 0, "the discarded one never");
+    until_inbound_in(journal.as_ref(), keep_id, "delivered").await;
+    assert_eq!(deliveries(&tb, th, "acdd.VN", keep_id), 1, "delivered once");
+    assert_eq!(
+        deliveries(&tb, th, "acdd.VN", drop_id),
+        0,
+        "the discarded one never"
+    );
 
     // The audit log says who did what.
     let audit = json(address, &operator, "/api/audit").await;
