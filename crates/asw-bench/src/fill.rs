@@ -50,13 +50,7 @@ impl Backend {
     /// messages. Nothing for PostgreSQL, whose log is the server's.
     pub(crate) fn log_bytes(&self) -> u64 {
         match self {
-            Backend::Sqlite(path) => ["-wal", "-shm"]
-                .iter()
-                .map(|suffix| {
-                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
-                    std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0)
-                })
-                .sum(),
+            Backend::Sqlite(path) => sqlite_bytes(path, &["-wal", "-shm"]),
             Backend::Postgres(_) => 0,
         }
     }
@@ -65,14 +59,7 @@ impl Backend {
     /// indexes and TOAST.
     pub(crate) fn bytes_on_disk(&self) -> anyhow::Result<u64> {
         match self {
-            Backend::Sqlite(path) => {
-                let mut total = 0;
-                for suffix in ["", "-wal", "-shm"] {
-                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
-                    total += std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-                }
-                Ok(total)
-            }
+            Backend::Sqlite(path) => Ok(sqlite_bytes(path, &["", "-wal", "-shm"])),
             Backend::Postgres(schema) => {
                 let out = asw_testbed::guard::psql(&format!(
                     "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c \
@@ -499,6 +486,17 @@ fn fill_postgres(schema: &PgSchema, mix: &Mix, count: usize) -> anyhow::Result<(
         schema.name()
     ))?;
     Ok(())
+}
+
+/// Bytes of the SQLite files `path` with each of `suffixes` (a missing file counts nothing).
+fn sqlite_bytes(path: &Path, suffixes: &[&str]) -> u64 {
+    suffixes
+        .iter()
+        .map(|suffix| {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0)
+        })
+        .sum()
 }
 
 #[cfg(test)]

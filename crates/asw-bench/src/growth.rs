@@ -100,17 +100,18 @@ pub(crate) async fn journal_growth(
         rows.push(Row {
             figure: format!("(10) {} journal: bytes on disk per message", backend.name()),
             value: format!("{per_message:.0} B"),
-            note: if log > 0 {
-                format!(
-                    "after {n} real e-Form D; {:.0} GB for 15 million; besides, the log: {:.0} MB, bounded",
-                    per_message * 15e6 / 1e9,
-                    log as f64 / 1e6
-                )
-            } else {
-                format!(
+            note: {
+                let mut note = format!(
                     "after {n} real e-Form D; {:.0} GB for 15 million",
                     per_message * 15e6 / 1e9
-                )
+                );
+                if log > 0 {
+                    note.push_str(&format!(
+                        "; besides, the log: {:.0} MB, bounded",
+                        log as f64 / 1e6
+                    ));
+                }
+                note
             },
         });
         backend.remove();

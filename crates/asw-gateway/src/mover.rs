@@ -60,16 +60,9 @@ impl std::fmt::Display for Uncommitted {
 
 impl Uncommitted {
     fn of(e: &asw_journal::JournalError) -> Uncommitted {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
         Uncommitted {
             transient: e.is_transient(),
-            text,
+            text: asw_amqp::error_chain(e),
         }
     }
 }

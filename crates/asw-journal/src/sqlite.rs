@@ -451,12 +451,13 @@ impl SqliteJournal {
         Ok((done, group))
     }
 
-    /// Has the write-ahead log started over (a `RESTART` checkpoint; the group about to begin then
-    /// writes it from its start, over pages the file has, cut down to the limit if it had grown
-    /// past it: a file cut to nothing would be extended by every commit until it had grown back,
-    /// and syncing a file that grows costs a metadata sync each time), on the writer's connection while
-    /// no transaction is open on it; a reader in another process keeps the log as it is until the
-    /// log's next commit past its limit asks again ([`Checkpointer`]).
+    /// Starts the write-ahead log over with a `RESTART` checkpoint, on the writer's connection
+    /// while no transaction is open on it: the group about to begin then writes the log from its
+    /// start, over the pages the file has (cut down to the limit if it had grown past it). Not
+    /// `TRUNCATE`: a file cut to nothing is extended by every commit until it has grown back, and
+    /// syncing a file that grew syncs its metadata too. A reader in another process keeps the log
+    /// as it is (busy at once, no wait) until the next commit past the limit asks again
+    /// ([`Checkpointer`]).
     fn restart_log(&self, connection: &Connection) {
         let restarted = connection.busy_timeout(Duration::ZERO).and_then(|()| {
             connection.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
